@@ -1,0 +1,216 @@
+//! Configuration conventions: the [`Secret`] type and schema generation.
+//!
+//! A plugin's configuration is a plain Rust struct. [`config_schema`] turns it into a
+//! draft-07 JSON Schema that stock form generators render well:
+//! - doc comments give `title` (first paragraph) and `description` (the rest);
+//! - every subschema is inlined (no `$ref`), so each field can be validated on its own;
+//! - `Option<T>` means "not required", never "may be null";
+//! - properties get `x-order` from their declaration order, unless they set one;
+//! - [`Secret`] fields are `writeOnly` with `format: password`, which is how the host knows to
+//!   encrypt them and never show them.
+
+use schemars::{generate::SchemaSettings, JsonSchema, Schema, SchemaGenerator};
+use serde::{Deserialize, Deserializer};
+use serde_json::Value;
+use std::borrow::Cow;
+
+/// A secret value (password, token, client secret). Its `Debug` never shows the value, and it
+/// cannot be serialised back: read it with [`Secret::expose`] at the moment of use.
+#[derive(Clone, PartialEq, Eq, Default)]
+pub struct Secret(String);
+
+impl Secret {
+    pub fn new(value: impl Into<String>) -> Self {
+        Secret(value.into())
+    }
+
+    /// The secret's value. Do not log it: the host redacts known secrets, but only those.
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+}
+
+impl std::fmt::Debug for Secret {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Secret(***)")
+    }
+}
+
+impl<'de> Deserialize<'de> for Secret {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        String::deserialize(d).map(Secret)
+    }
+}
+
+impl JsonSchema for Secret {
+    fn inline_schema() -> bool {
+        true
+    }
+
+    fn schema_name() -> Cow<'static, str> {
+        "Secret".into()
+    }
+
+    fn json_schema(_: &mut SchemaGenerator) -> Schema {
+        schemars::json_schema!({
+            "type": "string",
+            "format": "password",
+            "writeOnly": true
+        })
+    }
+}
+
+/// Whether a property schema describes a secret.
+pub fn is_secret(property: &Value) -> bool {
+    property.get("writeOnly") == Some(&Value::Bool(true))
+        || property.get("format").and_then(Value::as_str) == Some("password")
+}
+
+/// The JSON Schema of a configuration type, following the conventions of this module.
+pub fn config_schema<C: JsonSchema>() -> Value {
+    let generator = SchemaSettings::draft07()
+        .with(|s| {
+            s.inline_subschemas = true;
+        })
+        .into_generator();
+    let mut schema = generator.into_root_schema_for::<C>().to_value();
+    if let Some(props) = schema.get_mut("properties").and_then(Value::as_object_mut) {
+        for (index, (_, prop)) in props.iter_mut().enumerate() {
+            strip_null(prop);
+            split_title(prop);
+            if let Some(Value::Array(choices)) = prop.get_mut("oneOf") {
+                choices.iter_mut().for_each(split_title);
+            }
+            if let Some(obj) = prop.as_object_mut() {
+                obj.entry("x-order").or_insert(Value::from(index));
+            }
+        }
+    }
+    schema
+}
+
+/// Doc comments arrive as one `description`; its first paragraph is the field's title and
+/// the rest its description. A single paragraph is a title only.
+fn split_title(prop: &mut Value) {
+    let Some(obj) = prop.as_object_mut() else {
+        return;
+    };
+    if obj.contains_key("title") {
+        return;
+    }
+    let Some(doc) = obj.get("description").and_then(Value::as_str).map(str::to_owned) else {
+        return;
+    };
+    match doc.split_once("\n\n") {
+        Some((title, rest)) => {
+            obj.insert("title".into(), Value::from(title.trim()));
+            obj.insert("description".into(), Value::from(rest.trim()));
+        }
+        None => {
+            obj.insert("title".into(), Value::from(doc.trim()));
+            obj.remove("description");
+        }
+    }
+}
+
+/// `Option<T>` comes out of schemars as "T or null"; a form field is either set or absent.
+fn strip_null(prop: &mut Value) {
+    let Some(obj) = prop.as_object_mut() else {
+        return;
+    };
+    if let Some(Value::Array(types)) = obj.get_mut("type") {
+        types.retain(|t| t != "null");
+        if types.len() == 1 {
+            let only = types.remove(0);
+            obj.insert("type".into(), only);
+        }
+    }
+    for key in ["anyOf", "oneOf"] {
+        if let Some(Value::Array(alts)) = obj.get_mut(key) {
+            alts.retain(|a| a.get("type").and_then(Value::as_str) != Some("null") && a.get("const") != Some(&Value::Null));
+            if key == "anyOf" && alts.len() == 1 {
+                let only = alts.remove(0);
+                obj.remove(key);
+                if let Value::Object(inner) = only {
+                    for (k, v) in inner {
+                        obj.entry(k).or_insert(v);
+                    }
+                }
+            }
+        }
+    }
+    if let Some(Value::Array(values)) = obj.get_mut("enum") {
+        values.retain(|v| !v.is_null());
+    }
+    if obj.get("default") == Some(&Value::Null) {
+        obj.remove("default");
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[allow(dead_code)]
+    #[derive(Deserialize, JsonSchema)]
+    #[serde(deny_unknown_fields)]
+    struct Demo {
+        /// URL
+        ///
+        /// Where the service lives.
+        #[serde(default = "default_url")]
+        url: String,
+        /// Token
+        ///
+        /// The API token.
+        token: Option<Secret>,
+        /// Mode
+        ///
+        /// How to authenticate.
+        #[serde(default)]
+        mode: Mode,
+    }
+
+    fn default_url() -> String {
+        "https://example.org".into()
+    }
+
+    #[derive(Deserialize, JsonSchema, Default)]
+    #[serde(rename_all = "snake_case")]
+    enum Mode {
+        /// API key
+        #[default]
+        Key,
+        /// OAuth2
+        Oauth,
+    }
+
+    #[test]
+    fn schema_follows_form_conventions() {
+        let s = config_schema::<Demo>();
+        let props = &s["properties"];
+        assert_eq!(props["url"]["title"], "URL");
+        assert_eq!(props["url"]["description"], "Where the service lives.");
+        assert_eq!(props["url"]["default"], "https://example.org");
+        assert_eq!(props["url"]["x-order"], 0);
+        assert_eq!(props["token"]["type"], "string");
+        assert_eq!(props["token"]["writeOnly"], true);
+        assert_eq!(props["token"]["format"], "password");
+        assert!(is_secret(&props["token"]));
+        assert_eq!(props["mode"]["oneOf"][0]["const"], "key");
+        assert_eq!(props["mode"]["oneOf"][0]["title"], "API key");
+        assert_eq!(s["additionalProperties"], false);
+        assert!(!s.to_string().contains("$ref"));
+        let required = s.get("required").cloned().unwrap_or_default();
+        assert!(!required.to_string().contains("token"));
+    }
+
+    #[test]
+    fn secret_debug_hides_the_value() {
+        assert_eq!(format!("{:?}", Secret::new("canary")), "Secret(***)");
+    }
+}

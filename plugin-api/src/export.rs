@@ -1,0 +1,210 @@
+//! What [`crate::export_plugin!`] expands to: the root module of a plugin, with every entry
+//! point wrapped so that a panic becomes an error value instead of unwinding across
+//! `extern "C"` (which would abort the host).
+
+use crate::abi::{AbiResult, HostRef, PluginMod, PluginModRef};
+use crate::error::{ErrorKind, PluginError};
+use crate::host::Host;
+use crate::plugin::{Call, Plugin};
+use crate::report::TestReport;
+use abi_stable::prefix_type::PrefixTypeTrait;
+use abi_stable::std_types::{RResult, RStr, RString};
+use serde::Serialize;
+use std::cell::Cell;
+use std::panic::{self, AssertUnwindSafe};
+use std::sync::Once;
+
+/// Name of the symbol holding a library's `LibHeader`, as `abi_stable` looks it up.
+/// Checked against `abi_stable::library::ROOT_MODULE_LOADER_NAME` by a test.
+pub const ROOT_MODULE_LOADER_SYMBOL: &str = "_1as_0lib_1header_0root_bmodule_bloader";
+
+thread_local! {
+    static IN_PLUGIN_CALL: Cell<bool> = const { Cell::new(false) };
+}
+
+/// Keeps panics inside a plugin call quiet: the default hook would print the message (which
+/// may hold a secret) to stderr. The message travels back to the host as an error instead,
+/// where it is redacted. Panics outside plugin calls go to the previous hook.
+fn install_panic_hook() {
+    static ONCE: Once = Once::new();
+    ONCE.call_once(|| {
+        let previous = panic::take_hook();
+        panic::set_hook(Box::new(move |info| {
+            if !IN_PLUGIN_CALL.with(Cell::get) {
+                previous(info);
+            }
+        }));
+    });
+}
+
+fn guard(entry: &str, f: impl FnOnce() -> Result<String, PluginError>) -> AbiResult {
+    install_panic_hook();
+    let was_inside = IN_PLUGIN_CALL.with(|c| c.replace(true));
+    let result = panic::catch_unwind(AssertUnwindSafe(f));
+    IN_PLUGIN_CALL.with(|c| c.set(was_inside));
+    match result {
+        Ok(Ok(json)) => RResult::ROk(RString::from(json)),
+        Ok(Err(e)) => RResult::RErr(RString::from(e.to_json())),
+        Err(payload) => {
+            let message = payload
+                .downcast_ref::<&str>()
+                .map(|s| (*s).to_owned())
+                .or_else(|| payload.downcast_ref::<String>().cloned())
+                .unwrap_or_else(|| "non-string panic payload".to_owned());
+            let e = PluginError::new(
+                ErrorKind::Panic,
+                format!("the plugin panicked in {entry}: {message}"),
+            );
+            RResult::RErr(RString::from(e.to_json()))
+        }
+    }
+}
+
+fn to_json<T: Serialize>(value: &T) -> Result<String, PluginError> {
+    serde_json::to_string(value)
+        .map_err(|e| PluginError::internal(format!("cannot encode the plugin's answer: {e}")))
+}
+
+fn parse_config<P: Plugin>(config: RStr<'_>) -> Result<P::Config, PluginError> {
+    serde_json::from_str(config.as_str()).map_err(|e| {
+        let message = e.to_string();
+        let field = message
+            .split('`')
+            .nth(1)
+            .map(str::to_owned)
+            .unwrap_or_default();
+        let mut err = PluginError::new(
+            ErrorKind::Config,
+            format!("the configuration cannot be read: {message}"),
+        );
+        if !field.is_empty() {
+            err = err.with_field(field);
+        }
+        err
+    })
+}
+
+extern "C" fn api_version() -> RStr<'static> {
+    RStr::from_str(crate::PLUGIN_API_VERSION)
+}
+
+extern "C" fn manifest<P: Plugin>() -> AbiResult {
+    guard("manifest", || {
+        let mut m = P::manifest();
+        m.api_version = crate::PLUGIN_API_VERSION.to_owned();
+        to_json(&m)
+    })
+}
+
+extern "C" fn config_schema<P: Plugin>() -> AbiResult {
+    guard("config_schema", || {
+        to_json(&crate::config::config_schema::<P::Config>())
+    })
+}
+
+extern "C" fn validate<P: Plugin>(config: RStr<'_>) -> AbiResult {
+    guard("validate", || match parse_config::<P>(config) {
+        Ok(c) => to_json(&P::validate(&c)),
+        Err(e) => to_json(&vec![e]),
+    })
+}
+
+extern "C" fn quotas<P: Plugin>(config: RStr<'_>) -> AbiResult {
+    guard("quotas", || {
+        let quotas = match parse_config::<P>(config) {
+            Ok(c) => P::quotas(&c),
+            Err(_) => P::manifest().quotas,
+        };
+        to_json(&quotas)
+    })
+}
+
+extern "C" fn test<P: Plugin>(config: RStr<'_>, host: HostRef<'_>) -> AbiResult {
+    guard("test", || {
+        let host = Host::from_abi(host);
+        let report = match parse_config::<P>(config) {
+            Ok(c) => P::test(&c, &host),
+            Err(e) => TestReport::failed("read configuration", e.message),
+        };
+        to_json(&report)
+    })
+}
+
+extern "C" fn invoke<P: Plugin>(
+    operation: RStr<'_>,
+    input: RStr<'_>,
+    config: RStr<'_>,
+    host: HostRef<'_>,
+) -> AbiResult {
+    guard("invoke", || {
+        let host = Host::from_abi(host);
+        let c = parse_config::<P>(config)?;
+        P::invoke(Call::new(operation.as_str(), input.as_str()), &c, &host).map(|r| r.into_json())
+    })
+}
+
+extern "C" fn run_task<P: Plugin>(name: RStr<'_>, config: RStr<'_>, host: HostRef<'_>) -> AbiResult {
+    guard("run_task", || {
+        let host = Host::from_abi(host);
+        let c = parse_config::<P>(config)?;
+        to_json(&P::run_task(name.as_str(), &c, &host)?)
+    })
+}
+
+/// Builds the root module of plugin `P`. Called once per load by the exported header.
+pub fn root_module<P: Plugin>() -> PluginModRef {
+    PluginMod {
+        api_version,
+        manifest: manifest::<P>,
+        config_schema: config_schema::<P>,
+        validate: validate::<P>,
+        quotas: quotas::<P>,
+        test: test::<P>,
+        invoke: invoke::<P>,
+        run_task: run_task::<P>,
+    }
+    .leak_into_prefix()
+}
+
+/// Exports a [`crate::Plugin`] as the root module of this library.
+///
+/// ```ignore
+/// struct Sirene;
+/// impl Plugin for Sirene { /* … */ }
+/// export_plugin!(Sirene);
+/// ```
+#[macro_export]
+macro_rules! export_plugin {
+    ($plugin:ty) => {
+        #[doc(hidden)]
+        #[export_name = "_1as_0lib_1header_0root_bmodule_bloader"]
+        pub static __PASSERELLE_LIB_HEADER: $crate::__private::abi_stable::library::LibHeader = {
+            extern "C" fn __passerelle_root_module(
+            ) -> $crate::__private::abi_stable::library::RootModuleResult {
+                $crate::__private::abi_stable::library::__call_root_module_loader(|| {
+                    $crate::__private::root_module::<$plugin>()
+                })
+            }
+            // SAFETY: the constructor returns the prefix of `PluginModRef`, the type named here.
+            unsafe {
+                $crate::__private::abi_stable::library::LibHeader::from_constructor::<
+                    $crate::abi::PluginModRef,
+                >(
+                    __passerelle_root_module,
+                    $crate::__private::abi_stable::library::CheckTypeLayout::Yes,
+                )
+            }
+        };
+    };
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn exported_symbol_is_the_one_abi_stable_looks_up() {
+        assert_eq!(
+            super::ROOT_MODULE_LOADER_SYMBOL,
+            abi_stable::library::ROOT_MODULE_LOADER_NAME
+        );
+    }
+}

@@ -1,0 +1,132 @@
+//! The safe side of the boundary: what a plugin author implements.
+//!
+//! A plugin is stateless code plus a typed configuration. The host hands it the configuration
+//! of one instance and a [`Host`] on every call; anything that must outlive a call goes into
+//! the host's per-instance state.
+
+use crate::error::{ErrorKind, PluginError};
+use crate::host::Host;
+use crate::manifest::{Manifest, Quotas};
+use crate::report::TestReport;
+use schemars::JsonSchema;
+use serde::{de::DeserializeOwned, Deserialize, Serialize};
+
+/// One operation of a capability, with its input and output types. The types live in
+/// [`crate::capabilities`] so that every provider of a capability speaks the same language.
+pub trait Operation {
+    /// E.g. `company.lookup`.
+    const NAME: &'static str;
+    type Input: Serialize + DeserializeOwned;
+    type Output: Serialize + DeserializeOwned;
+}
+
+/// An incoming operation call, not yet decoded.
+#[derive(Debug, Clone, Copy)]
+pub struct Call<'a> {
+    operation: &'a str,
+    input: &'a str,
+}
+
+/// The encoded answer to a [`Call`].
+#[derive(Debug, Clone)]
+pub struct Reply(String);
+
+impl Reply {
+    #[doc(hidden)]
+    pub fn into_json(self) -> String {
+        self.0
+    }
+}
+
+impl<'a> Call<'a> {
+    #[doc(hidden)]
+    pub fn new(operation: &'a str, input: &'a str) -> Self {
+        Call { operation, input }
+    }
+
+    /// The operation's name, e.g. `company.lookup`.
+    pub fn operation(&self) -> &'a str {
+        self.operation
+    }
+
+    /// Whether this call is for operation `O`.
+    pub fn is<O: Operation>(&self) -> bool {
+        self.operation == O::NAME
+    }
+
+    /// Decodes the input as `O::Input`, runs `f` and encodes its output.
+    pub fn serve<O: Operation>(
+        self,
+        f: impl FnOnce(O::Input) -> Result<O::Output, PluginError>,
+    ) -> Result<Reply, PluginError> {
+        let input: O::Input = serde_json::from_str(self.input).map_err(|e| {
+            PluginError::invalid_input(format!("the input of {} is not valid: {e}", O::NAME))
+        })?;
+        let output = f(input)?;
+        serde_json::to_string(&output)
+            .map(Reply)
+            .map_err(|e| PluginError::internal(format!("cannot encode {} output: {e}", O::NAME)))
+    }
+
+    /// The error to return for an operation this plugin does not serve.
+    pub fn unsupported(&self) -> PluginError {
+        PluginError::new(
+            ErrorKind::Unsupported,
+            format!("this plugin does not serve the operation {:?}", self.operation),
+        )
+    }
+}
+
+/// What a scheduled task run did, for the task list and the log.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TaskOutcome {
+    pub summary: String,
+}
+
+impl TaskOutcome {
+    pub fn new(summary: impl Into<String>) -> Self {
+        TaskOutcome {
+            summary: summary.into(),
+        }
+    }
+}
+
+/// A Passerelle plugin. Implement it on a unit struct and export it with
+/// [`crate::export_plugin!`]. Every method but `manifest` and `test` has a default.
+pub trait Plugin: 'static {
+    /// The instance configuration, with doc comments for titles and descriptions and
+    /// `#[serde(default)]` for defaults. Secrets are [`crate::Secret`].
+    type Config: DeserializeOwned + JsonSchema;
+
+    fn manifest() -> Manifest;
+
+    /// Checks the connection with the saved values against the real service.
+    fn test(config: &Self::Config, host: &Host<'_>) -> TestReport;
+
+    /// Rules across fields that a JSON Schema cannot express well. Each error names its field.
+    fn validate(_config: &Self::Config) -> Vec<PluginError> {
+        Vec::new()
+    }
+
+    /// Quotas for this configuration; by default those of the manifest.
+    fn quotas(_config: &Self::Config) -> Quotas {
+        Self::manifest().quotas
+    }
+
+    /// Serves an operation of a capability listed in the manifest.
+    fn invoke(call: Call<'_>, _config: &Self::Config, _host: &Host<'_>) -> Result<Reply, PluginError> {
+        Err(call.unsupported())
+    }
+
+    /// Runs a task listed in the manifest.
+    fn run_task(
+        task: &str,
+        _config: &Self::Config,
+        _host: &Host<'_>,
+    ) -> Result<TaskOutcome, PluginError> {
+        Err(PluginError::new(
+            ErrorKind::Unsupported,
+            format!("this plugin has no task {task:?}"),
+        ))
+    }
+}
