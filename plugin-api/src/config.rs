@@ -102,19 +102,32 @@ fn split_title(prop: &mut Value) {
     if obj.contains_key("title") {
         return;
     }
-    let Some(doc) = obj.get("description").and_then(Value::as_str).map(str::to_owned) else {
+    let Some(doc) = obj
+        .get("description")
+        .and_then(Value::as_str)
+        .map(str::to_owned)
+    else {
         return;
     };
     match doc.split_once("\n\n") {
         Some((title, rest)) => {
-            obj.insert("title".into(), Value::from(title.trim()));
-            obj.insert("description".into(), Value::from(rest.trim()));
+            obj.insert("title".into(), Value::from(unwrap_lines(title)));
+            obj.insert("description".into(), Value::from(unwrap_lines(rest)));
         }
         None => {
-            obj.insert("title".into(), Value::from(doc.trim()));
+            obj.insert("title".into(), Value::from(unwrap_lines(&doc)));
             obj.remove("description");
         }
     }
+}
+
+/// Joins the lines of each paragraph: doc comments wrap at 100 columns, forms should not.
+fn unwrap_lines(text: &str) -> String {
+    text.trim()
+        .split("\n\n")
+        .map(|para| para.split_whitespace().collect::<Vec<_>>().join(" "))
+        .collect::<Vec<_>>()
+        .join("\n\n")
 }
 
 /// `Option<T>` comes out of schemars as "T or null"; a form field is either set or absent.
@@ -131,7 +144,10 @@ fn strip_null(prop: &mut Value) {
     }
     for key in ["anyOf", "oneOf"] {
         if let Some(Value::Array(alts)) = obj.get_mut(key) {
-            alts.retain(|a| a.get("type").and_then(Value::as_str) != Some("null") && a.get("const") != Some(&Value::Null));
+            alts.retain(|a| {
+                a.get("type").and_then(Value::as_str) != Some("null")
+                    && a.get("const") != Some(&Value::Null)
+            });
             if key == "anyOf" && alts.len() == 1 {
                 let only = alts.remove(0);
                 obj.remove(key);

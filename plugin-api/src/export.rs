@@ -143,7 +143,11 @@ extern "C" fn invoke<P: Plugin>(
     })
 }
 
-extern "C" fn run_task<P: Plugin>(name: RStr<'_>, config: RStr<'_>, host: HostRef<'_>) -> AbiResult {
+extern "C" fn run_task<P: Plugin>(
+    name: RStr<'_>,
+    config: RStr<'_>,
+    host: HostRef<'_>,
+) -> AbiResult {
     guard("run_task", || {
         let host = Host::from_abi(host);
         let c = parse_config::<P>(config)?;
@@ -153,6 +157,14 @@ extern "C" fn run_task<P: Plugin>(name: RStr<'_>, config: RStr<'_>, host: HostRe
 
 /// Builds the root module of plugin `P`. Called once per load by the exported header.
 pub fn root_module<P: Plugin>() -> PluginModRef {
+    root_module_declaring::<P>(api_version)
+}
+
+/// Like [`root_module`] with another declared API version. Only for the host's tests of
+/// version checks: a real plugin always declares the version it was built against.
+pub fn root_module_declaring<P: Plugin>(
+    api_version: extern "C" fn() -> RStr<'static>,
+) -> PluginModRef {
     PluginMod {
         api_version,
         manifest: manifest::<P>,
@@ -176,14 +188,16 @@ pub fn root_module<P: Plugin>() -> PluginModRef {
 #[macro_export]
 macro_rules! export_plugin {
     ($plugin:ty) => {
+        $crate::export_plugin!($plugin, declaring $crate::__private::root_module::<$plugin>);
+    };
+    // Hidden form for the host's tests: export a root module built by another function.
+    ($plugin:ty, declaring $root:expr) => {
         #[doc(hidden)]
         #[export_name = "_1as_0lib_1header_0root_bmodule_bloader"]
         pub static __PASSERELLE_LIB_HEADER: $crate::__private::abi_stable::library::LibHeader = {
             extern "C" fn __passerelle_root_module(
             ) -> $crate::__private::abi_stable::library::RootModuleResult {
-                $crate::__private::abi_stable::library::__call_root_module_loader(|| {
-                    $crate::__private::root_module::<$plugin>()
-                })
+                $crate::__private::abi_stable::library::__call_root_module_loader(|| $root())
             }
             // SAFETY: the constructor returns the prefix of `PluginModRef`, the type named here.
             unsafe {

@@ -107,7 +107,10 @@ impl<'a> Host<'a> {
     ) -> Result<O, PluginError> {
         let input = serde_json::to_string(input)
             .map_err(|e| PluginError::internal(format!("cannot encode {name} input: {e}")))?;
-        match self.callbacks.call(RStr::from_str(name), RStr::from_str(&input)) {
+        match self
+            .callbacks
+            .call(RStr::from_str(name), RStr::from_str(&input))
+        {
             RResult::ROk(out) => serde_json::from_str(out.as_str()).map_err(|e| {
                 PluginError::internal(format!("cannot read the host's {name} answer: {e}"))
             }),
@@ -164,9 +167,9 @@ impl<'a> Host<'a> {
                 key: key.to_owned(),
             },
         )?;
-        v.map(serde_json::from_value)
-            .transpose()
-            .map_err(|e| PluginError::internal(format!("state {key:?} has an unexpected shape: {e}")))
+        v.map(serde_json::from_value).transpose().map_err(|e| {
+            PluginError::internal(format!("state {key:?} has an unexpected shape: {e}"))
+        })
     }
 
     /// Writes a value of the instance's persistent state (atomically).
@@ -209,7 +212,9 @@ impl<'a> Host<'a> {
             .map(|(k, v)| {
                 serde_json::from_value(v)
                     .map(|v| (k.clone(), v))
-                    .map_err(|e| PluginError::internal(format!("state {k:?} has an unexpected shape: {e}")))
+                    .map_err(|e| {
+                        PluginError::internal(format!("state {k:?} has an unexpected shape: {e}"))
+                    })
             })
             .collect()
     }

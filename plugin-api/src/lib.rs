@@ -63,6 +63,6 @@ pub mod prelude {
 
 #[doc(hidden)]
 pub mod __private {
-    pub use crate::export::{root_module, ROOT_MODULE_LOADER_SYMBOL};
+    pub use crate::export::{root_module, root_module_declaring, ROOT_MODULE_LOADER_SYMBOL};
     pub use abi_stable;
 }

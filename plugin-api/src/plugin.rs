@@ -72,7 +72,10 @@ impl<'a> Call<'a> {
     pub fn unsupported(&self) -> PluginError {
         PluginError::new(
             ErrorKind::Unsupported,
-            format!("this plugin does not serve the operation {:?}", self.operation),
+            format!(
+                "this plugin does not serve the operation {:?}",
+                self.operation
+            ),
         )
     }
 }
@@ -114,7 +117,11 @@ pub trait Plugin: 'static {
     }
 
     /// Serves an operation of a capability listed in the manifest.
-    fn invoke(call: Call<'_>, _config: &Self::Config, _host: &Host<'_>) -> Result<Reply, PluginError> {
+    fn invoke(
+        call: Call<'_>,
+        _config: &Self::Config,
+        _host: &Host<'_>,
+    ) -> Result<Reply, PluginError> {
         Err(call.unsupported())
     }
 

@@ -1,0 +1,595 @@
+//! The command line: every flag is defined once here; `--help` comes from these definitions.
+//!
+//! Exit codes (stable, documented in the README):
+//! - 0: success (a test with warnings included)
+//! - 1: the operation ran and failed (test failed, provider error)
+//! - 2: invalid command line
+//! - 3: refused: invalid value, incomplete configuration, stale revision
+//! - 4: not found: instance, plugin, company
+//! - 70: internal error
+
+use crate::engine::Engine;
+use crate::ids::InstanceId;
+use crate::instances::ConfigError;
+use crate::redact::RedactingWriter;
+use crate::runner::RunError;
+use crate::settings::{Settings, DEFAULT_TEST_DEADLINE};
+use crate::store::StoreError;
+use anyhow::Context as _;
+use clap::{Args, Parser, Subcommand};
+use passerelle_plugin_api::capabilities::{Company, CompanyLookup, CompanyQuery};
+use passerelle_plugin_api::{ErrorKind, Operation, Status, TestReport};
+use serde_json::{json, Map, Value};
+use std::io::Read;
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::time::Duration;
+
+pub const EXIT_FAILED: u8 = 1;
+pub const EXIT_REFUSED: u8 = 3;
+pub const EXIT_NOT_FOUND: u8 = 4;
+pub const EXIT_INTERNAL: u8 = 70;
+
+/// Runs an ERP's third-party integrations as dynamic plugins.
+#[derive(Debug, Parser)]
+#[command(name = "passerelle", version, about, propagate_version = true)]
+pub struct Cli {
+    /// Directory to load plugins from (repeatable). Default: `passerelle_*` libraries beside
+    /// the executable, its `plugins/` folder, and `./plugins`.
+    #[arg(
+        long = "plugin-dir",
+        global = true,
+        env = "PASSERELLE_PLUGIN_DIRS",
+        value_delimiter = ','
+    )]
+    plugin_dirs: Vec<PathBuf>,
+    /// Data directory: instance configuration, state, secret key.
+    #[arg(
+        long,
+        global = true,
+        env = "PASSERELLE_DATA_DIR",
+        default_value = "data"
+    )]
+    data_dir: PathBuf,
+    /// Key file sealing secret values (default: <data-dir>/keys/secret.key). The
+    /// PASSERELLE_SECRET_KEY environment variable, when set, wins.
+    #[arg(long, global = true, env = "PASSERELLE_KEY_FILE")]
+    key_file: Option<PathBuf>,
+    /// Deadline of a test routine, in seconds.
+    #[arg(long, global = true, default_value_t = DEFAULT_TEST_DEADLINE.as_secs())]
+    deadline: u64,
+    /// Log filter (e.g. `info`, `debug`, `passerelle=debug`); RUST_LOG works too.
+    #[arg(long, global = true, default_value = "warn")]
+    log: String,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// List loaded plugins and refused files with the reasons.
+    Plugins {
+        #[arg(long)]
+        json: bool,
+    },
+    /// Print a plugin's configuration schema (JSON Schema, draft-07).
+    Schema { plugin: String },
+    /// Configure instances.
+    #[command(subcommand)]
+    Config(ConfigCommand),
+    /// Run an instance's test routine against the real service.
+    Test {
+        instance: String,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Look up a company by SIRET or SIREN (capability company.lookup).
+    Company {
+        /// SIRET (14 digits) or SIREN (9 digits).
+        id: String,
+        #[command(flatten)]
+        target: Target,
+    },
+    /// Call any capability operation with a JSON input (what the ERP does over HTTP).
+    Invoke {
+        /// Operation, e.g. `company.lookup`.
+        operation: String,
+        /// Input as JSON, e.g. '{"id":"21920023500014"}'.
+        #[arg(long, default_value = "{}")]
+        input: String,
+        #[command(flatten)]
+        target: Target,
+    },
+}
+
+#[derive(Debug, Args)]
+struct Target {
+    /// Instance to use; by default the one enabled instance serving the operation.
+    #[arg(long)]
+    instance: Option<String>,
+    #[arg(long)]
+    json: bool,
+}
+
+#[derive(Debug, Subcommand)]
+enum ConfigCommand {
+    /// Create a disabled instance of a plugin.
+    Create {
+        instance: String,
+        #[arg(long)]
+        plugin: String,
+    },
+    /// List instances.
+    List {
+        #[arg(long)]
+        json: bool,
+    },
+    /// Show an instance's fields (secrets only as set/unset).
+    Show {
+        instance: String,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Print one field's value (secrets only as set/unset).
+    Get {
+        instance: String,
+        field: String,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Save one field, validated against its schema. Give the value as an argument or, for
+    /// secrets, with --stdin so it stays out of the shell history.
+    Set {
+        instance: String,
+        field: String,
+        value: Option<String>,
+        /// Read the value from standard input (trailing newline removed).
+        #[arg(long, conflicts_with = "value")]
+        stdin: bool,
+        /// Refuse the change unless the instance is still at this revision.
+        #[arg(long)]
+        if_revision: Option<u64>,
+    },
+    /// Clear one field (back to its default).
+    Unset {
+        instance: String,
+        field: String,
+        #[arg(long)]
+        if_revision: Option<u64>,
+    },
+    /// Enable an instance after checking its whole configuration.
+    Enable { instance: String },
+    /// Disable an instance.
+    Disable { instance: String },
+    /// Delete an instance, its saved values and its state.
+    Delete { instance: String },
+    /// Create or update instances from a provisioning file (TOML).
+    Apply { file: PathBuf },
+}
+
+/// Entry point of the binary.
+pub fn main() -> ExitCode {
+    let cli = Cli::parse();
+    init_logging(&cli.log);
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("error: cannot start the async runtime: {e}");
+            return ExitCode::from(EXIT_INTERNAL);
+        }
+    };
+    let result = runtime.block_on(run(cli));
+    // Abandoned plugin calls (past their deadline) must not keep the process alive.
+    runtime.shutdown_background();
+    match result {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("error: {}", crate::redact::redact(&format!("{e:#}")));
+            ExitCode::from(exit_code_of(&e))
+        }
+    }
+}
+
+fn init_logging(default: &str) {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(|| RedactingWriter::new(std::io::stderr()))
+        .with_target(false)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
+        .try_init();
+}
+
+fn exit_code_of(e: &anyhow::Error) -> u8 {
+    for cause in e.chain() {
+        if let Some(c) = cause.downcast_ref::<ConfigError>() {
+            return match c {
+                ConfigError::Store(StoreError::NotFound(_)) | ConfigError::UnknownPlugin { .. } => {
+                    EXIT_NOT_FOUND
+                }
+                ConfigError::Store(StoreError::Io { .. }) => EXIT_INTERNAL,
+                _ => EXIT_REFUSED,
+            };
+        }
+        if let Some(r) = cause.downcast_ref::<RunError>() {
+            return match r {
+                RunError::Config(ConfigError::Store(StoreError::NotFound(_))) => EXIT_NOT_FOUND,
+                RunError::Config(_) | RunError::Disabled(_) | RunError::Ambiguous { .. } => {
+                    EXIT_REFUSED
+                }
+                RunError::NoProvider(_) => EXIT_NOT_FOUND,
+                RunError::Plugin(p) => match p.kind {
+                    ErrorKind::NotFound => EXIT_NOT_FOUND,
+                    ErrorKind::InvalidInput | ErrorKind::Config => EXIT_REFUSED,
+                    _ => EXIT_FAILED,
+                },
+            };
+        }
+        if cause.downcast_ref::<crate::ids::InvalidId>().is_some() {
+            return EXIT_REFUSED;
+        }
+    }
+    EXIT_INTERNAL
+}
+
+fn print_json(value: &impl serde::Serialize) -> anyhow::Result<()> {
+    println!("{}", serde_json::to_string_pretty(value)?);
+    Ok(())
+}
+
+fn instance_id(s: &str) -> anyhow::Result<InstanceId> {
+    Ok(InstanceId::new(s)?)
+}
+
+async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
+    let settings = Settings::new(
+        cli.data_dir.clone(),
+        cli.plugin_dirs.clone(),
+        cli.key_file.clone(),
+        Duration::from_secs(cli.deadline.max(1)),
+    );
+    let engine = Engine::open(settings).context("cannot open the host")?;
+    match cli.command {
+        Command::Plugins { json } => plugins(&engine, json),
+        Command::Schema { plugin } => {
+            let p = engine.instances().plugin(&plugin).cloned()?;
+            print_json(p.schema.json())?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Config(cmd) => config(&engine, cmd),
+        Command::Test { instance, json } => {
+            let id = instance_id(&instance)?;
+            let report = engine.test(&id, &Map::new()).await?;
+            if json {
+                print_json(&report)?;
+            } else {
+                print_report(&id, &report);
+            }
+            Ok(if report.status == Status::Failed {
+                ExitCode::from(EXIT_FAILED)
+            } else {
+                ExitCode::SUCCESS
+            })
+        }
+        Command::Company { id, target } => {
+            let instance = target.instance.as_deref().map(instance_id).transpose()?;
+            let input = serde_json::to_value(CompanyQuery { id })?;
+            let out = engine
+                .invoke(CompanyLookup::NAME, input, instance.as_ref())
+                .await?;
+            if target.json {
+                print_json(&out)?;
+            } else {
+                let company: Company = serde_json::from_value(out)?;
+                print_company(&company);
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Invoke {
+            operation,
+            input,
+            target,
+        } => {
+            let instance = target.instance.as_deref().map(instance_id).transpose()?;
+            let input: Value = serde_json::from_str(&input)
+                .context("--input is not valid JSON")
+                .map_err(|e| {
+                    anyhow::Error::new(ConfigError::Provisioning {
+                        path: "--input".into(),
+                        reason: format!("{e:#}"),
+                    })
+                })?;
+            let out = engine.invoke(&operation, input, instance.as_ref()).await?;
+            print_json(&out)?;
+            Ok(ExitCode::SUCCESS)
+        }
+    }
+}
+
+fn plugins(engine: &Engine, json: bool) -> anyhow::Result<ExitCode> {
+    if json {
+        let plugins: Vec<Value> = engine
+            .registry
+            .plugins
+            .iter()
+            .map(|p| {
+                json!({
+                    "id": p.manifest.id,
+                    "name": p.manifest.name,
+                    "version": p.manifest.version,
+                    "api_version": p.manifest.api_version,
+                    "category": p.manifest.category,
+                    "capabilities": p.manifest.capabilities,
+                    "tasks": p.manifest.tasks,
+                    "quotas": p.manifest.quotas,
+                    "path": p.path,
+                    "load_ms": p.load_time.as_secs_f64() * 1000.0,
+                })
+            })
+            .collect();
+        print_json(&json!({ "plugins": plugins, "refused": engine.registry.refused }))?;
+        return Ok(ExitCode::SUCCESS);
+    }
+    if engine.registry.plugins.is_empty() {
+        println!("No plugins loaded. Searched:");
+        for dir in &engine.settings.plugin_dirs {
+            println!("  {}", dir.path.display());
+        }
+    }
+    for p in &engine.registry.plugins {
+        println!(
+            "{:<16} {:<10} {:<9} {}  [{}]",
+            p.manifest.id,
+            p.manifest.version,
+            p.manifest.category.to_string(),
+            p.manifest.name,
+            p.manifest.capabilities.join(", ")
+        );
+        println!("{:<16} {}", "", p.path.display());
+    }
+    if !engine.registry.refused.is_empty() {
+        println!("\nRefused files:");
+        for r in &engine.registry.refused {
+            println!("  {}\n    {}", r.path.display(), r.reason);
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn config(engine: &Engine, cmd: ConfigCommand) -> anyhow::Result<ExitCode> {
+    let instances = engine.instances();
+    match cmd {
+        ConfigCommand::Create { instance, plugin } => {
+            let id = instance_id(&instance)?;
+            instances.create(&id, &plugin)?;
+            println!("created instance {id} of plugin {plugin} (disabled); set its fields with `passerelle config set {id} <field> <value>`");
+        }
+        ConfigCommand::List { json } => {
+            let records = engine.store.list()?;
+            if json {
+                let views: Vec<_> = records.iter().map(|r| instances.view(r)).collect();
+                print_json(&views)?;
+            } else if records.is_empty() {
+                println!("No instances. Create one with `passerelle config create <id> --plugin <plugin-id>`.");
+            } else {
+                for r in records {
+                    let last = engine
+                        .services
+                        .state
+                        .last_test(r.id.as_str())
+                        .ok()
+                        .flatten()
+                        .and_then(|(_, v)| {
+                            v.get("status").and_then(Value::as_str).map(str::to_owned)
+                        })
+                        .unwrap_or_else(|| "not tested".into());
+                    println!(
+                        "{:<20} {:<14} {:<9} rev {:<4} last test: {last}",
+                        r.id.as_str(),
+                        r.plugin,
+                        if r.enabled { "enabled" } else { "disabled" },
+                        r.revision
+                    );
+                }
+            }
+        }
+        ConfigCommand::Show { instance, json } => {
+            let record = engine
+                .store
+                .get(&instance_id(&instance)?)
+                .map_err(ConfigError::from)?;
+            let view = instances.view(&record);
+            if json {
+                print_json(&view)?;
+            } else {
+                println!(
+                    "{} (plugin {}, {}, revision {})",
+                    view.id,
+                    view.plugin,
+                    if view.enabled { "enabled" } else { "disabled" },
+                    view.revision
+                );
+                for f in &view.fields {
+                    let shown = match (&f.value, f.state) {
+                        (_, "unset") => "(unset)".to_owned(),
+                        (None, state) => state.to_owned(),
+                        (Some(v), "default") => format!("{} (default)", display_value(v)),
+                        (Some(v), _) => display_value(v),
+                    };
+                    println!("  {:<22} {shown}", f.name);
+                }
+            }
+        }
+        ConfigCommand::Get {
+            instance,
+            field,
+            json,
+        } => {
+            let record = engine
+                .store
+                .get(&instance_id(&instance)?)
+                .map_err(ConfigError::from)?;
+            let view = instances.view(&record);
+            let Some(f) = view.fields.iter().find(|f| f.name == field) else {
+                let plugin = instances.plugin(&record.plugin)?;
+                let e = plugin.schema.validate_field(&field, &Value::Null).err();
+                return Err(ConfigError::Field {
+                    instance: instance.clone(),
+                    error: e
+                        .unwrap_or_else(|| crate::schema::FieldError::new(&field, "unknown field")),
+                }
+                .into());
+            };
+            if json {
+                print_json(f)?;
+            } else {
+                match (&f.value, f.secret) {
+                    (_, true) => println!("{}", f.state),
+                    (Some(v), _) => println!("{}", display_value(v)),
+                    (None, _) => println!("(unset)"),
+                }
+            }
+        }
+        ConfigCommand::Set {
+            instance,
+            field,
+            value,
+            stdin,
+            if_revision,
+        } => {
+            let id = instance_id(&instance)?;
+            let raw = match (value, stdin) {
+                (Some(v), _) => v,
+                (None, true) => {
+                    let mut s = String::new();
+                    std::io::stdin().read_to_string(&mut s)?;
+                    s.trim_end_matches(['\n', '\r']).to_owned()
+                }
+                (None, false) => anyhow::bail!(ConfigError::Provisioning {
+                    path: "command line".into(),
+                    reason: format!(
+                        "give a value for `{field}`, or --stdin to read it from standard input"
+                    ),
+                }),
+            };
+            let record = engine.store.get(&id).map_err(ConfigError::from)?;
+            let plugin = instances.plugin(&record.plugin)?.clone();
+            let value = plugin
+                .schema
+                .parse_cli_value(&field, &raw)
+                .map_err(|error| ConfigError::Field {
+                    instance: id.to_string(),
+                    error,
+                })?;
+            let record = instances.set(&id, &field, value, if_revision)?;
+            let shown = if plugin.schema.is_secret(&field) {
+                "(secret, set)".to_owned()
+            } else {
+                raw
+            };
+            println!("{id}.{field} = {shown} (revision {})", record.revision);
+        }
+        ConfigCommand::Unset {
+            instance,
+            field,
+            if_revision,
+        } => {
+            let id = instance_id(&instance)?;
+            let record = instances.unset(&id, &field, if_revision)?;
+            println!("{id}.{field} cleared (revision {})", record.revision);
+        }
+        ConfigCommand::Enable { instance } => {
+            let id = instance_id(&instance)?;
+            instances.set_enabled(&id, true, None)?;
+            println!("{id} enabled");
+        }
+        ConfigCommand::Disable { instance } => {
+            let id = instance_id(&instance)?;
+            instances.set_enabled(&id, false, None)?;
+            println!("{id} disabled");
+        }
+        ConfigCommand::Delete { instance } => {
+            let id = instance_id(&instance)?;
+            instances.delete(&id, None)?;
+            if let Err(e) = engine.services.state.forget_instance(id.as_str()) {
+                tracing::warn!(instance = %id, error = %e, "instance deleted but its state remains");
+            }
+            println!("{id} deleted");
+        }
+        ConfigCommand::Apply { file } => {
+            let text = std::fs::read_to_string(&file)
+                .with_context(|| format!("cannot read {}", file.display()))?;
+            for line in instances.apply(&file.display().to_string(), &text)? {
+                println!("{line}");
+            }
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn display_value(v: &Value) -> String {
+    match v {
+        Value::String(s) => s.clone(),
+        other => other.to_string(),
+    }
+}
+
+fn print_report(id: &InstanceId, report: &TestReport) {
+    println!("Test of {id}: {} — {}", report.status, report.summary);
+    for step in &report.steps {
+        let mark = match step.status {
+            Status::Ok => "ok  ",
+            Status::Warning => "warn",
+            Status::Failed => "FAIL",
+            Status::Skipped => "skip",
+        };
+        println!(
+            "  [{mark}] {:<24} {:>6} ms  {}",
+            step.name, step.duration_ms, step.detail
+        );
+    }
+}
+
+fn print_company(c: &Company) {
+    let name = c.legal_name.as_deref().unwrap_or("(name withheld)");
+    println!("{name}");
+    if let Some(t) = &c.trade_name {
+        println!("  trade name:   {t}");
+    }
+    println!("  SIREN:        {}", c.siren);
+    if let Some(s) = &c.siret {
+        println!(
+            "  SIRET:        {s}{}",
+            if c.head_office { " (head office)" } else { "" }
+        );
+    }
+    for line in &c.address_lines {
+        println!("  address:      {line}");
+    }
+    let city = [c.postal_code.as_deref(), c.city.as_deref()]
+        .into_iter()
+        .flatten()
+        .collect::<Vec<_>>()
+        .join(" ");
+    if !city.is_empty() {
+        println!("                {city}");
+    }
+    if let Some(a) = &c.activity_code {
+        println!("  activity:     {a}");
+    }
+    if let Some(l) = &c.legal_category {
+        println!("  legal form:   {l}");
+    }
+    println!(
+        "  status:       {}",
+        if c.active { "active" } else { "closed" }
+    );
+    if !c.fully_public {
+        println!("  note:         partially public: some data is withheld by INSEE");
+    }
+}

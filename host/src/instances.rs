@@ -1,0 +1,430 @@
+//! What administrators do to instances: create, set or clear one field, enable, disable,
+//! delete, provision from a file — with the checks each needs.
+//!
+//! Rules:
+//! - a field is validated against its own sub-schema before it is saved; a field the schema
+//!   does not know is refused;
+//! - secret fields are sealed before they touch the disk, and reads only say `set`/`unset`;
+//! - enabling validates the whole configuration (defaults applied, conditional rules, the
+//!   plugin's own cross-field rules); a change to an *enabled* instance must keep it valid;
+//! - a refused change writes nothing.
+
+use crate::ids::{InstanceId, InvalidId};
+use crate::loader::Registry;
+use crate::plugin::LoadedPlugin;
+use crate::schema::FieldError;
+use crate::secrets::{SecretError, SecretKey};
+use crate::store::{InstanceRecord, Store, StoreError};
+use serde::Deserialize;
+use serde_json::{Map, Value};
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error(transparent)]
+    Id(#[from] InvalidId),
+    #[error(transparent)]
+    Secret(#[from] SecretError),
+    #[error("instance `{instance}`: {error}")]
+    Field { instance: String, error: FieldError },
+    #[error("instance `{instance}` {action}:\n{}", list(.errors))]
+    Invalid {
+        instance: String,
+        action: String,
+        errors: Vec<FieldError>,
+    },
+    #[error("no plugin `{plugin}` is loaded (loaded: {loaded}); check `passerelle plugins` for refused files")]
+    UnknownPlugin { plugin: String, loaded: String },
+    #[error("provisioning file {path}: {reason}")]
+    Provisioning { path: String, reason: String },
+}
+
+fn list(errors: &[FieldError]) -> String {
+    errors
+        .iter()
+        .map(|e| format!("  - {e}"))
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+/// The configuration operations of one data directory.
+pub struct Instances<'a> {
+    pub store: &'a Store,
+    pub key: &'a SecretKey,
+    pub registry: &'a Registry,
+}
+
+/// An instance as shown to people and scripts: secrets are `set`/`unset`, never values.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct InstanceView {
+    pub id: String,
+    pub plugin: String,
+    pub enabled: bool,
+    pub revision: u64,
+    pub fields: Vec<FieldView>,
+}
+
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct FieldView {
+    pub name: String,
+    pub title: String,
+    pub secret: bool,
+    /// `set`, `unset` or `default`.
+    pub state: &'static str,
+    /// The value, or the default in effect; absent for secrets.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub value: Option<Value>,
+}
+
+impl Instances<'_> {
+    pub fn plugin(&self, plugin_id: &str) -> Result<&Arc<LoadedPlugin>, ConfigError> {
+        self.registry
+            .get(plugin_id)
+            .ok_or_else(|| ConfigError::UnknownPlugin {
+                plugin: plugin_id.to_owned(),
+                loaded: if self.registry.plugins.is_empty() {
+                    "none".to_owned()
+                } else {
+                    self.registry
+                        .plugins
+                        .iter()
+                        .map(|p| p.id().to_owned())
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                },
+            })
+    }
+
+    pub fn create(&self, id: &InstanceId, plugin_id: &str) -> Result<InstanceRecord, ConfigError> {
+        self.plugin(plugin_id)?;
+        Ok(self.store.create(id, plugin_id)?)
+    }
+
+    /// Saves one field after checking it. Returns the new record.
+    pub fn set(
+        &self,
+        id: &InstanceId,
+        field: &str,
+        value: Value,
+        expected_revision: Option<u64>,
+    ) -> Result<InstanceRecord, ConfigError> {
+        let plugin = self.plugin(&self.store.get(id)?.plugin)?.clone();
+        let field_error = |error| ConfigError::Field {
+            instance: id.to_string(),
+            error,
+        };
+        plugin
+            .schema
+            .validate_field(field, &value)
+            .map_err(field_error)?;
+        let secret = plugin.schema.is_secret(field);
+        if secret {
+            if let Value::String(s) = &value {
+                crate::redact::register(s);
+            }
+        }
+        self.store.update(id, expected_revision, |record| {
+            if secret {
+                let text = value.as_str().unwrap_or_default();
+                record
+                    .secrets
+                    .insert(field.to_owned(), self.key.seal(id.as_str(), field, text));
+                record.values.remove(field);
+            } else {
+                record.values.insert(field.to_owned(), value.clone());
+                record.secrets.remove(field);
+            }
+            self.keep_enabled_valid(&plugin, record, "cannot take this change while enabled")
+        })
+    }
+
+    /// Clears one field (back to its default, if any).
+    pub fn unset(
+        &self,
+        id: &InstanceId,
+        field: &str,
+        expected_revision: Option<u64>,
+    ) -> Result<InstanceRecord, ConfigError> {
+        let plugin = self.plugin(&self.store.get(id)?.plugin)?.clone();
+        if plugin.schema.field(field).is_none() {
+            return Err(ConfigError::Field {
+                instance: id.to_string(),
+                error: plugin
+                    .schema
+                    .validate_field(field, &Value::Null)
+                    .err()
+                    .unwrap_or_else(|| FieldError::new(field, "unknown field")),
+            });
+        }
+        self.store.update(id, expected_revision, |record| {
+            record.values.remove(field);
+            record.secrets.remove(field);
+            self.keep_enabled_valid(&plugin, record, "cannot take this change while enabled")
+        })
+    }
+
+    pub fn set_enabled(
+        &self,
+        id: &InstanceId,
+        enabled: bool,
+        expected_revision: Option<u64>,
+    ) -> Result<InstanceRecord, ConfigError> {
+        let plugin = self.plugin(&self.store.get(id)?.plugin)?.clone();
+        self.store.update(id, expected_revision, |record| {
+            record.enabled = enabled;
+            self.keep_enabled_valid(&plugin, record, "cannot be enabled")
+        })
+    }
+
+    pub fn delete(
+        &self,
+        id: &InstanceId,
+        expected_revision: Option<u64>,
+    ) -> Result<(), ConfigError> {
+        Ok(self.store.delete(id, expected_revision)?)
+    }
+
+    fn keep_enabled_valid(
+        &self,
+        plugin: &LoadedPlugin,
+        record: &InstanceRecord,
+        action: &str,
+    ) -> Result<(), ConfigError> {
+        if !record.enabled {
+            return Ok(());
+        }
+        let errors = self.check_whole(plugin, record)?;
+        if errors.is_empty() {
+            Ok(())
+        } else {
+            Err(ConfigError::Invalid {
+                instance: record.id.to_string(),
+                action: if action == "cannot be enabled" {
+                    "cannot be enabled until these are fixed".to_owned()
+                } else {
+                    format!("{action} (disable it first, or fix these)")
+                },
+                errors,
+            })
+        }
+    }
+
+    /// Every problem of a configuration: schema (with defaults and conditional rules) and the
+    /// plugin's own rules.
+    pub fn check_whole(
+        &self,
+        plugin: &LoadedPlugin,
+        record: &InstanceRecord,
+    ) -> Result<Vec<FieldError>, ConfigError> {
+        let config = self.effective_config(plugin, record)?;
+        let Value::Object(map) = &config else {
+            return Ok(Vec::new());
+        };
+        let mut errors = plugin.schema.validate_whole(map);
+        if errors.is_empty() {
+            match plugin.validate(&config) {
+                Ok(plugin_errors) => errors.extend(plugin_errors.into_iter().map(|e| {
+                    FieldError::new(
+                        e.field.as_deref().unwrap_or(""),
+                        crate::redact::redact(&e.message),
+                    )
+                })),
+                Err(e) => errors.push(FieldError::new(
+                    "",
+                    format!(
+                        "the plugin's validation failed: {}",
+                        crate::redact::redact(&e.message)
+                    ),
+                )),
+            }
+        }
+        Ok(errors)
+    }
+
+    /// The configuration handed to the plugin: defaults, values and decrypted secrets.
+    pub fn effective_config(
+        &self,
+        plugin: &LoadedPlugin,
+        record: &InstanceRecord,
+    ) -> Result<Value, ConfigError> {
+        let mut values = record.values.clone();
+        for (field, sealed) in &record.secrets {
+            let plain = self.key.open(record.id.as_str(), field, sealed)?;
+            values.insert(field.clone(), Value::String(plain));
+        }
+        Ok(Value::Object(plugin.schema.with_defaults(&values)))
+    }
+
+    /// A configuration built from saved values overlaid with unsaved ones (the console's
+    /// "Test" before "Save"); nothing is written.
+    pub fn config_with_overrides(
+        &self,
+        plugin: &LoadedPlugin,
+        record: &InstanceRecord,
+        overrides: &Map<String, Value>,
+    ) -> Result<Value, ConfigError> {
+        let mut config = self.effective_config(plugin, record)?;
+        if let Value::Object(map) = &mut config {
+            for (k, v) in overrides {
+                plugin
+                    .schema
+                    .validate_field(k, v)
+                    .map_err(|error| ConfigError::Field {
+                        instance: record.id.to_string(),
+                        error,
+                    })?;
+                if let Value::String(s) = v {
+                    if plugin.schema.is_secret(k) {
+                        crate::redact::register(s);
+                    }
+                }
+                map.insert(k.clone(), v.clone());
+            }
+        }
+        Ok(config)
+    }
+
+    /// Registers an instance's secrets with the redactor (before anything is logged for it).
+    pub fn register_secrets(&self, record: &InstanceRecord) {
+        for (field, sealed) in &record.secrets {
+            let _ = self.key.open(record.id.as_str(), field, sealed);
+        }
+    }
+
+    pub fn view(&self, record: &InstanceRecord) -> InstanceView {
+        let plugin = self.registry.get(&record.plugin);
+        let mut fields = Vec::new();
+        if let Some(plugin) = plugin {
+            for name in plugin.schema.field_names() {
+                let prop = plugin.schema.field(name);
+                let title = prop
+                    .and_then(|p| p.get("title"))
+                    .and_then(Value::as_str)
+                    .unwrap_or(name)
+                    .to_owned();
+                let secret = plugin.schema.is_secret(name);
+                let (state, value) = if secret {
+                    (
+                        if record.secrets.contains_key(name) {
+                            "set"
+                        } else {
+                            "unset"
+                        },
+                        None,
+                    )
+                } else if let Some(v) = record.values.get(name) {
+                    ("set", Some(v.clone()))
+                } else if let Some(d) = prop.and_then(|p| p.get("default")) {
+                    ("default", Some(d.clone()))
+                } else {
+                    ("unset", None)
+                };
+                fields.push(FieldView {
+                    name: name.clone(),
+                    title,
+                    secret,
+                    state,
+                    value,
+                });
+            }
+        }
+        InstanceView {
+            id: record.id.to_string(),
+            plugin: record.plugin.clone(),
+            enabled: record.enabled,
+            revision: record.revision,
+            fields,
+        }
+    }
+
+    /// Applies a provisioning file. Everything is checked first; then instances are created
+    /// or updated field by field and enabled or disabled as the file says. Fields the file
+    /// does not mention are left as they are. A secret may be given as `{ env = "NAME" }`.
+    pub fn apply(&self, path: &str, text: &str) -> Result<Vec<String>, ConfigError> {
+        let bad = |reason: String| ConfigError::Provisioning {
+            path: path.to_owned(),
+            reason,
+        };
+        let file: ProvisioningFile = toml::from_str(text).map_err(|e| bad(e.to_string()))?;
+        // Check everything before writing anything.
+        let mut plan = Vec::new();
+        for (name, spec) in &file.instances {
+            let id = InstanceId::new(name).map_err(|e| bad(e.to_string()))?;
+            let plugin = self
+                .plugin(&spec.plugin)
+                .map_err(|e| bad(format!("[instances.{name}]: {e}")))?;
+            let mut values = Vec::new();
+            for (field, raw) in &spec.values {
+                let value = resolve_value(raw)
+                    .map_err(|e| bad(format!("[instances.{name}] field `{field}`: {e}")))?;
+                plugin
+                    .schema
+                    .validate_field(field, &value)
+                    .map_err(|e| bad(format!("[instances.{name}] {e}")))?;
+                values.push((field.clone(), value));
+            }
+            plan.push((id, spec, values));
+        }
+        let mut report = Vec::new();
+        for (id, spec, values) in plan {
+            match self.store.get(&id) {
+                Ok(existing) if existing.plugin != spec.plugin => {
+                    return Err(bad(format!(
+                    "instance `{id}` exists with plugin `{}`, the file says `{}`; delete it first",
+                    existing.plugin, spec.plugin
+                )))
+                }
+                Ok(_) => report.push(format!("updated {id}")),
+                Err(StoreError::NotFound(_)) => {
+                    self.store.create(&id, &spec.plugin)?;
+                    report.push(format!("created {id}"));
+                }
+                Err(e) => return Err(e.into()),
+            }
+            if spec.enabled == Some(false) {
+                self.set_enabled(&id, false, None)?;
+            }
+            for (field, value) in values {
+                self.set(&id, &field, value, None)?;
+            }
+            if spec.enabled == Some(true) {
+                self.set_enabled(&id, true, None)?;
+            }
+        }
+        Ok(report)
+    }
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ProvisioningFile {
+    #[serde(default)]
+    instances: BTreeMap<String, InstanceSpec>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct InstanceSpec {
+    plugin: String,
+    #[serde(default)]
+    enabled: Option<bool>,
+    #[serde(default)]
+    values: BTreeMap<String, toml::Value>,
+}
+
+/// A TOML value as JSON; `{ env = "NAME" }` reads an environment variable.
+fn resolve_value(raw: &toml::Value) -> Result<Value, String> {
+    if let toml::Value::Table(t) = raw {
+        if let (1, Some(toml::Value::String(var))) = (t.len(), t.get("env")) {
+            return std::env::var(var).map(Value::String).map_err(|_| {
+                format!(
+                    "the environment variable {var} is not set; export it before `config apply`"
+                )
+            });
+        }
+    }
+    serde_json::to_value(raw).map_err(|e| e.to_string())
+}

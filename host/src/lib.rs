@@ -1,0 +1,23 @@
+//! # passerelle
+//!
+//! The host: it loads plugin libraries ([`loader`]), keeps their instances' configuration
+//! ([`store`], [`secrets`], [`schema`]), gives plugins their services ([`services`]) and runs
+//! their test routines and capabilities ([`runner`]). The binary's command line lives in
+//! `main.rs` and [`cli`]; everything here is usable from tests without a process.
+
+pub mod cli;
+pub mod engine;
+pub mod ids;
+pub mod instances;
+pub mod loader;
+pub mod plugin;
+pub mod redact;
+pub mod runner;
+pub mod schema;
+pub mod secrets;
+pub mod services;
+pub mod settings;
+pub mod store;
+
+/// The range of plugin API versions this host loads: same major as ours, minor not newer.
+pub use passerelle_plugin_api::PLUGIN_API_VERSION as HOST_PLUGIN_API_VERSION;

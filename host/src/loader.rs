@@ -1,0 +1,300 @@
+//! Finding and loading plugin libraries.
+//!
+//! Every file with the platform's library extension in a plugin directory is a candidate. Each
+//! is mapped with `lib_header_from_path(..).init_root_module()` — never abi_stable's
+//! `load_from_*` helpers, which cache one module per type and would hand back the first
+//! plugin for every later path. A candidate that fails a check is *refused* with a one-line
+//! reason that names the file, what was expected and what to do; the others load and the host
+//! goes on. Long abi_stable layout reports go to the debug log only.
+//!
+//! Libraries are never unloaded (abi_stable's rule): a refused file stays mapped if it got
+//! that far, which is harmless since none of its code is called again.
+
+use crate::plugin::{decode, LoadedPlugin};
+use crate::schema::ConfigSchema;
+use abi_stable::library::{lib_header_from_path, LibraryError};
+use passerelle_plugin_api::abi::PluginModRef;
+use passerelle_plugin_api::manifest::parse_version;
+use passerelle_plugin_api::{Manifest, PLUGIN_API_VERSION};
+use serde::Serialize;
+use std::collections::HashSet;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Instant;
+
+/// A directory to scan, and whether only files named like Passerelle plugins are taken
+/// (used for the executable's own directory, which holds other libraries too).
+#[derive(Debug, Clone)]
+pub struct PluginDir {
+    pub path: PathBuf,
+    pub only_passerelle_files: bool,
+}
+
+/// A file that looked like a plugin and was not loaded.
+#[derive(Debug, Clone, Serialize)]
+pub struct Refusal {
+    pub path: PathBuf,
+    pub reason: String,
+}
+
+/// The plugins of this host.
+#[derive(Debug, Default)]
+pub struct Registry {
+    pub plugins: Vec<Arc<LoadedPlugin>>,
+    pub refused: Vec<Refusal>,
+}
+
+impl Registry {
+    pub fn get(&self, id: &str) -> Option<&Arc<LoadedPlugin>> {
+        self.plugins.iter().find(|p| p.id() == id)
+    }
+
+    /// Plugins serving an operation, e.g. `company.lookup`.
+    pub fn serving<'a>(
+        &'a self,
+        operation: &'a str,
+    ) -> impl Iterator<Item = &'a Arc<LoadedPlugin>> {
+        self.plugins
+            .iter()
+            .filter(move |p| p.manifest.capabilities.iter().any(|c| c == operation))
+    }
+}
+
+/// The versions of the plugin API this host accepts, in words, e.g. "1.0.0 to 1.0.x".
+pub fn accepted_range() -> String {
+    match parse_version(PLUGIN_API_VERSION) {
+        Some((major, minor, _)) => format!("{major}.0.0 up to {major}.{minor}.x"),
+        None => PLUGIN_API_VERSION.to_owned(),
+    }
+}
+
+/// Whether a plugin built against API `version` can run in this host: same major, and a
+/// minor no newer than ours (a newer plugin may call services this host lacks).
+pub fn check_api_version(version: &str) -> Result<(), String> {
+    let ours = parse_version(PLUGIN_API_VERSION);
+    let theirs = parse_version(version);
+    match (ours, theirs) {
+        (Some((maj, min, _)), Some((tmaj, tmin, _))) if maj == tmaj && tmin <= min => Ok(()),
+        (_, None) => Err(format!(
+            "it declares plugin API version {version:?}, which is not a version number; rebuild it against passerelle-plugin-api {PLUGIN_API_VERSION}"
+        )),
+        _ => Err(format!(
+            "it was built for plugin API {version}, but this host accepts {}; rebuild it against passerelle-plugin-api {PLUGIN_API_VERSION} or use a host that supports {version}",
+            accepted_range()
+        )),
+    }
+}
+
+/// Whether `path` has this platform's library extension (`.so`, `.dll`, `.dylib`).
+pub fn is_library_file(path: &Path) -> bool {
+    path.extension()
+        .and_then(|e| e.to_str())
+        .is_some_and(|e| e.eq_ignore_ascii_case(std::env::consts::DLL_EXTENSION))
+}
+
+fn is_passerelle_file(path: &Path) -> bool {
+    let prefix = format!("{}passerelle_", std::env::consts::DLL_PREFIX);
+    path.file_name()
+        .and_then(|n| n.to_str())
+        .is_some_and(|n| n.starts_with(&prefix))
+}
+
+/// The candidate files of the given directories, in a stable order, each file once.
+pub fn candidates(dirs: &[PluginDir]) -> Vec<PathBuf> {
+    let mut seen = HashSet::new();
+    let mut out = Vec::new();
+    for dir in dirs {
+        let Ok(entries) = std::fs::read_dir(&dir.path) else {
+            tracing::debug!(dir = %dir.path.display(), "plugin directory absent or unreadable");
+            continue;
+        };
+        let mut files: Vec<PathBuf> = entries
+            .filter_map(Result::ok)
+            .map(|e| e.path())
+            .filter(|p| p.is_file() && is_library_file(p))
+            .filter(|p| !dir.only_passerelle_files || is_passerelle_file(p))
+            .collect();
+        files.sort();
+        for file in files {
+            let key = std::fs::canonicalize(&file).unwrap_or_else(|_| file.clone());
+            if seen.insert(key) {
+                out.push(file);
+            }
+        }
+    }
+    out
+}
+
+/// Loads every candidate of `dirs`.
+pub fn load_dirs(dirs: &[PluginDir]) -> Registry {
+    let mut registry = Registry::default();
+    for path in candidates(dirs) {
+        match load_file(&path) {
+            Ok(plugin) => {
+                if let Some(existing) = registry.get(plugin.id()) {
+                    let reason = format!(
+                        "plugin id `{}` is already provided by {}; remove one of the two files",
+                        plugin.id(),
+                        existing.path.display()
+                    );
+                    tracing::warn!(file = %path.display(), %reason, "plugin refused");
+                    registry.refused.push(Refusal { path, reason });
+                    continue;
+                }
+                tracing::info!(
+                    plugin = plugin.id(),
+                    version = %plugin.manifest.version,
+                    file = %path.display(),
+                    load_ms = plugin.load_time.as_secs_f64() * 1000.0,
+                    "plugin loaded"
+                );
+                registry.plugins.push(Arc::new(plugin));
+            }
+            Err(reason) => {
+                tracing::warn!(file = %path.display(), %reason, "plugin refused");
+                registry.refused.push(Refusal { path, reason });
+            }
+        }
+    }
+    registry
+}
+
+/// Maps one library and runs every check. The error is the refusal reason.
+pub fn load_file(path: &Path) -> Result<LoadedPlugin, String> {
+    let started = Instant::now();
+    let header = lib_header_from_path(path).map_err(|e| describe_library_error(path, &e))?;
+    let header_version = header.version_strings().version.as_str().to_owned();
+    check_api_version(&header_version)?;
+    let module = header
+        .init_root_module::<PluginModRef>()
+        .map_err(|e| describe_library_error(path, &e))?;
+    let declared = (module.api_version())().as_str().to_owned();
+    check_api_version(&declared)?;
+
+    let manifest: Manifest = decode("manifest", (module.manifest())())
+        .map_err(|e| format!("its manifest could not be read: {e}"))?;
+    manifest
+        .check()
+        .map_err(|e| format!("its manifest is invalid: {e}"))?;
+    if manifest.api_version != declared {
+        return Err(format!(
+            "its manifest says plugin API {} but its root module says {declared}; rebuild it with `export_plugin!`",
+            manifest.api_version
+        ));
+    }
+    let schema_json = decode("config_schema", (module.config_schema())())
+        .map_err(|e| format!("its configuration schema could not be read: {e}"))?;
+    let schema =
+        ConfigSchema::new(schema_json).map_err(|e| format!("plugin `{}`: {e}", manifest.id))?;
+    for task in &manifest.tasks {
+        for field in [&task.interval_field, &task.start_delay_field] {
+            if schema.field(field).is_none() {
+                return Err(format!(
+                    "its task `{}` names the config field `{field}`, which its schema does not have",
+                    task.name
+                ));
+            }
+        }
+    }
+    Ok(LoadedPlugin {
+        path: path.to_owned(),
+        manifest,
+        schema,
+        module,
+        load_time: started.elapsed(),
+    })
+}
+
+fn describe_library_error(path: &Path, error: &LibraryError) -> String {
+    match error {
+        LibraryError::OpenError { .. } => format!(
+            "it is not a loadable {} library for this platform ({}); remove it from the plugin directory",
+            std::env::consts::DLL_EXTENSION,
+            first_line(&error.to_string())
+        ),
+        LibraryError::GetSymbolError { .. } => {
+            "it is a library but not a Passerelle plugin (no root module symbol); plugins are built with `export_plugin!` from passerelle-plugin-api — remove it from the plugin directory".to_owned()
+        }
+        LibraryError::IncompatibleVersionNumber { actual_version, .. } => {
+            check_api_version(&actual_version.to_string())
+                .err()
+                .unwrap_or_else(|| format!("it was built for plugin API {actual_version}"))
+        }
+        LibraryError::AbiInstability(_) => {
+            tracing::debug!(file = %path.display(), report = %error, "layout mismatch");
+            format!(
+                "its root module layout does not match plugin API {PLUGIN_API_VERSION} (built against an incompatible passerelle-plugin-api); rebuild it against passerelle-plugin-api {PLUGIN_API_VERSION} (run with RUST_LOG=debug for the layout report)"
+            )
+        }
+        LibraryError::RootModule { .. } => format!(
+            "its root module failed to initialise: {}",
+            first_line(&error.to_string())
+        ),
+        other => {
+            tracing::debug!(file = %path.display(), report = %other, "load error");
+            format!(
+                "abi_stable refused it: {} (run with RUST_LOG=debug for details)",
+                first_line(&other.to_string())
+            )
+        }
+    }
+}
+
+fn first_line(s: &str) -> String {
+    let line = s
+        .lines()
+        .map(str::trim)
+        .find(|l| !l.is_empty())
+        .unwrap_or("");
+    line.chars().take(300).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn api_versions_outside_the_range_are_refused_with_the_fix() {
+        assert!(check_api_version(PLUGIN_API_VERSION).is_ok());
+        let err = check_api_version("2.0.0").unwrap_err();
+        assert!(
+            err.contains("rebuild it against passerelle-plugin-api"),
+            "{err}"
+        );
+        assert!(check_api_version("1.99.0").is_err());
+        assert!(check_api_version("banana").is_err());
+    }
+
+    #[test]
+    fn only_library_files_are_candidates() {
+        let dir = tempfile::tempdir().unwrap();
+        let lib = dir.path().join(format!(
+            "{}x.{}",
+            std::env::consts::DLL_PREFIX,
+            std::env::consts::DLL_EXTENSION
+        ));
+        std::fs::write(&lib, b"not really").unwrap();
+        std::fs::write(dir.path().join("README.md"), b"hello").unwrap();
+        let found = candidates(&[
+            PluginDir {
+                path: dir.path().to_owned(),
+                only_passerelle_files: false,
+            },
+            PluginDir {
+                path: dir.path().to_owned(),
+                only_passerelle_files: false,
+            },
+        ]);
+        assert_eq!(found, vec![lib.clone()]);
+        let reg = load_dirs(&[PluginDir {
+            path: dir.path().to_owned(),
+            only_passerelle_files: false,
+        }]);
+        assert_eq!(reg.refused.len(), 1);
+        assert!(
+            reg.refused[0].reason.contains("not a loadable"),
+            "{}",
+            reg.refused[0].reason
+        );
+    }
+}

@@ -1,0 +1,377 @@
+//! A plugin's configuration schema, and validation against it.
+//!
+//! The schema is the contract between a plugin and everything that configures it (CLI, API,
+//! console). This module answers the questions the host asks of it: which fields exist, which
+//! are secrets, is this value valid for this field (each field is saved on its own), and is
+//! this whole configuration complete (enabling checks everything, conditional rules included).
+//! Validation uses a real JSON Schema (draft-07) validator; messages name the field and never
+//! repeat a secret's value.
+
+use serde_json::{Map, Value};
+use std::collections::HashMap;
+
+/// A problem with one field, or with the configuration as a whole (`field` empty).
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize, thiserror::Error)]
+#[error("{}{message}", if field.is_empty() { String::new() } else { format!("field `{field}`: ") })]
+pub struct FieldError {
+    pub field: String,
+    /// JSON pointer of the field in the configuration, e.g. `/api_key`.
+    pub pointer: String,
+    pub message: String,
+}
+
+impl FieldError {
+    pub fn new(field: &str, message: impl Into<String>) -> Self {
+        FieldError {
+            field: field.to_owned(),
+            pointer: if field.is_empty() {
+                String::new()
+            } else {
+                format!("/{field}")
+            },
+            message: message.into(),
+        }
+    }
+}
+
+/// Why a plugin's schema was refused.
+#[derive(Debug, thiserror::Error)]
+pub enum SchemaError {
+    #[error("the configuration schema must be a JSON object of `type: object` with `properties`")]
+    NotAnObjectSchema,
+    #[error("the configuration schema is not valid JSON Schema: {0}")]
+    Invalid(String),
+    #[error("the schema of field `{field}` is not valid JSON Schema: {reason}")]
+    InvalidField { field: String, reason: String },
+}
+
+/// A compiled configuration schema.
+pub struct ConfigSchema {
+    root: Value,
+    whole: jsonschema::Validator,
+    fields: HashMap<String, jsonschema::Validator>,
+    order: Vec<String>,
+}
+
+impl std::fmt::Debug for ConfigSchema {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ConfigSchema")
+            .field("fields", &self.order)
+            .finish()
+    }
+}
+
+impl ConfigSchema {
+    pub fn new(root: Value) -> Result<Self, SchemaError> {
+        let props = root
+            .get("properties")
+            .and_then(Value::as_object)
+            .filter(|_| root.get("type").and_then(Value::as_str) == Some("object"))
+            .ok_or(SchemaError::NotAnObjectSchema)?;
+        let whole =
+            jsonschema::draft7::new(&root).map_err(|e| SchemaError::Invalid(e.to_string()))?;
+        let mut fields = HashMap::new();
+        let mut order: Vec<(i64, usize, String)> = Vec::new();
+        for (index, (name, prop)) in props.iter().enumerate() {
+            let validator =
+                jsonschema::draft7::new(prop).map_err(|e| SchemaError::InvalidField {
+                    field: name.clone(),
+                    reason: e.to_string(),
+                })?;
+            fields.insert(name.clone(), validator);
+            let rank = prop
+                .get("x-order")
+                .and_then(Value::as_i64)
+                .unwrap_or(i64::MAX);
+            order.push((rank, index, name.clone()));
+        }
+        order.sort();
+        Ok(ConfigSchema {
+            root,
+            whole,
+            fields,
+            order: order.into_iter().map(|(_, _, n)| n).collect(),
+        })
+    }
+
+    /// The schema as the plugin declared it.
+    pub fn json(&self) -> &Value {
+        &self.root
+    }
+
+    /// Field names in display order (`x-order`, then declaration order).
+    pub fn field_names(&self) -> &[String] {
+        &self.order
+    }
+
+    /// The sub-schema of one field.
+    pub fn field(&self, name: &str) -> Option<&Value> {
+        self.root.get("properties")?.get(name)
+    }
+
+    pub fn is_secret(&self, name: &str) -> bool {
+        self.field(name)
+            .is_some_and(passerelle_plugin_api::config::is_secret)
+    }
+
+    /// Names of the secret fields.
+    pub fn secret_fields(&self) -> impl Iterator<Item = &str> {
+        self.order
+            .iter()
+            .filter(|n| self.is_secret(n))
+            .map(String::as_str)
+    }
+
+    fn unknown_field(&self, name: &str) -> FieldError {
+        FieldError::new(
+            name,
+            format!(
+                "this plugin has no such field; its fields are: {}",
+                self.order.join(", ")
+            ),
+        )
+    }
+
+    /// Checks one value against its field's sub-schema.
+    pub fn validate_field(&self, name: &str, value: &Value) -> Result<(), FieldError> {
+        let validator = self
+            .fields
+            .get(name)
+            .ok_or_else(|| self.unknown_field(name))?;
+        let secret = self.is_secret(name);
+        let messages: Vec<String> = validator
+            .iter_errors(value)
+            .map(|e| {
+                if secret {
+                    e.masked().to_string()
+                } else {
+                    e.to_string()
+                }
+            })
+            .collect();
+        if messages.is_empty() {
+            Ok(())
+        } else {
+            Err(FieldError::new(name, messages.join("; ")))
+        }
+    }
+
+    /// Turns text typed on a command line into a value of the field's type: strings stay
+    /// text, numbers, booleans, lists and objects are read as JSON (a list of strings may also
+    /// be given comma-separated).
+    pub fn parse_cli_value(&self, name: &str, raw: &str) -> Result<Value, FieldError> {
+        let prop = self.field(name).ok_or_else(|| self.unknown_field(name))?;
+        let ty = field_type(prop);
+        let value = match ty.as_deref() {
+            Some("string") | None => Value::String(raw.to_owned()),
+            Some("array") => match serde_json::from_str::<Value>(raw) {
+                Ok(v @ Value::Array(_)) => v,
+                _ => Value::Array(
+                    raw.split(',')
+                        .map(str::trim)
+                        .filter(|s| !s.is_empty())
+                        .map(|s| Value::String(s.to_owned()))
+                        .collect(),
+                ),
+            },
+            Some(other) => serde_json::from_str(raw.trim()).map_err(|_| {
+                FieldError::new(
+                    name,
+                    format!("expected {} {other}, got {raw:?}", article(other)),
+                )
+            })?,
+        };
+        Ok(value)
+    }
+
+    /// Adds the schema's defaults for every field that has no value.
+    pub fn with_defaults(&self, values: &Map<String, Value>) -> Map<String, Value> {
+        let mut out = Map::new();
+        for name in &self.order {
+            if let Some(v) = values.get(name) {
+                out.insert(name.clone(), v.clone());
+            } else if let Some(d) = self.field(name).and_then(|p| p.get("default")) {
+                out.insert(name.clone(), d.clone());
+            }
+        }
+        for (k, v) in values {
+            out.entry(k.clone()).or_insert_with(|| v.clone());
+        }
+        out
+    }
+
+    /// Checks a whole configuration (defaults already applied). Conditional requirements
+    /// written as `dependencies` with a `const`-tagged `oneOf` get a precise message.
+    pub fn validate_whole(&self, config: &Map<String, Value>) -> Vec<FieldError> {
+        let mut errors = Vec::new();
+        for name in self.required_fields(config) {
+            if !config.contains_key(&name) {
+                errors.push(FieldError::new(&name, "this field is required"));
+            }
+        }
+        errors.extend(self.conditional_errors(config));
+        if !errors.is_empty() {
+            return errors;
+        }
+        let instance = Value::Object(config.clone());
+        for e in self.whole.iter_errors(&instance) {
+            let pointer = e.instance_path().as_str().to_owned();
+            let field = pointer
+                .trim_start_matches('/')
+                .split('/')
+                .next()
+                .unwrap_or_default()
+                .to_owned();
+            let message = if self.is_secret(&field) {
+                e.masked().to_string()
+            } else {
+                e.to_string()
+            };
+            errors.push(FieldError::new(&field, message));
+        }
+        errors
+    }
+
+    fn required_fields(&self, _config: &Map<String, Value>) -> Vec<String> {
+        self.root
+            .get("required")
+            .and_then(Value::as_array)
+            .map(|r| {
+                r.iter()
+                    .filter_map(Value::as_str)
+                    .map(str::to_owned)
+                    .collect()
+            })
+            .unwrap_or_default()
+    }
+
+    fn conditional_errors(&self, config: &Map<String, Value>) -> Vec<FieldError> {
+        let mut errors = Vec::new();
+        let Some(deps) = self.root.get("dependencies").and_then(Value::as_object) else {
+            return errors;
+        };
+        for (tag, dep) in deps {
+            let Some(tag_value) = config.get(tag) else {
+                continue;
+            };
+            let Some(branches) = dep.get("oneOf").and_then(Value::as_array) else {
+                continue;
+            };
+            let branch = branches.iter().find(|b| {
+                b.get("properties")
+                    .and_then(|p| p.get(tag))
+                    .and_then(|p| p.get("const"))
+                    == Some(tag_value)
+            });
+            let Some(required) = branch
+                .and_then(|b| b.get("required"))
+                .and_then(Value::as_array)
+            else {
+                continue;
+            };
+            for name in required.iter().filter_map(Value::as_str) {
+                if !config.contains_key(name) {
+                    errors.push(FieldError::new(
+                        name,
+                        format!("this field is required when `{tag}` is {tag_value}"),
+                    ));
+                }
+            }
+        }
+        errors
+    }
+}
+
+/// The JSON type of a field: its `type`, or the type of its labelled choices.
+fn field_type(prop: &Value) -> Option<String> {
+    if let Some(t) = prop.get("type").and_then(Value::as_str) {
+        return Some(t.to_owned());
+    }
+    let choices = prop
+        .get("oneOf")
+        .or_else(|| prop.get("anyOf"))
+        .and_then(Value::as_array)?;
+    choices.iter().find_map(|c| {
+        c.get("type")
+            .and_then(Value::as_str)
+            .map(str::to_owned)
+            .or_else(|| match c.get("const") {
+                Some(Value::String(_)) => Some("string".to_owned()),
+                Some(Value::Number(_)) => Some("number".to_owned()),
+                Some(Value::Bool(_)) => Some("boolean".to_owned()),
+                _ => None,
+            })
+    })
+}
+
+fn article(ty: &str) -> &'static str {
+    if ty.starts_with(['a', 'e', 'i', 'o', 'u']) {
+        "an"
+    } else {
+        "a"
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn demo() -> ConfigSchema {
+        ConfigSchema::new(json!({
+            "type": "object",
+            "additionalProperties": false,
+            "properties": {
+                "mode": {"title": "Mode", "oneOf": [{"type": "string", "const": "key"}, {"type": "string", "const": "oauth"}], "default": "key"},
+                "key": {"title": "Key", "type": "string", "writeOnly": true, "format": "password", "minLength": 8},
+                "timeout": {"title": "Timeout", "type": "integer", "minimum": 1, "maximum": 120, "default": 10},
+                "codes": {"title": "Codes", "type": "array", "items": {"type": "string"}}
+            },
+            "dependencies": {"mode": {"oneOf": [
+                {"properties": {"mode": {"const": "key"}}, "required": ["key"]},
+                {"properties": {"mode": {"const": "oauth"}}}
+            ]}}
+        }))
+        .unwrap()
+    }
+
+    #[test]
+    fn field_validation_names_the_rule_and_masks_secrets() {
+        let s = demo();
+        assert!(s.validate_field("timeout", &json!(30)).is_ok());
+        let e = s.validate_field("timeout", &json!(500)).unwrap_err();
+        assert_eq!(e.field, "timeout");
+        assert!(e.message.contains("maximum"), "{e}");
+        let e = s.validate_field("key", &json!("short-x")).unwrap_err();
+        assert!(!e.message.contains("short-x"), "{e}");
+        let e = s.validate_field("nope", &json!(1)).unwrap_err();
+        assert!(e.message.contains("timeout"), "{e}");
+    }
+
+    #[test]
+    fn cli_values_follow_the_field_type() {
+        let s = demo();
+        assert_eq!(s.parse_cli_value("timeout", "12").unwrap(), json!(12));
+        assert!(s.parse_cli_value("timeout", "twelve").is_err());
+        assert_eq!(s.parse_cli_value("mode", "oauth").unwrap(), json!("oauth"));
+        assert_eq!(
+            s.parse_cli_value("codes", "A, B").unwrap(),
+            json!(["A", "B"])
+        );
+        assert_eq!(s.parse_cli_value("codes", "[\"A\"]").unwrap(), json!(["A"]));
+    }
+
+    #[test]
+    fn whole_validation_applies_conditional_requirements() {
+        let s = demo();
+        let config = s.with_defaults(&Map::new());
+        assert_eq!(config["timeout"], json!(10));
+        let errors = s.validate_whole(&config);
+        assert_eq!(errors.len(), 1);
+        assert_eq!(errors[0].field, "key");
+        assert!(errors[0].message.contains("required when `mode`"));
+        let mut oauth = Map::new();
+        oauth.insert("mode".into(), json!("oauth"));
+        assert!(s.validate_whole(&s.with_defaults(&oauth)).is_empty());
+    }
+}

@@ -1,0 +1,126 @@
+//! The host side of the callback object: what a plugin's `host.call(name, json)` reaches.
+//!
+//! One [`InstanceHost`] is built per plugin call and carries the instance it acts for, so a
+//! plugin can only touch its own state and its requests are logged under its name. Plugin
+//! calls run on blocking threads; network and sleeps go back to the async runtime with
+//! `Handle::block_on`. Every callback runs inside `catch_unwind`: a bug here must not unwind
+//! into plugin code.
+
+use super::Services;
+use crate::redact;
+use abi_stable::std_types::{RResult, RStr, RString};
+use passerelle_plugin_api::abi::HostCallbacks;
+use passerelle_plugin_api::host::wire;
+use passerelle_plugin_api::{ErrorKind, LogLevel, PluginError, PLUGIN_API_VERSION};
+use serde::de::DeserializeOwned;
+use serde_json::Value;
+use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::sync::Arc;
+use std::time::Duration;
+
+/// Longest sleep a plugin may ask for in one call.
+const MAX_SLEEP: Duration = Duration::from_secs(600);
+
+/// The callback object handed to a plugin for one call on behalf of one instance.
+pub struct InstanceHost {
+    pub instance: String,
+    pub plugin: String,
+    pub services: Arc<Services>,
+    pub runtime: tokio::runtime::Handle,
+}
+
+fn parse<T: DeserializeOwned>(name: &str, input: &str) -> Result<T, PluginError> {
+    serde_json::from_str(input).map_err(|e| {
+        PluginError::new(
+            ErrorKind::InvalidInput,
+            format!("host callback {name}: invalid input ({e})"),
+        )
+    })
+}
+
+fn encode<T: serde::Serialize>(value: &T) -> Result<String, PluginError> {
+    serde_json::to_string(value).map_err(|e| PluginError::internal(e.to_string()))
+}
+
+fn state_error(e: super::state::StateError) -> PluginError {
+    PluginError::internal(e.to_string())
+}
+
+impl InstanceHost {
+    fn dispatch(&self, name: &str, input: &str) -> Result<String, PluginError> {
+        match name {
+            wire::HTTP_REQUEST => {
+                let request: passerelle_plugin_api::HttpRequest = parse(name, input)?;
+                let outcome = self
+                    .runtime
+                    .block_on(self.services.http.send(&self.instance, request));
+                encode(&outcome)
+            }
+            wire::LOG => {
+                let log: wire::Log = parse(name, input)?;
+                let message = redact::redact(&log.message);
+                let (instance, plugin) = (&self.instance, &self.plugin);
+                match log.level {
+                    LogLevel::Error => tracing::error!(instance, plugin, "{message}"),
+                    LogLevel::Warn => tracing::warn!(instance, plugin, "{message}"),
+                    LogLevel::Info => tracing::info!(instance, plugin, "{message}"),
+                    LogLevel::Debug => tracing::debug!(instance, plugin, "{message}"),
+                    LogLevel::Trace => tracing::trace!(instance, plugin, "{message}"),
+                }
+                encode(&Value::Null)
+            }
+            wire::CLOCK_NOW => encode(&wire::Now {
+                unix_ms: u64::try_from(super::state::now_ms()).unwrap_or(0),
+            }),
+            wire::CLOCK_SLEEP => {
+                let sleep: wire::Sleep = parse(name, input)?;
+                let duration = Duration::from_millis(sleep.ms).min(MAX_SLEEP);
+                self.runtime.block_on(tokio::time::sleep(duration));
+                encode(&Value::Null)
+            }
+            wire::STATE_GET => {
+                let k: wire::StateKey = parse(name, input)?;
+                encode(&self.services.state.get(&self.instance, &k.key).map_err(state_error)?)
+            }
+            wire::STATE_PUT => {
+                let p: wire::StatePut = parse(name, input)?;
+                self.services
+                    .state
+                    .put(&self.instance, &p.key, &p.value)
+                    .map_err(state_error)?;
+                encode(&Value::Null)
+            }
+            wire::STATE_DELETE => {
+                let k: wire::StateKey = parse(name, input)?;
+                self.services
+                    .state
+                    .delete(&self.instance, &k.key)
+                    .map_err(state_error)?;
+                encode(&Value::Null)
+            }
+            wire::STATE_LIST => {
+                let l: wire::StateList = parse(name, input)?;
+                encode(&self.services.state.list(&self.instance, &l.prefix).map_err(state_error)?)
+            }
+            other => Err(PluginError::new(
+                ErrorKind::Unsupported,
+                format!("this host (plugin API {PLUGIN_API_VERSION}) has no service {other:?}; the plugin needs a newer host"),
+            )),
+        }
+    }
+}
+
+impl HostCallbacks for InstanceHost {
+    fn call(&self, name: RStr<'_>, input: RStr<'_>) -> RResult<RString, RString> {
+        let result = catch_unwind(AssertUnwindSafe(|| {
+            self.dispatch(name.as_str(), input.as_str())
+        }));
+        match result {
+            Ok(Ok(json)) => RResult::ROk(RString::from(json)),
+            Ok(Err(e)) => RResult::RErr(RString::from(e.to_json())),
+            Err(_) => RResult::RErr(RString::from(
+                PluginError::internal(format!("the host failed while serving {name}")).to_json(),
+            )),
+        }
+    }
+}

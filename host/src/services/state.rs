@@ -1,0 +1,202 @@
+//! Per-instance persistent state for plugins, and the host's own records (last test
+//! results), in one SQLite database in the data directory.
+//!
+//! Each plugin call touches its own instance's keys only: the instance id is part of every
+//! query and comes from the host, never from the plugin. Writes are transactional.
+
+use rusqlite::{params, Connection, OptionalExtension};
+use serde_json::Value;
+use std::path::{Path, PathBuf};
+use std::sync::Mutex;
+
+#[derive(Debug, thiserror::Error)]
+pub enum StateError {
+    #[error("state database {path}: {source}")]
+    Db {
+        path: PathBuf,
+        source: rusqlite::Error,
+    },
+    #[error("the state database lock was poisoned by a crash; restart the host")]
+    Poisoned,
+}
+
+#[derive(Debug)]
+pub struct StateDb {
+    path: PathBuf,
+    conn: Mutex<Connection>,
+}
+
+impl StateDb {
+    pub fn open(path: &Path) -> Result<Self, StateError> {
+        let err = |source| StateError::Db {
+            path: path.to_owned(),
+            source,
+        };
+        if let Some(dir) = path.parent() {
+            let _ = std::fs::create_dir_all(dir);
+        }
+        let conn = Connection::open(path).map_err(err)?;
+        conn.busy_timeout(std::time::Duration::from_secs(10))
+            .map_err(err)?;
+        conn.execute_batch(
+            "PRAGMA journal_mode=WAL;
+             PRAGMA synchronous=NORMAL;
+             CREATE TABLE IF NOT EXISTS plugin_state (
+                 instance TEXT NOT NULL, key TEXT NOT NULL, value TEXT NOT NULL,
+                 updated_ms INTEGER NOT NULL, PRIMARY KEY (instance, key));
+             CREATE TABLE IF NOT EXISTS test_results (
+                 instance TEXT PRIMARY KEY, at_ms INTEGER NOT NULL, report TEXT NOT NULL);",
+        )
+        .map_err(err)?;
+        Ok(StateDb {
+            path: path.to_owned(),
+            conn: Mutex::new(conn),
+        })
+    }
+
+    fn with<T>(&self, f: impl FnOnce(&Connection) -> rusqlite::Result<T>) -> Result<T, StateError> {
+        let conn = self.conn.lock().map_err(|_| StateError::Poisoned)?;
+        f(&conn).map_err(|source| StateError::Db {
+            path: self.path.clone(),
+            source,
+        })
+    }
+
+    pub fn get(&self, instance: &str, key: &str) -> Result<Option<Value>, StateError> {
+        let text: Option<String> = self.with(|c| {
+            c.query_row(
+                "SELECT value FROM plugin_state WHERE instance = ?1 AND key = ?2",
+                params![instance, key],
+                |r| r.get(0),
+            )
+            .optional()
+        })?;
+        Ok(text.and_then(|t| serde_json::from_str(&t).ok()))
+    }
+
+    pub fn put(&self, instance: &str, key: &str, value: &Value) -> Result<(), StateError> {
+        let text = value.to_string();
+        self.with(|c| {
+            c.execute(
+                "INSERT INTO plugin_state (instance, key, value, updated_ms) VALUES (?1, ?2, ?3, ?4)
+                 ON CONFLICT (instance, key) DO UPDATE SET value = excluded.value, updated_ms = excluded.updated_ms",
+                params![instance, key, text, now_ms()],
+            )
+            .map(|_| ())
+        })
+    }
+
+    pub fn delete(&self, instance: &str, key: &str) -> Result<(), StateError> {
+        self.with(|c| {
+            c.execute(
+                "DELETE FROM plugin_state WHERE instance = ?1 AND key = ?2",
+                params![instance, key],
+            )
+            .map(|_| ())
+        })
+    }
+
+    pub fn list(&self, instance: &str, prefix: &str) -> Result<Vec<(String, Value)>, StateError> {
+        self.with(|c| {
+            let mut stmt = c.prepare(
+                "SELECT key, value FROM plugin_state WHERE instance = ?1 AND substr(key, 1, length(?2)) = ?2 ORDER BY key",
+            )?;
+            let rows = stmt.query_map(params![instance, prefix], |r| {
+                Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?))
+            })?;
+            let mut out = Vec::new();
+            for row in rows {
+                let (k, v) = row?;
+                out.push((k, serde_json::from_str(&v).unwrap_or(Value::Null)));
+            }
+            Ok(out)
+        })
+    }
+
+    /// Removes everything an instance stored (when the instance is deleted).
+    pub fn forget_instance(&self, instance: &str) -> Result<(), StateError> {
+        self.with(|c| {
+            c.execute(
+                "DELETE FROM plugin_state WHERE instance = ?1",
+                params![instance],
+            )?;
+            c.execute(
+                "DELETE FROM test_results WHERE instance = ?1",
+                params![instance],
+            )?;
+            Ok(())
+        })
+    }
+
+    pub fn record_test(
+        &self,
+        instance: &str,
+        at_ms: u64,
+        report: &Value,
+    ) -> Result<(), StateError> {
+        let text = report.to_string();
+        self.with(|c| {
+            c.execute(
+                "INSERT INTO test_results (instance, at_ms, report) VALUES (?1, ?2, ?3)
+                 ON CONFLICT (instance) DO UPDATE SET at_ms = excluded.at_ms, report = excluded.report",
+                params![instance, at_ms as i64, text],
+            )
+            .map(|_| ())
+        })
+    }
+
+    /// The last test result of an instance: when (ms since epoch) and the report.
+    pub fn last_test(&self, instance: &str) -> Result<Option<(u64, Value)>, StateError> {
+        let row: Option<(i64, String)> = self.with(|c| {
+            c.query_row(
+                "SELECT at_ms, report FROM test_results WHERE instance = ?1",
+                params![instance],
+                |r| Ok((r.get(0)?, r.get(1)?)),
+            )
+            .optional()
+        })?;
+        Ok(row.and_then(|(at, text)| {
+            serde_json::from_str(&text)
+                .ok()
+                .map(|v| (u64::try_from(at).unwrap_or(0), v))
+        }))
+    }
+}
+
+/// Milliseconds since the Unix epoch.
+pub fn now_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
+        .unwrap_or(0)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn state_is_per_instance_and_survives_reopening() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("state.sqlite3");
+        {
+            let db = StateDb::open(&path).unwrap();
+            db.put("a", "tx/1", &json!({"status": "ready"})).unwrap();
+            db.put("a", "tx/2", &json!(2)).unwrap();
+            db.put("b", "tx/1", &json!("other")).unwrap();
+        }
+        let db = StateDb::open(&path).unwrap();
+        assert_eq!(
+            db.get("a", "tx/1").unwrap(),
+            Some(json!({"status": "ready"}))
+        );
+        assert_eq!(db.list("a", "tx/").unwrap().len(), 2);
+        assert_eq!(
+            db.list("b", "").unwrap(),
+            vec![("tx/1".to_owned(), json!("other"))]
+        );
+        db.delete("a", "tx/1").unwrap();
+        assert_eq!(db.get("a", "tx/1").unwrap(), None);
+    }
+}

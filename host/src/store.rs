@@ -1,0 +1,322 @@
+//! Instance configuration on disk: one TOML file per instance under `<data-dir>/instances/`.
+//!
+//! Guarantees:
+//! - a write is atomic (temporary file, fsync, rename, fsync of the directory): a crash leaves
+//!   the old file or the new one, never half of one;
+//! - every file carries a revision; a writer that read revision N and finds N+1 on disk is
+//!   refused ([`StoreError::Stale`]) instead of silently overwriting someone else's change;
+//! - writers take an exclusive lock on the directory, so read-modify-write is serialised
+//!   across processes (CLI and server at once).
+//!
+//! Secret values are stored sealed (see [`crate::secrets`]) in a separate `[secrets]` table.
+
+use crate::ids::InstanceId;
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value};
+use std::collections::BTreeMap;
+use std::fs::{File, OpenOptions};
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+/// One configured instance of a plugin.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct InstanceRecord {
+    pub id: InstanceId,
+    pub plugin: String,
+    #[serde(default)]
+    pub enabled: bool,
+    #[serde(default)]
+    pub revision: u64,
+    /// Plain values by field name.
+    #[serde(default)]
+    pub values: Map<String, Value>,
+    /// Sealed secret values by field name.
+    #[serde(default)]
+    pub secrets: BTreeMap<String, String>,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("there is no instance `{0}`; list them with `passerelle config list` or create it with `passerelle config create {0} --plugin <plugin-id>`")]
+    NotFound(InstanceId),
+    #[error("an instance `{0}` already exists; choose another id or delete it first with `passerelle config delete {0}`")]
+    Exists(InstanceId),
+    #[error("instance `{id}` was changed by someone else (it is at revision {actual}, your change was based on revision {expected}); reload it and apply your change again")]
+    Stale {
+        id: InstanceId,
+        expected: u64,
+        actual: u64,
+    },
+    #[error("{path}: {source}")]
+    Io {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("{path} is not a valid instance file ({reason}); fix it by hand or restore it from a backup")]
+    Corrupt { path: PathBuf, reason: String },
+}
+
+fn io(path: &Path) -> impl FnOnce(std::io::Error) -> StoreError + '_ {
+    move |source| StoreError::Io {
+        path: path.to_owned(),
+        source,
+    }
+}
+
+/// The instance files of one data directory.
+#[derive(Debug, Clone)]
+pub struct Store {
+    dir: PathBuf,
+}
+
+/// An exclusive lock on the store, released on drop.
+struct WriteLock {
+    _file: File,
+}
+
+impl Store {
+    pub fn open(data_dir: &Path) -> Result<Self, StoreError> {
+        let dir = data_dir.join("instances");
+        std::fs::create_dir_all(&dir).map_err(io(&dir))?;
+        Ok(Store { dir })
+    }
+
+    fn path(&self, id: &InstanceId) -> PathBuf {
+        self.dir.join(format!("{id}.toml"))
+    }
+
+    fn lock(&self) -> Result<WriteLock, StoreError> {
+        let path = self.dir.join(".lock");
+        let file = OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(&path)
+            .map_err(io(&path))?;
+        file.lock().map_err(io(&path))?;
+        Ok(WriteLock { _file: file })
+    }
+
+    /// All instances, sorted by id. A corrupt file is an error: it is never skipped silently.
+    pub fn list(&self) -> Result<Vec<InstanceRecord>, StoreError> {
+        let mut out = Vec::new();
+        for entry in std::fs::read_dir(&self.dir).map_err(io(&self.dir))? {
+            let path = entry.map_err(io(&self.dir))?.path();
+            if path.extension().and_then(|e| e.to_str()) == Some("toml") {
+                out.push(Self::read(&path)?);
+            }
+        }
+        out.sort_by(|a, b| a.id.cmp(&b.id));
+        Ok(out)
+    }
+
+    pub fn get(&self, id: &InstanceId) -> Result<InstanceRecord, StoreError> {
+        let path = self.path(id);
+        if !path.exists() {
+            return Err(StoreError::NotFound(id.clone()));
+        }
+        let record = Self::read(&path)?;
+        if &record.id != id {
+            return Err(StoreError::Corrupt {
+                path,
+                reason: format!("it holds instance `{}`", record.id),
+            });
+        }
+        Ok(record)
+    }
+
+    fn read(path: &Path) -> Result<InstanceRecord, StoreError> {
+        let text = std::fs::read_to_string(path).map_err(io(path))?;
+        toml::from_str(&text).map_err(|e| StoreError::Corrupt {
+            path: path.to_owned(),
+            reason: e.to_string().trim().replace('\n', " "),
+        })
+    }
+
+    /// Creates a new, disabled, empty instance.
+    pub fn create(&self, id: &InstanceId, plugin: &str) -> Result<InstanceRecord, StoreError> {
+        let _lock = self.lock()?;
+        if self.path(id).exists() {
+            return Err(StoreError::Exists(id.clone()));
+        }
+        let record = InstanceRecord {
+            id: id.clone(),
+            plugin: plugin.to_owned(),
+            enabled: false,
+            revision: 1,
+            values: Map::new(),
+            secrets: BTreeMap::new(),
+        };
+        self.write(&record)?;
+        Ok(record)
+    }
+
+    /// Read-modify-write of one instance under the store lock. With `expected_revision`, the
+    /// change is refused when the instance moved on since the caller read it. `change` may
+    /// refuse by returning an error; nothing is written then.
+    pub fn update<E: From<StoreError>>(
+        &self,
+        id: &InstanceId,
+        expected_revision: Option<u64>,
+        change: impl FnOnce(&mut InstanceRecord) -> Result<(), E>,
+    ) -> Result<InstanceRecord, E> {
+        let _lock = self.lock()?;
+        let mut record = self.get(id)?;
+        if let Some(expected) = expected_revision {
+            if expected != record.revision {
+                return Err(StoreError::Stale {
+                    id: id.clone(),
+                    expected,
+                    actual: record.revision,
+                }
+                .into());
+            }
+        }
+        let before = record.clone();
+        change(&mut record)?;
+        if record == before {
+            return Ok(record);
+        }
+        record.revision = before.revision + 1;
+        self.write(&record)?;
+        Ok(record)
+    }
+
+    pub fn delete(
+        &self,
+        id: &InstanceId,
+        expected_revision: Option<u64>,
+    ) -> Result<(), StoreError> {
+        let _lock = self.lock()?;
+        let record = self.get(id)?;
+        if let Some(expected) = expected_revision {
+            if expected != record.revision {
+                return Err(StoreError::Stale {
+                    id: id.clone(),
+                    expected,
+                    actual: record.revision,
+                });
+            }
+        }
+        let path = self.path(id);
+        std::fs::remove_file(&path).map_err(io(&path))?;
+        sync_dir(&self.dir);
+        Ok(())
+    }
+
+    fn write(&self, record: &InstanceRecord) -> Result<(), StoreError> {
+        let path = self.path(&record.id);
+        let body = toml::to_string(record).map_err(|e| StoreError::Corrupt {
+            path: path.clone(),
+            reason: format!("cannot encode: {e}"),
+        })?;
+        let text = format!(
+            "# Instance `{}` of plugin `{}`. Managed by passerelle: change it with `passerelle config`.\n# Secret values are sealed; they cannot be edited here.\n{body}",
+            record.id, record.plugin
+        );
+        write_atomic(&path, text.as_bytes())
+    }
+}
+
+/// Writes `bytes` to `path` atomically: temporary file in the same directory, fsync, rename,
+/// fsync of the directory.
+pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), StoreError> {
+    let dir = path.parent().unwrap_or(Path::new("."));
+    let tmp = dir.join(format!(
+        ".{}.{}.tmp",
+        path.file_name().and_then(|n| n.to_str()).unwrap_or("file"),
+        std::process::id()
+    ));
+    let result = (|| {
+        let mut file = File::create(&tmp)?;
+        file.write_all(bytes)?;
+        file.sync_all()?;
+        std::fs::rename(&tmp, path)
+    })();
+    if let Err(source) = result {
+        let _ = std::fs::remove_file(&tmp);
+        return Err(StoreError::Io {
+            path: path.to_owned(),
+            source,
+        });
+    }
+    sync_dir(dir);
+    Ok(())
+}
+
+fn sync_dir(dir: &Path) {
+    #[cfg(unix)]
+    if let Ok(d) = File::open(dir) {
+        let _ = d.sync_all();
+    }
+    #[cfg(not(unix))]
+    let _ = dir;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn id(s: &str) -> InstanceId {
+        InstanceId::new(s).unwrap()
+    }
+
+    #[test]
+    fn stale_revision_is_refused_and_nothing_is_lost() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path()).unwrap();
+        let rec = store.create(&id("a"), "sirene").unwrap();
+        assert_eq!(rec.revision, 1);
+        let r2 = store
+            .update::<StoreError>(&id("a"), Some(1), |r| {
+                r.values.insert("x".into(), json!(1));
+                Ok(())
+            })
+            .unwrap();
+        assert_eq!(r2.revision, 2);
+        let stale = store.update::<StoreError>(&id("a"), Some(1), |r| {
+            r.values.insert("x".into(), json!(2));
+            Ok(())
+        });
+        assert!(matches!(stale, Err(StoreError::Stale { actual: 2, .. })));
+        assert_eq!(store.get(&id("a")).unwrap().values["x"], json!(1));
+    }
+
+    #[test]
+    fn corrupt_file_is_reported_with_its_path() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path()).unwrap();
+        std::fs::write(dir.path().join("instances/b.toml"), "id = [").unwrap();
+        let err = store.get(&id("b")).unwrap_err().to_string();
+        assert!(
+            err.contains("b.toml") && err.contains("not a valid instance file"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn concurrent_writers_do_not_lose_updates() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path()).unwrap();
+        store.create(&id("c"), "p").unwrap();
+        std::thread::scope(|s| {
+            for t in 0..4 {
+                let store = store.clone();
+                s.spawn(move || {
+                    for i in 0..10 {
+                        store
+                            .update::<StoreError>(&id("c"), None, |r| {
+                                r.values.insert(format!("f{t}_{i}"), json!(i));
+                                Ok(())
+                            })
+                            .unwrap();
+                    }
+                });
+            }
+        });
+        let rec = store.get(&id("c")).unwrap();
+        assert_eq!(rec.values.len(), 40);
+        assert_eq!(rec.revision, 41);
+    }
+}

@@ -1,0 +1,278 @@
+//! Test support for plugin authors (feature `testing`): run a plugin in-process, through its
+//! real root module (the same JSON boundary the host uses, without dlopen), against a
+//! [`ScriptedHost`] whose HTTP answers the test scripts.
+//!
+//! ```ignore
+//! let host = ScriptedHost::new();
+//! host.on(Method::Get, "https://api.example/informations", 200, r#"{"etatService":"UP"}"#);
+//! let report = testing::test::<MyPlugin>(json!({"api_key": "k"}), &host);
+//! assert_eq!(report.status, Status::Ok);
+//! ```
+
+use crate::abi::{HostCallbacks, HostCallbacks_TO};
+use crate::error::PluginError;
+use crate::host::wire;
+use crate::http::{HttpError, HttpErrorKind, HttpRequest, HttpResponse, Method};
+use crate::plugin::{Operation, Plugin, TaskOutcome};
+use crate::report::TestReport;
+use abi_stable::sabi_trait::TD_Opaque;
+use abi_stable::std_types::{RResult, RStr, RString};
+use serde_json::Value;
+use std::collections::BTreeMap;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Mutex;
+
+type Responder = Box<dyn Fn(&HttpRequest) -> Result<HttpResponse, HttpError> + Send + Sync>;
+
+struct Route {
+    method: Method,
+    url_prefix: String,
+    respond: Responder,
+}
+
+/// A host whose services are in memory and whose HTTP answers are scripted. Later routes win
+/// over earlier ones, so a test can override a default answer.
+#[derive(Default)]
+pub struct ScriptedHost {
+    routes: Mutex<Vec<Route>>,
+    requests: Mutex<Vec<HttpRequest>>,
+    state: Mutex<BTreeMap<String, Value>>,
+    logs: Mutex<Vec<String>>,
+    now_ms: AtomicU64,
+    slept_ms: AtomicU64,
+}
+
+impl std::fmt::Debug for ScriptedHost {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("ScriptedHost")
+    }
+}
+
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
+impl ScriptedHost {
+    pub fn new() -> Self {
+        let host = ScriptedHost::default();
+        host.now_ms.store(1_800_000_000_000, Ordering::SeqCst);
+        host
+    }
+
+    /// Answers requests whose URL starts with `url_prefix` with a fixed status and body.
+    pub fn on(
+        &self,
+        method: Method,
+        url_prefix: &str,
+        status: u16,
+        body: impl Into<Vec<u8>>,
+    ) -> &Self {
+        let body = body.into();
+        self.on_fn(method, url_prefix, move |_| {
+            Ok(HttpResponse {
+                status,
+                headers: vec![("Content-Type".into(), "application/json".into())],
+                body: body.clone(),
+            })
+        })
+    }
+
+    /// Answers with a function of the request.
+    pub fn on_fn(
+        &self,
+        method: Method,
+        url_prefix: &str,
+        respond: impl Fn(&HttpRequest) -> Result<HttpResponse, HttpError> + Send + Sync + 'static,
+    ) -> &Self {
+        lock(&self.routes).push(Route {
+            method,
+            url_prefix: url_prefix.to_owned(),
+            respond: Box::new(respond),
+        });
+        self
+    }
+
+    /// Makes requests to `url_prefix` fail without a response.
+    pub fn fail(
+        &self,
+        method: Method,
+        url_prefix: &str,
+        kind: HttpErrorKind,
+        message: &str,
+    ) -> &Self {
+        let message = message.to_owned();
+        self.on_fn(method, url_prefix, move |_| {
+            Err(HttpError {
+                kind,
+                message: message.clone(),
+            })
+        })
+    }
+
+    /// Every request sent so far.
+    pub fn requests(&self) -> Vec<HttpRequest> {
+        lock(&self.requests).clone()
+    }
+
+    /// The instance state as the plugin left it.
+    pub fn state(&self) -> BTreeMap<String, Value> {
+        lock(&self.state).clone()
+    }
+
+    /// Log lines written by the plugin.
+    pub fn logs(&self) -> Vec<String> {
+        lock(&self.logs).clone()
+    }
+
+    /// Sets the clock (ms since the Unix epoch). Sleeping advances it.
+    pub fn set_now_ms(&self, ms: u64) {
+        self.now_ms.store(ms, Ordering::SeqCst);
+    }
+
+    /// Total time the plugin asked to sleep, in ms (sleeps are instant here).
+    pub fn slept_ms(&self) -> u64 {
+        self.slept_ms.load(Ordering::SeqCst)
+    }
+
+    fn http(&self, request: HttpRequest) -> wire::HttpOutcome {
+        lock(&self.requests).push(request.clone());
+        let routes = lock(&self.routes);
+        let route = routes
+            .iter()
+            .rev()
+            .find(|r| r.method == request.method && request.url.starts_with(&r.url_prefix));
+        match route {
+            Some(r) => match (r.respond)(&request) {
+                Ok(resp) => wire::HttpOutcome::Response(resp),
+                Err(e) => wire::HttpOutcome::Error(e),
+            },
+            None => wire::HttpOutcome::Error(HttpError {
+                kind: HttpErrorKind::Connect,
+                message: format!(
+                    "no scripted answer for {:?} {}",
+                    request.method, request.url
+                ),
+            }),
+        }
+    }
+
+    fn dispatch(&self, name: &str, input: &str) -> Result<String, PluginError> {
+        let bad = |e: serde_json::Error| PluginError::internal(format!("{name}: {e}"));
+        let out = match name {
+            wire::HTTP_REQUEST => {
+                serde_json::to_value(self.http(serde_json::from_str(input).map_err(bad)?))
+            }
+            wire::LOG => {
+                let log: wire::Log = serde_json::from_str(input).map_err(bad)?;
+                lock(&self.logs).push(log.message);
+                Ok(Value::Null)
+            }
+            wire::CLOCK_NOW => serde_json::to_value(wire::Now {
+                unix_ms: self.now_ms.load(Ordering::SeqCst),
+            }),
+            wire::CLOCK_SLEEP => {
+                let s: wire::Sleep = serde_json::from_str(input).map_err(bad)?;
+                self.now_ms.fetch_add(s.ms, Ordering::SeqCst);
+                self.slept_ms.fetch_add(s.ms, Ordering::SeqCst);
+                Ok(Value::Null)
+            }
+            wire::STATE_GET => {
+                let k: wire::StateKey = serde_json::from_str(input).map_err(bad)?;
+                Ok(lock(&self.state)
+                    .get(&k.key)
+                    .cloned()
+                    .unwrap_or(Value::Null))
+            }
+            wire::STATE_PUT => {
+                let p: wire::StatePut = serde_json::from_str(input).map_err(bad)?;
+                lock(&self.state).insert(p.key, p.value);
+                Ok(Value::Null)
+            }
+            wire::STATE_DELETE => {
+                let k: wire::StateKey = serde_json::from_str(input).map_err(bad)?;
+                lock(&self.state).remove(&k.key);
+                Ok(Value::Null)
+            }
+            wire::STATE_LIST => {
+                let l: wire::StateList = serde_json::from_str(input).map_err(bad)?;
+                let rows: Vec<(String, Value)> = lock(&self.state)
+                    .iter()
+                    .filter(|(k, _)| k.starts_with(&l.prefix))
+                    .map(|(k, v)| (k.clone(), v.clone()))
+                    .collect();
+                serde_json::to_value(rows)
+            }
+            other => {
+                return Err(PluginError::internal(format!(
+                    "ScriptedHost has no service {other}"
+                )))
+            }
+        };
+        out.map(|v| v.to_string()).map_err(bad)
+    }
+}
+
+impl HostCallbacks for ScriptedHost {
+    fn call(&self, name: RStr<'_>, input: RStr<'_>) -> RResult<RString, RString> {
+        match self.dispatch(name.as_str(), input.as_str()) {
+            Ok(s) => RResult::ROk(RString::from(s)),
+            Err(e) => RResult::RErr(RString::from(e.to_json())),
+        }
+    }
+}
+
+fn decode<T: serde::de::DeserializeOwned>(r: RResult<RString, RString>) -> Result<T, PluginError> {
+    match r {
+        RResult::ROk(s) => serde_json::from_str(s.as_str())
+            .map_err(|e| PluginError::internal(format!("undecodable answer: {e}"))),
+        RResult::RErr(s) => Err(PluginError::from_json(s.as_str())),
+    }
+}
+
+/// Runs plugin `P`'s test routine with `config` through its root module.
+pub fn test<P: Plugin>(config: Value, host: &ScriptedHost) -> TestReport {
+    let module = crate::export::root_module::<P>();
+    let config = config.to_string();
+    let host = HostCallbacks_TO::from_ptr(host, TD_Opaque);
+    decode((module.test())(RStr::from_str(&config), host))
+        .unwrap_or_else(|e| TestReport::failed("run test routine", e.message))
+}
+
+/// Calls operation `O` of plugin `P` through its root module.
+pub fn invoke<P: Plugin, O: Operation>(
+    input: &O::Input,
+    config: Value,
+    host: &ScriptedHost,
+) -> Result<O::Output, PluginError> {
+    let module = crate::export::root_module::<P>();
+    let config = config.to_string();
+    let input = serde_json::to_string(input).map_err(|e| PluginError::internal(e.to_string()))?;
+    let host = HostCallbacks_TO::from_ptr(host, TD_Opaque);
+    decode((module.invoke())(
+        RStr::from_str(O::NAME),
+        RStr::from_str(&input),
+        RStr::from_str(&config),
+        host,
+    ))
+}
+
+/// Runs task `name` of plugin `P` through its root module.
+pub fn run_task<P: Plugin>(
+    name: &str,
+    config: Value,
+    host: &ScriptedHost,
+) -> Result<TaskOutcome, PluginError> {
+    let module = crate::export::root_module::<P>();
+    let config = config.to_string();
+    let host = HostCallbacks_TO::from_ptr(host, TD_Opaque);
+    decode((module.run_task())(
+        RStr::from_str(name),
+        RStr::from_str(&config),
+        host,
+    ))
+}
+
+/// Plugin `P`'s configuration schema, as the host will see it.
+pub fn schema<P: Plugin>() -> Value {
+    crate::config::config_schema::<P::Config>()
+}

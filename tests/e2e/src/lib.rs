@@ -1,0 +1,293 @@
+//! Shared helpers of the end-to-end tests: build the real binary and plugin libraries once,
+//! give each test a fresh data directory and plugin directory, and run `passerelle` with a
+//! timeout, printing the command, status, stdout and stderr when an expectation fails.
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::sync::OnceLock;
+use std::time::{Duration, Instant};
+
+/// Packages whose artifacts the tests drive.
+const PACKAGES: &[&str] = &[
+    "passerelle",
+    "passerelle-sirene",
+    "fixture-not-a-plugin",
+    "fixture-bad-layout",
+    "fixture-bad-version",
+    "fixture-panic-everywhere",
+    "fixture-panic-on-call",
+];
+
+/// How long one `passerelle` command may take before the test fails.
+pub const COMMAND_TIMEOUT: Duration = Duration::from_secs(90);
+
+/// Where the built binary and libraries are.
+#[derive(Debug)]
+pub struct Artifacts {
+    pub dir: PathBuf,
+    pub bin: PathBuf,
+}
+
+impl Artifacts {
+    /// Path of a library built by this workspace, from its crate name (`passerelle_sirene`).
+    pub fn library(&self, crate_name: &str) -> PathBuf {
+        self.dir.join(library_file_name(crate_name))
+    }
+}
+
+/// `libname.so`, `name.dll` or `libname.dylib`.
+pub fn library_file_name(crate_name: &str) -> String {
+    format!(
+        "{}{crate_name}.{}",
+        std::env::consts::DLL_PREFIX,
+        std::env::consts::DLL_EXTENSION
+    )
+}
+
+/// Builds the binary and the plugin libraries once per test process, in the same target
+/// directory and profile as the running tests.
+pub fn artifacts() -> &'static Artifacts {
+    static ARTIFACTS: OnceLock<Artifacts> = OnceLock::new();
+    ARTIFACTS.get_or_init(|| {
+        let exe = std::env::current_exe().expect("current test executable");
+        // target/<profile>/deps/<test-binary>
+        let profile_dir = exe
+            .parent()
+            .and_then(Path::parent)
+            .expect("test binary in target/<profile>/deps")
+            .to_path_buf();
+        let target_dir = profile_dir.parent().expect("target dir").to_path_buf();
+        let manifest = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../Cargo.toml");
+        let mut cmd = Command::new(env!("CARGO"));
+        cmd.arg("build")
+            .arg("--manifest-path")
+            .arg(&manifest)
+            .arg("--target-dir")
+            .arg(&target_dir);
+        if profile_dir.file_name().and_then(|n| n.to_str()) == Some("release") {
+            cmd.arg("--release");
+        }
+        for p in PACKAGES {
+            cmd.arg("-p").arg(p);
+        }
+        let started = Instant::now();
+        let status = cmd.status().expect("run cargo build");
+        assert!(status.success(), "cargo build of the test artifacts failed");
+        eprintln!("built test artifacts in {:?}", started.elapsed());
+        let bin = profile_dir.join(format!("passerelle{}", std::env::consts::EXE_SUFFIX));
+        Artifacts {
+            dir: profile_dir,
+            bin,
+        }
+    })
+}
+
+/// A fresh host: its own data directory and plugin directory.
+pub struct TestEnv {
+    pub root: tempfile::TempDir,
+    pub data: PathBuf,
+    pub plugins: PathBuf,
+    envs: Vec<(String, String)>,
+}
+
+impl Default for TestEnv {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl TestEnv {
+    pub fn new() -> Self {
+        let root = tempfile::tempdir().expect("temp dir");
+        let data = root.path().join("data");
+        let plugins = root.path().join("plugins");
+        std::fs::create_dir_all(&plugins).expect("plugin dir");
+        TestEnv {
+            root,
+            data,
+            plugins,
+            envs: Vec::new(),
+        }
+    }
+
+    /// A host with these workspace libraries (crate names) in its plugin directory.
+    pub fn with_plugins(crates: &[&str]) -> Self {
+        let env = Self::new();
+        for c in crates {
+            env.add_plugin(c);
+        }
+        env
+    }
+
+    pub fn add_plugin(&self, crate_name: &str) -> PathBuf {
+        let src = artifacts().library(crate_name);
+        let dst = self.plugins.join(library_file_name(crate_name));
+        std::fs::copy(&src, &dst)
+            .unwrap_or_else(|e| panic!("copy {} to {}: {e}", src.display(), dst.display()));
+        dst
+    }
+
+    /// Sets an environment variable for every later command.
+    pub fn env(&mut self, key: &str, value: &str) {
+        self.envs.push((key.to_owned(), value.to_owned()));
+    }
+
+    fn command(&self, args: &[&str]) -> Command {
+        let mut cmd = Command::new(&artifacts().bin);
+        cmd.arg("--data-dir")
+            .arg(&self.data)
+            .arg("--plugin-dir")
+            .arg(&self.plugins)
+            .args(args)
+            .env_remove("PASSERELLE_SECRET_KEY")
+            .env_remove("PASSERELLE_PLUGIN_DIRS")
+            .env_remove("PASSERELLE_DATA_DIR")
+            .env_remove("PASSERELLE_KEY_FILE")
+            .env_remove("RUST_LOG")
+            .current_dir(self.root.path());
+        for (k, v) in &self.envs {
+            cmd.env(k, v);
+        }
+        cmd
+    }
+
+    /// Runs `passerelle <args>` and returns what happened, whatever the exit code.
+    pub fn run(&self, args: &[&str]) -> Run {
+        self.run_with_stdin(args, None)
+    }
+
+    pub fn run_with_stdin(&self, args: &[&str], stdin: Option<&str>) -> Run {
+        let mut cmd = self.command(args);
+        cmd.stdin(if stdin.is_some() {
+            Stdio::piped()
+        } else {
+            Stdio::null()
+        })
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+        let line = format!("passerelle {}", args.join(" "));
+        let started = Instant::now();
+        let mut child = cmd.spawn().unwrap_or_else(|e| panic!("spawn {line}: {e}"));
+        if let Some(input) = stdin {
+            if let Some(mut pipe) = child.stdin.take() {
+                pipe.write_all(input.as_bytes()).expect("write stdin");
+            }
+        }
+        // Read the pipes on threads so a chatty child cannot block on a full pipe.
+        let out = child.stdout.take().map(reader);
+        let err = child.stderr.take().map(reader);
+        let status = loop {
+            if let Some(status) = child.try_wait().expect("wait") {
+                break status;
+            }
+            if started.elapsed() > COMMAND_TIMEOUT {
+                let _ = child.kill();
+                panic!("`{line}` did not finish within {COMMAND_TIMEOUT:?}");
+            }
+            std::thread::sleep(Duration::from_millis(10));
+        };
+        Run {
+            line,
+            code: status.code(),
+            stdout: out
+                .map(|h| h.join().unwrap_or_default())
+                .unwrap_or_default(),
+            stderr: err
+                .map(|h| h.join().unwrap_or_default())
+                .unwrap_or_default(),
+            elapsed: started.elapsed(),
+        }
+    }
+
+    /// Runs and expects exit code 0.
+    pub fn ok(&self, args: &[&str]) -> Run {
+        self.run(args).expect_code(0)
+    }
+
+    /// Path of an instance's TOML file.
+    pub fn instance_file(&self, id: &str) -> PathBuf {
+        self.data.join("instances").join(format!("{id}.toml"))
+    }
+
+    /// Every file under the data directory, as text (lossy), for leak checks.
+    pub fn data_dump(&self) -> String {
+        let mut out = String::new();
+        dump(&self.data, &mut out);
+        out
+    }
+}
+
+fn dump(dir: &Path, out: &mut String) {
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return;
+    };
+    for e in entries.flatten() {
+        let p = e.path();
+        if p.is_dir() {
+            dump(&p, out);
+        } else if let Ok(bytes) = std::fs::read(&p) {
+            out.push_str(&String::from_utf8_lossy(&bytes));
+        }
+    }
+}
+
+fn reader(mut pipe: impl std::io::Read + Send + 'static) -> std::thread::JoinHandle<String> {
+    std::thread::spawn(move || {
+        let mut buf = Vec::new();
+        let _ = pipe.read_to_end(&mut buf);
+        String::from_utf8_lossy(&buf).into_owned()
+    })
+}
+
+/// The outcome of one command.
+#[derive(Debug)]
+pub struct Run {
+    pub line: String,
+    pub code: Option<i32>,
+    pub stdout: String,
+    pub stderr: String,
+    pub elapsed: Duration,
+}
+
+impl Run {
+    /// Asserts the exit code, printing everything on mismatch.
+    pub fn expect_code(self, code: i32) -> Self {
+        assert!(
+            self.code == Some(code),
+            "`{}` exited with {:?}, expected {code}\n--- stdout\n{}\n--- stderr\n{}",
+            self.line,
+            self.code,
+            self.stdout,
+            self.stderr
+        );
+        self
+    }
+
+    /// stdout parsed as JSON.
+    pub fn json(&self) -> serde_json::Value {
+        serde_json::from_str(&self.stdout).unwrap_or_else(|e| {
+            panic!(
+                "`{}` did not print JSON ({e}):\n{}\n--- stderr\n{}",
+                self.line, self.stdout, self.stderr
+            )
+        })
+    }
+
+    /// stdout and stderr together.
+    pub fn all(&self) -> String {
+        format!("{}\n{}", self.stdout, self.stderr)
+    }
+
+    /// Asserts that the output contains `needle`.
+    pub fn expect_output(self, needle: &str) -> Self {
+        assert!(
+            self.all().contains(needle),
+            "`{}` output does not contain {needle:?}\n--- stdout\n{}\n--- stderr\n{}",
+            self.line,
+            self.stdout,
+            self.stderr
+        );
+        self
+    }
+}

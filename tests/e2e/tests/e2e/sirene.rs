@@ -1,0 +1,1 @@
+//! The Sirene plugin end to end (filled in below).
