@@ -27,6 +27,43 @@ pub mod wire {
     pub const STATE_PUT: &str = "state.put";
     pub const STATE_DELETE: &str = "state.delete";
     pub const STATE_LIST: &str = "state.list";
+    pub const OAUTH2_TOKEN: &str = "oauth2.token";
+
+    /// How the client authenticates to the token endpoint.
+    #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+    #[serde(rename_all = "snake_case")]
+    pub enum ClientAuth {
+        /// `client_id` and `client_secret` in the form body.
+        #[default]
+        Form,
+        /// HTTP Basic `client_id:client_secret`.
+        Basic,
+    }
+
+    /// A client-credentials token request; the host caches the token per instance.
+    #[derive(Debug, Clone, Serialize, Deserialize)]
+    pub struct OAuth2Request {
+        pub token_url: String,
+        pub client_id: String,
+        pub client_secret: String,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        pub scope: Option<String>,
+        #[serde(default)]
+        pub client_auth: ClientAuth,
+        /// Ignore the cached token (after a 401 with it).
+        #[serde(default)]
+        pub force_refresh: bool,
+    }
+
+    #[derive(Debug, Clone, Serialize, Deserialize)]
+    pub struct OAuth2Token {
+        pub access_token: String,
+        /// Milliseconds since the Unix epoch.
+        pub expires_at_ms: u64,
+        /// Whether the token came from the cache.
+        #[serde(default)]
+        pub cached: bool,
+    }
 
     #[derive(Debug, Clone, Serialize, Deserialize)]
     pub struct Log {
@@ -157,6 +194,16 @@ impl<'a> Host<'a> {
     pub fn sleep(&self, duration: Duration) {
         let ms = u64::try_from(duration.as_millis()).unwrap_or(u64::MAX);
         let _ = self.call::<_, serde_json::Value>(wire::CLOCK_SLEEP, &wire::Sleep { ms });
+    }
+
+    /// An OAuth2 access token (client credentials grant), cached by the host per instance
+    /// until shortly before it expires. Errors of the token endpoint (`invalid_client`, …)
+    /// come back as [`ErrorKind::Unauthorized`] with the provider's message.
+    pub fn oauth2_token(
+        &self,
+        request: &wire::OAuth2Request,
+    ) -> Result<wire::OAuth2Token, PluginError> {
+        self.call(wire::OAUTH2_TOKEN, request)
     }
 
     /// Reads a value of the instance's persistent state.

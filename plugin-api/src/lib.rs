@@ -27,8 +27,10 @@ mod export;
 pub mod host;
 pub mod http;
 pub mod manifest;
+pub mod oauth2;
 pub mod plugin;
 pub mod report;
+pub mod retry;
 #[cfg(feature = "testing")]
 pub mod testing;
 
@@ -37,8 +39,10 @@ pub use error::{ErrorKind, PluginError};
 pub use host::{Host, LogLevel};
 pub use http::{HttpError, HttpErrorKind, HttpRequest, HttpResponse, Method};
 pub use manifest::{Category, Manifest, Quotas, TaskDecl};
+pub use oauth2::OAuth2Client;
 pub use plugin::{Call, Operation, Plugin, Reply, TaskOutcome};
 pub use report::{Check, Status, Step, TestReport};
+pub use retry::{Idempotency, RetryPolicy};
 
 /// Version of the plugin boundary (root module layout, host callbacks, JSON shapes).
 ///
@@ -55,8 +59,10 @@ pub mod prelude {
     pub use crate::host::{Host, LogLevel};
     pub use crate::http::{HttpError, HttpErrorKind, HttpRequest, HttpResponse, Method};
     pub use crate::manifest::{Category, Manifest, Quotas, TaskDecl};
+    pub use crate::oauth2::OAuth2Client;
     pub use crate::plugin::{Call, Operation, Plugin, Reply, TaskOutcome};
     pub use crate::report::{Check, Status, Step, TestReport};
+    pub use crate::retry::{Idempotency, RetryPolicy};
     pub use schemars::JsonSchema;
     pub use serde::{Deserialize, Serialize};
 }

@@ -40,6 +40,7 @@ pub struct ScriptedHost {
     logs: Mutex<Vec<String>>,
     now_ms: AtomicU64,
     slept_ms: AtomicU64,
+    tokens: Mutex<BTreeMap<String, wire::OAuth2Token>>,
 }
 
 impl std::fmt::Debug for ScriptedHost {
@@ -201,6 +202,26 @@ impl ScriptedHost {
                     .map(|(k, v)| (k.clone(), v.clone()))
                     .collect();
                 serde_json::to_value(rows)
+            }
+            wire::OAUTH2_TOKEN => {
+                let r: wire::OAuth2Request = serde_json::from_str(input).map_err(bad)?;
+                let key = format!("{}|{}|{:?}", r.token_url, r.client_id, r.scope);
+                let now = self.now_ms.load(Ordering::SeqCst);
+                let cached = lock(&self.tokens)
+                    .get(&key)
+                    .filter(|t| !r.force_refresh && t.expires_at_ms > now + 60_000)
+                    .cloned();
+                if let Some(mut t) = cached {
+                    t.cached = true;
+                    return serde_json::to_string(&t).map_err(bad);
+                }
+                let response = match self.http(crate::oauth2::token_http_request(&r)) {
+                    wire::HttpOutcome::Response(resp) => resp,
+                    wire::HttpOutcome::Error(e) => return Err(e.into()),
+                };
+                let token = crate::oauth2::parse_token_response(&response, now)?;
+                lock(&self.tokens).insert(key, token.clone());
+                serde_json::to_value(token)
             }
             other => {
                 return Err(PluginError::internal(format!(

@@ -12,6 +12,10 @@ use std::time::{Duration, Instant};
 const PACKAGES: &[&str] = &[
     "passerelle",
     "passerelle-sirene",
+    "passerelle-ocr-mindee",
+    "passerelle-chorus-pro",
+    "passerelle-universign",
+    "passerelle-exchange-ews",
     "fixture-not-a-plugin",
     "fixture-bad-layout",
     "fixture-bad-version",

@@ -1,0 +1,1 @@
+//! `calendar.*` capability types (being written).

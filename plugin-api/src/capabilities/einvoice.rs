@@ -1,0 +1,1 @@
+//! `einvoice.*` capability types (being written).

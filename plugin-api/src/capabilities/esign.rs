@@ -1,0 +1,1 @@
+//! `esign.*` capability types (being written).

@@ -1,0 +1,1 @@
+//! `ocr.*` capability types (being written).

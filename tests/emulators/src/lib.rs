@@ -1,0 +1,21 @@
+//! # passerelle-emulators
+//!
+//! Emulators of the providers Passerelle talks to, as real HTTP servers on `127.0.0.1`, so
+//! that end-to-end tests drive the real binary and the real plugin files without a network,
+//! accounts or quotas. Each emulator reproduces what a plugin must cope with (answer shapes
+//! taken from real samples, refused credentials, quotas, outages), not the provider's whole
+//! API.
+//!
+//! ```no_run
+//! use passerelle_emulators::sirene::{SireneEmulator, SireneOptions};
+//!
+//! let sirene = SireneEmulator::start(SireneOptions::default())?;
+//! println!("point the plugin at {}", sirene.base_url());
+//! # Ok::<(), std::io::Error>(())
+//! ```
+
+pub mod server;
+pub mod sirene;
+
+pub use server::{spawn, RunningServer};
+pub use sirene::{SireneEmulator, SireneOptions};
