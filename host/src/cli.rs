@@ -90,6 +90,16 @@ enum Command {
         #[command(flatten)]
         target: Target,
     },
+    /// Manage the extra certificate authorities the host trusts.
+    #[command(subcommand)]
+    Trust(TrustCommand),
+    /// List scheduled tasks with their last and next run; `tasks run` runs one now.
+    Tasks {
+        #[command(subcommand)]
+        command: Option<TasksCommand>,
+        #[arg(long)]
+        json: bool,
+    },
     /// Call any capability operation with a JSON input (what the ERP does over HTTP).
     Invoke {
         /// Operation, e.g. `company.lookup`.
@@ -109,6 +119,25 @@ struct Target {
     instance: Option<String>,
     #[arg(long)]
     json: bool,
+}
+
+#[derive(Debug, Subcommand)]
+enum TrustCommand {
+    /// Trust the certificate authorities of a file (DER or PEM, a bundle too).
+    Add { file: PathBuf },
+    /// List the added authorities.
+    List {
+        #[arg(long)]
+        json: bool,
+    },
+    /// Stop trusting an authority, by SHA-256 fingerprint (8 hex digits at least).
+    Remove { fingerprint: String },
+}
+
+#[derive(Debug, Subcommand)]
+enum TasksCommand {
+    /// Run one task of an instance now.
+    Run { instance: String, task: String },
 }
 
 #[derive(Debug, Subcommand)]
@@ -290,6 +319,23 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             }
             Ok(ExitCode::SUCCESS)
         }
+        Command::Trust(cmd) => trust(&engine, cmd),
+        Command::Tasks {
+            command: None,
+            json,
+        } => tasks(&engine, json),
+        Command::Tasks {
+            command: Some(TasksCommand::Run { instance, task }),
+            ..
+        } => {
+            let id = instance_id(&instance)?;
+            let run = engine.run_task(&id, &task, None).await?;
+            println!(
+                "{id} {task}: ok in {} ms — {}",
+                run.duration_ms, run.summary
+            );
+            Ok(ExitCode::SUCCESS)
+        }
         Command::Invoke {
             operation,
             input,
@@ -309,6 +355,128 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
     }
+}
+
+fn trust(engine: &Engine, cmd: TrustCommand) -> anyhow::Result<ExitCode> {
+    let store = crate::trust::TrustStore::new(&engine.settings.data_dir);
+    match cmd {
+        TrustCommand::Add { file } => {
+            for info in store.add(&file).map_err(refused)? {
+                println!("trusted:\n{info}\n");
+            }
+        }
+        TrustCommand::List { json } => {
+            let list = store.list().map_err(refused)?;
+            if json {
+                print_json(&list)?;
+            } else if list.is_empty() {
+                println!("No extra authorities; the system's roots apply. Add one with `passerelle trust add <file>`.");
+            } else {
+                for info in list {
+                    println!("{info}\n");
+                }
+            }
+        }
+        TrustCommand::Remove { fingerprint } => {
+            let info = store.remove(&fingerprint).map_err(refused)?;
+            println!("no longer trusted: {} ({})", info.subject, info.sha256);
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Wraps an error as a refusal (exit code 3).
+fn refused(e: impl std::fmt::Display) -> anyhow::Error {
+    anyhow::Error::new(ConfigError::Refused(e.to_string()))
+}
+
+fn tasks(engine: &Engine, json: bool) -> anyhow::Result<ExitCode> {
+    let mut rows = Vec::new();
+    for record in engine.store.list()? {
+        let Some(plugin) = engine.registry.get(&record.plugin) else {
+            continue;
+        };
+        let config = engine.instances().effective_config(plugin, &record).ok();
+        for task in &plugin.manifest.tasks {
+            let (interval, delay) = config
+                .as_ref()
+                .map(|c| crate::scheduler::timing(c, &task.interval_field, &task.start_delay_field))
+                .unwrap_or_default();
+            let last = engine
+                .services
+                .state
+                .last_task_run(record.id.as_str(), &task.name)
+                .ok()
+                .flatten();
+            rows.push(json!({
+                "instance": record.id,
+                "task": task.name,
+                "description": task.description,
+                "enabled": record.enabled,
+                "interval_s": interval.as_secs(),
+                "start_delay_s": delay.as_secs(),
+                "last_run": last,
+            }));
+        }
+    }
+    if json {
+        print_json(&rows)?;
+        return Ok(ExitCode::SUCCESS);
+    }
+    if rows.is_empty() {
+        println!("No tasks: no instance of a plugin that declares tasks.");
+    }
+    for r in &rows {
+        let last = &r["last_run"];
+        let last_text = if last.is_null() {
+            "never run".to_owned()
+        } else {
+            format!(
+                "last run {} ({} ms): {} — {}",
+                format_ms(last["started_ms"].as_i64().unwrap_or(0)),
+                last["duration_ms"],
+                if last["ok"] == json!(true) {
+                    "ok"
+                } else {
+                    "FAILED"
+                },
+                last["summary"].as_str().unwrap_or("")
+            )
+        };
+        let next = last["next_ms"]
+            .as_i64()
+            .map(|n| format!("next {}", format_ms(n)))
+            .unwrap_or_else(|| {
+                format!(
+                    "runs {} s after `passerelle serve` starts, then every {} s",
+                    r["start_delay_s"], r["interval_s"]
+                )
+            });
+        println!(
+            "{} {}{}\n    {last_text}\n    {next}",
+            r["instance"].as_str().unwrap_or(""),
+            r["task"].as_str().unwrap_or(""),
+            if r["enabled"] == json!(true) {
+                ""
+            } else {
+                " (instance disabled)"
+            }
+        );
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// `2026-11-28 12:00:00 UTC` from milliseconds since the epoch.
+fn format_ms(ms: i64) -> String {
+    time::OffsetDateTime::from_unix_timestamp(ms / 1000)
+        .ok()
+        .and_then(|t| {
+            t.format(time::macros::format_description!(
+                "[year]-[month]-[day] [hour]:[minute]:[second] UTC"
+            ))
+            .ok()
+        })
+        .unwrap_or_else(|| ms.to_string())
 }
 
 fn plugins(engine: &Engine, json: bool) -> anyhow::Result<ExitCode> {

@@ -38,6 +38,9 @@ pub enum ConfigError {
     },
     #[error("no plugin `{plugin}` is loaded (loaded: {loaded}); check `passerelle plugins` for refused files")]
     UnknownPlugin { plugin: String, loaded: String },
+    /// A refused request, already explained.
+    #[error("{0}")]
+    Refused(String),
     #[error("provisioning file {path}: {reason}")]
     Provisioning { path: String, reason: String },
 }

@@ -13,11 +13,13 @@ pub mod loader;
 pub mod plugin;
 pub mod redact;
 pub mod runner;
+pub mod scheduler;
 pub mod schema;
 pub mod secrets;
 pub mod services;
 pub mod settings;
 pub mod store;
+pub mod trust;
 
 /// The range of plugin API versions this host loads: same major as ours, minor not newer.
 pub use passerelle_plugin_api::PLUGIN_API_VERSION as HOST_PLUGIN_API_VERSION;

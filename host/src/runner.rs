@@ -10,7 +10,7 @@ use crate::plugin::LoadedPlugin;
 use crate::redact;
 use crate::services::callbacks::InstanceHost;
 use crate::services::Services;
-use passerelle_plugin_api::{ErrorKind, PluginError, Status, TestReport};
+use passerelle_plugin_api::{ErrorKind, PluginError, Status, TaskOutcome, TestReport};
 use serde_json::Value;
 use std::sync::Arc;
 use std::time::Duration;
@@ -42,8 +42,14 @@ impl RunError {
     }
 }
 
-fn host(plugin: &LoadedPlugin, instance: &InstanceId, services: Arc<Services>) -> InstanceHost {
+fn host(
+    plugin: &LoadedPlugin,
+    instance: &InstanceId,
+    config: &Value,
+    services: Arc<Services>,
+) -> InstanceHost {
     InstanceHost {
+        quotas: plugin.quotas(config),
         instance: instance.to_string(),
         plugin: plugin.id().to_owned(),
         services,
@@ -59,7 +65,7 @@ pub async fn test(
     services: Arc<Services>,
     deadline: Duration,
 ) -> TestReport {
-    let host = host(&plugin, &instance, services);
+    let host = host(&plugin, &instance, &config, services);
     let task = tokio::task::spawn_blocking(move || plugin.test(&config, &host));
     let mut report = match tokio::time::timeout(deadline, task).await {
         Ok(Ok(Ok(report))) => report,
@@ -94,7 +100,7 @@ pub async fn invoke(
     services: Arc<Services>,
     deadline: Duration,
 ) -> Result<Value, RunError> {
-    let host = host(&plugin, &instance, services);
+    let host = host(&plugin, &instance, &config, services);
     let task =
         tokio::task::spawn_blocking(move || plugin.invoke(&operation, &input, &config, &host));
     let result = match tokio::time::timeout(deadline, task).await {
@@ -112,6 +118,39 @@ pub async fn invoke(
         e.message = redact::redact(&e.message);
         RunError::Plugin(e)
     })
+}
+
+/// Runs a scheduled task.
+pub async fn run_task(
+    plugin: Arc<LoadedPlugin>,
+    instance: InstanceId,
+    task: String,
+    config: Value,
+    services: Arc<Services>,
+    deadline: Duration,
+) -> Result<TaskOutcome, RunError> {
+    let host = host(&plugin, &instance, &config, services);
+    let job = tokio::task::spawn_blocking(move || plugin.run_task(&task, &config, &host));
+    let result = match tokio::time::timeout(deadline, job).await {
+        Ok(Ok(result)) => result,
+        Ok(Err(join)) => Err(PluginError::internal(format!("the task crashed: {join}"))),
+        Err(_) => Err(PluginError::new(
+            ErrorKind::Timeout,
+            format!(
+                "the task did not finish within {} s and was abandoned",
+                deadline.as_secs()
+            ),
+        )),
+    };
+    result
+        .map(|mut o| {
+            o.summary = redact::redact(&o.summary);
+            o
+        })
+        .map_err(|mut e| {
+            e.message = redact::redact(&e.message);
+            RunError::Plugin(e)
+        })
 }
 
 fn redact_report(report: &mut TestReport) {

@@ -27,6 +27,8 @@ pub struct InstanceHost {
     pub plugin: String,
     pub services: Arc<Services>,
     pub runtime: tokio::runtime::Handle,
+    /// The instance's quotas for this configuration, enforced on every request.
+    pub quotas: passerelle_plugin_api::Quotas,
 }
 
 fn parse<T: DeserializeOwned>(name: &str, input: &str) -> Result<T, PluginError> {
@@ -51,9 +53,17 @@ impl InstanceHost {
         match name {
             wire::HTTP_REQUEST => {
                 let request: passerelle_plugin_api::HttpRequest = parse(name, input)?;
-                let outcome = self
-                    .runtime
-                    .block_on(self.services.http.send(&self.instance, request));
+                let outcome = self.runtime.block_on(async {
+                    match self
+                        .services
+                        .quotas
+                        .acquire(&self.services.state, &self.instance, self.quotas)
+                        .await
+                    {
+                        Ok(()) => self.services.http.send(&self.instance, request).await,
+                        Err(e) => wire::HttpOutcome::Error(e),
+                    }
+                });
                 encode(&outcome)
             }
             wire::LOG => {
@@ -101,6 +111,17 @@ impl InstanceHost {
             wire::STATE_LIST => {
                 let l: wire::StateList = parse(name, input)?;
                 encode(&self.services.state.list(&self.instance, &l.prefix).map_err(state_error)?)
+            }
+            wire::OAUTH2_TOKEN => {
+                let request: wire::OAuth2Request = parse(name, input)?;
+                let now = u64::try_from(super::state::now_ms()).unwrap_or(0);
+                let token = self.runtime.block_on(self.services.tokens.token(
+                    &self.services.http,
+                    &self.instance,
+                    &request,
+                    now,
+                ))?;
+                encode(&token)
             }
             other => Err(PluginError::new(
                 ErrorKind::Unsupported,

@@ -5,8 +5,14 @@
 //! credentials cannot leak into logs. Failures without a response are classified
 //! (connect, TLS, timeout) so that a test report can say what to fix.
 
+use crate::trust::TrustStore;
 use passerelle_plugin_api::host::wire::HttpOutcome;
 use passerelle_plugin_api::{HttpError, HttpErrorKind, HttpRequest, HttpResponse, Method};
+use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
+use rustls::pki_types::{CertificateDer, ServerName, UnixTime};
+use rustls::{CertificateError, DigitallySignedStruct};
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex, RwLock};
 use std::time::{Duration, Instant};
 
 /// Timeout of a request when the plugin does not set one.
@@ -19,19 +25,174 @@ const MAX_BODY: usize = 64 * 1024 * 1024;
 #[error("cannot set up the HTTP client: {0}")]
 pub struct HttpSetupError(String);
 
-#[derive(Debug, Clone)]
-pub struct HttpService {
+/// How often the trust folder is checked for changes.
+const TRUST_CHECK: Duration = Duration::from_secs(1);
+
+#[derive(Debug)]
+struct ClientState {
     client: reqwest::Client,
+    stamp: String,
+    checked: Instant,
+}
+
+#[derive(Debug)]
+pub struct HttpService {
+    trust: TrustStore,
+    state: RwLock<ClientState>,
+    /// Issuer of the last certificate refused for an unknown issuer, by server name.
+    unknown_issuers: Arc<Mutex<HashMap<String, String>>>,
+}
+
+/// A certificate verifier that remembers which issuer it did not know, so that the error
+/// shown to the administrator can name it.
+#[derive(Debug)]
+struct RecordingVerifier {
+    inner: Arc<rustls::client::WebPkiServerVerifier>,
+    unknown_issuers: Arc<Mutex<HashMap<String, String>>>,
+}
+
+impl ServerCertVerifier for RecordingVerifier {
+    fn verify_server_cert(
+        &self,
+        end_entity: &CertificateDer<'_>,
+        intermediates: &[CertificateDer<'_>],
+        server_name: &ServerName<'_>,
+        ocsp_response: &[u8],
+        now: UnixTime,
+    ) -> Result<ServerCertVerified, rustls::Error> {
+        let result = self.inner.verify_server_cert(
+            end_entity,
+            intermediates,
+            server_name,
+            ocsp_response,
+            now,
+        );
+        if let Err(rustls::Error::InvalidCertificate(CertificateError::UnknownIssuer)) = &result {
+            let top = intermediates.last().unwrap_or(end_entity);
+            if let (Some(issuer), Ok(mut map)) = (
+                crate::trust::issuer_of(top.as_ref()),
+                self.unknown_issuers.lock(),
+            ) {
+                map.insert(server_name.to_str().into_owned(), issuer);
+            }
+        }
+        result
+    }
+
+    fn verify_tls12_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        self.inner.verify_tls12_signature(message, cert, dss)
+    }
+
+    fn verify_tls13_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        self.inner.verify_tls13_signature(message, cert, dss)
+    }
+
+    fn supported_verify_schemes(&self) -> Vec<rustls::SignatureScheme> {
+        self.inner.supported_verify_schemes()
+    }
+}
+
+fn build_client(
+    trust: &TrustStore,
+    unknown_issuers: &Arc<Mutex<HashMap<String, String>>>,
+) -> Result<reqwest::Client, HttpSetupError> {
+    let setup = |e: &dyn std::fmt::Display| HttpSetupError(e.to_string());
+    let mut roots = rustls::RootCertStore::empty();
+    let native = rustls_native_certs::load_native_certs();
+    for cert in native.certs {
+        let _ = roots.add(cert);
+    }
+    let extra = trust.ders().map_err(|e| setup(&e))?;
+    for der in extra {
+        if let Err(e) = roots.add(CertificateDer::from(der)) {
+            tracing::warn!(error = %e, dir = %trust.dir().display(), "a certificate of the trust store was not accepted as a root");
+        }
+    }
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let inner = rustls::client::WebPkiServerVerifier::builder_with_provider(
+        Arc::new(roots),
+        provider.clone(),
+    )
+    .build()
+    .map_err(|e| setup(&e))?;
+    let verifier = RecordingVerifier {
+        inner,
+        unknown_issuers: unknown_issuers.clone(),
+    };
+    let mut tls = rustls::ClientConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .map_err(|e| setup(&e))?
+        .dangerous()
+        .with_custom_certificate_verifier(Arc::new(verifier))
+        .with_no_client_auth();
+    tls.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
+    reqwest::Client::builder()
+        .use_preconfigured_tls(tls)
+        .connect_timeout(CONNECT_TIMEOUT)
+        .user_agent(concat!("passerelle/", env!("CARGO_PKG_VERSION")))
+        .build()
+        .map_err(|e| setup(&e))
 }
 
 impl HttpService {
-    pub fn new() -> Result<Self, HttpSetupError> {
-        let client = reqwest::Client::builder()
-            .connect_timeout(CONNECT_TIMEOUT)
-            .user_agent(concat!("passerelle/", env!("CARGO_PKG_VERSION")))
-            .build()
-            .map_err(|e| HttpSetupError(e.to_string()))?;
-        Ok(HttpService { client })
+    pub fn new(trust: TrustStore) -> Result<Self, HttpSetupError> {
+        let unknown_issuers = Arc::new(Mutex::new(HashMap::new()));
+        let client = build_client(&trust, &unknown_issuers)?;
+        let stamp = trust.stamp();
+        Ok(HttpService {
+            trust,
+            state: RwLock::new(ClientState {
+                client,
+                stamp,
+                checked: Instant::now(),
+            }),
+            unknown_issuers,
+        })
+    }
+
+    /// The current client, rebuilt when the trust folder changed since it was built.
+    fn client(&self) -> reqwest::Client {
+        let fresh = self
+            .state
+            .read()
+            .ok()
+            .filter(|s| s.checked.elapsed() < TRUST_CHECK)
+            .map(|s| s.client.clone());
+        if let Some(client) = fresh {
+            return client;
+        }
+        let Ok(mut state) = self.state.write() else {
+            return reqwest::Client::new();
+        };
+        state.checked = Instant::now();
+        let stamp = self.trust.stamp();
+        if stamp != state.stamp {
+            match build_client(&self.trust, &self.unknown_issuers) {
+                Ok(client) => {
+                    tracing::info!(dir = %self.trust.dir().display(), "trust store changed; HTTP client reloaded");
+                    state.client = client;
+                    state.stamp = stamp;
+                }
+                Err(e) => {
+                    tracing::error!(error = %e, "trust store changed but the HTTP client cannot be rebuilt; keeping the previous one")
+                }
+            }
+        }
+        state.client.clone()
+    }
+
+    fn unknown_issuer(&self, host: &str) -> Option<String> {
+        self.unknown_issuers.lock().ok()?.get(host).cloned()
     }
 
     /// Sends a plugin's request. Any HTTP status is a response.
@@ -80,8 +241,19 @@ impl HttpService {
             .timeout_ms
             .map(Duration::from_millis)
             .unwrap_or(DEFAULT_TIMEOUT);
-        let mut builder = self.client.request(method, url.clone()).timeout(timeout);
+        let mut builder = self.client().request(method, url.clone()).timeout(timeout);
         for (name, value) in &request.headers {
+            let secret = name.eq_ignore_ascii_case("authorization")
+                || request
+                    .secret_headers
+                    .iter()
+                    .any(|s| s.eq_ignore_ascii_case(name));
+            if secret {
+                crate::redact::register(value);
+                if let Some((_, credential)) = value.split_once(' ') {
+                    crate::redact::register(credential);
+                }
+            }
             builder = builder.header(name.as_str(), value.as_str());
         }
         if !request.body.is_empty() {
@@ -89,7 +261,7 @@ impl HttpService {
         }
         let response = match builder.send().await {
             Ok(r) => r,
-            Err(e) => return classify(&url, timeout, &e),
+            Err(e) => return self.classify(&url, timeout, &e),
         };
         let status = response.status().as_u16();
         let headers = response
@@ -121,7 +293,7 @@ impl HttpService {
                 headers,
                 body: body.to_vec(),
             }),
-            Err(e) => classify(&url, timeout, &e),
+            Err(e) => self.classify(&url, timeout, &e),
         }
     }
 }
@@ -135,36 +307,50 @@ fn strip_query(url: &str) -> String {
     url.split(['?', '#']).next().unwrap_or(url).to_owned()
 }
 
-/// Turns a reqwest failure into a kind and a message that says what to check.
-fn classify(url: &reqwest::Url, timeout: Duration, e: &reqwest::Error) -> HttpOutcome {
-    let host = url.host_str().unwrap_or("?").to_owned();
-    let chain = error_chain(e);
-    let lower = chain.to_lowercase();
-    if e.is_timeout() {
-        return error(
-            HttpErrorKind::Timeout,
-            format!("{host} did not answer within {} s", timeout.as_secs_f64()),
-        );
-    }
-    if lower.contains("certificate") || lower.contains("tls") || lower.contains("handshake") {
-        return error(
+impl HttpService {
+    /// Turns a reqwest failure into a kind and a message that says what to check.
+    fn classify(&self, url: &reqwest::Url, timeout: Duration, e: &reqwest::Error) -> HttpOutcome {
+        let host = url.host_str().unwrap_or("?").to_owned();
+        let chain = error_chain(e);
+        if chain.contains("UnknownIssuer") {
+            let issuer = self
+                .unknown_issuer(&host)
+                .map(|i| format!("“{i}”"))
+                .unwrap_or_else(|| "an authority".to_owned());
+            return error(
             HttpErrorKind::Tls,
-            format!("the TLS connection to {host} failed: {chain}"),
+            format!(
+                "the certificate of {host} is issued by {issuer}, which this host does not trust. If that authority is legitimate for this provider, add its certificate with `passerelle trust add <ca-certificate.pem>` (the host picks it up without a restart); certificate checks cannot be disabled"
+            ),
         );
-    }
-    if e.is_connect() || lower.contains("dns") || lower.contains("connection refused") {
-        return error(
+        }
+        let lower = chain.to_lowercase();
+        if e.is_timeout() {
+            return error(
+                HttpErrorKind::Timeout,
+                format!("{host} did not answer within {} s", timeout.as_secs_f64()),
+            );
+        }
+        if lower.contains("certificate") || lower.contains("tls") || lower.contains("handshake") {
+            return error(
+                HttpErrorKind::Tls,
+                format!("the TLS connection to {host} failed: {chain}"),
+            );
+        }
+        if e.is_connect() || lower.contains("dns") || lower.contains("connection refused") {
+            return error(
             HttpErrorKind::Connect,
             format!(
                 "cannot reach {host} ({}): {chain}; check the URL and that the service is up and reachable from this machine",
                 strip_query(url.as_str())
             ),
         );
+        }
+        error(
+            HttpErrorKind::Other,
+            format!("request to {host} failed: {chain}"),
+        )
     }
-    error(
-        HttpErrorKind::Other,
-        format!("request to {host} failed: {chain}"),
-    )
 }
 
 fn error_chain(e: &dyn std::error::Error) -> String {

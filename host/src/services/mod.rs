@@ -4,6 +4,8 @@
 
 pub mod callbacks;
 pub mod http;
+pub mod oauth2;
+pub mod quota;
 pub mod state;
 
 use std::path::Path;
@@ -13,6 +15,8 @@ use std::path::Path;
 pub struct Services {
     pub http: http::HttpService,
     pub state: state::StateDb,
+    pub tokens: oauth2::TokenCache,
+    pub quotas: quota::QuotaBook,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -26,8 +30,10 @@ pub enum ServiceError {
 impl Services {
     pub fn open(data_dir: &Path) -> Result<Self, ServiceError> {
         Ok(Services {
-            http: http::HttpService::new()?,
+            http: http::HttpService::new(crate::trust::TrustStore::new(data_dir))?,
             state: state::StateDb::open(&data_dir.join("state.sqlite3"))?,
+            tokens: oauth2::TokenCache::default(),
+            quotas: quota::QuotaBook::default(),
         })
     }
 }

@@ -44,6 +44,16 @@ impl StateDb {
              CREATE TABLE IF NOT EXISTS plugin_state (
                  instance TEXT NOT NULL, key TEXT NOT NULL, value TEXT NOT NULL,
                  updated_ms INTEGER NOT NULL, PRIMARY KEY (instance, key));
+             CREATE TABLE IF NOT EXISTS request_counts (
+                 instance TEXT NOT NULL, day TEXT NOT NULL, count INTEGER NOT NULL,
+                 PRIMARY KEY (instance, day));
+             CREATE TABLE IF NOT EXISTS task_runs (
+                 instance TEXT NOT NULL, task TEXT NOT NULL, started_ms INTEGER NOT NULL,
+                 duration_ms INTEGER NOT NULL, ok INTEGER NOT NULL, summary TEXT NOT NULL,
+                 next_ms INTEGER, PRIMARY KEY (instance, task));
+             CREATE TABLE IF NOT EXISTS task_leases (
+                 instance TEXT NOT NULL, task TEXT NOT NULL, holder TEXT NOT NULL,
+                 until_ms INTEGER NOT NULL, PRIMARY KEY (instance, task));
              CREATE TABLE IF NOT EXISTS test_results (
                  instance TEXT PRIMARY KEY, at_ms INTEGER NOT NULL, report TEXT NOT NULL);",
         )
@@ -113,9 +123,134 @@ impl StateDb {
         })
     }
 
+    /// Requests counted for an instance on a day (`YYYY-MM-DD`, UTC).
+    pub fn day_count(&self, instance: &str, day: &str) -> Result<u64, StateError> {
+        let n: Option<i64> = self.with(|c| {
+            c.query_row(
+                "SELECT count FROM request_counts WHERE instance = ?1 AND day = ?2",
+                params![instance, day],
+                |r| r.get(0),
+            )
+            .optional()
+        })?;
+        Ok(n.and_then(|n| u64::try_from(n).ok()).unwrap_or(0))
+    }
+
+    /// Counts one request; older days are dropped on the way.
+    pub fn count_request(&self, instance: &str, day: &str) -> Result<(), StateError> {
+        self.with(|c| {
+            c.execute(
+                "INSERT INTO request_counts (instance, day, count) VALUES (?1, ?2, 1)
+                 ON CONFLICT (instance, day) DO UPDATE SET count = count + 1",
+                params![instance, day],
+            )?;
+            c.execute(
+                "DELETE FROM request_counts WHERE instance = ?1 AND day < ?2",
+                params![instance, day],
+            )?;
+            Ok(())
+        })
+    }
+
+    /// Takes the lease of a task run until `until_ms`, unless another holder has a live one.
+    /// This is what keeps two runs of one task apart, across processes too.
+    pub fn take_lease(
+        &self,
+        instance: &str,
+        task: &str,
+        holder: &str,
+        until_ms: i64,
+    ) -> Result<bool, StateError> {
+        let now = now_ms();
+        self.with(|c| {
+            let changed = c.execute(
+                "INSERT INTO task_leases (instance, task, holder, until_ms) VALUES (?1, ?2, ?3, ?4)
+                 ON CONFLICT (instance, task) DO UPDATE SET holder = excluded.holder, until_ms = excluded.until_ms
+                 WHERE task_leases.until_ms < ?5 OR task_leases.holder = excluded.holder",
+                params![instance, task, holder, until_ms, now],
+            )?;
+            Ok(changed > 0)
+        })
+    }
+
+    pub fn release_lease(
+        &self,
+        instance: &str,
+        task: &str,
+        holder: &str,
+    ) -> Result<(), StateError> {
+        self.with(|c| {
+            c.execute(
+                "DELETE FROM task_leases WHERE instance = ?1 AND task = ?2 AND holder = ?3",
+                params![instance, task, holder],
+            )
+            .map(|_| ())
+        })
+    }
+
+    /// Records the last run of a task.
+    pub fn record_task_run(&self, run: &TaskRun) -> Result<(), StateError> {
+        self.with(|c| {
+            c.execute(
+                "INSERT INTO task_runs (instance, task, started_ms, duration_ms, ok, summary, next_ms)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)
+                 ON CONFLICT (instance, task) DO UPDATE SET started_ms = excluded.started_ms,
+                   duration_ms = excluded.duration_ms, ok = excluded.ok, summary = excluded.summary,
+                   next_ms = COALESCE(excluded.next_ms, task_runs.next_ms)",
+                params![run.instance, run.task, run.started_ms, run.duration_ms, run.ok, run.summary, run.next_ms],
+            )
+            .map(|_| ())
+        })
+    }
+
+    /// Records when the scheduler will next run a task.
+    pub fn record_next_run(
+        &self,
+        instance: &str,
+        task: &str,
+        next_ms: i64,
+    ) -> Result<(), StateError> {
+        self.with(|c| {
+            c.execute(
+                "UPDATE task_runs SET next_ms = ?3 WHERE instance = ?1 AND task = ?2",
+                params![instance, task, next_ms],
+            )
+            .map(|_| ())
+        })
+    }
+
+    pub fn last_task_run(&self, instance: &str, task: &str) -> Result<Option<TaskRun>, StateError> {
+        self.with(|c| {
+            c.query_row(
+                "SELECT instance, task, started_ms, duration_ms, ok, summary, next_ms FROM task_runs WHERE instance = ?1 AND task = ?2",
+                params![instance, task],
+                |r| {
+                    Ok(TaskRun {
+                        instance: r.get(0)?,
+                        task: r.get(1)?,
+                        started_ms: r.get(2)?,
+                        duration_ms: r.get(3)?,
+                        ok: r.get(4)?,
+                        summary: r.get(5)?,
+                        next_ms: r.get(6)?,
+                    })
+                },
+            )
+            .optional()
+        })
+    }
+
     /// Removes everything an instance stored (when the instance is deleted).
     pub fn forget_instance(&self, instance: &str) -> Result<(), StateError> {
         self.with(|c| {
+            c.execute(
+                "DELETE FROM task_runs WHERE instance = ?1",
+                params![instance],
+            )?;
+            c.execute(
+                "DELETE FROM request_counts WHERE instance = ?1",
+                params![instance],
+            )?;
             c.execute(
                 "DELETE FROM plugin_state WHERE instance = ?1",
                 params![instance],
@@ -161,6 +296,19 @@ impl StateDb {
                 .map(|v| (u64::try_from(at).unwrap_or(0), v))
         }))
     }
+}
+
+/// The last run of a scheduled task.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct TaskRun {
+    pub instance: String,
+    pub task: String,
+    pub started_ms: i64,
+    pub duration_ms: i64,
+    pub ok: bool,
+    pub summary: String,
+    /// When the scheduler plans the next run, if a server is running it.
+    pub next_ms: Option<i64>,
 }
 
 /// Milliseconds since the Unix epoch.

@@ -5,23 +5,8 @@
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
-use std::sync::OnceLock;
+use std::sync::{Mutex, OnceLock};
 use std::time::{Duration, Instant};
-
-/// Packages whose artifacts the tests drive.
-const PACKAGES: &[&str] = &[
-    "passerelle",
-    "passerelle-sirene",
-    "passerelle-ocr-mindee",
-    "passerelle-chorus-pro",
-    "passerelle-universign",
-    "passerelle-exchange-ews",
-    "fixture-not-a-plugin",
-    "fixture-bad-layout",
-    "fixture-bad-version",
-    "fixture-panic-everywhere",
-    "fixture-panic-on-call",
-];
 
 /// How long one `passerelle` command may take before the test fails.
 pub const COMMAND_TIMEOUT: Duration = Duration::from_secs(90);
@@ -49,42 +34,58 @@ pub fn library_file_name(crate_name: &str) -> String {
     )
 }
 
-/// Builds the binary and the plugin libraries once per test process, in the same target
-/// directory and profile as the running tests.
+fn cargo_build(packages: &[&str]) -> PathBuf {
+    let exe = std::env::current_exe().expect("current test executable");
+    // target/<profile>/deps/<test-binary>
+    let profile_dir = exe
+        .parent()
+        .and_then(Path::parent)
+        .expect("test binary in target/<profile>/deps")
+        .to_path_buf();
+    let target_dir = profile_dir.parent().expect("target dir").to_path_buf();
+    let manifest = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../Cargo.toml");
+    let mut cmd = Command::new(env!("CARGO"));
+    cmd.arg("build")
+        .arg("--quiet")
+        .arg("--manifest-path")
+        .arg(&manifest)
+        .arg("--target-dir")
+        .arg(&target_dir);
+    if profile_dir.file_name().and_then(|n| n.to_str()) == Some("release") {
+        cmd.arg("--release");
+    }
+    for p in packages {
+        cmd.arg("-p").arg(p);
+    }
+    let status = cmd.status().expect("run cargo build");
+    assert!(status.success(), "cargo build of {packages:?} failed");
+    profile_dir
+}
+
+/// Builds the `passerelle` binary once per test process, in the same target directory and
+/// profile as the running tests.
 pub fn artifacts() -> &'static Artifacts {
     static ARTIFACTS: OnceLock<Artifacts> = OnceLock::new();
     ARTIFACTS.get_or_init(|| {
-        let exe = std::env::current_exe().expect("current test executable");
-        // target/<profile>/deps/<test-binary>
-        let profile_dir = exe
-            .parent()
-            .and_then(Path::parent)
-            .expect("test binary in target/<profile>/deps")
-            .to_path_buf();
-        let target_dir = profile_dir.parent().expect("target dir").to_path_buf();
-        let manifest = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../Cargo.toml");
-        let mut cmd = Command::new(env!("CARGO"));
-        cmd.arg("build")
-            .arg("--manifest-path")
-            .arg(&manifest)
-            .arg("--target-dir")
-            .arg(&target_dir);
-        if profile_dir.file_name().and_then(|n| n.to_str()) == Some("release") {
-            cmd.arg("--release");
-        }
-        for p in PACKAGES {
-            cmd.arg("-p").arg(p);
-        }
-        let started = Instant::now();
-        let status = cmd.status().expect("run cargo build");
-        assert!(status.success(), "cargo build of the test artifacts failed");
-        eprintln!("built test artifacts in {:?}", started.elapsed());
-        let bin = profile_dir.join(format!("passerelle{}", std::env::consts::EXE_SUFFIX));
-        Artifacts {
-            dir: profile_dir,
-            bin,
-        }
+        let dir = cargo_build(&["passerelle"]);
+        let bin = dir.join(format!("passerelle{}", std::env::consts::EXE_SUFFIX));
+        Artifacts { dir, bin }
     })
+}
+
+/// The library of a workspace crate (`passerelle_sirene` → package `passerelle-sirene`),
+/// built on first use.
+pub fn plugin_library(crate_name: &str) -> PathBuf {
+    static BUILT: Mutex<Vec<String>> = Mutex::new(Vec::new());
+    let artifacts = artifacts();
+    let mut built = BUILT
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
+    if !built.iter().any(|b| b == crate_name) {
+        cargo_build(&[&crate_name.replace('_', "-")]);
+        built.push(crate_name.to_owned());
+    }
+    artifacts.library(crate_name)
 }
 
 /// A fresh host: its own data directory and plugin directory.
@@ -125,7 +126,7 @@ impl TestEnv {
     }
 
     pub fn add_plugin(&self, crate_name: &str) -> PathBuf {
-        let src = artifacts().library(crate_name);
+        let src = plugin_library(crate_name);
         let dst = self.plugins.join(library_file_name(crate_name));
         std::fs::copy(&src, &dst)
             .unwrap_or_else(|e| panic!("copy {} to {}: {e}", src.display(), dst.display()));

@@ -20,6 +20,7 @@ const GRACE: Duration = Duration::from_secs(5);
 #[derive(Debug)]
 pub struct RunningServer {
     addr: SocketAddr,
+    tls: bool,
     shutdown: Option<oneshot::Sender<()>>,
     thread: Option<JoinHandle<()>>,
 }
@@ -30,9 +31,10 @@ impl RunningServer {
         self.addr
     }
 
-    /// `http://127.0.0.1:PORT`, without a trailing slash.
+    /// `http://127.0.0.1:PORT` (`https://` when serving TLS), without a trailing slash.
     pub fn url(&self) -> String {
-        format!("http://{}", self.addr)
+        let scheme = if self.tls { "https" } else { "http" };
+        format!("{scheme}://{}", self.addr)
     }
 }
 
@@ -88,6 +90,73 @@ pub fn spawn_on(router: Router, port: u16) -> std::io::Result<RunningServer> {
         })?;
     Ok(RunningServer {
         addr,
+        tls: false,
+        shutdown: Some(shutdown),
+        thread: Some(thread),
+    })
+}
+
+/// Serves `router` over TLS on `127.0.0.1` (port chosen by the OS) with the given certificate
+/// chain and private key (DER). For tests of certificate trust: the chain may come from a
+/// private authority the client does not know.
+pub fn spawn_tls(
+    router: Router,
+    cert_chain: Vec<Vec<u8>>,
+    key: Vec<u8>,
+) -> std::io::Result<RunningServer> {
+    use rustls::pki_types::{CertificateDer, PrivateKeyDer, PrivatePkcs8KeyDer};
+    let invalid = |e: &dyn std::fmt::Display| {
+        std::io::Error::new(std::io::ErrorKind::InvalidInput, e.to_string())
+    };
+    let provider = std::sync::Arc::new(rustls::crypto::ring::default_provider());
+    let config = rustls::ServerConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .map_err(|e| invalid(&e))?
+        .with_no_client_auth()
+        .with_single_cert(
+            cert_chain.into_iter().map(CertificateDer::from).collect(),
+            PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(key)),
+        )
+        .map_err(|e| invalid(&e))?;
+    let acceptor = tokio_rustls::TlsAcceptor::from(std::sync::Arc::new(config));
+    let listener = TcpListener::bind((Ipv4Addr::LOCALHOST, 0))?;
+    listener.set_nonblocking(true)?;
+    let addr = listener.local_addr()?;
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?;
+    let listener = runtime.block_on(async { tokio::net::TcpListener::from_std(listener) })?;
+    let (shutdown, mut requested) = oneshot::channel::<()>();
+    let thread = std::thread::Builder::new()
+        .name(format!("emulator-tls-{}", addr.port()))
+        .spawn(move || {
+            runtime.block_on(async move {
+                loop {
+                    let accepted = tokio::select! {
+                        a = listener.accept() => a,
+                        _ = &mut requested => return,
+                    };
+                    let Ok((stream, _)) = accepted else { continue };
+                    let acceptor = acceptor.clone();
+                    let router = router.clone();
+                    tokio::spawn(async move {
+                        // A refused handshake (the client does not trust us) ends here.
+                        let Ok(tls) = acceptor.accept(stream).await else {
+                            return;
+                        };
+                        let service = hyper_util::service::TowerToHyperService::new(router);
+                        let _ = hyper_util::server::conn::auto::Builder::new(
+                            hyper_util::rt::TokioExecutor::new(),
+                        )
+                        .serve_connection(hyper_util::rt::TokioIo::new(tls), service)
+                        .await;
+                    });
+                }
+            });
+        })?;
+    Ok(RunningServer {
+        addr,
+        tls: true,
         shutdown: Some(shutdown),
         thread: Some(thread),
     })

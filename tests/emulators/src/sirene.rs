@@ -144,7 +144,18 @@ impl SireneEmulator {
         Ok(SireneEmulator { server, state })
     }
 
-    /// `http://127.0.0.1:PORT`.
+    /// Starts over TLS with the given certificate chain and key (DER), for trust tests.
+    pub fn start_tls(
+        opts: SireneOptions,
+        cert_chain: Vec<Vec<u8>>,
+        key: Vec<u8>,
+    ) -> std::io::Result<Self> {
+        let state = Arc::new(Shared::new(opts));
+        let server = server::spawn_tls(app(state.clone()), cert_chain, key)?;
+        Ok(SireneEmulator { server, state })
+    }
+
+    /// `http://127.0.0.1:PORT` (`https://` over TLS).
     pub fn url(&self) -> String {
         self.server.url()
     }

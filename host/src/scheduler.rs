@@ -1,0 +1,209 @@
+//! Scheduled tasks of plugins (signature polling, deposit follow-up…).
+//!
+//! A plugin declares its tasks in its manifest with the config fields holding their interval
+//! and start delay. For every enabled instance, the first run comes `start delay` seconds
+//! after the scheduler starts, then one every `interval` seconds (counted from the start of
+//! the previous run; a run that overruns delays the next, never overlaps it). A config change
+//! reschedules from the last run. A lease in the state database keeps two runs of one task
+//! apart, across processes too (`passerelle tasks run` while a server runs). A failing or
+//! panicking run is logged and recorded, and the schedule goes on.
+
+use crate::engine::Engine;
+use crate::ids::InstanceId;
+use crate::services::state::{now_ms, TaskRun};
+use serde_json::Value;
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::time::Instant;
+
+/// How often the scheduler looks at instances and due tasks.
+const TICK: Duration = Duration::from_millis(250);
+/// Longest run of a task before it is abandoned.
+pub const TASK_DEADLINE: Duration = Duration::from_secs(30 * 60);
+
+/// Interval and start delay of a task, from an instance's configuration.
+pub fn timing(config: &Value, interval_field: &str, delay_field: &str) -> (Duration, Duration) {
+    let secs =
+        |field: &str, default: u64| config.get(field).and_then(Value::as_u64).unwrap_or(default);
+    (
+        Duration::from_secs(secs(interval_field, 3600).max(1)),
+        Duration::from_secs(secs(delay_field, 0)),
+    )
+}
+
+#[derive(Debug)]
+struct Slot {
+    revision: u64,
+    next: Instant,
+    last_start: Option<Instant>,
+    running: bool,
+}
+
+/// Runs due tasks until the process ends.
+pub fn spawn(engine: Arc<Engine>) -> tokio::task::JoinHandle<()> {
+    tokio::spawn(async move {
+        let started = Instant::now();
+        let mut slots: HashMap<(String, String), Slot> = HashMap::new();
+        let (done_tx, mut done_rx) = tokio::sync::mpsc::unbounded_channel::<(String, String)>();
+        let mut ticker = tokio::time::interval(TICK);
+        loop {
+            ticker.tick().await;
+            while let Ok(key) = done_rx.try_recv() {
+                if let Some(slot) = slots.get_mut(&key) {
+                    slot.running = false;
+                }
+            }
+            let records = match engine.store.list() {
+                Ok(r) => r,
+                Err(e) => {
+                    tracing::error!(error = %e, "scheduler cannot read the instances");
+                    continue;
+                }
+            };
+            let mut live = Vec::new();
+            for record in records.iter().filter(|r| r.enabled) {
+                let Some(plugin) = engine.registry.get(&record.plugin) else {
+                    continue;
+                };
+                if plugin.manifest.tasks.is_empty() {
+                    continue;
+                }
+                let instances = engine.instances();
+                let config = match instances.effective_config(plugin, record) {
+                    Ok(c) => c,
+                    Err(e) => {
+                        tracing::error!(instance = %record.id, error = %e, "scheduler cannot read the configuration");
+                        continue;
+                    }
+                };
+                for task in &plugin.manifest.tasks {
+                    let key = (record.id.to_string(), task.name.clone());
+                    live.push(key.clone());
+                    let (interval, delay) =
+                        timing(&config, &task.interval_field, &task.start_delay_field);
+                    let slot = slots.entry(key.clone()).or_insert_with(|| Slot {
+                        revision: record.revision,
+                        next: started + delay,
+                        last_start: None,
+                        running: false,
+                    });
+                    if slot.revision != record.revision {
+                        slot.revision = record.revision;
+                        slot.next = match slot.last_start {
+                            Some(last) => last + interval,
+                            None => started + delay,
+                        };
+                        tracing::info!(instance = %record.id, task = %task.name, "configuration changed; task rescheduled");
+                    }
+                    let now = Instant::now();
+                    if slot.running || now < slot.next {
+                        continue;
+                    }
+                    slot.running = true;
+                    slot.last_start = Some(now);
+                    slot.next = now + interval;
+                    let next_ms =
+                        now_ms() + i64::try_from(interval.as_millis()).unwrap_or(i64::MAX);
+                    let engine = engine.clone();
+                    let done = done_tx.clone();
+                    let id = record.id.clone();
+                    let task_name = task.name.clone();
+                    tokio::spawn(async move {
+                        let _ = engine.run_task(&id, &task_name, Some(next_ms)).await;
+                        let _ = done.send((id.to_string(), task_name));
+                    });
+                }
+            }
+            slots.retain(|k, s| s.running || live.contains(k));
+        }
+    })
+}
+
+impl Engine {
+    /// Runs one task of an instance now, unless a run of it is already in progress; records
+    /// the outcome. `next_ms` is when the scheduler plans the following run.
+    pub async fn run_task(
+        &self,
+        id: &InstanceId,
+        task: &str,
+        next_ms: Option<i64>,
+    ) -> Result<TaskRun, crate::runner::RunError> {
+        use crate::instances::ConfigError;
+        use crate::runner::RunError;
+        use passerelle_plugin_api::{ErrorKind, PluginError};
+        let record = self.store.get(id).map_err(ConfigError::from)?;
+        let instances = self.instances();
+        let plugin = instances.plugin(&record.plugin)?.clone();
+        if !plugin.manifest.tasks.iter().any(|t| t.name == task) {
+            let known: Vec<_> = plugin
+                .manifest
+                .tasks
+                .iter()
+                .map(|t| t.name.as_str())
+                .collect();
+            return Err(RunError::Plugin(PluginError::new(
+                ErrorKind::NotFound,
+                format!(
+                    "plugin `{}` has no task `{task}`; its tasks: {}",
+                    plugin.id(),
+                    if known.is_empty() {
+                        "none".to_owned()
+                    } else {
+                        known.join(", ")
+                    }
+                ),
+            )));
+        }
+        if !record.enabled {
+            return Err(RunError::Disabled(id.to_string()));
+        }
+        let holder = format!("{}:{:?}", std::process::id(), std::thread::current().id());
+        let lease_until = now_ms() + i64::try_from(TASK_DEADLINE.as_millis()).unwrap_or(i64::MAX);
+        let state = &self.services.state;
+        if !state
+            .take_lease(id.as_str(), task, &holder, lease_until)
+            .unwrap_or(false)
+        {
+            return Err(RunError::Plugin(PluginError::new(
+                ErrorKind::Unavailable,
+                format!("task `{task}` of `{id}` is already running; wait for it to finish"),
+            )));
+        }
+        instances.register_secrets(&record);
+        let config = instances.effective_config(&plugin, &record)?;
+        let started_ms = now_ms();
+        let started = Instant::now();
+        let result = crate::runner::run_task(
+            plugin,
+            id.clone(),
+            task.to_owned(),
+            config,
+            self.services.clone(),
+            TASK_DEADLINE,
+        )
+        .await;
+        let _ = state.release_lease(id.as_str(), task, &holder);
+        let run = TaskRun {
+            instance: id.to_string(),
+            task: task.to_owned(),
+            started_ms,
+            duration_ms: i64::try_from(started.elapsed().as_millis()).unwrap_or(i64::MAX),
+            ok: result.is_ok(),
+            summary: match &result {
+                Ok(outcome) => outcome.summary.clone(),
+                Err(e) => e.to_string(),
+            },
+            next_ms,
+        };
+        if run.ok {
+            tracing::info!(instance = %id, task, ms = run.duration_ms, summary = %run.summary, "task run");
+        } else {
+            tracing::warn!(instance = %id, task, ms = run.duration_ms, error = %run.summary, "task run failed");
+        }
+        if let Err(e) = state.record_task_run(&run) {
+            tracing::warn!(instance = %id, task, error = %e, "cannot record the task run");
+        }
+        result.map(|_| run)
+    }
+}
