@@ -58,6 +58,10 @@ pub struct Cli {
     /// Deadline of a test routine, in seconds.
     #[arg(long, global = true, default_value_t = DEFAULT_TEST_DEADLINE.as_secs())]
     deadline: u64,
+    /// Plugin trust policy, overriding host.toml: `strict` (only signed plugins; the default
+    /// of `serve`) or `allow-unsigned` (development; the default of other commands).
+    #[arg(long, global = true, value_enum, env = "PASSERELLE_PLUGIN_POLICY")]
+    plugin_policy: Option<crate::signing::PolicyMode>,
     /// Log filter (e.g. `info`, `debug`, `passerelle=debug`); RUST_LOG works too.
     #[arg(long, global = true, default_value = "warn")]
     log: String,
@@ -90,6 +94,9 @@ enum Command {
         #[command(flatten)]
         target: Target,
     },
+    /// Sign and verify plugin libraries; create publisher keys.
+    #[command(subcommand)]
+    Plugin(PluginCommand),
     /// Manage the extra certificate authorities the host trusts.
     #[command(subcommand)]
     Trust(TrustCommand),
@@ -100,6 +107,17 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Read an expense receipt (capability ocr.expense_receipt).
+    Ocr(crate::capability_cli::OcrArgs),
+    /// Electronic signatures (capabilities esign.*).
+    #[command(subcommand)]
+    Sign(crate::capability_cli::SignCommand),
+    /// E-invoicing (capabilities einvoice.*): submit, follow, list deposits.
+    #[command(subcommand)]
+    Invoice(crate::capability_cli::InvoiceCommand),
+    /// Calendar synchronisation (capability calendar.sync).
+    #[command(subcommand)]
+    Calendar(crate::capability_cli::CalendarCommand),
     /// Call any capability operation with a JSON input (what the ERP does over HTTP).
     Invoke {
         /// Operation, e.g. `company.lookup`.
@@ -110,6 +128,16 @@ enum Command {
         #[command(flatten)]
         target: Target,
     },
+    /// Serve the HTTP API and the web console (and run scheduled tasks) until Ctrl-C.
+    Serve {
+        /// Address to listen on. Loopback by default; another address makes the console
+        /// reachable from other machines: put a TLS proxy in front.
+        #[arg(long, default_value = "127.0.0.1:8080")]
+        listen: std::net::SocketAddr,
+    },
+    /// Console administrators and API tokens.
+    #[command(subcommand)]
+    Admin(crate::server::admin::AdminCommand),
 }
 
 #[derive(Debug, Args)]
@@ -119,6 +147,29 @@ struct Target {
     instance: Option<String>,
     #[arg(long)]
     json: bool,
+}
+
+#[derive(Debug, Subcommand)]
+enum PluginCommand {
+    /// Create a publisher key pair (`<name>.key`, private, and `<name>.pub`).
+    Keygen {
+        #[arg(long, default_value = ".")]
+        out: PathBuf,
+        #[arg(long, default_value = "publisher")]
+        name: String,
+    },
+    /// Sign plugin libraries: writes `<file>.sig` covering the file's SHA-256, id and version.
+    Sign {
+        #[arg(required = true)]
+        files: Vec<PathBuf>,
+        #[arg(long)]
+        key: PathBuf,
+    },
+    /// Check plugin libraries against their signatures and host.toml's trusted keys.
+    Verify {
+        #[arg(required = true)]
+        files: Vec<PathBuf>,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -276,12 +327,21 @@ fn instance_id(s: &str) -> anyhow::Result<InstanceId> {
 }
 
 async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
+    let default_mode = match cli.command {
+        Command::Serve { .. } => crate::signing::PolicyMode::Strict,
+        _ => crate::signing::PolicyMode::AllowUnsigned,
+    };
+    let host_file = crate::settings::HostFile::load(&cli.data_dir).map_err(refused)?;
+    let policy = host_file
+        .policy(&cli.data_dir, default_mode, cli.plugin_policy)
+        .map_err(refused)?;
     let settings = Settings::new(
         cli.data_dir.clone(),
         cli.plugin_dirs.clone(),
         cli.key_file.clone(),
         Duration::from_secs(cli.deadline.max(1)),
-    );
+    )
+    .with_policy(policy);
     let engine = Engine::open(settings).context("cannot open the host")?;
     match cli.command {
         Command::Plugins { json } => plugins(&engine, json),
@@ -320,6 +380,17 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
         Command::Trust(cmd) => trust(&engine, cmd),
+        Command::Ocr(args) => crate::capability_cli::ocr(&engine, args)
+            .await
+            .map(|()| ExitCode::SUCCESS),
+        Command::Sign(cmd) => crate::capability_cli::sign(&engine, cmd)
+            .await
+            .map(|()| ExitCode::SUCCESS),
+        Command::Invoice(cmd) => crate::capability_cli::invoice(&engine, cmd).await,
+        Command::Calendar(cmd) => crate::capability_cli::calendar(&engine, cmd)
+            .await
+            .map(|()| ExitCode::SUCCESS),
+        Command::Plugin(cmd) => plugin_command(&engine, cmd),
         Command::Tasks {
             command: None,
             json,
@@ -354,7 +425,77 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             print_json(&out)?;
             Ok(ExitCode::SUCCESS)
         }
+        Command::Serve { listen } => {
+            let engine = std::sync::Arc::new(engine);
+            let _scheduler = crate::scheduler::spawn(engine.clone());
+            crate::server::serve(engine, listen).await?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Admin(cmd) => crate::server::admin::run(&engine.settings.data_dir, cmd),
     }
+}
+
+fn plugin_command(engine: &Engine, cmd: PluginCommand) -> anyhow::Result<ExitCode> {
+    use crate::signing;
+    match cmd {
+        PluginCommand::Keygen { out, name } => {
+            let (private, public) = signing::keygen(&out, &name).map_err(refused)?;
+            println!("private key: {} (keep it secret)", private.display());
+            println!("public key:  {public}");
+            println!(
+                "\nTo trust it, add to {}:\n[plugins]\ntrusted_keys = [\"{public}\"]",
+                crate::settings::HostFile::path(&engine.settings.data_dir).display()
+            );
+        }
+        PluginCommand::Sign { files, key } => {
+            for file in files {
+                let bytes = std::fs::read(&file)
+                    .with_context(|| format!("cannot read {}", file.display()))?;
+                let options = crate::loader::LoadOptions::default_unchecked();
+                let plugin = crate::loader::load_file(&file, &options).map_err(|reason| {
+                    refused(format!("{} cannot be signed: {reason}", file.display()))
+                })?;
+                let sig = signing::sign(&file, &bytes, plugin.id(), &plugin.manifest.version, &key)
+                    .map_err(refused)?;
+                println!(
+                    "signed {} as {} {} (sha256 {})",
+                    file.display(),
+                    sig.plugin_id,
+                    sig.plugin_version,
+                    sig.sha256
+                );
+            }
+        }
+        PluginCommand::Verify { files } => {
+            let mut policy = engine.settings.policy.clone();
+            policy.mode = signing::PolicyMode::Strict;
+            let mut all_ok = true;
+            for file in files {
+                let bytes = std::fs::read(&file)
+                    .with_context(|| format!("cannot read {}", file.display()))?;
+                match policy.check(&file, &bytes) {
+                    Ok(signing::Verdict::Signed { id, version, key }) => {
+                        println!(
+                            "{}: signed as {id} {version} by trusted key {key}",
+                            file.display()
+                        )
+                    }
+                    Ok(signing::Verdict::Unsigned) => {
+                        all_ok = false;
+                        println!("{}: not signed", file.display());
+                    }
+                    Err(reason) => {
+                        all_ok = false;
+                        println!("{}: refused: {reason}", file.display());
+                    }
+                }
+            }
+            if !all_ok {
+                return Ok(ExitCode::from(EXIT_REFUSED));
+            }
+        }
+    }
+    Ok(ExitCode::SUCCESS)
 }
 
 fn trust(engine: &Engine, cmd: TrustCommand) -> anyhow::Result<ExitCode> {
@@ -386,7 +527,7 @@ fn trust(engine: &Engine, cmd: TrustCommand) -> anyhow::Result<ExitCode> {
 }
 
 /// Wraps an error as a refusal (exit code 3).
-fn refused(e: impl std::fmt::Display) -> anyhow::Error {
+pub(crate) fn refused(e: impl std::fmt::Display) -> anyhow::Error {
     anyhow::Error::new(ConfigError::Refused(e.to_string()))
 }
 
@@ -496,6 +637,8 @@ fn plugins(engine: &Engine, json: bool) -> anyhow::Result<ExitCode> {
                     "tasks": p.manifest.tasks,
                     "quotas": p.manifest.quotas,
                     "path": p.path,
+                    "sha256": p.sha256,
+                    "signed_by": p.signed_by,
                     "load_ms": p.load_time.as_secs_f64() * 1000.0,
                 })
             })

@@ -38,7 +38,13 @@ pub struct Engine {
 impl Engine {
     /// Loads the plugins and opens the data directory.
     pub fn open(settings: Settings) -> Result<Self, OpenError> {
-        let registry = loader::load_dirs(&settings.plugin_dirs);
+        let registry = loader::load_dirs(
+            &settings.plugin_dirs,
+            &loader::LoadOptions {
+                policy: Some(settings.policy.clone()),
+                cache_dir: Some(settings.plugin_cache()),
+            },
+        );
         let store = Store::open(&settings.data_dir)?;
         let key = SecretKey::load_or_create(&settings.key_file)?;
         let services = Arc::new(Services::open(&settings.data_dir)?);

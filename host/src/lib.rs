@@ -5,6 +5,7 @@
 //! their test routines and capabilities ([`runner`]). The binary's command line lives in
 //! `main.rs` and [`cli`]; everything here is usable from tests without a process.
 
+pub mod capability_cli;
 pub mod cli;
 pub mod engine;
 pub mod ids;
@@ -16,8 +17,10 @@ pub mod runner;
 pub mod scheduler;
 pub mod schema;
 pub mod secrets;
+pub mod server;
 pub mod services;
 pub mod settings;
+pub mod signing;
 pub mod store;
 pub mod trust;
 

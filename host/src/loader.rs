@@ -12,6 +12,7 @@
 
 use crate::plugin::{decode, LoadedPlugin};
 use crate::schema::ConfigSchema;
+use crate::signing::{Policy, Verdict};
 use abi_stable::library::{lib_header_from_path, LibraryError};
 use passerelle_plugin_api::abi::PluginModRef;
 use passerelle_plugin_api::manifest::parse_version;
@@ -125,11 +126,32 @@ pub fn candidates(dirs: &[PluginDir]) -> Vec<PathBuf> {
     out
 }
 
+/// How files are checked and where verified copies go.
+#[derive(Debug, Clone, Default)]
+pub struct LoadOptions {
+    /// `None`: no signature check (only for reading a library one is about to sign).
+    pub policy: Option<Policy>,
+    /// Verified libraries are copied here (named by their SHA-256) and the copy is mapped:
+    /// the bytes checked are the bytes loaded, and a replaced file loads as a new library
+    /// instead of the one the dynamic linker already has for that path. `None`: map in place.
+    pub cache_dir: Option<PathBuf>,
+}
+
+impl LoadOptions {
+    /// No signature check, mapped in place: for reading a library one is about to sign.
+    pub fn default_unchecked() -> Self {
+        LoadOptions {
+            policy: None,
+            cache_dir: None,
+        }
+    }
+}
+
 /// Loads every candidate of `dirs`.
-pub fn load_dirs(dirs: &[PluginDir]) -> Registry {
+pub fn load_dirs(dirs: &[PluginDir], options: &LoadOptions) -> Registry {
     let mut registry = Registry::default();
     for path in candidates(dirs) {
-        match load_file(&path) {
+        match load_file(&path, options) {
             Ok(plugin) => {
                 if let Some(existing) = registry.get(plugin.id()) {
                     let reason = format!(
@@ -159,10 +181,21 @@ pub fn load_dirs(dirs: &[PluginDir]) -> Registry {
     registry
 }
 
-/// Maps one library and runs every check. The error is the refusal reason.
-pub fn load_file(path: &Path) -> Result<LoadedPlugin, String> {
+/// Verifies, maps one library and runs every check. The error is the refusal reason.
+pub fn load_file(path: &Path, options: &LoadOptions) -> Result<LoadedPlugin, String> {
     let started = Instant::now();
-    let header = lib_header_from_path(path).map_err(|e| describe_library_error(path, &e))?;
+    let bytes = std::fs::read(path).map_err(|e| format!("it cannot be read: {e}"))?;
+    let verdict = match &options.policy {
+        Some(policy) => Some(policy.check(path, &bytes)?),
+        None => None,
+    };
+    let sha256 = crate::signing::sha256_hex(&bytes);
+    let mapped = match &options.cache_dir {
+        Some(dir) => cached_copy(dir, &sha256, &bytes)?,
+        None => path.to_owned(),
+    };
+    drop(bytes);
+    let header = lib_header_from_path(&mapped).map_err(|e| describe_library_error(path, &e))?;
     let header_version = header.version_strings().version.as_str().to_owned();
     check_api_version(&header_version)?;
     let module = header
@@ -196,13 +229,33 @@ pub fn load_file(path: &Path) -> Result<LoadedPlugin, String> {
             }
         }
     }
+    if let (Some(policy), Some(verdict)) = (&options.policy, &verdict) {
+        policy.check_identity(verdict, &manifest.id, &manifest.version)?;
+    }
     Ok(LoadedPlugin {
         path: path.to_owned(),
+        sha256,
+        signed_by: match verdict {
+            Some(Verdict::Signed { key, .. }) => Some(key),
+            _ => None,
+        },
         manifest,
         schema,
         module,
         load_time: started.elapsed(),
     })
+}
+
+/// Writes `bytes` to `<dir>/<sha256>.<ext>` unless already there; returns that path.
+fn cached_copy(dir: &Path, sha256: &str, bytes: &[u8]) -> Result<PathBuf, String> {
+    let path = dir.join(format!("{sha256}.{}", std::env::consts::DLL_EXTENSION));
+    if !path.exists() {
+        std::fs::create_dir_all(dir)
+            .map_err(|e| format!("cannot create the plugin cache {}: {e}", dir.display()))?;
+        crate::store::write_atomic(&path, bytes)
+            .map_err(|e| format!("cannot copy it into the plugin cache: {e}"))?;
+    }
+    Ok(path)
 }
 
 fn describe_library_error(path: &Path, error: &LibraryError) -> String {
@@ -286,10 +339,13 @@ mod tests {
             },
         ]);
         assert_eq!(found, vec![lib.clone()]);
-        let reg = load_dirs(&[PluginDir {
-            path: dir.path().to_owned(),
-            only_passerelle_files: false,
-        }]);
+        let reg = load_dirs(
+            &[PluginDir {
+                path: dir.path().to_owned(),
+                only_passerelle_files: false,
+            }],
+            &LoadOptions::default_unchecked(),
+        );
         assert_eq!(reg.refused.len(), 1);
         assert!(
             reg.refused[0].reason.contains("not a loadable"),

@@ -17,6 +17,10 @@ use std::time::Duration;
 /// A plugin library that passed every check of the loader.
 pub struct LoadedPlugin {
     pub path: PathBuf,
+    /// SHA-256 of the library file, hex.
+    pub sha256: String,
+    /// The publisher key that signed it, when signed.
+    pub signed_by: Option<String>,
     pub manifest: Manifest,
     pub schema: ConfigSchema,
     pub module: PluginModRef,

@@ -2,6 +2,8 @@
 //! defaults.
 
 use crate::loader::PluginDir;
+use crate::signing::{parse_public_key, Policy, PolicyMode};
+use serde::Deserialize;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
@@ -14,6 +16,77 @@ pub struct Settings {
     pub plugin_dirs: Vec<PluginDir>,
     pub key_file: PathBuf,
     pub test_deadline: Duration,
+    /// Which plugin libraries may be mapped.
+    pub policy: Policy,
+}
+
+/// `<data-dir>/host.toml`: the host's own configuration (instances live elsewhere).
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct HostFile {
+    #[serde(default)]
+    pub plugins: PluginsSection,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PluginsSection {
+    /// `strict` or `allow-unsigned`; when absent, strict for `serve`, allow-unsigned otherwise.
+    pub policy: Option<PolicyMode>,
+    /// Publisher keys (`ed25519:<base64>`) whose signatures are trusted.
+    #[serde(default)]
+    pub trusted_keys: Vec<String>,
+    /// Plugin ids allowed to load unsigned in allow-unsigned mode (`*`: all).
+    pub allow_unsigned: Option<Vec<String>>,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum SettingsError {
+    #[error("{path}: {reason}; fix the file (see README, \"Plugin trust\")")]
+    HostFile { path: PathBuf, reason: String },
+}
+
+impl HostFile {
+    pub fn path(data_dir: &Path) -> PathBuf {
+        data_dir.join("host.toml")
+    }
+
+    pub fn load(data_dir: &Path) -> Result<Self, SettingsError> {
+        let path = Self::path(data_dir);
+        match std::fs::read_to_string(&path) {
+            Ok(text) => toml::from_str(&text).map_err(|e| SettingsError::HostFile {
+                path,
+                reason: e.to_string().trim().replace('\n', " "),
+            }),
+            Err(_) => Ok(HostFile::default()),
+        }
+    }
+
+    /// The trust policy, given the command's default mode and an optional override.
+    pub fn policy(
+        &self,
+        data_dir: &Path,
+        default_mode: PolicyMode,
+        forced: Option<PolicyMode>,
+    ) -> Result<Policy, SettingsError> {
+        let mut trusted = Vec::new();
+        for key in &self.plugins.trusted_keys {
+            trusted.push(parse_public_key(key).map_err(|e| SettingsError::HostFile {
+                path: Self::path(data_dir),
+                reason: format!("trusted_keys: {e}"),
+            })?);
+        }
+        let mode = forced.or(self.plugins.policy).unwrap_or(default_mode);
+        let allow_unsigned = self.plugins.allow_unsigned.clone().unwrap_or_else(|| {
+            // Without a list, development mode allows every unsigned plugin (loudly).
+            vec!["*".to_owned()]
+        });
+        Ok(Policy {
+            mode,
+            trusted,
+            allow_unsigned,
+        })
+    }
 }
 
 impl Settings {
@@ -43,7 +116,23 @@ impl Settings {
             plugin_dirs,
             key_file,
             test_deadline,
+            policy: Policy {
+                mode: PolicyMode::AllowUnsigned,
+                trusted: Vec::new(),
+                allow_unsigned: vec!["*".to_owned()],
+            },
         }
+    }
+
+    /// Replaces the plugin trust policy.
+    pub fn with_policy(mut self, policy: Policy) -> Self {
+        self.policy = policy;
+        self
+    }
+
+    /// Where verified plugin libraries are copied before they are mapped.
+    pub fn plugin_cache(&self) -> PathBuf {
+        self.data_dir.join("plugin-cache")
     }
 }
 

@@ -60,7 +60,7 @@ impl InstanceHost {
                         .acquire(&self.services.state, &self.instance, self.quotas)
                         .await
                     {
-                        Ok(()) => self.services.http.send(&self.instance, request).await,
+                        Ok(_permit) => self.services.http.send(&self.instance, request).await,
                         Err(e) => wire::HttpOutcome::Error(e),
                     }
                 });

@@ -12,47 +12,63 @@
 
 use super::state::StateDb;
 use passerelle_plugin_api::{HttpError, HttpErrorKind, Quotas};
-use std::collections::{HashMap, VecDeque};
+use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use tokio::time::Instant;
 
-/// Added to every window so that jitter between our clock and the provider's cannot make
-/// N+1 requests land in one of its windows.
-const MARGIN: Duration = Duration::from_millis(15);
+/// A request's slot in a window: taken when the request is admitted, stamped when its
+/// answer arrived. The provider received it somewhere in between, so the slot is only freed
+/// a whole window after the *answer*: however late the request reached the provider, the
+/// next one admitted into that slot reaches it more than a window later. That is what keeps
+/// a strict provider from ever counting N+1, whatever the jitter; the cost is the round-trip
+/// time per window (about 1 % against a local service).
+#[derive(Debug)]
+struct Slot {
+    id: u64,
+    /// `None` while the request is in flight.
+    answered: Option<Instant>,
+}
 
 #[derive(Debug)]
 struct Window {
     limit: usize,
     length: Duration,
-    admitted: VecDeque<Instant>,
+    slots: Vec<Slot>,
 }
+
+/// How often a request waiting for in-flight ones to finish looks again.
+const IN_FLIGHT_POLL: Duration = Duration::from_millis(2);
 
 impl Window {
     fn new(limit: u32, length: Duration) -> Self {
         Window {
             limit: limit.max(1) as usize,
-            length: length + MARGIN,
-            admitted: VecDeque::new(),
+            length,
+            slots: Vec::new(),
         }
     }
 
     /// How long to wait before a request may be admitted (zero: now).
     fn wait(&mut self, now: Instant) -> Duration {
-        while self
-            .admitted
-            .front()
-            .is_some_and(|t| now.duration_since(*t) >= self.length)
-        {
-            self.admitted.pop_front();
+        let length = self.length;
+        self.slots
+            .retain(|s| s.answered.is_none_or(|t| now.duration_since(t) < length));
+        if self.slots.len() < self.limit {
+            return Duration::ZERO;
         }
-        if self.admitted.len() < self.limit {
-            Duration::ZERO
-        } else {
-            self.admitted
-                .front()
-                .map(|t| (*t + self.length).saturating_duration_since(now))
-                .unwrap_or_default()
+        self.slots
+            .iter()
+            .filter_map(|s| s.answered)
+            .min()
+            .map(|t| (t + length).saturating_duration_since(now))
+            .unwrap_or(IN_FLIGHT_POLL)
+            .max(Duration::from_micros(100))
+    }
+
+    fn answered(&mut self, id: u64, at: Instant) {
+        if let Some(slot) = self.slots.iter_mut().find(|s| s.id == id) {
+            slot.answered = Some(at);
         }
     }
 }
@@ -61,6 +77,28 @@ impl Window {
 struct Limiter {
     quotas: Quotas,
     windows: Vec<Window>,
+    next_id: u64,
+}
+
+/// A request admitted by the limiter. Dropping it (when the answer arrived or the request
+/// failed) stamps its slots.
+#[derive(Debug)]
+pub struct Permit {
+    slot: Option<(Arc<Mutex<Limiter>>, u64)>,
+}
+
+impl Drop for Permit {
+    fn drop(&mut self) {
+        if let Some((limiter, id)) = self.slot.take() {
+            let now = Instant::now();
+            let mut l = limiter
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner);
+            for w in &mut l.windows {
+                w.answered(id, now);
+            }
+        }
+    }
 }
 
 /// All limiters of this process.
@@ -79,6 +117,7 @@ impl QuotaBook {
             Arc::new(Mutex::new(Limiter {
                 quotas: Quotas::default(),
                 windows: Vec::new(),
+                next_id: 0,
             }))
         });
         let mut limiter = entry
@@ -93,20 +132,21 @@ impl QuotaBook {
             if let Some(n) = quotas.per_minute {
                 windows.push(Window::new(n, Duration::from_secs(60)));
             }
-            *limiter = Limiter { quotas, windows };
+            limiter.quotas = quotas;
+            limiter.windows = windows;
         }
         drop(limiter);
         entry.clone()
     }
 
     /// Waits for a slot of `instance` and takes it; fails at once when the daily quota is
-    /// spent.
+    /// spent. Keep the permit until the answer has arrived.
     pub async fn acquire(
         &self,
         state: &StateDb,
         instance: &str,
         quotas: Quotas,
-    ) -> Result<(), HttpError> {
+    ) -> Result<Permit, HttpError> {
         if let Some(per_day) = quotas.per_day {
             let day = utc_day();
             let used = state.day_count(instance, &day).unwrap_or(0);
@@ -120,6 +160,7 @@ impl QuotaBook {
                 });
             }
         }
+        let mut permit = Permit { slot: None };
         if quotas.per_second.is_some() || quotas.per_minute.is_some() {
             let limiter = self.limiter(instance, quotas);
             loop {
@@ -135,9 +176,12 @@ impl QuotaBook {
                         .max()
                         .unwrap_or_default();
                     if wait.is_zero() {
+                        l.next_id += 1;
+                        let id = l.next_id;
                         for w in &mut l.windows {
-                            w.admitted.push_back(now);
+                            w.slots.push(Slot { id, answered: None });
                         }
+                        permit.slot = Some((limiter.clone(), id));
                     }
                     wait
                 };
@@ -152,7 +196,7 @@ impl QuotaBook {
                 tracing::warn!(instance, error = %e, "cannot count the request against the daily quota");
             }
         }
-        Ok(())
+        Ok(permit)
     }
 }
 
@@ -207,8 +251,9 @@ mod tests {
         let start = Instant::now();
         let mut times = Vec::new();
         for _ in 0..20 {
-            book.acquire(&db, "i", quotas).await.unwrap();
+            let permit = book.acquire(&db, "i", quotas).await.unwrap();
             times.push(Instant::now());
+            drop(permit);
         }
         for (i, t) in times.iter().enumerate() {
             let in_window = times[i..]
@@ -222,6 +267,24 @@ mod tests {
         assert!(start.elapsed() < Duration::from_millis(3200));
     }
 
+    #[tokio::test(start_paused = true)]
+    async fn a_slot_is_freed_a_window_after_the_answer_not_the_admission() {
+        let dir = tempfile::tempdir().unwrap();
+        let db = StateDb::open(&dir.path().join("s.db")).unwrap();
+        let book = QuotaBook::default();
+        let quotas = Quotas {
+            per_second: Some(1),
+            ..Quotas::default()
+        };
+        let first = book.acquire(&db, "i", quotas).await.unwrap();
+        // The answer takes 400 ms to come back.
+        tokio::time::sleep(Duration::from_millis(400)).await;
+        let answered = Instant::now();
+        drop(first);
+        book.acquire(&db, "i", quotas).await.unwrap();
+        assert!(Instant::now().duration_since(answered) >= Duration::from_secs(1));
+    }
+
     #[tokio::test]
     async fn daily_quota_survives_and_says_when_it_resets() {
         let dir = tempfile::tempdir().unwrap();
@@ -233,8 +296,8 @@ mod tests {
         {
             let db = StateDb::open(&path).unwrap();
             let book = QuotaBook::default();
-            book.acquire(&db, "i", quotas).await.unwrap();
-            book.acquire(&db, "i", quotas).await.unwrap();
+            drop(book.acquire(&db, "i", quotas).await.unwrap());
+            drop(book.acquire(&db, "i", quotas).await.unwrap());
         }
         let db = StateDb::open(&path).unwrap();
         let err = QuotaBook::default()

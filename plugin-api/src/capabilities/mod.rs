@@ -8,12 +8,8 @@ pub mod einvoice;
 pub mod esign;
 pub mod ocr;
 
-#[allow(unused_imports)] // until the calendar plugin defines its types
 pub use calendar::*;
 pub use company::{Company, CompanyLookup, CompanyQuery};
-#[allow(unused_imports)] // until the einvoice plugin defines its types
 pub use einvoice::*;
-#[allow(unused_imports)] // until the esign plugin defines its types
 pub use esign::*;
-#[allow(unused_imports)] // until the ocr plugin defines its types
 pub use ocr::*;

@@ -1,29 +1,265 @@
-//! Passerelle plugin: Chorus Pro. (Skeleton: being written.)
+//! # passerelle-chorus-pro
+//!
+//! Passerelle plugin for Chorus Pro, the French public invoicing portal, reached through the
+//! PISTE API gateway: deposits the Factur-X, UBL and CII invoices the ERP generates
+//! (`einvoice.submit`), asks where each deposit stands (`einvoice.status`), lists them
+//! (`einvoice.list`), and follows deposits in progress with the `follow_deposits` task.
+//!
+//! This file only wires the plugin together; each concern has its module:
+//! [`config`] holds the instance settings and the environment guard, [`environment`] knows
+//! the PISTE hosts, [`format`](mod@format) recognises invoices from their content, [`protocol`] is the
+//! API's JSON, [`client`] talks to the gateway and gives outcomes their meaning, and
+//! [`deposits`] holds the operations and their records. All network access goes through the
+//! host, which enforces the quotas [`Plugin::quotas`] declares for the instance's
+//! environment.
 
+pub mod client;
+pub mod config;
+pub mod deposits;
+pub mod environment;
+pub mod format;
+pub mod protocol;
+
+use client::{Client, Target};
+pub use config::Config;
 use passerelle_plugin_api::prelude::*;
+use protocol::{FoundStructure, StructureCriteria, StructureSearch, StructureSearchAnswer};
+use serde_json::Value;
 
-pub struct Skeleton;
+/// Name of the task that follows deposits in progress.
+pub const FOLLOW_TASK: &str = "follow_deposits";
 
-/// Configuration (skeleton).
-#[derive(Deserialize, JsonSchema)]
-#[serde(deny_unknown_fields)]
-pub struct Config {}
+/// The Chorus Pro plugin.
+#[derive(Debug)]
+pub struct ChorusPro;
 
-impl Plugin for Skeleton {
+impl Plugin for ChorusPro {
     type Config = Config;
 
     fn manifest() -> Manifest {
-        Manifest::new(
+        let mut m = Manifest::new(
             "chorus-pro",
             "Chorus Pro",
             env!("CARGO_PKG_VERSION"),
             Category::Einvoice,
-        )
+        );
+        m.description = "Deposit of Factur-X, UBL and CII invoices to Chorus Pro (PISTE) and \
+                         follow-up of their integration"
+            .to_owned();
+        m.capabilities = vec![
+            EinvoiceSubmit::NAME.to_owned(),
+            EinvoiceStatus::NAME.to_owned(),
+            EinvoiceList::NAME.to_owned(),
+        ];
+        m.tasks = vec![TaskDecl {
+            name: FOLLOW_TASK.to_owned(),
+            description: "Asks Chorus Pro about deposits still in progress and records their \
+                          final state (integrated, partially integrated, rejected with errors)"
+                .to_owned(),
+            interval_field: "follow_interval_secs".to_owned(),
+            start_delay_field: "follow_start_delay_secs".to_owned(),
+        }];
+        // The sandbox's, the stricter; an instance's own come from `quotas`.
+        m.quotas = environment::Environment::Sandbox.quotas();
+        m
     }
 
-    fn test(_: &Config, _: &Host<'_>) -> TestReport {
-        TestReport::failed("not implemented", "this plugin is being written")
+    fn validate(config: &Config) -> Vec<PluginError> {
+        config.problems()
+    }
+
+    fn quotas(config: &Config) -> Quotas {
+        config.quotas()
+    }
+
+    fn test(config: &Config, host: &Host<'_>) -> TestReport {
+        test_routine(config, host)
+    }
+
+    fn invoke(call: Call<'_>, config: &Config, host: &Host<'_>) -> Result<Reply, PluginError> {
+        if call.is::<EinvoiceSubmit>() {
+            return call.serve::<EinvoiceSubmit>(|input| deposits::submit(&input, config, host));
+        }
+        if call.is::<EinvoiceStatus>() {
+            return call.serve::<EinvoiceStatus>(|input| deposits::status(&input, config, host));
+        }
+        if call.is::<EinvoiceList>() {
+            return call.serve::<EinvoiceList>(|input| deposits::list(&input, host));
+        }
+        Err(call.unsupported())
+    }
+
+    fn run_task(task: &str, config: &Config, host: &Host<'_>) -> Result<TaskOutcome, PluginError> {
+        match task {
+            FOLLOW_TASK => deposits::follow(config, host),
+            other => Err(PluginError::new(
+                ErrorKind::Unsupported,
+                format!("the Chorus Pro plugin has no task {other:?}; its task is {FOLLOW_TASK}"),
+            )),
+        }
     }
 }
 
-export_plugin!(Skeleton);
+/// Token, gateway, then the technical account and structure: each step names what is wrong.
+fn test_routine(config: &Config, host: &Host<'_>) -> TestReport {
+    let problems = config.problems();
+    if !problems.is_empty() {
+        let detail = problems
+            .iter()
+            .map(|p| match &p.field {
+                Some(f) => format!("{f}: {}", p.message),
+                None => p.message.clone(),
+            })
+            .collect::<Vec<_>>()
+            .join("; ");
+        return TestReport::failed("check configuration", detail);
+    }
+    let env = config
+        .environment()
+        .map(|e| e.to_string())
+        .unwrap_or_default();
+    let client = Client::new(config, host);
+    let mut report = TestReport::new();
+    let token = report.step("get token", || {
+        client
+            .fetch_token()
+            .map(|()| {
+                Check::ok(
+                    (),
+                    format!(
+                        "PISTE ({env}) granted a token to {}",
+                        config.client_id.trim()
+                    ),
+                )
+            })
+            .map_err(|e| describe(&e))
+    });
+    if token.is_none() {
+        report.skip("reach API", "no access token");
+        report.skip("check technical account and structure", "no access token");
+        return report.finish("");
+    }
+    let reached = report.step("reach API", || {
+        let answer = client
+            .call(
+                Method::Get,
+                protocol::HEALTH_CHECK,
+                Vec::new(),
+                Target::HealthCheck,
+                RetryPolicy::once(),
+                Idempotency::Idempotent,
+            )
+            .map_err(|e| describe(&e))?;
+        let status = match answer.body.get("statusCode") {
+            Some(Value::String(s)) => s.clone(),
+            Some(Value::Number(n)) => n.to_string(),
+            _ => String::new(),
+        };
+        if status == "200" {
+            Ok(Check::ok((), format!("{} is up", config.api_base())))
+        } else {
+            Err(format!(
+                "{} answered its health check with statusCode {status:?} instead of \"200\": \
+                 Chorus Pro reports a problem; try again later",
+                config.api_base()
+            ))
+        }
+    });
+    if reached.is_none() {
+        report.skip(
+            "check technical account and structure",
+            "the API could not be reached",
+        );
+        return report.finish("");
+    }
+    let structure = report.step("check technical account and structure", || {
+        check_structure(config, &client)
+    });
+    match structure {
+        Some(s) => report.finish(format!(
+            "Chorus Pro {env} ready: structure {} ({}) reached with the technical account {}",
+            config.structure(),
+            s.designation_structure.as_deref().unwrap_or("no name"),
+            config.technical_login.trim()
+        )),
+        None => report.finish(""),
+    }
+}
+
+/// Searches the configured structure: proves the technical account (every call carries it)
+/// and the structure identifier.
+fn check_structure(
+    config: &Config,
+    client: &Client<'_, '_>,
+) -> Result<Check<FoundStructure>, String> {
+    let wanted = config.structure();
+    let body = serde_json::to_vec(&StructureSearch {
+        restreindre_structures_privees: false,
+        structure: StructureCriteria {
+            identifiant_structure: &wanted,
+            type_identifiant_structure: config.structure_id_type.code(),
+        },
+    })
+    .map_err(|e| e.to_string())?;
+    let answer = client
+        .call(
+            Method::Post,
+            protocol::STRUCTURES_SEARCH,
+            body,
+            Target::Structure,
+            RetryPolicy::once(),
+            Idempotency::Idempotent,
+        )
+        .map_err(|e| describe(&e))?;
+    let found: StructureSearchAnswer = serde_json::from_value(answer.body)
+        .map_err(|e| format!("the structure search answered an unexpected shape ({e})"))?;
+    let Some(structure) = found
+        .liste_structures
+        .iter()
+        .find(|s| s.identifiant_structure.as_deref().map(str::trim) == Some(wanted.as_str()))
+        .cloned()
+    else {
+        return Err(format!(
+            "structure_id: Chorus Pro found no structure {} {wanted} for the technical account \
+             {}: check the structure identifier and that the technical account is attached to \
+             it",
+            config.structure_id_type.code(),
+            config.technical_login.trim()
+        ));
+    };
+    let id_cpp = match &structure.id_structure_cpp {
+        Some(Value::Number(n)) => n.to_string(),
+        Some(Value::String(s)) => s.clone(),
+        _ => "?".to_owned(),
+    };
+    let name = structure
+        .designation_structure
+        .clone()
+        .unwrap_or_else(|| "no name".to_owned());
+    let status = structure.statut.clone().unwrap_or_default();
+    let detail =
+        format!(
+        "technical account {} accepted; structure {wanted} is {name} (idStructureCPP {id_cpp}, {})",
+        config.technical_login.trim(),
+        if status.is_empty() { "no status" } else { &status }
+    );
+    if !status.is_empty() && !status.eq_ignore_ascii_case("ACTIF") {
+        return Ok(Check::warning(
+            structure,
+            format!(
+                "{detail}: the structure is not active, so Chorus Pro will refuse its invoices"
+            ),
+        ));
+    }
+    Ok(Check::ok(structure, detail))
+}
+
+/// An error as a step detail: the field to fix first, then the message.
+fn describe(e: &PluginError) -> String {
+    match &e.field {
+        Some(field) => format!("{field}: {}", e.message),
+        None => e.message.clone(),
+    }
+}
+
+export_plugin!(ChorusPro);

@@ -1,29 +1,163 @@
-//! Passerelle plugin: Microsoft Exchange (EWS). (Skeleton: being written.)
+//! # passerelle-exchange-ews
+//!
+//! Passerelle plugin for Microsoft Exchange through Exchange Web Services (EWS): serves
+//! `calendar.sync`, which pushes the ERP's planning and appointments into Outlook calendars
+//! and reads back what those calendars hold, on-premises (basic authentication, delegate
+//! access or RBAC impersonation) or on Exchange Online (app-only OAuth, impersonation).
+//!
+//! This file only wires the plugin together; each concern has its module: [`config`] holds the
+//! instance settings, [`soap`] writes the requests and [`response`] reads the answers (both
+//! with quick-xml, through [`xml`]), [`client`] authenticates, sends and waits out
+//! throttling, [`errors`] turns EWS codes into advice, [`times`] normalises dates and
+//! [`sync`] runs the synchronisation. All network access goes through the host.
 
+pub mod client;
+pub mod config;
+pub mod errors;
+pub mod response;
+pub mod soap;
+pub mod sync;
+pub mod times;
+pub mod xml;
+
+use client::{CallError, Ews};
+pub use config::Config;
 use passerelle_plugin_api::prelude::*;
+use soap::Access;
+use xml::{MESSAGES_NS, TYPES_NS};
 
-pub struct Skeleton;
+/// The Microsoft Exchange (EWS) plugin.
+#[derive(Debug)]
+pub struct ExchangeEws;
 
-/// Configuration (skeleton).
-#[derive(Deserialize, JsonSchema)]
-#[serde(deny_unknown_fields)]
-pub struct Config {}
-
-impl Plugin for Skeleton {
+impl Plugin for ExchangeEws {
     type Config = Config;
 
     fn manifest() -> Manifest {
-        Manifest::new(
+        let mut m = Manifest::new(
             "exchange-ews",
             "Microsoft Exchange (EWS)",
             env!("CARGO_PKG_VERSION"),
             Category::Calendar,
-        )
+        );
+        m.description = "Synchronises the ERP's appointments with Outlook calendars through \
+                         Exchange Web Services (Exchange Server or Exchange Online)"
+            .to_owned();
+        m.capabilities = vec![CalendarSync::NAME.to_owned()];
+        m
     }
 
-    fn test(_: &Config, _: &Host<'_>) -> TestReport {
-        TestReport::failed("not implemented", "this plugin is being written")
+    fn validate(config: &Config) -> Vec<PluginError> {
+        config.problems()
+    }
+
+    fn test(config: &Config, host: &Host<'_>) -> TestReport {
+        test_routine(config, host)
+    }
+
+    fn invoke(call: Call<'_>, config: &Config, host: &Host<'_>) -> Result<Reply, PluginError> {
+        if call.is::<CalendarSync>() {
+            return call.serve::<CalendarSync>(|input| sync::run(&input, config, host));
+        }
+        Err(call.unsupported())
     }
 }
 
-export_plugin!(Skeleton);
+/// Get a token (OAuth), reach EWS, open the test mailbox's calendar with `GetFolder`.
+fn test_routine(config: &Config, host: &Host<'_>) -> TestReport {
+    if let Some(problem) = config.problems().into_iter().next() {
+        return TestReport::failed("check configuration", problem.message);
+    }
+    let ews = Ews::new(config, host);
+    let mut report = TestReport::new();
+    if config.use_oauth {
+        let url = config.token_url();
+        let token = report.step("get token", || {
+            ews.fetch_token(true)
+                .map(|()| Check::ok((), format!("app-only token granted by {url}")))
+                .map_err(|e| e.message)
+        });
+        if token.is_none() {
+            report.skip("reach EWS", "no access token");
+            report.skip("open calendar", "no access token");
+            return report.finish("");
+        }
+    }
+
+    let mailbox = config.test_mailbox();
+    let envelope = ews.envelope(mailbox);
+    let url = config.ews_url.trim();
+    let Some(reply) = report.step("reach EWS", || {
+        let body = envelope
+            .get_calendar_folder()
+            .map_err(|e| format!("cannot write the request: {e}"))?;
+        // An EWS error is an answer: the next step says what it means for the calendar.
+        let reply = match ews.call(&envelope, body) {
+            Ok(answer) => Ok(answer),
+            Err(CallError::Ews(e)) if e.code != "ErrorServerBusy" => Err(e),
+            Err(e) => return Err(ews.error(e, mailbox).message),
+        };
+        let server = reply
+            .as_ref()
+            .ok()
+            .and_then(|a| a.server.as_ref())
+            .map(|s| format!(" ({s})"))
+            .unwrap_or_default();
+        let answered = format!("{url} answered{server}");
+        let (waits, ms) = ews.busy_waits();
+        Ok(if waits == 0 {
+            Check::ok(reply, answered)
+        } else {
+            Check::warning(
+                reply,
+                format!("{answered} after {waits} ErrorServerBusy back-off(s), {ms} ms in all"),
+            )
+        })
+    }) else {
+        report.skip("open calendar", "EWS was not reached");
+        return report.finish("");
+    };
+
+    let whose = match envelope.access {
+        Access::Own => "the delegated user's own calendar".to_owned(),
+        Access::Delegate(m) => format!("the calendar of {m} (as a delegate)"),
+        Access::Impersonate(m) => format!("the calendar of {m} (impersonated)"),
+    };
+    let opened = report.step("open calendar", || {
+        let answer = reply.map_err(|e| describe_test_error(&ews, CallError::Ews(e), mailbox))?;
+        let message = answer
+            .messages
+            .first()
+            .ok_or("Exchange answered GetFolder without a response message")?;
+        if message.is_error() {
+            return Err(describe_test_error(
+                &ews,
+                CallError::Ews(message.error()),
+                mailbox,
+            ));
+        }
+        let folder = message
+            .element
+            .path(&[(MESSAGES_NS, "Folders"), (TYPES_NS, "CalendarFolder")]);
+        if folder.is_none() {
+            return Err("Exchange answered GetFolder without a calendar folder".to_owned());
+        }
+        Ok(Check::ok((), format!("{whose} opened with GetFolder")))
+    });
+    if opened.is_none() {
+        return report.finish("");
+    }
+    report.finish(format!(
+        "Exchange answers at {url}; {whose} can be synchronised"
+    ))
+}
+
+fn describe_test_error(ews: &Ews<'_, '_>, e: CallError, mailbox: Option<&str>) -> String {
+    let e = ews.error(e, mailbox);
+    match (e.kind, mailbox) {
+        (ErrorKind::NotFound, Some(_)) => format!("{} (field test_mailbox)", e.message),
+        _ => e.message,
+    }
+}
+
+export_plugin!(ExchangeEws);

@@ -2,71 +2,58 @@
 //! outcomes into [`PluginError`]s.
 //!
 //! The test routine and the lookups share [`status_error`] and [`transport_error`] so that a
-//! refused key or a rate limit reads the same wherever it is met. OAuth2 access tokens are
-//! cached in the instance's state (the gateway grants about one hour) so that a lookup costs
-//! one request, not two; a cached token that the gateway refuses is dropped and replaced once.
+//! refused key or a rate limit reads the same wherever it is met. With OAuth2 (the legacy
+//! gateway), tokens are the host's business: [`OAuth2Client`] asks the host, which fetches
+//! them with HTTP Basic client authentication, caches them per instance until shortly before
+//! they expire (the gateway grants about one hour, so a lookup costs one request, not two) and
+//! redacts them; a token the gateway refuses is replaced once before the error is reported.
 
 use crate::config::{AuthMode, Config};
 use crate::siret::CompanyId;
+use passerelle_plugin_api::oauth2::SendError;
 use passerelle_plugin_api::prelude::*;
 use serde_json::Value;
-use std::cell::{Cell, RefCell};
 
 /// Header carrying the API key on the current portal.
 pub const API_KEY_HEADER: &str = "X-INSEE-Api-Key-Integration";
-/// State key of the cached OAuth2 token.
-const TOKEN_STATE_KEY: &str = "oauth2_token";
-/// A token this close to its expiry is not reused.
-const TOKEN_MARGIN_MS: u64 = 60_000;
 
 /// What a request was for, so that errors can say what was not found or refused.
 #[derive(Debug, Clone, Copy)]
 pub enum Target<'a> {
-    /// The OAuth2 token endpoint.
-    Token,
     /// `/informations`, the service's own status.
     Informations,
     /// A `/siret` or `/siren` lookup.
     Company(&'a CompanyId),
 }
 
-/// An OAuth2 access token as cached in the instance state.
-#[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct Token {
-    pub access_token: String,
-    /// Host clock, milliseconds since the Unix epoch.
-    pub expires_at_ms: u64,
-    /// The credentials it was granted for: a changed configuration must not reuse it.
-    pub client_id: String,
-    pub token_url: String,
-}
-
-/// The token endpoint's answer (RFC 6749 §5.1).
-#[derive(Debug, Deserialize)]
-struct TokenAnswer {
-    access_token: String,
-    #[serde(default)]
-    token_type: Option<String>,
-    #[serde(default)]
-    expires_in: Option<u64>,
-}
-
 /// A Sirene client for one call into the plugin.
 pub struct Client<'c, 'h> {
     config: &'c Config,
     host: &'c Host<'h>,
-    token: RefCell<Option<Token>>,
-    /// Whether `token` was granted during this call (then a refusal is not worth a retry).
-    fresh_token: Cell<bool>,
+    /// Set in OAuth2 mode only.
+    oauth2: Option<OAuth2Client>,
 }
 
 impl<'c, 'h> Client<'c, 'h> {
     pub fn new(config: &'c Config, host: &'c Host<'h>) -> Self {
+        let oauth2 = (config.auth_mode == AuthMode::Oauth2).then(|| {
+            let secret = config
+                .client_secret
+                .as_ref()
+                .map(|s| s.expose().trim())
+                .unwrap_or_default();
+            OAuth2Client::new(
+                config.token_url.trim(),
+                config.client_id.as_deref().unwrap_or_default().trim(),
+                secret,
+            )
+            // The legacy gateway authenticates clients with HTTP Basic, not form fields.
+            .basic_auth()
+        });
         Client {
             config,
             host,
-            token: RefCell::new(None),
-            fresh_token: Cell::new(false),
+            oauth2,
         }
     }
 
@@ -79,130 +66,57 @@ impl<'c, 'h> Client<'c, 'h> {
     /// what to do.
     pub fn get_json(&self, path: &str, target: Target<'_>) -> Result<Value, PluginError> {
         let url = self.url(path);
-        let mut response = self.send_get(&url, target)?;
-        if response.status == 401
-            && self.config.auth_mode == AuthMode::Oauth2
-            && !self.fresh_token.get()
-        {
-            // The cached token may have been revoked or the gateway restarted: try once
-            // with a fresh one before blaming the credentials.
-            self.forget_token();
-            response = self.send_get(&url, target)?;
-        }
-        if !response.is_success() {
-            return Err(status_error(&response, self.config.auth_mode, &url, target));
-        }
-        response.json()
-    }
-
-    fn send_get(&self, url: &str, target: Target<'_>) -> Result<HttpResponse, PluginError> {
-        let mut request = HttpRequest::get(url)
+        let request = HttpRequest::get(&url)
             .header("Accept", "application/json")
             .timeout_ms(self.config.timeout_ms());
-        request = match self.config.auth_mode {
-            AuthMode::ApiKey => {
+        let transport = |e| transport_error(e, &url, self.config.timeout_secs);
+        let response = match &self.oauth2 {
+            None => {
                 let key = self
                     .config
                     .api_key
                     .as_ref()
                     .map(|k| k.expose().trim().to_owned())
                     .unwrap_or_default();
-                request.secret_header(API_KEY_HEADER, key)
+                self.host
+                    .http(&request.secret_header(API_KEY_HEADER, key))
+                    .map_err(transport)?
             }
-            AuthMode::Oauth2 => request.bearer(&self.token()?.access_token),
+            // Adds the bearer; on a 401 (token revoked, gateway restarted) gets a fresh token
+            // and sends once more before the refusal is reported below.
+            Some(oauth2) => oauth2.send(self.host, &request).map_err(|e| match e {
+                SendError::Token(e) => token_error(e),
+                SendError::Http(e) => transport(e),
+            })?,
         };
-        self.host
-            .http(&request)
-            .map_err(|e| transport_error(e, url, self.config.timeout_secs, target))
-    }
-
-    /// A usable token: the one of this call, else the cached one, else a new one.
-    fn token(&self) -> Result<Token, PluginError> {
-        if let Some(token) = self.token.borrow().clone() {
-            return Ok(token);
-        }
-        let now = self.host.now_unix_ms();
-        let cached = self
-            .host
-            .state_get::<Token>(TOKEN_STATE_KEY)
-            .ok()
-            .flatten()
-            .filter(|t| {
-                t.client_id == self.config.client_id.as_deref().unwrap_or_default()
-                    && t.token_url == self.config.token_url
-                    && t.expires_at_ms > now.saturating_add(TOKEN_MARGIN_MS)
-            });
-        let token = match cached {
-            Some(token) => token,
-            None => self.fetch_token()?,
-        };
-        *self.token.borrow_mut() = Some(token.clone());
-        Ok(token)
-    }
-
-    fn forget_token(&self) {
-        *self.token.borrow_mut() = None;
-        let _ = self.host.state_delete(TOKEN_STATE_KEY);
-    }
-
-    /// Asks the token endpoint for a new token (client credentials grant), caches it and
-    /// returns it. The test routine calls this directly so that it checks the credentials
-    /// rather than a cached token.
-    pub fn fetch_token(&self) -> Result<Token, PluginError> {
-        let url = self.config.token_url.trim();
-        let client_id = self.config.client_id.as_deref().unwrap_or_default().trim();
-        let secret = self
-            .config
-            .client_secret
-            .as_ref()
-            .map(|s| s.expose().trim())
-            .unwrap_or_default();
-        let request = HttpRequest::post(url)
-            .basic_auth(client_id, secret)
-            .header("Accept", "application/json")
-            .form(&[("grant_type", "client_credentials")])
-            .timeout_ms(self.config.timeout_ms());
-        let response = self
-            .host
-            .http(&request)
-            .map_err(|e| transport_error(e, url, self.config.timeout_secs, Target::Token))?;
         if !response.is_success() {
-            return Err(status_error(
-                &response,
-                self.config.auth_mode,
-                url,
-                Target::Token,
-            ));
+            return Err(status_error(&response, self.config.auth_mode, &url, target));
         }
-        let answer: TokenAnswer = response.json()?;
-        if let Some(kind) = answer.token_type.as_deref() {
-            if !kind.eq_ignore_ascii_case("bearer") {
-                return Err(PluginError::new(
-                    ErrorKind::Upstream,
-                    format!("{url} granted a {kind:?} token; only Bearer tokens are supported"),
-                ));
-            }
+        response.json()
+    }
+
+    /// Asks the token endpoint for a new token, bypassing the host's cache, so that the test
+    /// routine checks the credentials rather than a token granted earlier. The host caches the
+    /// new token for the requests that follow. Nothing to do with an API key.
+    pub fn fresh_token(&self) -> Result<(), PluginError> {
+        match &self.oauth2 {
+            Some(oauth2) => oauth2.refresh(self.host).map(|_| ()).map_err(token_error),
+            None => Ok(()),
         }
-        if answer.access_token.trim().is_empty() {
-            return Err(PluginError::new(
-                ErrorKind::Upstream,
-                format!("{url} answered without an access token"),
-            ));
-        }
-        let token = Token {
-            access_token: answer.access_token,
-            expires_at_ms: self
-                .host
-                .now_unix_ms()
-                .saturating_add(answer.expires_in.unwrap_or(3600).saturating_mul(1000)),
-            client_id: client_id.to_owned(),
-            token_url: self.config.token_url.clone(),
-        };
-        // A cache that cannot be written only costs a token request next time.
-        let _ = self.host.state_put(TOKEN_STATE_KEY, &token);
-        *self.token.borrow_mut() = Some(token.clone());
-        self.fresh_token.set(true);
-        Ok(token)
+    }
+}
+
+/// A token error from the host, which already says what the endpoint answered and what to
+/// check (e.g. "… invalid_client …; check the client id and secret"); this only names the
+/// field concerned.
+fn token_error(error: PluginError) -> PluginError {
+    if error.field.is_some() {
+        return error;
+    }
+    match error.kind {
+        ErrorKind::Unauthorized => error.with_field("client_secret"),
+        ErrorKind::Config => error.with_field("token_url"),
+        _ => error,
     }
 }
 
@@ -230,14 +144,6 @@ pub fn status_error(
             ErrorKind::Forbidden,
             format!("{id} is not diffusible: INSEE withholds its data at the owner's request"),
         ),
-        (400 | 401 | 403, Target::Token) => PluginError::new(
-            ErrorKind::Unauthorized,
-            format!(
-                "the client id or secret was refused (HTTP {status}{quoted}): check the \
-                 consumer key and secret of your application on the INSEE gateway"
-            ),
-        )
-        .with_field("client_secret"),
         (401 | 403, _) => match mode {
             AuthMode::ApiKey => PluginError::new(
                 ErrorKind::Unauthorized,
@@ -270,10 +176,6 @@ pub fn status_error(
                 crate::config::CURRENT_BASE_URL
             ),
         ),
-        (404, Target::Token) => PluginError::config(
-            "token_url",
-            format!("{url} does not exist (HTTP 404): check the token URL"),
-        ),
         (429, _) => {
             let wait = response
                 .retry_after_secs()
@@ -302,16 +204,7 @@ pub fn status_error(
 }
 
 /// The error for a request that got no answer at all.
-pub fn transport_error(
-    error: HttpError,
-    url: &str,
-    timeout_secs: u32,
-    target: Target<'_>,
-) -> PluginError {
-    let field = match target {
-        Target::Token => "token_url",
-        _ => "base_url",
-    };
+pub fn transport_error(error: HttpError, url: &str, timeout_secs: u32) -> PluginError {
     match error.kind {
         HttpErrorKind::Connect => PluginError::new(
             ErrorKind::Unavailable,
@@ -333,7 +226,7 @@ pub fn transport_error(
         ),
         HttpErrorKind::Quota => PluginError::new(ErrorKind::RateLimited, error.message),
         HttpErrorKind::InvalidUrl => PluginError::config(
-            field,
+            "base_url",
             format!("{url} is not a usable URL: {}", error.message),
         ),
         HttpErrorKind::Other => PluginError::new(
@@ -474,22 +367,6 @@ mod tests {
     }
 
     #[test]
-    fn refused_client_credentials_name_the_oauth_error() {
-        let e = status_error(
-            &response(401, r#"{"error":"invalid_client"}"#, &[]),
-            AuthMode::Oauth2,
-            "https://api.insee.fr/token",
-            Target::Token,
-        );
-        assert_eq!(e.kind, ErrorKind::Unauthorized);
-        assert!(
-            e.message.contains("HTTP 401: \"invalid_client\""),
-            "{}",
-            e.message
-        );
-    }
-
-    #[test]
     fn transport_errors_name_the_host_and_keep_tls_messages() {
         let e = transport_error(
             HttpError {
@@ -498,7 +375,6 @@ mod tests {
             },
             URL,
             10,
-            Target::Informations,
         );
         assert_eq!(e.kind, ErrorKind::Unavailable);
         assert!(e
@@ -513,7 +389,6 @@ mod tests {
             },
             URL,
             10,
-            Target::Informations,
         );
         assert_eq!(e.message, tls);
         let e = transport_error(
@@ -523,7 +398,6 @@ mod tests {
             },
             URL,
             7,
-            Target::Informations,
         );
         assert_eq!(e.kind, ErrorKind::Timeout);
         assert!(e.message.contains("within 7 s"));

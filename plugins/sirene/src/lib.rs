@@ -2,7 +2,8 @@
 //!
 //! Passerelle plugin for the French company register: serves `company.lookup` from INSEE's
 //! API Sirene 3.11, with an API key (current portal) or OAuth2 client credentials (legacy
-//! gateway).
+//! gateway; tokens are fetched and cached by the host through
+//! [`OAuth2Client`](passerelle_plugin_api::OAuth2Client)).
 //!
 //! This file only wires the plugin together; each concern has its module:
 //! [`siret`] validates identifiers before any request, [`client`] talks to INSEE and gives
@@ -59,10 +60,11 @@ impl Plugin for Sirene {
         let mut report = TestReport::new();
 
         if config.auth_mode == AuthMode::Oauth2 {
+            // A fresh token, not a cached one: this step checks the credentials.
             let token = report.step("get token", || {
                 client
-                    .fetch_token()
-                    .map(|_| Check::ok((), format!("token granted by {}", config.token_url)))
+                    .fresh_token()
+                    .map(|()| Check::ok((), format!("token granted by {}", config.token_url)))
                     .map_err(|e| e.message)
             });
             if token.is_none() {

@@ -9,7 +9,7 @@ use std::sync::{Mutex, OnceLock};
 use std::time::{Duration, Instant};
 
 /// How long one `passerelle` command may take before the test fails.
-pub const COMMAND_TIMEOUT: Duration = Duration::from_secs(90);
+pub const COMMAND_TIMEOUT: Duration = Duration::from_secs(300);
 
 /// Where the built binary and libraries are.
 #[derive(Debug)]

@@ -14,8 +14,13 @@
 //! # Ok::<(), std::io::Error>(())
 //! ```
 
+pub mod chorus_pro;
+pub mod ews;
+pub mod mindee;
+pub mod probe;
 pub mod server;
 pub mod sirene;
+pub mod universign;
 
 pub use server::{spawn, RunningServer};
 pub use sirene::{SireneEmulator, SireneOptions};

@@ -4,7 +4,12 @@
 // Test code: a failed unwrap is a failed test, with its location.
 #![allow(clippy::unwrap_used)]
 
+mod chorus_pro;
 mod config;
+mod exchange_ews;
 mod loader;
+mod ocr_mindee;
 mod services;
+mod signing;
 mod sirene;
+mod universign;

@@ -1,0 +1,137 @@
+//! The console's own database, `<data-dir>/console.sqlite3`: administrator accounts,
+//! browser sessions, API tokens and the audit history.
+//!
+//! It is separate from the plugins' state database so that the host's security records are
+//! never reachable through a plugin's state calls, and so that it can be backed up or wiped
+//! on its own. Each module owns its tables' SQL ([`super::auth`], [`super::audit`]); this one
+//! opens the file, creates the tables and serialises access.
+//!
+//! Several processes use the file at once (the server, and `passerelle admin` revoking a
+//! token): [`ConsoleDb::data_version`] tells the server that another process wrote, so its
+//! in-memory caches never outlive a revocation.
+
+use rusqlite::Connection;
+use std::path::{Path, PathBuf};
+use std::sync::Mutex;
+
+/// File name of the console database inside the data directory.
+pub const FILE_NAME: &str = "console.sqlite3";
+
+#[derive(Debug, thiserror::Error)]
+pub enum DbError {
+    #[error("console database {path}: {source}")]
+    Sqlite {
+        path: PathBuf,
+        source: rusqlite::Error,
+    },
+    #[error("the console database lock was poisoned by a crash; restart the host")]
+    Poisoned,
+}
+
+#[derive(Debug)]
+pub struct ConsoleDb {
+    path: PathBuf,
+    conn: Mutex<Connection>,
+}
+
+const SCHEMA: &str = "
+PRAGMA journal_mode=WAL;
+PRAGMA synchronous=NORMAL;
+CREATE TABLE IF NOT EXISTS users (
+    name TEXT PRIMARY KEY,
+    password_hash TEXT NOT NULL,
+    created_ms INTEGER NOT NULL,
+    updated_ms INTEGER NOT NULL);
+CREATE TABLE IF NOT EXISTS sessions (
+    token_hash TEXT PRIMARY KEY,
+    user TEXT NOT NULL,
+    csrf TEXT NOT NULL,
+    created_ms INTEGER NOT NULL,
+    expires_ms INTEGER NOT NULL);
+CREATE TABLE IF NOT EXISTS api_tokens (
+    id TEXT PRIMARY KEY,
+    name TEXT NOT NULL,
+    scope TEXT NOT NULL,
+    token_hash TEXT NOT NULL UNIQUE,
+    created_ms INTEGER NOT NULL,
+    created_by TEXT NOT NULL,
+    revoked_ms INTEGER);
+CREATE UNIQUE INDEX IF NOT EXISTS api_tokens_active_name
+    ON api_tokens (name) WHERE revoked_ms IS NULL;
+CREATE TABLE IF NOT EXISTS audit (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    at_ms INTEGER NOT NULL,
+    actor TEXT NOT NULL,
+    instance TEXT,
+    field TEXT,
+    action TEXT NOT NULL,
+    old TEXT,
+    new TEXT);
+CREATE INDEX IF NOT EXISTS audit_by_instance ON audit (instance, id);
+";
+
+impl ConsoleDb {
+    /// Opens (and creates if needed) the console database of a data directory.
+    pub fn open_in(data_dir: &Path) -> Result<Self, DbError> {
+        Self::open(&data_dir.join(FILE_NAME))
+    }
+
+    pub fn open(path: &Path) -> Result<Self, DbError> {
+        let err = |source| DbError::Sqlite {
+            path: path.to_owned(),
+            source,
+        };
+        if let Some(dir) = path.parent() {
+            let _ = std::fs::create_dir_all(dir);
+        }
+        let conn = Connection::open(path).map_err(err)?;
+        restrict_permissions(path);
+        conn.busy_timeout(std::time::Duration::from_secs(10))
+            .map_err(err)?;
+        conn.execute_batch(SCHEMA).map_err(err)?;
+        Ok(ConsoleDb {
+            path: path.to_owned(),
+            conn: Mutex::new(conn),
+        })
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// Runs `f` with the connection, mapping SQLite errors to [`DbError`].
+    pub fn with<T>(
+        &self,
+        f: impl FnOnce(&mut Connection) -> rusqlite::Result<T>,
+    ) -> Result<T, DbError> {
+        let mut conn = self.conn.lock().map_err(|_| DbError::Poisoned)?;
+        f(&mut conn).map_err(|source| DbError::Sqlite {
+            path: self.path.clone(),
+            source,
+        })
+    }
+
+    /// A number that changes whenever another connection (another process) commits.
+    pub fn data_version(&self) -> Result<i64, DbError> {
+        self.with(|c| {
+            c.prepare_cached("PRAGMA data_version")?
+                .query_row([], |r| r.get(0))
+        })
+    }
+}
+
+/// The database holds password hashes and token hashes: readable by its owner only.
+fn restrict_permissions(path: &Path) {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let _ = std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600));
+    }
+    #[cfg(not(unix))]
+    let _ = path;
+}
+
+/// Milliseconds since the Unix epoch.
+pub fn now_ms() -> i64 {
+    crate::services::state::now_ms()
+}

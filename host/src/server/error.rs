@@ -1,0 +1,276 @@
+//! The one error type of the HTTP API: every failure becomes JSON `{code, message}` with a
+//! stable machine-readable `code`, and for validation the field's name and JSON pointer.
+//!
+//! Internal details (paths, SQLite messages, panics) never reach the client: they are logged
+//! (redacted) and the client gets `internal` with a message saying where to look.
+//!
+//! Stable codes: `invalid_request`, `invalid_id`, `invalid_value`, `invalid_configuration`,
+//! `unauthenticated`, `forbidden`, `csrf_failed`, `not_found`, `not_tested`, `unknown_plugin`,
+//! `already_exists`, `stale_revision`, `instance_disabled`, `no_provider`,
+//! `ambiguous_provider`, `unsupported_operation`, `provider_error`, `provider_unavailable`,
+//! `provider_timeout`, `rate_limited`, `not_implemented`, `internal`.
+
+use crate::instances::ConfigError;
+use crate::runner::RunError;
+use crate::schema::FieldError;
+use crate::store::StoreError;
+use axum::http::{header, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use passerelle_plugin_api::ErrorKind;
+use serde::Serialize;
+use utoipa::ToSchema;
+
+/// A problem with one field of a configuration.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, ToSchema)]
+pub struct FieldProblem {
+    /// Field name; empty when the problem concerns the configuration as a whole.
+    pub field: String,
+    /// JSON pointer of the field in the configuration, e.g. `/api_key`.
+    pub pointer: String,
+    pub message: String,
+}
+
+impl From<&FieldError> for FieldProblem {
+    fn from(e: &FieldError) -> Self {
+        FieldProblem {
+            field: e.field.clone(),
+            pointer: e.pointer.clone(),
+            message: e.message.clone(),
+        }
+    }
+}
+
+/// The JSON body of every error answer.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct ErrorBody {
+    /// Stable machine-readable code, e.g. `invalid_value`.
+    pub code: String,
+    /// What happened and what to do, for a person.
+    pub message: String,
+    /// The field concerned (validation errors).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub field: Option<String>,
+    /// JSON pointer of the field concerned, e.g. `/timeout_secs`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub pointer: Option<String>,
+    /// Every problem, when a whole configuration was checked (`invalid_configuration`).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub errors: Vec<FieldProblem>,
+}
+
+/// An error answer: a status and an [`ErrorBody`].
+#[derive(Debug, Clone)]
+pub struct ApiError {
+    pub status: StatusCode,
+    pub body: ErrorBody,
+    /// Seconds for `Retry-After` (rate limiting).
+    pub retry_after: Option<u64>,
+}
+
+impl std::fmt::Display for ApiError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{} ({})", self.body.message, self.body.code)
+    }
+}
+
+impl std::error::Error for ApiError {}
+
+impl ApiError {
+    pub fn new(status: StatusCode, code: &str, message: impl Into<String>) -> Self {
+        ApiError {
+            status,
+            body: ErrorBody {
+                code: code.to_owned(),
+                message: message.into(),
+                field: None,
+                pointer: None,
+                errors: Vec::new(),
+            },
+            retry_after: None,
+        }
+    }
+
+    pub fn code(&self) -> &str {
+        &self.body.code
+    }
+
+    /// A value refused for one field.
+    pub fn invalid_value(error: &FieldError) -> Self {
+        let mut e = ApiError::new(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "invalid_value",
+            error.message.clone(),
+        );
+        if !error.field.is_empty() {
+            e.body.field = Some(error.field.clone());
+            e.body.pointer = Some(error.pointer.clone());
+        }
+        e
+    }
+
+    pub fn bad_request(message: impl Into<String>) -> Self {
+        ApiError::new(StatusCode::BAD_REQUEST, "invalid_request", message)
+    }
+
+    pub fn unauthenticated() -> Self {
+        ApiError::new(
+            StatusCode::UNAUTHORIZED,
+            "unauthenticated",
+            "sign in, or send an API token as `Authorization: Bearer <token>` (create one with `passerelle admin token create`)",
+        )
+    }
+
+    pub fn forbidden(message: impl Into<String>) -> Self {
+        ApiError::new(StatusCode::FORBIDDEN, "forbidden", message)
+    }
+
+    pub fn csrf() -> Self {
+        ApiError::new(
+            StatusCode::FORBIDDEN,
+            "csrf_failed",
+            "this request changes something but carries no valid CSRF token: send the session's token in the X-CSRF-Token header (or the _csrf form field), or reload the page",
+        )
+    }
+
+    pub fn not_found(message: impl Into<String>) -> Self {
+        ApiError::new(StatusCode::NOT_FOUND, "not_found", message)
+    }
+
+    pub fn not_implemented(what: &str) -> Self {
+        ApiError::new(
+            StatusCode::NOT_IMPLEMENTED,
+            "not_implemented",
+            format!("{what} is not available over HTTP yet; use the command line"),
+        )
+    }
+
+    pub fn rate_limited(message: impl Into<String>, retry_after_secs: u64) -> Self {
+        let mut e = ApiError::new(StatusCode::TOO_MANY_REQUESTS, "rate_limited", message);
+        e.retry_after = Some(retry_after_secs.max(1));
+        e
+    }
+
+    /// An unexpected failure: logged in full (redacted), reported without details.
+    pub fn internal(detail: impl std::fmt::Display) -> Self {
+        tracing::error!(error = %crate::redact::redact(&detail.to_string()), "internal error in the HTTP API");
+        ApiError::new(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "internal",
+            "internal error; the server log has the details",
+        )
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let mut response = (self.status, axum::Json(self.body)).into_response();
+        let headers = response.headers_mut();
+        if self.status == StatusCode::UNAUTHORIZED {
+            headers.insert(
+                header::WWW_AUTHENTICATE,
+                HeaderValue::from_static("Bearer realm=\"passerelle\""),
+            );
+        }
+        if let Some(secs) = self.retry_after {
+            if let Ok(v) = HeaderValue::from_str(&secs.to_string()) {
+                headers.insert(header::RETRY_AFTER, v);
+            }
+        }
+        headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+        response
+    }
+}
+
+impl From<ConfigError> for ApiError {
+    fn from(e: ConfigError) -> Self {
+        match &e {
+            ConfigError::Store(s) => match s {
+                StoreError::NotFound(_) => ApiError::not_found(e.to_string()),
+                StoreError::Exists(_) => {
+                    ApiError::new(StatusCode::CONFLICT, "already_exists", e.to_string())
+                }
+                StoreError::Stale { .. } => {
+                    ApiError::new(StatusCode::CONFLICT, "stale_revision", e.to_string())
+                }
+                StoreError::Io { .. } | StoreError::Corrupt { .. } => ApiError::internal(&e),
+            },
+            ConfigError::Id(_) => {
+                ApiError::new(StatusCode::BAD_REQUEST, "invalid_id", e.to_string())
+            }
+            ConfigError::Secret(_) => ApiError::internal(&e),
+            ConfigError::Field { error, .. } => ApiError::invalid_value(error),
+            ConfigError::Invalid { errors, .. } => {
+                let mut api = ApiError::new(
+                    StatusCode::UNPROCESSABLE_ENTITY,
+                    "invalid_configuration",
+                    e.to_string(),
+                );
+                api.body.errors = errors.iter().map(FieldProblem::from).collect();
+                if let Some(first) = errors.first().filter(|f| !f.field.is_empty()) {
+                    api.body.field = Some(first.field.clone());
+                    api.body.pointer = Some(first.pointer.clone());
+                }
+                api
+            }
+            ConfigError::UnknownPlugin { .. } => {
+                ApiError::new(StatusCode::NOT_FOUND, "unknown_plugin", e.to_string())
+            }
+            ConfigError::Provisioning { .. } | ConfigError::Refused(_) => {
+                ApiError::bad_request(e.to_string())
+            }
+        }
+    }
+}
+
+impl From<RunError> for ApiError {
+    fn from(e: RunError) -> Self {
+        match e {
+            RunError::Config(c) => c.into(),
+            RunError::Disabled(_) => {
+                ApiError::new(StatusCode::CONFLICT, "instance_disabled", e.to_string())
+            }
+            RunError::NoProvider(_) => {
+                ApiError::new(StatusCode::NOT_FOUND, "no_provider", e.to_string())
+            }
+            RunError::Ambiguous { .. } => {
+                ApiError::new(StatusCode::CONFLICT, "ambiguous_provider", e.to_string())
+            }
+            RunError::Plugin(ref p) => {
+                let (status, code) = match p.kind {
+                    ErrorKind::InvalidInput => (StatusCode::UNPROCESSABLE_ENTITY, "invalid_value"),
+                    ErrorKind::Config => (StatusCode::CONFLICT, "invalid_configuration"),
+                    ErrorKind::NotFound => (StatusCode::NOT_FOUND, "not_found"),
+                    ErrorKind::Unsupported => (StatusCode::NOT_FOUND, "unsupported_operation"),
+                    ErrorKind::RateLimited => (StatusCode::TOO_MANY_REQUESTS, "rate_limited"),
+                    ErrorKind::Unavailable => {
+                        (StatusCode::SERVICE_UNAVAILABLE, "provider_unavailable")
+                    }
+                    ErrorKind::Timeout => (StatusCode::GATEWAY_TIMEOUT, "provider_timeout"),
+                    ErrorKind::Unauthorized
+                    | ErrorKind::Forbidden
+                    | ErrorKind::Upstream
+                    | ErrorKind::Panic
+                    | ErrorKind::Internal => (StatusCode::BAD_GATEWAY, "provider_error"),
+                };
+                let mut api = ApiError::new(status, code, e.to_string());
+                if let Some(field) = &p.field {
+                    api.body.pointer = Some(format!("/{field}"));
+                    api.body.field = Some(field.clone());
+                }
+                api
+            }
+        }
+    }
+}
+
+impl From<super::db::DbError> for ApiError {
+    fn from(e: super::db::DbError) -> Self {
+        ApiError::internal(e)
+    }
+}
+
+impl From<tokio::task::JoinError> for ApiError {
+    fn from(e: tokio::task::JoinError) -> Self {
+        ApiError::internal(format!("a background task failed: {e}"))
+    }
+}

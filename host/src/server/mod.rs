@@ -1,0 +1,398 @@
+//! `passerelle serve`: the HTTP API (`/api`, described at `/api/openapi.json`) and the web
+//! console, on one axum router.
+//!
+//! - [`app`] builds the router from an [`AppState`] without a socket, so tests drive it with
+//!   `tower::ServiceExt::oneshot`; [`serve`] binds it (loopback by default).
+//! - Nothing but the sign-in page and the static assets is open: every other route goes
+//!   through [`authenticate`], which resolves the caller (API token or browser session),
+//!   checks the token's scope, and checks the CSRF token of sessions on changing requests.
+//! - The console's own records (accounts, sessions, tokens, audit) live in
+//!   `<data-dir>/console.sqlite3` ([`db`]); configuration goes through the engine's
+//!   [`crate::instances::Instances`] like the CLI, so both apply the same rules.
+
+pub mod actions;
+pub mod admin;
+pub mod api;
+pub mod audit;
+pub mod auth;
+pub mod console;
+pub mod db;
+pub mod error;
+pub mod form;
+pub mod html;
+pub mod openapi;
+
+#[cfg(test)]
+mod tests;
+
+use crate::engine::Engine;
+use auth::{AdminBootstrap, Auth, LoginLimits, Scope};
+use axum::body::{Body, Bytes};
+use axum::extract::{Request, State};
+use axum::http::{header, HeaderValue, Method, StatusCode};
+use axum::middleware::{self, Next};
+use axum::response::{IntoResponse, Redirect, Response};
+use axum::routing::get;
+use axum::Router;
+use error::ApiError;
+use passerelle_plugin_api::TestReport;
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::ops::Deref;
+use std::sync::Arc;
+
+/// Environment variable holding the first administrator password.
+pub const ADMIN_PASSWORD_ENV: &str = "PASSERELLE_ADMIN_PASSWORD";
+/// Largest form body read to find its CSRF token.
+const FORM_LIMIT: usize = 1024 * 1024;
+
+#[derive(Debug, thiserror::Error)]
+pub enum ServeError {
+    #[error(transparent)]
+    Db(#[from] db::DbError),
+    #[error("cannot create the administrator account: {0}")]
+    Admin(#[from] auth::AuthError),
+    #[error("cannot listen on {addr}: {source}; is another server using that port? Choose another with --listen")]
+    Bind {
+        addr: SocketAddr,
+        source: std::io::Error,
+    },
+    #[error("the server stopped: {0}")]
+    Io(#[from] std::io::Error),
+}
+
+/// Everything the handlers share.
+#[derive(Clone)]
+pub struct AppState(Arc<Inner>);
+
+pub struct Inner {
+    pub engine: Arc<Engine>,
+    pub auth: Auth,
+    pub audit: audit::AuditLog,
+    schemas: HashMap<String, Bytes>,
+    forms: HashMap<String, Arc<form::FormModel>>,
+    openapi: Bytes,
+}
+
+impl std::fmt::Debug for AppState {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("AppState").finish_non_exhaustive()
+    }
+}
+
+impl Deref for AppState {
+    type Target = Inner;
+    fn deref(&self) -> &Inner {
+        &self.0
+    }
+}
+
+impl AppState {
+    /// Opens the console database of the engine's data directory.
+    pub fn new(engine: Arc<Engine>) -> Result<Self, db::DbError> {
+        Self::with_limits(engine, LoginLimits::default())
+    }
+
+    pub fn with_limits(engine: Arc<Engine>, limits: LoginLimits) -> Result<Self, db::DbError> {
+        let db = Arc::new(db::ConsoleDb::open_in(&engine.settings.data_dir)?);
+        let auth = Auth::new(db.clone(), limits)?;
+        let mut schemas = HashMap::new();
+        let mut forms = HashMap::new();
+        for p in &engine.registry.plugins {
+            let json = serde_json::to_vec_pretty(p.schema.json()).unwrap_or_default();
+            schemas.insert(p.id().to_owned(), Bytes::from(json));
+            forms.insert(p.id().to_owned(), Arc::new(form::FormModel::new(&p.schema)));
+        }
+        Ok(AppState(Arc::new(Inner {
+            engine,
+            auth,
+            audit: audit::AuditLog::new(db),
+            schemas,
+            forms,
+            openapi: Bytes::from(openapi::json()),
+        })))
+    }
+
+    /// A plugin's schema as JSON bytes (prepared once).
+    pub fn schema_json(&self, plugin: &str) -> Option<Bytes> {
+        self.schemas.get(plugin).cloned()
+    }
+
+    /// The form model of a plugin (prepared once).
+    pub fn form_model(&self, plugin: &str) -> Option<Arc<form::FormModel>> {
+        self.forms.get(plugin).cloned()
+    }
+
+    /// The last recorded test of an instance.
+    pub fn last_test(&self, instance: &str) -> Option<(u64, TestReport)> {
+        let (at, value) = self
+            .engine
+            .services
+            .state
+            .last_test(instance)
+            .ok()
+            .flatten()?;
+        serde_json::from_value(value).ok().map(|r| (at, r))
+    }
+}
+
+/// The whole HTTP application: API, OpenAPI document, console pages, assets.
+pub fn app(state: AppState) -> Router {
+    let (api, _) = api::router().split_for_parts();
+    let protected = Router::new()
+        .merge(api)
+        .route("/api/openapi.json", get(openapi_json))
+        .merge(console::router())
+        .route_layer(middleware::from_fn_with_state(state.clone(), authenticate));
+    Router::new()
+        .merge(console::public_router())
+        .merge(protected)
+        .fallback(not_found)
+        .layer(middleware::from_fn(security_headers))
+        .with_state(state)
+}
+
+async fn openapi_json(State(app): State<AppState>) -> Response {
+    (
+        [(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("application/json"),
+        )],
+        app.openapi.clone(),
+    )
+        .into_response()
+}
+
+async fn not_found(req: Request) -> Response {
+    let path = req.uri().path();
+    if path.starts_with("/api/") || path == "/api" {
+        ApiError::not_found(format!(
+            "no such endpoint: {} {path}; see /api/openapi.json",
+            req.method()
+        ))
+        .into_response()
+    } else {
+        (
+            StatusCode::NOT_FOUND,
+            axum::response::Html(html::page(
+                "Not found",
+                None,
+                html::Section::None,
+                "<h1>Not found</h1><p><a href=\"/instances\">Go to the instances</a></p>",
+            )),
+        )
+            .into_response()
+    }
+}
+
+fn wants_json(req: &Request) -> bool {
+    let path = req.uri().path();
+    path.starts_with("/api/")
+        || req
+            .headers()
+            .get(console::ENHANCED_HEADER)
+            .is_some_and(|v| v.as_bytes() == b"passerelle-console")
+}
+
+/// Resolves the caller, checks scope and CSRF, and hands the [`Principal`] to the handler.
+pub async fn authenticate(State(app): State<AppState>, req: Request, next: Next) -> Response {
+    let json = wants_json(&req);
+    let principal = match app.auth.resolve(req.headers()) {
+        Ok(p) => p,
+        Err(e) => return ApiError::from(e).into_response(),
+    };
+    let Some(principal) = principal else {
+        if json {
+            return ApiError::unauthenticated().into_response();
+        }
+        let target = req
+            .uri()
+            .path_and_query()
+            .map(|p| p.as_str())
+            .unwrap_or("/");
+        return Redirect::to(&format!("/login?next={}", url_encode(target))).into_response();
+    };
+    let path = req.uri().path().to_owned();
+    let needed = if path.starts_with("/api/capabilities") || path == "/api/session" {
+        Scope::Capabilities
+    } else {
+        Scope::Admin
+    };
+    if !principal.allows(needed) {
+        return ApiError::forbidden(format!(
+            "this token's scope does not allow {path}; it needs a token of scope `{needed}`"
+        ))
+        .into_response();
+    }
+    let mut req = req;
+    let path = path.as_str();
+    if let Some(expected) = principal.csrf().map(str::to_owned) {
+        if !matches!(*req.method(), Method::GET | Method::HEAD | Method::OPTIONS) {
+            match check_csrf(req, &expected).await {
+                Ok(r) => req = r,
+                Err(()) => {
+                    tracing::warn!(user = %principal.actor(), %path, "request refused: missing or wrong CSRF token");
+                    let e = ApiError::csrf();
+                    return if json {
+                        e.into_response()
+                    } else {
+                        (
+                            e.status,
+                            axum::response::Html(html::page(
+                                "Refused",
+                                None,
+                                html::Section::None,
+                                "<h1>Refused</h1><p class=\"problem\" role=\"alert\">This form has expired or did not come from this console. Go back, reload the page and try again.</p>",
+                            )),
+                        )
+                            .into_response()
+                    };
+                }
+            }
+        }
+    }
+    req.extensions_mut().insert(principal);
+    next.run(req).await
+}
+
+/// Finds the CSRF token in the header or, for a form, in its `_csrf` field (the body is read
+/// and put back).
+async fn check_csrf(req: Request, expected: &str) -> Result<Request, ()> {
+    if let Some(given) = req.headers().get(auth::CSRF_HEADER) {
+        return if given
+            .to_str()
+            .is_ok_and(|g| auth::constant_time_eq(g, expected))
+        {
+            Ok(req)
+        } else {
+            Err(())
+        };
+    }
+    let is_form = req
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.starts_with("application/x-www-form-urlencoded"));
+    if !is_form {
+        return Err(());
+    }
+    let (parts, body) = req.into_parts();
+    let bytes = axum::body::to_bytes(body, FORM_LIMIT)
+        .await
+        .map_err(|_| ())?;
+    let text = std::str::from_utf8(&bytes).map_err(|_| ())?;
+    let ok = auth::parse_form(text)
+        .iter()
+        .any(|(k, v)| k == auth::CSRF_FIELD && auth::constant_time_eq(v, expected));
+    if ok {
+        Ok(Request::from_parts(parts, Body::from(bytes)))
+    } else {
+        Err(())
+    }
+}
+
+fn url_encode(s: &str) -> String {
+    s.bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' | b'/' => {
+                (b as char).to_string()
+            }
+            _ => format!("%{b:02X}"),
+        })
+        .collect()
+}
+
+const CSP: &str = "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; \
+                   form-action 'self'; frame-ancestors 'none'; base-uri 'none'";
+
+/// Headers every answer carries: no sniffing, no framing, no inline code, no caching of
+/// anything but the static assets.
+async fn security_headers(req: Request, next: Next) -> Response {
+    let mut response = next.run(req).await;
+    let h = response.headers_mut();
+    h.insert(
+        header::X_CONTENT_TYPE_OPTIONS,
+        HeaderValue::from_static("nosniff"),
+    );
+    h.insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
+    h.insert(
+        header::REFERRER_POLICY,
+        HeaderValue::from_static("same-origin"),
+    );
+    h.insert(
+        header::CONTENT_SECURITY_POLICY,
+        HeaderValue::from_static(CSP),
+    );
+    if !h.contains_key(header::CACHE_CONTROL) {
+        h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    }
+    response
+}
+
+/// Creates the `admin` account on first start and says so on standard output.
+pub fn bootstrap_admin(state: &AppState) -> Result<(), ServeError> {
+    let from_env = std::env::var(ADMIN_PASSWORD_ENV)
+        .ok()
+        .filter(|p| !p.is_empty());
+    match state.auth.ensure_admin(from_env.as_deref())? {
+        AdminBootstrap::Existing => {}
+        AdminBootstrap::FromEnvironment => println!(
+            "Created the administrator account `{}` with the password from {ADMIN_PASSWORD_ENV}.",
+            auth::ADMIN_USER
+        ),
+        AdminBootstrap::Generated(password) => println!(
+            "Created the administrator account `{}` with the password:\n\n    {password}\n\nIt is shown only this once. Change it with `passerelle admin set-password`.",
+            auth::ADMIN_USER
+        ),
+    }
+    Ok(())
+}
+
+/// Serves the API and the console on `listen` until Ctrl-C or SIGTERM.
+pub async fn serve(engine: Arc<Engine>, listen: SocketAddr) -> Result<(), ServeError> {
+    let state = AppState::new(engine)?;
+    bootstrap_admin(&state)?;
+    let listener = tokio::net::TcpListener::bind(listen)
+        .await
+        .map_err(|source| ServeError::Bind {
+            addr: listen,
+            source,
+        })?;
+    let addr = listener.local_addr()?;
+    if !addr.ip().is_loopback() {
+        eprintln!(
+            "warning: listening on {addr}, reachable from other machines; put a TLS-terminating proxy in front, since sign-ins and tokens travel in clear over plain HTTP"
+        );
+    }
+    println!("Passerelle console: http://{addr}/ (API: http://{addr}/api, OpenAPI: http://{addr}/api/openapi.json)");
+    use std::io::Write as _;
+    let _ = std::io::stdout().flush();
+    axum::serve(
+        listener,
+        app(state).into_make_service_with_connect_info::<SocketAddr>(),
+    )
+    .with_graceful_shutdown(shutdown_signal())
+    .await?;
+    Ok(())
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! {
+        () = ctrl_c => {},
+        () = term => {},
+    }
+}

@@ -1,0 +1,1442 @@
+//! API and console tests: the whole router driven with `oneshot`, no socket, against a demo
+//! plugin built in-process (its real root module, no dlopen) whose schema has every kind of
+//! field the form generator handles.
+
+use super::auth::{LoginLimits, Scope};
+use super::*;
+use crate::plugin::LoadedPlugin;
+use crate::schema::ConfigSchema;
+use crate::settings::Settings;
+use axum::body::Body;
+use axum::http::{HeaderMap, Request, StatusCode};
+use passerelle_plugin_api::capabilities::{Company, CompanyLookup};
+use passerelle_plugin_api::prelude::*;
+use serde_json::{json, Value};
+use std::time::Duration;
+use tower::ServiceExt;
+
+// ----- the demo plugin -----
+
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+#[schemars(extend("dependencies" = {
+    "mode": {"oneOf": [
+        {"properties": {"mode": {"const": "key"}}, "required": ["api_key"]},
+        {"properties": {"mode": {"const": "oauth"}}, "required": ["client_id", "client_secret"]}
+    ]}
+}))]
+#[allow(dead_code)] // read through the schema and the test routine's config only
+struct DemoConfig {
+    /// Authentication
+    ///
+    /// How to sign in to the demo service.
+    #[serde(default)]
+    #[schemars(extend("x-group" = "authentication"))]
+    mode: Mode,
+    /// API key
+    ///
+    /// The key of the demo account.
+    #[serde(default)]
+    #[schemars(extend("x-group" = "authentication"))]
+    api_key: Option<Secret>,
+    /// Client id
+    ///
+    /// OAuth client id.
+    #[serde(default)]
+    #[schemars(extend("x-group" = "authentication"))]
+    client_id: Option<String>,
+    /// Client secret
+    ///
+    /// OAuth client secret.
+    #[serde(default)]
+    #[schemars(extend("x-group" = "authentication"))]
+    client_secret: Option<Secret>,
+    /// Timeout (seconds)
+    ///
+    /// How long to wait.
+    #[serde(default = "ten")]
+    #[schemars(range(min = 1, max = 120))]
+    #[schemars(extend("x-group" = "connection"))]
+    timeout_secs: u32,
+    /// Verbose
+    ///
+    /// Log more.
+    #[serde(default)]
+    #[schemars(extend("x-group" = "connection"))]
+    verbose: bool,
+    /// Codes
+    ///
+    /// Activity codes to accept.
+    #[serde(default)]
+    #[schemars(extend("x-group" = "connection", "x-order" = 0))]
+    codes: Vec<String>,
+    /// Label
+    ///
+    /// Free text shown in reports.
+    #[serde(default)]
+    label: Option<String>,
+}
+
+/// How to sign in.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+enum Mode {
+    /// API key
+    #[default]
+    Key,
+    /// OAuth client credentials
+    Oauth,
+}
+
+fn ten() -> u32 {
+    10
+}
+
+struct Demo;
+
+impl Plugin for Demo {
+    type Config = DemoConfig;
+
+    fn manifest() -> Manifest {
+        let mut m = Manifest::new("demo", "Demo service", "1.2.3", Category::Company);
+        m.capabilities = vec![CompanyLookup::NAME.to_owned()];
+        m
+    }
+
+    fn test(config: &DemoConfig, _host: &Host<'_>) -> TestReport {
+        let mut report = TestReport::new();
+        report.step("read settings", || {
+            Ok::<_, String>(Check::ok(
+                (),
+                format!(
+                    "timeout {} s, mode {:?}, {} code(s)",
+                    config.timeout_secs,
+                    config.mode,
+                    config.codes.len()
+                ),
+            ))
+        });
+        report.step("check key", || match &config.api_key {
+            Some(k) if k.expose() == "good-key-123" => Ok(Check::ok((), "key accepted")),
+            _ => Err("the demo service refused the key".to_owned()),
+        });
+        report.finish("")
+    }
+
+    fn invoke(call: Call<'_>, config: &DemoConfig, _host: &Host<'_>) -> Result<Reply, PluginError> {
+        if call.is::<CompanyLookup>() {
+            return call.serve::<CompanyLookup>(|q| {
+                Ok(Company {
+                    siren: q.id.clone(),
+                    legal_name: Some(format!("Demo {}", config.timeout_secs)),
+                    active: true,
+                    ..Company::default()
+                })
+            });
+        }
+        Err(call.unsupported())
+    }
+}
+
+// ----- harness -----
+
+const PASSWORD: &str = "a long enough password";
+
+struct Harness {
+    _dir: tempfile::TempDir,
+    app: Router,
+    state: AppState,
+    admin_token: String,
+}
+
+struct Answer {
+    status: StatusCode,
+    headers: HeaderMap,
+    body: String,
+}
+
+impl Answer {
+    fn json(&self) -> Value {
+        serde_json::from_str(&self.body).unwrap_or_else(|e| panic!("not JSON ({e}): {}", self.body))
+    }
+
+    fn expect(self, status: StatusCode) -> Self {
+        assert_eq!(self.status, status, "body: {}", self.body);
+        self
+    }
+
+    fn code(&self) -> String {
+        self.json()["code"].as_str().unwrap_or_default().to_owned()
+    }
+}
+
+/// A browser session: cookie and CSRF token.
+struct Session {
+    cookie: String,
+    csrf: String,
+}
+
+fn demo_engine(dir: &std::path::Path) -> Arc<Engine> {
+    let settings = Settings::new(
+        dir.join("data"),
+        vec![dir.join("no-plugins-here")],
+        None,
+        Duration::from_secs(10),
+    );
+    let mut engine = Engine::open(settings).unwrap();
+    let module = passerelle_plugin_api::__private::root_module::<Demo>();
+    let manifest: Manifest = crate::plugin::decode("manifest", (module.manifest())()).unwrap();
+    let schema_json: Value =
+        crate::plugin::decode("config_schema", (module.config_schema())()).unwrap();
+    engine.registry.plugins.push(Arc::new(LoadedPlugin {
+        path: "demo.so".into(),
+        sha256: String::new(),
+        signed_by: None,
+        manifest,
+        schema: ConfigSchema::new(schema_json).unwrap(),
+        module,
+        load_time: Duration::ZERO,
+    }));
+    Arc::new(engine)
+}
+
+impl Harness {
+    fn new() -> Self {
+        Self::with_limits(LoginLimits::default())
+    }
+
+    fn with_limits(limits: LoginLimits) -> Self {
+        let dir = tempfile::tempdir().unwrap();
+        let engine = demo_engine(dir.path());
+        let state = AppState::with_limits(engine, limits).unwrap();
+        state.auth.ensure_admin(Some(PASSWORD)).unwrap();
+        let (_, admin_token) = state
+            .auth
+            .create_token("tests", Scope::Admin, "tests")
+            .unwrap();
+        Harness {
+            _dir: dir,
+            app: app(state.clone()),
+            state,
+            admin_token,
+        }
+    }
+
+    async fn send(&self, req: Request<Body>) -> Answer {
+        let response = self.app.clone().oneshot(req).await.unwrap();
+        let status = response.status();
+        let headers = response.headers().clone();
+        let bytes = axum::body::to_bytes(response.into_body(), usize::MAX)
+            .await
+            .unwrap();
+        Answer {
+            status,
+            headers,
+            body: String::from_utf8_lossy(&bytes).into_owned(),
+        }
+    }
+
+    /// A JSON request with a bearer token (or none).
+    async fn api(
+        &self,
+        method: &str,
+        path: &str,
+        token: Option<&str>,
+        body: Option<Value>,
+    ) -> Answer {
+        let mut req = Request::builder().method(method).uri(path);
+        if let Some(t) = token {
+            req = req.header("authorization", format!("Bearer {t}"));
+        }
+        let req = match body {
+            Some(b) => req
+                .header("content-type", "application/json")
+                .body(Body::from(b.to_string())),
+            None => req.body(Body::empty()),
+        }
+        .unwrap();
+        self.send(req).await
+    }
+
+    async fn admin(&self, method: &str, path: &str, body: Option<Value>) -> Answer {
+        self.api(method, path, Some(&self.admin_token.clone()), body)
+            .await
+    }
+
+    async fn create_demo(&self, id: &str) {
+        self.admin(
+            "POST",
+            "/api/instances",
+            Some(json!({"id": id, "plugin": "demo"})),
+        )
+        .await
+        .expect(StatusCode::CREATED);
+    }
+
+    async fn set(&self, id: &str, field: &str, value: Value) -> Answer {
+        self.admin(
+            "PUT",
+            &format!("/api/instances/{id}/fields/{field}"),
+            Some(json!({ "value": value })),
+        )
+        .await
+    }
+
+    async fn login(&self) -> Session {
+        let page = self
+            .send(Request::get("/login").body(Body::empty()).unwrap())
+            .await
+            .expect(StatusCode::OK);
+        let login_cookie = cookie_pair(&page.headers, "passerelle_login");
+        let token = hidden_value(&page.body, "_csrf");
+        let form = format!(
+            "_csrf={token}&next=%2Finstances&username=admin&password=a+long+enough+password"
+        );
+        let answer = self
+            .send(
+                Request::post("/login")
+                    .header("content-type", "application/x-www-form-urlencoded")
+                    .header("cookie", login_cookie)
+                    .body(Body::from(form))
+                    .unwrap(),
+            )
+            .await
+            .expect(StatusCode::SEE_OTHER);
+        assert_eq!(answer.headers["location"], "/instances");
+        let set_cookie = answer
+            .headers
+            .get_all("set-cookie")
+            .iter()
+            .map(|v| v.to_str().unwrap().to_owned())
+            .find(|c| c.starts_with("passerelle_session="))
+            .unwrap();
+        assert!(set_cookie.contains("HttpOnly"), "{set_cookie}");
+        assert!(set_cookie.contains("SameSite=Strict"), "{set_cookie}");
+        let cookie = set_cookie.split(';').next().unwrap().to_owned();
+        let me = self
+            .send(
+                Request::get("/api/session")
+                    .header("cookie", &cookie)
+                    .body(Body::empty())
+                    .unwrap(),
+            )
+            .await
+            .expect(StatusCode::OK)
+            .json();
+        assert_eq!(me["actor"], "admin");
+        Session {
+            cookie,
+            csrf: me["csrf_token"].as_str().unwrap().to_owned(),
+        }
+    }
+
+    /// A console request under a session.
+    async fn page(&self, s: &Session, method: &str, path: &str, form: Option<&str>) -> Answer {
+        let req = Request::builder()
+            .method(method)
+            .uri(path)
+            .header("cookie", &s.cookie);
+        let req = match form {
+            Some(f) => req
+                .header("content-type", "application/x-www-form-urlencoded")
+                .body(Body::from(f.to_owned())),
+            None => req.body(Body::empty()),
+        }
+        .unwrap();
+        self.send(req).await
+    }
+}
+
+fn cookie_pair(headers: &HeaderMap, name: &str) -> String {
+    headers
+        .get_all("set-cookie")
+        .iter()
+        .map(|v| v.to_str().unwrap().to_owned())
+        .find(|c| c.starts_with(&format!("{name}=")))
+        .map(|c| c.split(';').next().unwrap().to_owned())
+        .unwrap_or_else(|| panic!("no cookie {name}"))
+}
+
+fn hidden_value(html: &str, name: &str) -> String {
+    let marker = format!("name=\"{name}\" value=\"");
+    let start = html
+        .find(&marker)
+        .unwrap_or_else(|| panic!("no {name} in page"))
+        + marker.len();
+    html[start..].split('"').next().unwrap().to_owned()
+}
+
+/// The HTML of one field's block.
+fn field_block<'a>(html: &'a str, field: &str) -> &'a str {
+    let start = html
+        .find(&format!("id=\"field-{field}\""))
+        .unwrap_or_else(|| panic!("no field {field}"));
+    let start = html[..start].rfind("<div").unwrap();
+    let end = start + html[start..].find("</form></div>").unwrap();
+    &html[start..end]
+}
+
+/// Every file under a directory (the console database and its WAL included), as text.
+fn data_dump(dir: &std::path::Path) -> String {
+    let mut out = String::new();
+    for entry in std::fs::read_dir(dir).unwrap().flatten() {
+        let path = entry.path();
+        if path.is_dir() {
+            out.push_str(&data_dump(&path));
+        } else {
+            out.push_str(&String::from_utf8_lossy(&std::fs::read(&path).unwrap()));
+        }
+    }
+    out
+}
+
+fn enc(s: &str) -> String {
+    url_encode(s).replace('/', "%2F")
+}
+
+// ----- authentication -----
+
+#[tokio::test]
+async fn nothing_is_open_without_a_session_or_token() {
+    let h = Harness::new();
+    for path in [
+        "/api/plugins",
+        "/api/instances",
+        "/api/openapi.json",
+        "/api/plugins/demo/schema",
+        "/api/audit",
+    ] {
+        let a = h
+            .api("GET", path, None, None)
+            .await
+            .expect(StatusCode::UNAUTHORIZED);
+        assert_eq!(a.code(), "unauthenticated", "{path}");
+        assert!(a.headers.contains_key("www-authenticate"));
+    }
+    let a = h
+        .api(
+            "POST",
+            "/api/capabilities/company.lookup",
+            None,
+            Some(json!({"id": "1"})),
+        )
+        .await
+        .expect(StatusCode::UNAUTHORIZED);
+    assert_eq!(a.code(), "unauthenticated");
+    let a = h
+        .api("GET", "/api/plugins", Some("pst_nope_nope"), None)
+        .await
+        .expect(StatusCode::UNAUTHORIZED);
+    assert_eq!(a.code(), "unauthenticated");
+    for path in ["/instances", "/plugins", "/audit", "/instances/x"] {
+        let a = h
+            .send(Request::get(path).body(Body::empty()).unwrap())
+            .await
+            .expect(StatusCode::SEE_OTHER);
+        assert_eq!(
+            a.headers["location"].to_str().unwrap(),
+            format!("/login?next={path}")
+        );
+    }
+    // The sign-in page and the assets are the only open routes.
+    h.send(Request::get("/login").body(Body::empty()).unwrap())
+        .await
+        .expect(StatusCode::OK);
+    let js = h
+        .send(
+            Request::get("/assets/console.js")
+                .body(Body::empty())
+                .unwrap(),
+        )
+        .await
+        .expect(StatusCode::OK);
+    assert!(js.body.contains("applyConditions"));
+}
+
+#[tokio::test]
+async fn sessions_need_the_csrf_token_on_every_change() {
+    let h = Harness::new();
+    h.create_demo("d").await;
+    let s = h.login().await;
+    // JSON API with the session cookie: refused without the header, accepted with it.
+    let put = |csrf: Option<String>| {
+        let mut req = Request::put("/api/instances/d/fields/timeout_secs")
+            .header("cookie", &s.cookie)
+            .header("content-type", "application/json");
+        if let Some(c) = csrf {
+            req = req.header("x-csrf-token", c);
+        }
+        req.body(Body::from(r#"{"value": 20}"#)).unwrap()
+    };
+    let a = h.send(put(None)).await.expect(StatusCode::FORBIDDEN);
+    assert_eq!(a.code(), "csrf_failed");
+    let a = h
+        .send(put(Some("wrong".into())))
+        .await
+        .expect(StatusCode::FORBIDDEN);
+    assert_eq!(a.code(), "csrf_failed");
+    h.send(put(Some(s.csrf.clone())))
+        .await
+        .expect(StatusCode::OK);
+    // Console forms: the token travels in `_csrf`.
+    let a = h
+        .page(
+            &s,
+            "POST",
+            "/instances/d/fields/timeout_secs",
+            Some("value=30"),
+        )
+        .await
+        .expect(StatusCode::FORBIDDEN);
+    assert!(a.body.contains("expired"), "{}", a.body);
+    h.page(
+        &s,
+        "POST",
+        "/instances/d/fields/timeout_secs",
+        Some(&format!("_csrf={}&value=30", s.csrf)),
+    )
+    .await
+    .expect(StatusCode::SEE_OTHER);
+    let v = h.admin("GET", "/api/instances/d", None).await.json();
+    assert_eq!(v["fields"][field_index(&v, "timeout_secs")]["value"], 30);
+    // Reads need no token.
+    h.page(&s, "GET", "/instances/d", None)
+        .await
+        .expect(StatusCode::OK);
+    // Sign-out closes the session for good.
+    h.page(&s, "POST", "/logout", Some(&format!("_csrf={}", s.csrf)))
+        .await
+        .expect(StatusCode::SEE_OTHER);
+    h.page(&s, "GET", "/api/session", None)
+        .await
+        .expect(StatusCode::UNAUTHORIZED);
+}
+
+fn field_index(instance: &Value, name: &str) -> usize {
+    instance["fields"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .position(|f| f["name"] == name)
+        .unwrap()
+}
+
+#[tokio::test]
+async fn sign_in_refuses_a_forged_form_and_wrong_passwords() {
+    let h = Harness::new();
+    // No login cookie (a form posted from another site).
+    let a = h
+        .send(
+            Request::post("/login")
+                .header("content-type", "application/x-www-form-urlencoded")
+                .body(Body::from(format!(
+                    "_csrf=abc&username=admin&password={}",
+                    enc(PASSWORD)
+                )))
+                .unwrap(),
+        )
+        .await
+        .expect(StatusCode::FORBIDDEN);
+    assert!(!a
+        .headers
+        .get_all("set-cookie")
+        .iter()
+        .any(|c| c.to_str().unwrap().starts_with("passerelle_session=")));
+    let page = h
+        .send(Request::get("/login").body(Body::empty()).unwrap())
+        .await;
+    let cookie = cookie_pair(&page.headers, "passerelle_login");
+    let token = hidden_value(&page.body, "_csrf");
+    let a = h
+        .send(
+            Request::post("/login")
+                .header("content-type", "application/x-www-form-urlencoded")
+                .header("cookie", &cookie)
+                .body(Body::from(format!(
+                    "_csrf={token}&username=admin&password=wrong"
+                )))
+                .unwrap(),
+        )
+        .await
+        .expect(StatusCode::UNAUTHORIZED);
+    assert!(a.body.contains("Wrong user name or password"));
+    // Open redirects are refused.
+    let a = h
+        .send(
+            Request::post("/login")
+                .header("content-type", "application/x-www-form-urlencoded")
+                .header("cookie", &cookie)
+                .body(Body::from(format!(
+                    "_csrf={token}&next=%2F%2Fevil.example&username=admin&password={}",
+                    enc(PASSWORD)
+                )))
+                .unwrap(),
+        )
+        .await
+        .expect(StatusCode::SEE_OTHER);
+    assert_eq!(a.headers["location"], "/instances");
+}
+
+#[tokio::test]
+async fn failed_sign_ins_are_rate_limited() {
+    let h = Harness::with_limits(LoginLimits {
+        per_user: 3,
+        per_address: 100,
+        window: Duration::from_secs(60),
+    });
+    let page = h
+        .send(Request::get("/login").body(Body::empty()).unwrap())
+        .await;
+    let cookie = cookie_pair(&page.headers, "passerelle_login");
+    let token = hidden_value(&page.body, "_csrf");
+    let attempt = |password: &str| {
+        Request::post("/login")
+            .header("content-type", "application/x-www-form-urlencoded")
+            .header("cookie", &cookie)
+            .body(Body::from(format!(
+                "_csrf={token}&username=admin&password={}",
+                enc(password)
+            )))
+            .unwrap()
+    };
+    for _ in 0..3 {
+        h.send(attempt("guess"))
+            .await
+            .expect(StatusCode::UNAUTHORIZED);
+    }
+    // Even the right password is refused now, and the answer says when to retry.
+    let a = h
+        .send(attempt(PASSWORD))
+        .await
+        .expect(StatusCode::TOO_MANY_REQUESTS);
+    let retry: u64 = a.headers["retry-after"].to_str().unwrap().parse().unwrap();
+    assert!((1..=60).contains(&retry), "{retry}");
+    assert!(a.body.contains("Too many failed sign-ins"));
+}
+
+#[tokio::test]
+async fn tokens_are_scoped_hashed_and_revocable() {
+    let h = Harness::new();
+    h.create_demo("d").await;
+    h.set("d", "api_key", json!("good-key-123"))
+        .await
+        .expect(StatusCode::OK);
+    h.admin("POST", "/api/instances/d/enable", None)
+        .await
+        .expect(StatusCode::OK);
+    let created = h
+        .admin(
+            "POST",
+            "/api/tokens",
+            Some(json!({"name": "erp", "scope": "capabilities"})),
+        )
+        .await
+        .expect(StatusCode::CREATED)
+        .json();
+    let erp = created["token"].as_str().unwrap().to_owned();
+    // A capabilities token calls capabilities, nothing else.
+    let out = h
+        .api(
+            "POST",
+            "/api/capabilities/company.lookup",
+            Some(&erp),
+            Some(json!({"id": "123456789"})),
+        )
+        .await
+        .expect(StatusCode::OK)
+        .json();
+    assert_eq!(out["legal_name"], "Demo 10");
+    assert_eq!(
+        h.api("GET", "/api/instances", Some(&erp), None)
+            .await
+            .expect(StatusCode::FORBIDDEN)
+            .code(),
+        "forbidden"
+    );
+    h.api("GET", "/api/capabilities", Some(&erp), None)
+        .await
+        .expect(StatusCode::OK);
+    // Tokens are listed without their values and stored only hashed.
+    let list = h.admin("GET", "/api/tokens", None).await.json();
+    assert!(!list.to_string().contains(&erp));
+    let db_text = data_dump(&h.state.engine.settings.data_dir);
+    assert!(
+        db_text.contains("erp"),
+        "the dump misses the console database"
+    );
+    assert!(!db_text.contains(&erp) && !db_text.contains(&h.admin_token));
+    assert!(!db_text.contains(PASSWORD));
+    // Revocation takes effect at once, even though lookups are cached.
+    h.admin("DELETE", "/api/tokens/erp", None)
+        .await
+        .expect(StatusCode::OK);
+    h.api("GET", "/api/capabilities", Some(&erp), None)
+        .await
+        .expect(StatusCode::UNAUTHORIZED);
+    // ... also when another process revokes (the CLI writes the database directly).
+    let (_, other) = h
+        .state
+        .auth
+        .create_token("other", Scope::Admin, "tests")
+        .unwrap();
+    h.api("GET", "/api/instances", Some(&other), None)
+        .await
+        .expect(StatusCode::OK);
+    let db = Arc::new(db::ConsoleDb::open_in(&h.state.engine.settings.data_dir).unwrap());
+    auth::Auth::new(db, LoginLimits::default())
+        .unwrap()
+        .revoke_token("other")
+        .unwrap();
+    h.api("GET", "/api/instances", Some(&other), None)
+        .await
+        .expect(StatusCode::UNAUTHORIZED);
+    let audit = h.admin("GET", "/api/audit", None).await.json().to_string();
+    assert!(
+        audit.contains("token.create") && audit.contains("token.revoke"),
+        "{audit}"
+    );
+}
+
+// ----- instances -----
+
+#[tokio::test]
+async fn a_field_is_validated_on_its_own_with_its_pointer() {
+    let h = Harness::new();
+    h.create_demo("d").await;
+    let a = h
+        .set("d", "timeout_secs", json!(500))
+        .await
+        .expect(StatusCode::UNPROCESSABLE_ENTITY)
+        .json();
+    assert_eq!(a["code"], "invalid_value");
+    assert_eq!(a["field"], "timeout_secs");
+    assert_eq!(a["pointer"], "/timeout_secs");
+    assert!(a["message"].as_str().unwrap().contains("120"), "{a}");
+    let a = h
+        .set("d", "nope", json!(1))
+        .await
+        .expect(StatusCode::UNPROCESSABLE_ENTITY)
+        .json();
+    assert_eq!(a["field"], "nope");
+    assert!(
+        a["message"].as_str().unwrap().contains("timeout_secs"),
+        "{a}"
+    );
+    // Nothing was written by the refusals.
+    let v = h.admin("GET", "/api/instances/d", None).await.json();
+    assert_eq!(v["revision"], 1);
+    // Stale writes are refused.
+    let ok = h
+        .set("d", "timeout_secs", json!(20))
+        .await
+        .expect(StatusCode::OK)
+        .json();
+    assert_eq!(ok["revision"], 2);
+    let a = h
+        .admin(
+            "PUT",
+            "/api/instances/d/fields/timeout_secs",
+            Some(json!({"value": 30, "revision": 1})),
+        )
+        .await
+        .expect(StatusCode::CONFLICT);
+    assert_eq!(a.code(), "stale_revision");
+    let a = h
+        .admin(
+            "PUT",
+            "/api/instances/d/fields/timeout_secs",
+            Some(json!({"valeur": 30})),
+        )
+        .await
+        .expect(StatusCode::BAD_REQUEST);
+    assert_eq!(a.code(), "invalid_request");
+    // Clearing goes back to the default.
+    let v = h
+        .admin("DELETE", "/api/instances/d/fields/timeout_secs", None)
+        .await
+        .expect(StatusCode::OK)
+        .json();
+    let f = &v["fields"][field_index(&v, "timeout_secs")];
+    assert_eq!(f["state"], "default");
+    assert_eq!(f["value"], 10);
+    h.admin("GET", "/api/instances/nope", None)
+        .await
+        .expect(StatusCode::NOT_FOUND);
+    assert_eq!(
+        h.admin("GET", "/api/instances/Bad..Id", None).await.code(),
+        "invalid_id"
+    );
+}
+
+#[tokio::test]
+async fn secrets_are_write_only_everywhere() {
+    let h = Harness::new();
+    h.create_demo("d").await;
+    let secret = "s3cret-VALUE-xyz";
+    let v = h
+        .set("d", "api_key", json!(secret))
+        .await
+        .expect(StatusCode::OK)
+        .json();
+    let f = &v["fields"][field_index(&v, "api_key")];
+    assert_eq!(f["state"], "set");
+    assert!(f.get("value").is_none());
+    let s = h.login().await;
+    let mut seen = String::new();
+    for path in ["/api/instances/d", "/api/instances", "/api/audit"] {
+        seen.push_str(&h.admin("GET", path, None).await.body);
+    }
+    for path in ["/instances/d", "/audit", "/instances"] {
+        seen.push_str(&h.page(&s, "GET", path, None).await.body);
+    }
+    assert!(!seen.contains(secret));
+    assert!(!data_dump(&h.state.engine.settings.data_dir).contains(secret));
+    // Not even masked characters of it.
+    assert!(!seen.contains("****") && !seen.contains("••"));
+    let page = h.page(&s, "GET", "/instances/d", None).await.body;
+    let block = field_block(&page, "api_key");
+    assert!(block.contains("type=\"password\""), "{block}");
+    assert!(block.contains("value=\"\""), "{block}");
+    assert!(block.contains(">set</span>"), "{block}");
+    let audit = h.admin("GET", "/api/instances/d/audit", None).await.json();
+    assert_eq!(audit[0]["field"], "api_key");
+    assert_eq!(audit[0]["new"], "changed");
+    assert!(audit[0].get("old").is_none());
+    // A refused secret is not echoed back either.
+    let a = h
+        .page(
+            &s,
+            "POST",
+            "/instances/d/fields/timeout_secs",
+            Some(&format!("_csrf={}&value=abc", s.csrf)),
+        )
+        .await;
+    assert!(!a.body.contains(secret));
+}
+
+#[tokio::test]
+async fn enabling_checks_the_whole_configuration() {
+    let h = Harness::new();
+    h.create_demo("d").await;
+    let a = h
+        .admin("POST", "/api/instances/d/enable", None)
+        .await
+        .expect(StatusCode::UNPROCESSABLE_ENTITY)
+        .json();
+    assert_eq!(a["code"], "invalid_configuration");
+    assert_eq!(a["errors"][0]["field"], "api_key");
+    assert_eq!(a["errors"][0]["pointer"], "/api_key");
+    h.set("d", "mode", json!("oauth"))
+        .await
+        .expect(StatusCode::OK);
+    let a = h
+        .admin(
+            "POST",
+            "/api/instances/d/enable",
+            Some(json!({"revision": 2})),
+        )
+        .await
+        .expect(StatusCode::UNPROCESSABLE_ENTITY)
+        .json();
+    let fields: Vec<&str> = a["errors"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["field"].as_str().unwrap())
+        .collect();
+    assert_eq!(fields, ["client_id", "client_secret"]);
+    h.set("d", "client_id", json!("id"))
+        .await
+        .expect(StatusCode::OK);
+    h.set("d", "client_secret", json!("sec"))
+        .await
+        .expect(StatusCode::OK);
+    let v = h
+        .admin("POST", "/api/instances/d/enable", None)
+        .await
+        .expect(StatusCode::OK)
+        .json();
+    assert_eq!(v["enabled"], true);
+    // An enabled instance refuses a change that would break it.
+    let a = h
+        .admin("DELETE", "/api/instances/d/fields/client_id", None)
+        .await
+        .expect(StatusCode::UNPROCESSABLE_ENTITY);
+    assert_eq!(a.code(), "invalid_configuration");
+    h.admin("POST", "/api/instances/d/disable", None)
+        .await
+        .expect(StatusCode::OK);
+    h.admin("DELETE", "/api/instances/d", None)
+        .await
+        .expect(StatusCode::NO_CONTENT);
+    h.admin("GET", "/api/instances/d", None)
+        .await
+        .expect(StatusCode::NOT_FOUND);
+}
+
+#[tokio::test]
+async fn test_runs_with_saved_or_unsaved_values() {
+    let h = Harness::new();
+    h.create_demo("d").await;
+    let a = h
+        .admin("GET", "/api/instances/d/test", None)
+        .await
+        .expect(StatusCode::NOT_FOUND);
+    assert_eq!(a.code(), "not_tested");
+    // Unsaved values are used, not saved, and not recorded as the last test.
+    let r = h
+        .admin(
+            "POST",
+            "/api/instances/d/test",
+            Some(json!({"values": {"timeout_secs": 42, "api_key": "good-key-123"}})),
+        )
+        .await
+        .expect(StatusCode::OK)
+        .json();
+    assert_eq!(r["status"], "ok", "{r}");
+    assert!(r["steps"][0]["detail"]
+        .as_str()
+        .unwrap()
+        .contains("timeout 42 s"));
+    assert!(r["steps"][1]["duration_ms"].is_u64());
+    let v = h.admin("GET", "/api/instances/d", None).await.json();
+    assert_eq!(v["revision"], 1);
+    assert_eq!(
+        h.admin("GET", "/api/instances/d/test", None).await.code(),
+        "not_tested"
+    );
+    // An invalid unsaved value is refused like a save.
+    let a = h
+        .admin(
+            "POST",
+            "/api/instances/d/test",
+            Some(json!({"values": {"timeout_secs": 0}})),
+        )
+        .await
+        .expect(StatusCode::UNPROCESSABLE_ENTITY)
+        .json();
+    assert_eq!(a["pointer"], "/timeout_secs");
+    // Saved values: the result is recorded and listed.
+    let r = h
+        .admin("POST", "/api/instances/d/test", None)
+        .await
+        .expect(StatusCode::OK)
+        .json();
+    assert_eq!(r["status"], "failed");
+    assert_eq!(r["steps"][0]["name"], "check configuration", "{r}");
+    assert!(
+        r["steps"][0]["detail"]
+            .as_str()
+            .unwrap()
+            .contains("api_key"),
+        "{r}"
+    );
+    let last = h.admin("GET", "/api/instances/d/test", None).await.json();
+    assert_eq!(last["report"]["status"], "failed");
+    let list = h.admin("GET", "/api/instances", None).await.json();
+    assert_eq!(list[0]["last_test"]["status"], "failed");
+}
+
+#[tokio::test]
+async fn the_audit_history_has_who_when_old_and_new() {
+    let h = Harness::new();
+    h.create_demo("d").await;
+    h.set("d", "timeout_secs", json!(20))
+        .await
+        .expect(StatusCode::OK);
+    h.set("d", "timeout_secs", json!(30))
+        .await
+        .expect(StatusCode::OK);
+    // Saving the same value again changes nothing and records nothing.
+    h.set("d", "timeout_secs", json!(30))
+        .await
+        .expect(StatusCode::OK);
+    h.set("d", "codes", json!(["A", "B"]))
+        .await
+        .expect(StatusCode::OK);
+    let s = h.login().await;
+    h.page(
+        &s,
+        "POST",
+        "/instances/d/fields/label",
+        Some(&format!("_csrf={}&value=hello", s.csrf)),
+    )
+    .await
+    .expect(StatusCode::SEE_OTHER);
+    let audit = h
+        .admin("GET", "/api/instances/d/audit", None)
+        .await
+        .expect(StatusCode::OK)
+        .json();
+    let rows: Vec<(String, String, String, String)> = audit
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| {
+            (
+                e["actor"].as_str().unwrap().to_owned(),
+                e["field"].as_str().unwrap_or("").to_owned(),
+                e["old"].as_str().unwrap_or("").to_owned(),
+                e["new"].as_str().unwrap_or("").to_owned(),
+            )
+        })
+        .collect();
+    let row = |a: &str, f: &str, o: &str, n: &str| {
+        (a.to_owned(), f.to_owned(), o.to_owned(), n.to_owned())
+    };
+    assert_eq!(
+        rows,
+        vec![
+            row("admin", "label", "(unset)", "hello"),
+            row("token:tests", "codes", "(default) []", "[\"A\",\"B\"]"),
+            row("token:tests", "timeout_secs", "20", "30"),
+            row("token:tests", "timeout_secs", "(default) 10", "20"),
+            row("token:tests", "", "", "plugin demo"),
+        ]
+    );
+    assert!(audit[0]["at_ms"].as_i64().unwrap() > 1_600_000_000_000);
+    let page = h.page(&s, "GET", "/audit?instance=d", None).await.body;
+    assert!(page.contains("(default) 10") && page.contains("token:tests"));
+}
+
+#[tokio::test]
+async fn capabilities_errors_have_stable_codes() {
+    let h = Harness::new();
+    let a = h
+        .admin(
+            "POST",
+            "/api/capabilities/company.lookup",
+            Some(json!({"id": "1"})),
+        )
+        .await
+        .expect(StatusCode::NOT_FOUND);
+    assert_eq!(a.code(), "no_provider");
+    h.create_demo("d").await;
+    let a = h
+        .admin(
+            "POST",
+            "/api/capabilities/company.lookup?instance=d",
+            Some(json!({"id": "1"})),
+        )
+        .await
+        .expect(StatusCode::CONFLICT);
+    assert_eq!(a.code(), "instance_disabled");
+    let a = h
+        .admin(
+            "POST",
+            "/api/capabilities/ocr.expense_receipt?instance=d",
+            Some(json!({})),
+        )
+        .await
+        .expect(StatusCode::NOT_FOUND);
+    assert_eq!(a.code(), "unsupported_operation");
+    let a = h
+        .api(
+            "POST",
+            "/api/capabilities/company.lookup",
+            Some(&h.admin_token.clone()),
+            None,
+        )
+        .await;
+    assert_eq!(a.code(), "no_provider");
+    for path in ["/api/tasks", "/api/trust"] {
+        let a = h
+            .admin("GET", path, None)
+            .await
+            .expect(StatusCode::NOT_IMPLEMENTED);
+        assert_eq!(a.code(), "not_implemented");
+    }
+    let a = h
+        .admin("GET", "/api/nope", None)
+        .await
+        .expect(StatusCode::NOT_FOUND);
+    assert_eq!(a.code(), "not_found");
+}
+
+// ----- OpenAPI -----
+
+#[test]
+fn openapi_matches_the_committed_copy() {
+    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("openapi.json");
+    let generated = openapi::json();
+    if std::env::var_os("PASSERELLE_UPDATE_OPENAPI").is_some() {
+        std::fs::write(&path, &generated).unwrap();
+    }
+    let committed = std::fs::read_to_string(&path).unwrap_or_default();
+    assert!(
+        committed == generated,
+        "host/openapi.json is out of date with the API; regenerate it with \
+         `PASSERELLE_UPDATE_OPENAPI=1 cargo test -p passerelle openapi` and review the diff"
+    );
+}
+
+#[tokio::test]
+async fn every_documented_operation_is_routed_and_answers_json() {
+    let h = Harness::new();
+    h.create_demo("d").await;
+    let doc: Value = serde_json::from_str(&openapi::json()).unwrap();
+    let paths = doc["paths"].as_object().unwrap();
+    assert!(paths.len() >= 15, "{}", paths.len());
+    let mut checked = 0;
+    for (path, item) in paths {
+        for method in item.as_object().unwrap().keys() {
+            let concrete = path
+                .replace("{id}", "d")
+                .replace("{field}", "timeout_secs")
+                .replace("{plugin}", "demo")
+                .replace("{operation}", "company.lookup")
+                .replace("{token}", "no-such-token");
+            // Unauthenticated: every documented route is protected.
+            let a = h.api(&method.to_uppercase(), &concrete, None, None).await;
+            assert_eq!(a.status, StatusCode::UNAUTHORIZED, "{method} {path}");
+            // Authenticated: routed (never the fallback's "no such endpoint").
+            let a = h.admin(&method.to_uppercase(), &concrete, None).await;
+            assert_ne!(a.status, StatusCode::UNAUTHORIZED, "{method} {path}");
+            assert!(
+                !a.body.contains("no such endpoint"),
+                "{method} {path} is documented but not routed"
+            );
+            checked += 1;
+        }
+    }
+    assert!(checked >= 20, "{checked}");
+    // Every error answer documented is an ErrorBody.
+    assert!(doc["components"]["schemas"]["ErrorBody"].is_object());
+    assert!(doc["components"]["securitySchemes"]["token"].is_object());
+}
+
+// ----- console -----
+
+#[tokio::test]
+async fn the_form_is_generated_from_the_schema() {
+    let h = Harness::new();
+    h.create_demo("d").await;
+    let s = h.login().await;
+    let page = h
+        .page(&s, "GET", "/instances/d", None)
+        .await
+        .expect(StatusCode::OK)
+        .body;
+    // Groups, in the order of their first field; fields in x-order.
+    let auth = page.find("<legend>Authentication</legend>").unwrap();
+    let conn = page.find("<legend>Connection</legend>").unwrap();
+    assert!(page.find("<legend>Settings</legend>").unwrap() > conn);
+    assert!(auth < conn);
+    assert!(page.find("id=\"field-mode\"").unwrap() < page.find("id=\"field-api_key\"").unwrap());
+    // Every input has a label tied to it, and a description.
+    for f in [
+        "mode",
+        "api_key",
+        "client_id",
+        "client_secret",
+        "timeout_secs",
+        "verbose",
+        "codes",
+        "label",
+    ] {
+        let block = field_block(&page, f);
+        assert!(block.contains(&format!("<label for=\"in-{f}\">")), "{f}");
+        assert!(block.contains(&format!("id=\"in-{f}\"")), "{f}");
+        assert!(
+            block.contains(&format!("aria-describedby=\"desc-{f}")),
+            "{f}"
+        );
+        assert!(
+            block.contains(">Save<span class=\"visually-hidden\">"),
+            "{f}"
+        );
+        assert!(block.contains("name=\"_csrf\""), "{f}");
+    }
+    // Labelled choices with the default selected.
+    let mode = field_block(&page, "mode");
+    assert!(mode.contains("<select id=\"in-mode\""));
+    assert!(
+        mode.contains(
+            "<option value=\"key\" data-value=\"&quot;key&quot;\" selected>API key</option>"
+        ),
+        "{mode}"
+    );
+    assert!(mode.contains(">OAuth client credentials</option>"));
+    // Numbers with bounds, booleans, lists.
+    let t = field_block(&page, "timeout_secs");
+    assert!(
+        t.contains("type=\"number\"")
+            && t.contains("min=\"1\"")
+            && t.contains("max=\"120\"")
+            && t.contains("value=\"10\""),
+        "{t}"
+    );
+    assert!(t.contains("Reset to default"));
+    assert!(field_block(&page, "verbose").contains("type=\"checkbox\""));
+    assert!(field_block(&page, "codes").contains("<textarea"));
+    assert!(field_block(&page, "codes").contains("One per line"));
+    // Conditional fields: shown and required only when their tag matches.
+    let key = field_block(&page, "api_key");
+    assert!(
+        !key[..key.find('>').unwrap()].contains("hidden") && key.contains("data-show-tag=\"mode\"")
+    );
+    assert!(
+        key.contains("<span class=\"required\">required</span>"),
+        "{key}"
+    );
+    let client = field_block(&page, "client_id");
+    assert!(
+        client.starts_with("<div") && client[..client.find('>').unwrap()].ends_with(" hidden"),
+        "{client}"
+    );
+    assert!(client.contains("data-show-values=\"[&quot;oauth&quot;]\""));
+    assert!(
+        client.contains("Used when <em>Authentication</em> is <em>OAuth client credentials</em>")
+    );
+    h.set("d", "mode", json!("oauth"))
+        .await
+        .expect(StatusCode::OK);
+    let page = h.page(&s, "GET", "/instances/d", None).await.body;
+    let client = field_block(&page, "client_id");
+    assert!(
+        !client[..client.find('>').unwrap()].contains("hidden"),
+        "{client}"
+    );
+    let key = field_block(&page, "api_key");
+    assert!(key[..key.find('>').unwrap()].ends_with(" hidden"));
+}
+
+#[tokio::test]
+async fn a_refused_value_is_shown_next_to_its_field_with_the_typed_text() {
+    let h = Harness::new();
+    h.create_demo("d").await;
+    let s = h.login().await;
+    // Without the script: the page again, status 422, error next to the field, value kept.
+    let a = h
+        .page(
+            &s,
+            "POST",
+            "/instances/d/fields/timeout_secs",
+            Some(&format!("_csrf={}&revision=1&op=save&value=500", s.csrf)),
+        )
+        .await
+        .expect(StatusCode::UNPROCESSABLE_ENTITY);
+    let block = field_block(&a.body, "timeout_secs");
+    assert!(block.contains("value=\"500\""), "{block}");
+    assert!(block.contains("aria-invalid=\"true\""));
+    assert!(block.contains("id=\"err-timeout_secs\" aria-live=\"assertive\">500 is greater than the maximum of 120</p>"), "{block}");
+    let a = h
+        .page(
+            &s,
+            "POST",
+            "/instances/d/fields/timeout_secs",
+            Some(&format!("_csrf={}&value=twelve", s.csrf)),
+        )
+        .await
+        .expect(StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(field_block(&a.body, "timeout_secs")
+        .contains("expected a whole number, got &quot;twelve&quot;"));
+    // With the script: JSON.
+    let req = Request::post("/instances/d/fields/timeout_secs")
+        .header("cookie", &s.cookie)
+        .header("x-requested-with", "passerelle-console")
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body(Body::from(format!("_csrf={}&value=500", s.csrf)))
+        .unwrap();
+    let a = h
+        .send(req)
+        .await
+        .expect(StatusCode::UNPROCESSABLE_ENTITY)
+        .json();
+    assert_eq!(a["pointer"], "/timeout_secs");
+    let req = Request::post("/instances/d/fields/codes")
+        .header("cookie", &s.cookie)
+        .header("x-requested-with", "passerelle-console")
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body(Body::from(format!(
+            "_csrf={}&value=A%0D%0A%0D%0AB+",
+            s.csrf
+        )))
+        .unwrap();
+    let a = h.send(req).await.expect(StatusCode::OK).json();
+    assert_eq!(a["value"], json!(["A", "B"]));
+    assert_eq!(a["state"], "saved");
+    assert_eq!(a["revision"], 2);
+    // Booleans from a checkbox (hidden "false" then "true" when ticked).
+    h.page(
+        &s,
+        "POST",
+        "/instances/d/fields/verbose",
+        Some(&format!("_csrf={}&value=false&value=true", s.csrf)),
+    )
+    .await
+    .expect(StatusCode::SEE_OTHER);
+    let v = h.admin("GET", "/api/instances/d", None).await.json();
+    assert_eq!(v["fields"][field_index(&v, "verbose")]["value"], true);
+    // Whole-configuration problems when enabling: listed at the top and next to fields.
+    let a = h
+        .page(
+            &s,
+            "POST",
+            "/instances/d/enable",
+            Some(&format!("_csrf={}", s.csrf)),
+        )
+        .await
+        .expect(StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(a.body.contains("<div class=\"problems\" role=\"alert\">"));
+    assert!(a.body.contains("<a href=\"#in-api_key\">API key</a>"));
+    assert!(field_block(&a.body, "api_key").contains("this field is required"));
+}
+
+#[tokio::test]
+async fn the_console_test_button_shows_the_steps() {
+    let h = Harness::new();
+    h.create_demo("d").await;
+    h.set("d", "api_key", json!("good-key-123"))
+        .await
+        .expect(StatusCode::OK);
+    let s = h.login().await;
+    let a = h
+        .page(
+            &s,
+            "POST",
+            "/instances/d/test",
+            Some(&format!("_csrf={}", s.csrf)),
+        )
+        .await
+        .expect(StatusCode::OK);
+    assert!(a.body.contains("<th scope=\"row\">read settings</th>"));
+    assert!(a.body.contains("<th scope=\"row\">check key</th>"));
+    assert!(a.body.contains(" ms</td>"));
+    // The script's request: a fragment, with unsaved values.
+    let req = Request::post("/instances/d/test")
+        .header("cookie", &s.cookie)
+        .header("x-requested-with", "passerelle-console")
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body(Body::from(format!(
+            "_csrf={}&v.timeout_secs=77&v.api_key=",
+            s.csrf
+        )))
+        .unwrap();
+    let a = h.send(req).await.expect(StatusCode::OK);
+    assert!(!a.body.contains("<html"));
+    assert!(a.body.contains("timeout 77 s"), "{}", a.body);
+    assert!(a.body.contains("with unsaved values"));
+    assert!(a.body.contains("badge-ok"));
+}
+
+#[tokio::test]
+async fn pages_escape_what_they_show() {
+    let h = Harness::new();
+    h.create_demo("d").await;
+    h.set(
+        "d",
+        "label",
+        json!("<script>alert(1)</script>\" onmouseover=\"x"),
+    )
+    .await
+    .expect(StatusCode::OK);
+    let s = h.login().await;
+    let page = h.page(&s, "GET", "/instances/d", None).await;
+    assert!(!page.body.contains("<script>alert"));
+    assert!(page
+        .body
+        .contains("&lt;script&gt;alert(1)&lt;/script&gt;&quot; onmouseover=&quot;x"));
+    let csp = page.headers["content-security-policy"].to_str().unwrap();
+    assert!(csp.contains("script-src 'self'"));
+    assert_eq!(page.headers["x-frame-options"], "DENY");
+    assert_eq!(page.headers["cache-control"], "no-store");
+}
+
+#[tokio::test]
+async fn instances_are_created_listed_and_deleted_from_the_console() {
+    let h = Harness::new();
+    let s = h.login().await;
+    let a = h
+        .page(
+            &s,
+            "POST",
+            "/instances",
+            Some(&format!("_csrf={}&id=Bad+Id&plugin=demo", s.csrf)),
+        )
+        .await
+        .expect(StatusCode::BAD_REQUEST);
+    assert!(a.body.contains("value=\"Bad Id\""));
+    assert!(a.body.contains("is not valid"));
+    let a = h
+        .page(
+            &s,
+            "POST",
+            "/instances",
+            Some(&format!("_csrf={}&id=demo-1&plugin=demo", s.csrf)),
+        )
+        .await
+        .expect(StatusCode::SEE_OTHER);
+    assert_eq!(a.headers["location"], "/instances/demo-1");
+    let list = h.page(&s, "GET", "/instances", None).await.body;
+    assert!(list.contains("<a href=\"/instances/demo-1\">demo-1</a>"));
+    assert!(list.contains("Not tested"));
+    let plugins = h.page(&s, "GET", "/plugins", None).await.body;
+    assert!(plugins.contains("Demo service") && plugins.contains("company.lookup"));
+    h.page(
+        &s,
+        "POST",
+        "/instances/demo-1/delete",
+        Some(&format!("_csrf={}", s.csrf)),
+    )
+    .await
+    .expect(StatusCode::SEE_OTHER);
+    h.page(&s, "GET", "/instances/demo-1", None)
+        .await
+        .expect(StatusCode::NOT_FOUND);
+}
+
+// ----- units -----
+
+#[test]
+fn form_values_are_parsed_by_field_type() {
+    let dir = tempfile::tempdir().unwrap();
+    let engine = demo_engine(dir.path());
+    let plugin = engine.registry.get("demo").unwrap();
+    let model = form::FormModel::new(&plugin.schema);
+    let f = |n: &str| model.field(n).unwrap();
+    assert_eq!(
+        form::parse_input(f("timeout_secs"), " 12 ").unwrap(),
+        json!(12)
+    );
+    assert!(form::parse_input(f("timeout_secs"), "1.5").is_err());
+    assert_eq!(
+        form::parse_input(f("verbose"), "true").unwrap(),
+        json!(true)
+    );
+    assert_eq!(
+        form::parse_input(f("mode"), "oauth").unwrap(),
+        json!("oauth")
+    );
+    assert!(form::parse_input(f("mode"), "other")
+        .unwrap_err()
+        .contains("API key, OAuth client credentials"));
+    assert_eq!(
+        form::parse_input(f("codes"), "a\n\n b \n").unwrap(),
+        json!(["a", "b"])
+    );
+    assert_eq!(
+        form::parse_input(f("api_key"), "x y").unwrap(),
+        json!("x y")
+    );
+    assert_eq!(
+        model
+            .field("client_secret")
+            .unwrap()
+            .required_when
+            .as_ref()
+            .unwrap()
+            .values,
+        vec![json!("oauth")]
+    );
+    assert!(model.field("label").unwrap().group.is_none());
+    assert_eq!(form::humanize("client_secret"), "Client secret");
+    assert_eq!(
+        auth::parse_form("a=1+2&b=%2Fx%3D&c"),
+        vec![
+            ("a".to_owned(), "1 2".to_owned()),
+            ("b".to_owned(), "/x=".to_owned()),
+            ("c".to_owned(), String::new()),
+        ]
+    );
+}

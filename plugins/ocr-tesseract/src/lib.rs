@@ -1,0 +1,1 @@
+//! # passerelle-ocr-tesseract (work in progress)
