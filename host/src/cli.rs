@@ -138,6 +138,9 @@ enum Command {
     /// Console administrators and API tokens.
     #[command(subcommand)]
     Admin(crate::server::admin::AdminCommand),
+    /// Serve one plugin library over stdin/stdout (started by the host in process isolation).
+    #[command(hide = true)]
+    Worker(crate::isolation::worker::WorkerArgs),
 }
 
 #[derive(Debug, Args)]
@@ -250,6 +253,9 @@ enum ConfigCommand {
 /// Entry point of the binary.
 pub fn main() -> ExitCode {
     let cli = Cli::parse();
+    if let Command::Worker(args) = &cli.command {
+        return crate::isolation::worker::run(args.clone());
+    }
     init_logging(&cli.log);
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
@@ -341,7 +347,8 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         cli.key_file.clone(),
         Duration::from_secs(cli.deadline.max(1)),
     )
-    .with_policy(policy);
+    .with_policy(policy)
+    .with_isolation(host_file.isolation(&cli.data_dir).map_err(refused)?);
     let engine = Engine::open(settings).context("cannot open the host")?;
     match cli.command {
         Command::Plugins { json } => plugins(&engine, json),
@@ -432,6 +439,7 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
         Command::Admin(cmd) => crate::server::admin::run(&engine.settings.data_dir, cmd),
+        Command::Worker(_) => anyhow::bail!("`passerelle worker` is started by the host itself"),
     }
 }
 
@@ -640,6 +648,11 @@ fn plugins(engine: &Engine, json: bool) -> anyhow::Result<ExitCode> {
                     "sha256": p.sha256,
                     "signed_by": p.signed_by,
                     "load_ms": p.load_time.as_secs_f64() * 1000.0,
+                    "isolation": p.isolation(),
+                    "process": p.process().map(|w| json!({
+                        "memory_limit_mb": w.memory_limit_mb(),
+                        "stats": w.stats(),
+                    })),
                 })
             })
             .collect();
@@ -662,6 +675,16 @@ fn plugins(engine: &Engine, json: bool) -> anyhow::Result<ExitCode> {
             p.manifest.capabilities.join(", ")
         );
         println!("{:<16} {}", "", p.path.display());
+        if let Some(process) = p.process() {
+            let stats = process.stats();
+            println!(
+                "{:<16} runs in plugin processes (memory limit {} MB; {} started, {} failed)",
+                "",
+                process.memory_limit_mb(),
+                stats.started,
+                stats.failures
+            );
+        }
     }
     if !engine.registry.refused.is_empty() {
         println!("\nRefused files:");
@@ -699,8 +722,14 @@ fn config(engine: &Engine, cmd: ConfigCommand) -> anyhow::Result<ExitCode> {
                             v.get("status").and_then(Value::as_str).map(str::to_owned)
                         })
                         .unwrap_or_else(|| "not tested".into());
+                    let degraded = engine
+                        .services
+                        .degraded
+                        .get(r.id.as_str())
+                        .map(|d| format!("  DEGRADED: {}", d.reason))
+                        .unwrap_or_default();
                     println!(
-                        "{:<20} {:<14} {:<9} rev {:<4} last test: {last}",
+                        "{:<20} {:<14} {:<9} rev {:<4} last test: {last}{degraded}",
                         r.id.as_str(),
                         r.plugin,
                         if r.enabled { "enabled" } else { "disabled" },

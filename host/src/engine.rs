@@ -43,6 +43,7 @@ impl Engine {
             &loader::LoadOptions {
                 policy: Some(settings.policy.clone()),
                 cache_dir: Some(settings.plugin_cache()),
+                isolation: settings.isolation.clone(),
             },
         );
         let store = Store::open(&settings.data_dir)?;

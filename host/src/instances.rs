@@ -228,6 +228,9 @@ impl Instances<'_> {
         };
         let mut errors = plugin.schema.validate_whole(map);
         if errors.is_empty() {
+            errors.extend(self.environment_conflicts(plugin, record, &config)?);
+        }
+        if errors.is_empty() {
             match plugin.validate(&config) {
                 Ok(plugin_errors) => errors.extend(plugin_errors.into_iter().map(|e| {
                     FieldError::new(
@@ -242,6 +245,56 @@ impl Instances<'_> {
                         crate::redact::redact(&e.message)
                     ),
                 )),
+            }
+        }
+        Ok(errors)
+    }
+
+    /// Fields an instance shares with an instance of the same plugin in *another* environment,
+    /// when the plugin declares them environment-scoped (Chorus Pro: production and sandbox
+    /// need distinct PISTE applications and URLs). Secrets are compared decrypted, in memory.
+    fn environment_conflicts(
+        &self,
+        plugin: &LoadedPlugin,
+        record: &InstanceRecord,
+        config: &Value,
+    ) -> Result<Vec<FieldError>, ConfigError> {
+        let fields = &plugin.manifest.environment_scoped_fields;
+        if fields.is_empty() {
+            return Ok(Vec::new());
+        }
+        let Some(env) = plugin.environment(config) else {
+            return Ok(Vec::new());
+        };
+        let mut errors = Vec::new();
+        for other in self.store.list()? {
+            if other.id == record.id || other.plugin != record.plugin {
+                continue;
+            }
+            let Ok(other_config) = self.effective_config(plugin, &other) else {
+                continue;
+            };
+            let Some(other_env) = plugin.environment(&other_config) else {
+                continue;
+            };
+            if other_env == env {
+                continue;
+            }
+            for field in fields {
+                let same = match (config.get(field), other_config.get(field)) {
+                    (Some(Value::String(a)), Some(Value::String(b))) => normalise(a) == normalise(b),
+                    (Some(a), Some(b)) => a == b,
+                    _ => false,
+                };
+                if same {
+                    errors.push(FieldError::new(
+                        field,
+                        format!(
+                            "the same value is used by instance `{}`, a {other_env} instance; {env} and {other_env} must use distinct values (the provider requires separate accounts for production and test)",
+                            other.id
+                        ),
+                    ));
+                }
             }
         }
         Ok(errors)
@@ -416,6 +469,24 @@ struct InstanceSpec {
     enabled: Option<bool>,
     #[serde(default)]
     values: BTreeMap<String, toml::Value>,
+}
+
+/// A value as compared across instances: trimmed; URLs without case in scheme and host, a
+/// default port or a trailing slash.
+fn normalise(value: &str) -> String {
+    let v = value.trim();
+    match v.split_once("://") {
+        Some((scheme, rest)) => {
+            let (host, path) = rest.split_once('/').unwrap_or((rest, ""));
+            let host = host.to_lowercase();
+            let host = host
+                .strip_suffix(":443")
+                .or_else(|| host.strip_suffix(":80"))
+                .unwrap_or(&host);
+            format!("{}://{host}/{}", scheme.to_lowercase(), path.trim_end_matches('/'))
+        }
+        None => v.to_owned(),
+    }
 }
 
 /// A TOML value as JSON; `{ env = "NAME" }` reads an environment variable.

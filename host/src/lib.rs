@@ -10,6 +10,7 @@ pub mod cli;
 pub mod engine;
 pub mod ids;
 pub mod instances;
+pub mod isolation;
 pub mod loader;
 pub mod plugin;
 pub mod redact;

@@ -10,7 +10,9 @@
 //! Libraries are never unloaded (abi_stable's rule): a refused file stays mapped if it got
 //! that far, which is harmless since none of its code is called again.
 
-use crate::plugin::{decode, LoadedPlugin};
+use crate::isolation::child::Description;
+use crate::isolation::{IsolationMode, IsolationSettings, ProcessPlugin};
+use crate::plugin::{decode, Backend, LoadedPlugin};
 use crate::schema::ConfigSchema;
 use crate::signing::{Policy, Verdict};
 use abi_stable::library::{lib_header_from_path, LibraryError};
@@ -135,6 +137,8 @@ pub struct LoadOptions {
     /// the bytes checked are the bytes loaded, and a replaced file loads as a new library
     /// instead of the one the dynamic linker already has for that path. `None`: map in place.
     pub cache_dir: Option<PathBuf>,
+    /// Where each plugin's code runs (see [`crate::isolation`]).
+    pub isolation: IsolationSettings,
 }
 
 impl LoadOptions {
@@ -143,6 +147,7 @@ impl LoadOptions {
         LoadOptions {
             policy: None,
             cache_dir: None,
+            isolation: IsolationSettings::default(),
         }
     }
 }
@@ -195,16 +200,24 @@ pub fn load_file(path: &Path, options: &LoadOptions) -> Result<LoadedPlugin, Str
         None => path.to_owned(),
     };
     drop(bytes);
-    let header = lib_header_from_path(&mapped).map_err(|e| describe_library_error(path, &e))?;
-    let header_version = header.version_strings().version.as_str().to_owned();
-    check_api_version(&header_version)?;
-    let module = header
-        .init_root_module::<PluginModRef>()
-        .map_err(|e| describe_library_error(path, &e))?;
-    let declared = (module.api_version())().as_str().to_owned();
+    // With process isolation in use, the library is first opened in a worker: its id (and
+    // so its mode) is only known from its manifest, which is plugin code.
+    let (opened, description) = if options.isolation.may_use_processes() {
+        let (process, d) = ProcessPlugin::start(path, &mapped, &sha256, &options.isolation)?;
+        (Backend::Process(process), d)
+    } else {
+        let module = map_library(path, &mapped)?;
+        let d = Description {
+            api_version: (module.api_version())().as_str().to_owned(),
+            manifest: (module.manifest())().into(),
+            config_schema: (module.config_schema())().into(),
+        };
+        (Backend::InProcess(module), d)
+    };
+    let declared = description.api_version;
     check_api_version(&declared)?;
 
-    let manifest: Manifest = decode("manifest", (module.manifest())())
+    let manifest: Manifest = decode("manifest", description.manifest.into())
         .map_err(|e| format!("its manifest could not be read: {e}"))?;
     manifest
         .check()
@@ -215,7 +228,7 @@ pub fn load_file(path: &Path, options: &LoadOptions) -> Result<LoadedPlugin, Str
             manifest.api_version
         ));
     }
-    let schema_json = decode("config_schema", (module.config_schema())())
+    let schema_json = decode("config_schema", description.config_schema.into())
         .map_err(|e| format!("its configuration schema could not be read: {e}"))?;
     let schema =
         ConfigSchema::new(schema_json).map_err(|e| format!("plugin `{}`: {e}", manifest.id))?;
@@ -232,6 +245,19 @@ pub fn load_file(path: &Path, options: &LoadOptions) -> Result<LoadedPlugin, Str
     if let (Some(policy), Some(verdict)) = (&options.policy, &verdict) {
         policy.check_identity(verdict, &manifest.id, &manifest.version)?;
     }
+    let backend = match opened {
+        Backend::Process(process)
+            if options.isolation.mode_of(&manifest.id) == IsolationMode::InProcess =>
+        {
+            drop(process);
+            Backend::InProcess(map_library(path, &mapped)?)
+        }
+        Backend::Process(process) => {
+            process.set_name(&manifest.id);
+            Backend::Process(process)
+        }
+        in_process => in_process,
+    };
     Ok(LoadedPlugin {
         path: path.to_owned(),
         sha256,
@@ -241,9 +267,21 @@ pub fn load_file(path: &Path, options: &LoadOptions) -> Result<LoadedPlugin, Str
         },
         manifest,
         schema,
-        module,
+        backend,
         load_time: started.elapsed(),
     })
+}
+
+/// Maps a library (`mapped`, the verified copy of `path`) and initialises its root module,
+/// checking the plugin API version of its header first. Used in the host (in-process) and
+/// in plugin workers, so both refuse a library with the same reason.
+pub(crate) fn map_library(path: &Path, mapped: &Path) -> Result<PluginModRef, String> {
+    let header = lib_header_from_path(mapped).map_err(|e| describe_library_error(path, &e))?;
+    let header_version = header.version_strings().version.as_str().to_owned();
+    check_api_version(&header_version)?;
+    header
+        .init_root_module::<PluginModRef>()
+        .map_err(|e| describe_library_error(path, &e))
 }
 
 /// Writes `bytes` to `<dir>/<sha256>.<ext>` unless already there; returns that path.

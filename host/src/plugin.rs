@@ -3,16 +3,32 @@
 //! Everything that crosses the boundary is JSON; this module decodes it and turns a plugin's
 //! failures (errors, panics caught by `export_plugin!`, undecodable answers) into
 //! [`PluginError`]s. It does not decide on which thread a call runs: see [`crate::runner`].
+//! The code runs in the host or in a worker process ([`Backend`], [`crate::isolation`]);
+//! both give the same answers to the same decoding.
 
+use crate::isolation::child::CallbackHost;
+use crate::isolation::protocol::{Answer, Request};
+use crate::isolation::{call_module, IsolationMode, NoHost, ProcessPlugin};
 use crate::schema::ConfigSchema;
-use abi_stable::sabi_trait::TD_Opaque;
-use abi_stable::std_types::{RResult, RStr, RString};
-use passerelle_plugin_api::abi::{HostCallbacks, HostCallbacks_TO, PluginModRef};
+use abi_stable::std_types::{RResult, RString};
+use passerelle_plugin_api::abi::{HostCallbacks, PluginModRef};
 use passerelle_plugin_api::{ErrorKind, Manifest, PluginError, Quotas, TaskOutcome, TestReport};
 use serde::de::DeserializeOwned;
 use serde_json::Value;
 use std::path::PathBuf;
+use std::sync::Arc;
 use std::time::Duration;
+
+/// Deadline of `validate` and `quotas` in a plugin process (pure functions, no I/O).
+const QUICK_CALL_DEADLINE: Duration = Duration::from_secs(10);
+
+/// Where a plugin's code runs.
+pub enum Backend {
+    /// Mapped into the host.
+    InProcess(PluginModRef),
+    /// In worker processes; the host never maps the library.
+    Process(Arc<ProcessPlugin>),
+}
 
 /// A plugin library that passed every check of the loader.
 pub struct LoadedPlugin {
@@ -23,7 +39,7 @@ pub struct LoadedPlugin {
     pub signed_by: Option<String>,
     pub manifest: Manifest,
     pub schema: ConfigSchema,
-    pub module: PluginModRef,
+    pub backend: Backend,
     /// Time taken to map the library and run its checks.
     pub load_time: Duration,
 }
@@ -58,67 +74,131 @@ impl LoadedPlugin {
         &self.manifest.id
     }
 
+    pub fn isolation(&self) -> IsolationMode {
+        match self.backend {
+            Backend::InProcess(_) => IsolationMode::InProcess,
+            Backend::Process(_) => IsolationMode::Process,
+        }
+    }
+
+    /// The worker pool, in process mode.
+    pub fn process(&self) -> Option<&Arc<ProcessPlugin>> {
+        match &self.backend {
+            Backend::Process(p) => Some(p),
+            Backend::InProcess(_) => None,
+        }
+    }
+
+    /// A call that gets no host callbacks (`validate`, `quotas`).
+    fn call_without_host(
+        &self,
+        what: &str,
+        request: &Request,
+    ) -> Result<RResult<RString, RString>, PluginError> {
+        let answer = match &self.backend {
+            Backend::InProcess(module) => call_module(*module, request, &NoHost),
+            Backend::Process(process) => {
+                process.call(what, request, None, QUICK_CALL_DEADLINE)?
+            }
+        };
+        Ok(answer.into())
+    }
+
+    /// A call with host callbacks. In process mode the worker is killed at `deadline`;
+    /// in-process the deadline is the runner's to enforce (by abandoning the thread).
+    fn call_with_host<H: HostCallbacks + Clone + 'static>(
+        &self,
+        what: &str,
+        request: &Request,
+        host: &H,
+        deadline: Duration,
+    ) -> Result<RResult<RString, RString>, PluginError> {
+        let answer: Answer = match &self.backend {
+            Backend::InProcess(module) => call_module(*module, request, host),
+            Backend::Process(process) => {
+                let host: Arc<dyn CallbackHost> = Arc::new(host.clone());
+                process.call(what, request, Some(host), deadline)?
+            }
+        };
+        Ok(answer.into())
+    }
+
     /// The plugin's own cross-field rules.
     pub fn validate(&self, config: &Value) -> Result<Vec<PluginError>, PluginError> {
-        let config = config.to_string();
-        decode(
-            "validate",
-            (self.module.validate())(RStr::from_str(&config)),
-        )
+        let request = Request::Validate {
+            config: config.to_string(),
+        };
+        decode("validate", self.call_without_host("validate", &request)?)
+    }
+
+    /// The environment a configuration targets, when the plugin says (see
+    /// `Plugin::environment`); `None` for plugins that do not, or older ones.
+    pub fn environment(&self, config: &Value) -> Option<String> {
+        let request = Request::Invoke {
+            operation: passerelle_plugin_api::plugin::ENVIRONMENT_OPERATION.to_owned(),
+            input: Value::Null.to_string(),
+            config: config.to_string(),
+        };
+        self.call_without_host("environment", &request)
+            .and_then(|answer| decode::<Value>("invoke", answer))
+            .ok()
+            .and_then(|v| v.as_str().map(str::to_owned))
     }
 
     /// Quotas for a configuration.
     pub fn quotas(&self, config: &Value) -> Quotas {
-        let config = config.to_string();
-        decode("quotas", (self.module.quotas())(RStr::from_str(&config)))
+        let request = Request::Quotas {
+            config: config.to_string(),
+        };
+        self.call_without_host("quotas", &request)
+            .and_then(|answer| decode("quotas", answer))
             .unwrap_or(self.manifest.quotas)
     }
 
     /// Runs the test routine. Blocking: call it from a blocking thread.
-    pub fn test(
+    pub fn test<H: HostCallbacks + Clone + 'static>(
         &self,
         config: &Value,
-        host: &impl HostCallbacks,
+        host: &H,
+        deadline: Duration,
     ) -> Result<TestReport, PluginError> {
-        let config = config.to_string();
-        let host = HostCallbacks_TO::from_ptr(host, TD_Opaque);
-        decode("test", (self.module.test())(RStr::from_str(&config), host))
+        let request = Request::Test {
+            config: config.to_string(),
+        };
+        decode("test", self.call_with_host("test", &request, host, deadline)?)
     }
 
     /// Serves an operation. Blocking: call it from a blocking thread.
-    pub fn invoke(
+    pub fn invoke<H: HostCallbacks + Clone + 'static>(
         &self,
         operation: &str,
         input: &Value,
         config: &Value,
-        host: &impl HostCallbacks,
+        host: &H,
+        deadline: Duration,
     ) -> Result<Value, PluginError> {
-        let config = config.to_string();
-        let input = input.to_string();
-        let host = HostCallbacks_TO::from_ptr(host, TD_Opaque);
-        decode(
-            "invoke",
-            (self.module.invoke())(
-                RStr::from_str(operation),
-                RStr::from_str(&input),
-                RStr::from_str(&config),
-                host,
-            ),
-        )
+        let request = Request::Invoke {
+            operation: operation.to_owned(),
+            input: input.to_string(),
+            config: config.to_string(),
+        };
+        let what = format!("invoke of `{operation}`");
+        decode("invoke", self.call_with_host(&what, &request, host, deadline)?)
     }
 
     /// Runs a scheduled task. Blocking: call it from a blocking thread.
-    pub fn run_task(
+    pub fn run_task<H: HostCallbacks + Clone + 'static>(
         &self,
         task: &str,
         config: &Value,
-        host: &impl HostCallbacks,
+        host: &H,
+        deadline: Duration,
     ) -> Result<TaskOutcome, PluginError> {
-        let config = config.to_string();
-        let host = HostCallbacks_TO::from_ptr(host, TD_Opaque);
-        decode(
-            "run_task",
-            (self.module.run_task())(RStr::from_str(task), RStr::from_str(&config), host),
-        )
+        let request = Request::RunTask {
+            task: task.to_owned(),
+            config: config.to_string(),
+        };
+        let what = format!("task `{task}`");
+        decode("run_task", self.call_with_host(&what, &request, host, deadline)?)
     }
 }

@@ -1,11 +1,15 @@
 //! Running plugin code: on a blocking thread (plugins block on the host's callbacks, which
 //! would panic on an async worker), with a deadline, and with every answer redacted.
 //!
-//! A call that passes its deadline is abandoned: its thread is left to finish on its own
-//! (native code cannot be cancelled safely) and the caller gets a clear failure at once.
+//! In-process, a call that passes its deadline is abandoned: its thread is left to finish on
+//! its own (native code cannot be cancelled safely), the caller gets a clear failure at once
+//! and the instance is marked degraded until the thread ends. In process mode the worker
+//! running the call is killed at the deadline, so the call really stops (see
+//! [`crate::isolation`]).
 
 use crate::ids::InstanceId;
 use crate::instances::ConfigError;
+use crate::isolation::IsolationMode;
 use crate::plugin::LoadedPlugin;
 use crate::redact;
 use crate::services::callbacks::InstanceHost;
@@ -42,18 +46,70 @@ impl RunError {
     }
 }
 
+/// Extra wait beyond the deadline in process mode: the worker is killed at the deadline by
+/// the call itself; this covers reaping it and host callbacks still finishing.
+const KILL_GRACE: Duration = Duration::from_secs(5);
+
 fn host(
     plugin: &LoadedPlugin,
     instance: &InstanceId,
     config: &Value,
     services: Arc<Services>,
+    runtime: tokio::runtime::Handle,
 ) -> InstanceHost {
     InstanceHost {
         quotas: plugin.quotas(config),
         instance: instance.to_string(),
         plugin: plugin.id().to_owned(),
         services,
-        runtime: tokio::runtime::Handle::current(),
+        runtime,
+    }
+}
+
+/// How a call on a blocking thread ended.
+enum Outcome<T> {
+    Done(Result<T, PluginError>),
+    /// The blocking task itself failed (a host bug: plugin panics are caught before).
+    Crashed(String),
+    /// Past the deadline; the thread was left running.
+    Abandoned,
+}
+
+/// Runs a plugin call on a blocking thread (plugins block on the host's callbacks) with a
+/// deadline; an abandoned call marks its instance degraded until its thread ends.
+async fn run_blocking<T: Send + 'static>(
+    plugin: &LoadedPlugin,
+    instance: &InstanceId,
+    services: &Arc<Services>,
+    what: &str,
+    deadline: Duration,
+    call: impl FnOnce() -> Result<T, PluginError> + Send + 'static,
+) -> Outcome<T> {
+    let limit = match plugin.isolation() {
+        IsolationMode::InProcess => deadline,
+        IsolationMode::Process => deadline + KILL_GRACE,
+    };
+    let mut task = tokio::task::spawn_blocking(call);
+    match tokio::time::timeout(limit, &mut task).await {
+        Ok(Ok(result)) => Outcome::Done(result),
+        Ok(Err(join)) => Outcome::Crashed(join.to_string()),
+        Err(_) => {
+            let reason = format!(
+                "{what} of plugin `{}` did not finish within {} s and was abandoned; its thread still runs",
+                plugin.id(),
+                deadline.as_secs()
+            );
+            tracing::warn!(instance = %instance, "instance degraded: {reason}");
+            services.degraded.mark(instance.as_str(), reason);
+            let services = services.clone();
+            let instance = instance.to_string();
+            tokio::spawn(async move {
+                let _ = task.await;
+                services.degraded.release(&instance);
+                tracing::info!(instance, "an abandoned call finished");
+            });
+            Outcome::Abandoned
+        }
     }
 }
 
@@ -65,16 +121,25 @@ pub async fn test(
     services: Arc<Services>,
     deadline: Duration,
 ) -> TestReport {
-    let host = host(&plugin, &instance, &config, services);
-    let task = tokio::task::spawn_blocking(move || plugin.test(&config, &host));
-    let mut report = match tokio::time::timeout(deadline, task).await {
-        Ok(Ok(Ok(report))) => report,
-        Ok(Ok(Err(e))) => TestReport::failed(
-            if e.kind == ErrorKind::Panic { "run test routine" } else { "test routine" },
+    let runtime = tokio::runtime::Handle::current();
+    let (p, id, s) = (plugin.clone(), instance.clone(), services.clone());
+    let call = move || {
+        let host = host(&p, &id, &config, s, runtime);
+        p.test(&config, &host, deadline)
+    };
+    let outcome = run_blocking(&plugin, &instance, &services, "test", deadline, call).await;
+    let mut report = match outcome {
+        Outcome::Done(Ok(report)) => report,
+        Outcome::Done(Err(e)) => TestReport::failed(
+            match e.kind {
+                ErrorKind::Panic => "run test routine",
+                ErrorKind::Timeout => "deadline",
+                _ => "test routine",
+            },
             e.message,
         ),
-        Ok(Err(join)) => TestReport::failed("run test routine", format!("the test routine crashed: {join}")),
-        Err(_) => TestReport::failed(
+        Outcome::Crashed(join) => TestReport::failed("run test routine", format!("the test routine crashed: {join}")),
+        Outcome::Abandoned => TestReport::failed(
             "deadline",
             format!(
                 "the test routine did not finish within {} s and was abandoned; the provider may be hanging — check it, or raise the deadline with --deadline",
@@ -100,13 +165,17 @@ pub async fn invoke(
     services: Arc<Services>,
     deadline: Duration,
 ) -> Result<Value, RunError> {
-    let host = host(&plugin, &instance, &config, services);
-    let task =
-        tokio::task::spawn_blocking(move || plugin.invoke(&operation, &input, &config, &host));
-    let result = match tokio::time::timeout(deadline, task).await {
-        Ok(Ok(result)) => result,
-        Ok(Err(join)) => Err(PluginError::internal(format!("the call crashed: {join}"))),
-        Err(_) => Err(PluginError::new(
+    let runtime = tokio::runtime::Handle::current();
+    let (p, id, s) = (plugin.clone(), instance.clone(), services.clone());
+    let what = format!("invoke of `{operation}`");
+    let call = move || {
+        let host = host(&p, &id, &config, s, runtime);
+        p.invoke(&operation, &input, &config, &host, deadline)
+    };
+    let result = match run_blocking(&plugin, &instance, &services, &what, deadline, call).await {
+        Outcome::Done(result) => result,
+        Outcome::Crashed(join) => Err(PluginError::internal(format!("the call crashed: {join}"))),
+        Outcome::Abandoned => Err(PluginError::new(
             ErrorKind::Timeout,
             format!(
                 "the call did not finish within {} s and was abandoned",
@@ -129,12 +198,17 @@ pub async fn run_task(
     services: Arc<Services>,
     deadline: Duration,
 ) -> Result<TaskOutcome, RunError> {
-    let host = host(&plugin, &instance, &config, services);
-    let job = tokio::task::spawn_blocking(move || plugin.run_task(&task, &config, &host));
-    let result = match tokio::time::timeout(deadline, job).await {
-        Ok(Ok(result)) => result,
-        Ok(Err(join)) => Err(PluginError::internal(format!("the task crashed: {join}"))),
-        Err(_) => Err(PluginError::new(
+    let runtime = tokio::runtime::Handle::current();
+    let (p, id, s) = (plugin.clone(), instance.clone(), services.clone());
+    let what = format!("task `{task}`");
+    let call = move || {
+        let host = host(&p, &id, &config, s, runtime);
+        p.run_task(&task, &config, &host, deadline)
+    };
+    let result = match run_blocking(&plugin, &instance, &services, &what, deadline, call).await {
+        Outcome::Done(result) => result,
+        Outcome::Crashed(join) => Err(PluginError::internal(format!("the task crashed: {join}"))),
+        Outcome::Abandoned => Err(PluginError::new(
             ErrorKind::Timeout,
             format!(
                 "the task did not finish within {} s and was abandoned",

@@ -1,9 +1,11 @@
 //! Where the host finds its plugins, data and key, resolved once from flags, environment and
 //! defaults.
 
+use crate::isolation::{IsolationMode, IsolationSettings};
 use crate::loader::PluginDir;
 use crate::signing::{parse_public_key, Policy, PolicyMode};
 use serde::Deserialize;
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
@@ -18,6 +20,8 @@ pub struct Settings {
     pub test_deadline: Duration,
     /// Which plugin libraries may be mapped.
     pub policy: Policy,
+    /// Where each plugin's code runs.
+    pub isolation: IsolationSettings,
 }
 
 /// `<data-dir>/host.toml`: the host's own configuration (instances live elsewhere).
@@ -38,6 +42,11 @@ pub struct PluginsSection {
     pub trusted_keys: Vec<String>,
     /// Plugin ids allowed to load unsigned in allow-unsigned mode (`*`: all).
     pub allow_unsigned: Option<Vec<String>>,
+    /// `[plugins.isolation]`: `default` and plugin id → `in-process` or `process`.
+    #[serde(default)]
+    pub isolation: BTreeMap<String, IsolationMode>,
+    /// Address-space limit of each plugin process, in MB (default 1024).
+    pub memory_limit_mb: Option<u64>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -60,6 +69,15 @@ impl HostFile {
             }),
             Err(_) => Ok(HostFile::default()),
         }
+    }
+
+    /// Where each plugin runs, from `[plugins.isolation]` and `memory_limit_mb`.
+    pub fn isolation(&self, data_dir: &Path) -> Result<IsolationSettings, SettingsError> {
+        IsolationSettings::from_table(&self.plugins.isolation, self.plugins.memory_limit_mb)
+            .map_err(|reason| SettingsError::HostFile {
+                path: Self::path(data_dir),
+                reason,
+            })
     }
 
     /// The trust policy, given the command's default mode and an optional override.
@@ -121,7 +139,14 @@ impl Settings {
                 trusted: Vec::new(),
                 allow_unsigned: vec!["*".to_owned()],
             },
+            isolation: IsolationSettings::default(),
         }
+    }
+
+    /// Replaces the isolation settings.
+    pub fn with_isolation(mut self, isolation: IsolationSettings) -> Self {
+        self.isolation = isolation;
+        self
     }
 
     /// Replaces the plugin trust policy.

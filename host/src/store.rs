@@ -85,6 +85,12 @@ impl Store {
         self.dir.join(format!("{id}.toml"))
     }
 
+    /// The file holding an instance, for readers that cache what they derive from its
+    /// content (the HTTP API); writers go through [`Store::update`].
+    pub fn file_of(&self, id: &InstanceId) -> PathBuf {
+        self.path(id)
+    }
+
     fn lock(&self) -> Result<WriteLock, StoreError> {
         let path = self.dir.join(".lock");
         let file = OpenOptions::new()

@@ -139,6 +139,9 @@ extern "C" fn invoke<P: Plugin>(
     guard("invoke", || {
         let host = Host::from_abi(host);
         let c = parse_config::<P>(config)?;
+        if operation.as_str() == crate::plugin::ENVIRONMENT_OPERATION {
+            return to_json(&P::environment(&c));
+        }
         P::invoke(Call::new(operation.as_str(), input.as_str()), &c, &host).map(|r| r.into_json())
     })
 }

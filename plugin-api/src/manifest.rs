@@ -76,6 +76,11 @@ pub struct Manifest {
     /// Default quotas; a plugin may compute them from its config with `Plugin::quotas`.
     #[serde(default)]
     pub quotas: Quotas,
+    /// Fields two instances of *different environments* (see `Plugin::environment`) may not
+    /// share, e.g. the client id of a production and a sandbox account. The host refuses the
+    /// second instance at save or enable time, naming the field and the other instance.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub environment_scoped_fields: Vec<String>,
 }
 
 impl Manifest {
@@ -91,6 +96,7 @@ impl Manifest {
             capabilities: Vec::new(),
             tasks: Vec::new(),
             quotas: Quotas::default(),
+            environment_scoped_fields: Vec::new(),
         }
     }
 

@@ -20,6 +20,11 @@ pub trait Operation {
     type Output: Serialize + DeserializeOwned;
 }
 
+/// Operation the host calls (through `invoke`, so the root module layout is unchanged) to
+/// learn a configuration's environment; answered by `export_plugin!` from
+/// [`Plugin::environment`]. Added in plugin API 1.0; older plugins answer "unsupported".
+pub const ENVIRONMENT_OPERATION: &str = "passerelle.environment";
+
 /// An incoming operation call, not yet decoded.
 #[derive(Debug, Clone, Copy)]
 pub struct Call<'a> {
@@ -114,6 +119,12 @@ pub trait Plugin: 'static {
     /// Quotas for this configuration; by default those of the manifest.
     fn quotas(_config: &Self::Config) -> Quotas {
         Self::manifest().quotas
+    }
+
+    /// The environment this configuration targets (e.g. `sandbox`, `production`), when the
+    /// provider has several; used with `Manifest::environment_scoped_fields`.
+    fn environment(_config: &Self::Config) -> Option<String> {
+        None
     }
 
     /// Serves an operation of a capability listed in the manifest.

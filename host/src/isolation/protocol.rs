@@ -62,8 +62,6 @@ pub enum Event {
     /// The library is mapped; what the host needs to check it (same checks as in-process).
     Ready {
         pid: u32,
-        /// The plugin API version of the library header.
-        header_version: String,
         /// What the root module's `api_version` says.
         api_version: String,
         manifest: Answer,

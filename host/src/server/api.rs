@@ -570,14 +570,44 @@ async fn create_instance(
 async fn get_instance(
     State(app): State<AppState>,
     Path(id): Path<String>,
-) -> Result<Json<InstanceDoc>, ApiError> {
+) -> Result<Response, ApiError> {
     let id = actions::instance_id(&id)?;
+    let json = |body: Bytes| {
+        (
+            [(
+                header::CONTENT_TYPE,
+                HeaderValue::from_static("application/json"),
+            )],
+            body,
+        )
+            .into_response()
+    };
+    // The answer is cached by the file's exact content (see `cache`); on a miss it is made
+    // from the very bytes read, so the cached answer always matches its key.
+    if let Ok(file) = std::fs::read(app.engine.store.file_of(&id)) {
+        if let Some(answer) = app.instance_cache.get(id.as_str(), &file) {
+            return Ok(json(answer));
+        }
+        let parsed = std::str::from_utf8(&file)
+            .ok()
+            .and_then(|text| toml::from_str::<InstanceRecord>(text).ok())
+            .filter(|r| r.id == id);
+        if let Some(record) = parsed {
+            let answer = Bytes::from(
+                serde_json::to_vec(&instance_doc(&app, &record)).map_err(ApiError::internal)?,
+            );
+            app.instance_cache
+                .put(id.as_str(), Bytes::from(file), answer.clone());
+            return Ok(json(answer));
+        }
+    }
+    // Missing or unreadable: the store says why.
     let record = app
         .engine
         .store
         .get(&id)
         .map_err(crate::instances::ConfigError::from)?;
-    Ok(Json(instance_doc(&app, &record)))
+    Ok(Json(instance_doc(&app, &record)).into_response())
 }
 
 /// Deletes an instance, its values and its state.

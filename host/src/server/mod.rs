@@ -15,6 +15,7 @@ pub mod admin;
 pub mod api;
 pub mod audit;
 pub mod auth;
+pub mod cache;
 pub mod console;
 pub mod db;
 pub mod error;
@@ -69,6 +70,7 @@ pub struct Inner {
     pub engine: Arc<Engine>,
     pub auth: Auth,
     pub audit: audit::AuditLog,
+    pub instance_cache: cache::InstanceCache,
     schemas: HashMap<String, Bytes>,
     forms: HashMap<String, Arc<form::FormModel>>,
     openapi: Bytes,
@@ -107,6 +109,7 @@ impl AppState {
             engine,
             auth,
             audit: audit::AuditLog::new(db),
+            instance_cache: cache::InstanceCache::default(),
             schemas,
             forms,
             openapi: Bytes::from(openapi::json()),

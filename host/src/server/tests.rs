@@ -194,7 +194,7 @@ fn demo_engine(dir: &std::path::Path) -> Arc<Engine> {
         signed_by: None,
         manifest,
         schema: ConfigSchema::new(schema_json).unwrap(),
-        module,
+        backend: crate::plugin::Backend::InProcess(module),
         load_time: Duration::ZERO,
     }));
     Arc::new(engine)

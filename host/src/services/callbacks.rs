@@ -22,6 +22,9 @@ use std::time::Duration;
 const MAX_SLEEP: Duration = Duration::from_secs(600);
 
 /// The callback object handed to a plugin for one call on behalf of one instance.
+/// Cloned (cheaply) when the plugin runs in a worker process: each of its callbacks is
+/// answered on a thread of its own.
+#[derive(Clone)]
 pub struct InstanceHost {
     pub instance: String,
     pub plugin: String,
@@ -143,5 +146,21 @@ impl HostCallbacks for InstanceHost {
                 PluginError::internal(format!("the host failed while serving {name}")).to_json(),
             )),
         }
+    }
+}
+
+/// A callback object that refuses every service: for calls that must not do I/O (reading a
+/// configuration's environment).
+pub struct NoServices;
+
+impl HostCallbacks for NoServices {
+    fn call(&self, name: RStr<'_>, _input: RStr<'_>) -> RResult<RString, RString> {
+        RResult::RErr(RString::from(
+            PluginError::new(
+                ErrorKind::Unsupported,
+                format!("host service {name} is not available here"),
+            )
+            .to_json(),
+        ))
     }
 }

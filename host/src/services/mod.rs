@@ -17,6 +17,8 @@ pub struct Services {
     pub state: state::StateDb,
     pub tokens: oauth2::TokenCache,
     pub quotas: quota::QuotaBook,
+    /// Instances with abandoned in-process calls still running.
+    pub degraded: crate::isolation::DegradedBook,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -34,6 +36,7 @@ impl Services {
             state: state::StateDb::open(&data_dir.join("state.sqlite3"))?,
             tokens: oauth2::TokenCache::default(),
             quotas: quota::QuotaBook::default(),
+            degraded: crate::isolation::DegradedBook::default(),
         })
     }
 }

@@ -31,11 +31,14 @@ impl TokenCache {
         now_ms: u64,
     ) -> Result<OAuth2Token, PluginError> {
         redact::register(&request.client_secret);
+        // The secret's digest is part of the key: a changed secret never reuses a token
+        // obtained with the old one.
         let key = format!(
-            "{instance}\u{0}{}\u{0}{}\u{0}{}",
+            "{instance}\u{0}{}\u{0}{}\u{0}{}\u{0}{}",
             request.token_url,
             request.client_id,
-            request.scope.as_deref().unwrap_or("")
+            request.scope.as_deref().unwrap_or(""),
+            crate::signing::sha256_hex(request.client_secret.as_bytes())
         );
         if !request.force_refresh {
             let cached = self.tokens.lock().ok().and_then(|t| t.get(&key).cloned());

@@ -46,6 +46,10 @@ impl Plugin for ChorusPro {
         m.description = "Deposit of Factur-X, UBL and CII invoices to Chorus Pro (PISTE) and \
                          follow-up of their integration"
             .to_owned();
+        // The seed requires production and test to use distinct PISTE applications and URLs.
+        m.environment_scoped_fields = ["client_id", "client_secret", "oauth_url", "api_url"]
+            .map(str::to_owned)
+            .to_vec();
         m.capabilities = vec![
             EinvoiceSubmit::NAME.to_owned(),
             EinvoiceStatus::NAME.to_owned(),
@@ -62,6 +66,10 @@ impl Plugin for ChorusPro {
         // The sandbox's, the stricter; an instance's own come from `quotas`.
         m.quotas = environment::Environment::Sandbox.quotas();
         m
+    }
+
+    fn environment(config: &Config) -> Option<String> {
+        config.environment().map(|e| e.to_string())
     }
 
     fn validate(config: &Config) -> Vec<PluginError> {

@@ -3,42 +3,72 @@
 //!
 //! Exit codes: 0 after Ctrl-C, 1 when an emulator cannot start, 2 on a bad command line.
 
+use passerelle_emulators::chorus_pro::{ChorusProEmulator, ChorusProOptions};
+use passerelle_emulators::ews::{EwsEmulator, EwsOptions};
+use passerelle_emulators::mindee::{MindeeEmulator, MindeeOptions};
 use passerelle_emulators::sirene::{SireneEmulator, SireneOptions};
+use passerelle_emulators::universign::{UniversignEmulator, UniversignOptions};
 use std::io::Write as _;
 use std::process::ExitCode;
 
 const USAGE: &str = "\
-Usage: passerelle-emulators [--sirene-port N]
+Usage: passerelle-emulators [--demo | --base-port N] [--sirene-port N]
 
-Runs the provider emulators on 127.0.0.1 until Ctrl-C, and prints one line per emulator
-with the URL to give the plugin.
+Runs the provider emulators (Sirene, Mindee, Chorus Pro, Universign, Exchange) on 127.0.0.1
+until Ctrl-C, and prints one line per emulator with the URL and credentials to give the plugin.
 
 Options:
-  --sirene-port N   port of the INSEE Sirene emulator (default 0: the OS picks one)
+  --demo            fixed ports 18081-18085, the ones examples/demo.toml points at
+  --base-port N     Sirene on N, Mindee on N+1, Chorus Pro N+2, Universign N+3, Exchange N+4
+  --sirene-port N   port of the INSEE Sirene emulator only (default 0: the OS picks one)
   -h, --help        print this help";
+
+/// First port of `--demo`, matching examples/demo.toml.
+const DEMO_BASE_PORT: u16 = 18081;
 
 struct Args {
     sirene_port: u16,
+    /// Ports of Mindee, Chorus Pro, Universign, Exchange (0: the OS picks).
+    others: [u16; 4],
+}
+
+fn port(value: &str, flag: &str) -> Result<u16, String> {
+    value
+        .parse()
+        .map_err(|_| format!("{flag} expects a port number (0-65535), not {value:?}"))
+}
+
+fn base(parsed: &mut Args, base: u16) -> Result<(), String> {
+    if base > u16::MAX - 4 {
+        return Err(format!("--base-port {base} leaves no room for five emulators"));
+    }
+    parsed.sirene_port = base;
+    parsed.others = [base + 1, base + 2, base + 3, base + 4];
+    Ok(())
 }
 
 fn parse_args(mut args: impl Iterator<Item = String>) -> Result<Option<Args>, String> {
-    let mut parsed = Args { sirene_port: 0 };
+    let mut parsed = Args {
+        sirene_port: 0,
+        others: [0; 4],
+    };
     while let Some(arg) = args.next() {
         match arg.as_str() {
             "-h" | "--help" => return Ok(None),
+            "--demo" => base(&mut parsed, DEMO_BASE_PORT)?,
+            "--base-port" => {
+                let value = args.next().ok_or("--base-port needs a value, e.g. --base-port 18081")?;
+                base(&mut parsed, port(&value, "--base-port")?)?;
+            }
             "--sirene-port" => {
                 let value = args
                     .next()
                     .ok_or("--sirene-port needs a value, e.g. --sirene-port 8081")?;
-                parsed.sirene_port = value.parse().map_err(|_| {
-                    format!("--sirene-port expects a port number (0-65535), not {value:?}")
-                })?;
+                parsed.sirene_port = port(&value, "--sirene-port")?;
             }
             other => {
                 if let Some(value) = other.strip_prefix("--sirene-port=") {
-                    parsed.sirene_port = value.parse().map_err(|_| {
-                        format!("--sirene-port expects a port number (0-65535), not {value:?}")
-                    })?;
+                    parsed.sirene_port = port(value, "--sirene-port")?;
                 } else {
                     return Err(format!("unknown argument {other:?}; see --help"));
                 }
@@ -46,6 +76,13 @@ fn parse_args(mut args: impl Iterator<Item = String>) -> Result<Option<Args>, St
         }
     }
     Ok(Some(parsed))
+}
+
+fn started<T>(name: &str, port: u16, result: std::io::Result<T>) -> Result<T, ExitCode> {
+    result.map_err(|e| {
+        eprintln!("error: cannot start the {name} emulator on 127.0.0.1:{port}: {e}");
+        ExitCode::from(1)
+    })
 }
 
 fn main() -> ExitCode {
@@ -61,18 +98,42 @@ fn main() -> ExitCode {
         }
     };
     let options = SireneOptions::default();
-    let sirene = match SireneEmulator::start_on(options.clone(), args.sirene_port) {
-        Ok(sirene) => sirene,
-        Err(e) => {
-            eprintln!(
-                "error: cannot start the Sirene emulator on 127.0.0.1:{}: {e}",
-                args.sirene_port
-            );
-            return ExitCode::from(1);
-        }
+    let sirene = match started("Sirene", args.sirene_port, SireneEmulator::start_on(options.clone(), args.sirene_port)) {
+        Ok(e) => e,
+        Err(code) => return code,
     };
     println!("sirene: {} (key: {})", sirene.base_url(), options.api_key);
-    // Tests read this line from a pipe: do not let it sit in a buffer.
+    let [mp, cp, up, ep] = args.others;
+    let emulators = (|| {
+        let mindee = started("Mindee", mp, MindeeEmulator::start_on(MindeeOptions::default(), mp))?;
+        let chorus = started("Chorus Pro", cp, ChorusProEmulator::start_on(ChorusProOptions::default(), cp))?;
+        let universign = started("Universign", up, UniversignEmulator::start_on(UniversignOptions::default(), up))?;
+        let ews = started("Exchange", ep, EwsEmulator::start_on(EwsOptions::default(), ep))?;
+        Ok::<_, ExitCode>((mindee, chorus, universign, ews))
+    })();
+    let (mindee, chorus, universign, ews) = match emulators {
+        Ok(e) => e,
+        Err(code) => return code,
+    };
+    println!("mindee: {} (token: {})", mindee.api_url(), mindee.options().api_key);
+    let c = chorus.options();
+    println!(
+        "chorus-pro: api {} oauth {} (client {} / {}, technical login {} / {})",
+        chorus.url(),
+        chorus.oauth_url(),
+        c.client_id,
+        c.client_secret,
+        c.technical_login,
+        c.technical_password
+    );
+    let u = universign.options();
+    println!("universign: {} (user {} / {})", universign.url(), u.user, u.password);
+    println!(
+        "exchange: {} (user svc@contoso.com / S3cret-pass; authority {})",
+        ews.ews_url(),
+        ews.authority_url()
+    );
+    // Tests read these lines from a pipe: do not let them sit in a buffer.
     let _ = std::io::stdout().flush();
 
     let runtime = match tokio::runtime::Builder::new_current_thread()

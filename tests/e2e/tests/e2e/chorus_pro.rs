@@ -539,3 +539,33 @@ fn committed_schema_matches_the_plugin() {
         path.display()
     );
 }
+
+#[test]
+fn a_production_instance_may_not_reuse_the_sandbox_credentials() {
+    let emu = emulator(ChorusProOptions::default());
+    let env = setup(&emu, "");
+    let o = emu.options();
+    // A production instance made by copying the sandbox one, changing only the environment.
+    env.ok(&["config", "create", "prod", "--plugin", "chorus-pro"]);
+    for (field, value) in [
+        ("oauth_url", "https://oauth.piste.gouv.fr/api/oauth/token"),
+        ("api_url", "https://api.piste.gouv.fr"),
+        ("client_id", o.client_id.as_str()),
+        ("client_secret", o.client_secret.as_str()),
+        ("technical_login", o.technical_login.as_str()),
+        ("technical_password", o.technical_password.as_str()),
+        ("structure_id", SUPPLIER_SIRET),
+    ] {
+        env.ok(&["config", "set", "prod", field, value]);
+    }
+    let r = env.run(&["config", "enable", "prod"]).expect_code(3);
+    for field in ["client_id", "client_secret"] {
+        assert!(r.stderr.contains(&format!("field `{field}`")), "{field}: {}", r.stderr);
+    }
+    assert!(r.stderr.contains("instance `cpro`, a sandbox instance"), "{}", r.stderr);
+    assert!(!r.stderr.contains(&o.client_secret), "secret shown: {}", r.stderr);
+    // Its own PISTE application: accepted.
+    env.ok(&["config", "set", "prod", "client_id", "production-client"]);
+    env.ok(&["config", "set", "prod", "client_secret", "production-secret"]);
+    env.ok(&["config", "enable", "prod"]);
+}

@@ -6,6 +6,7 @@
 
 mod chorus_pro;
 mod config;
+mod demo;
 mod exchange_ews;
 mod loader;
 mod ocr_mindee;

@@ -476,3 +476,21 @@ fn switched_off_ocr_refuses_and_secrets_stay_sealed() {
         "a secret is stored in clear"
     );
 }
+
+#[test]
+fn the_ocr_command_reads_a_file_and_prints_the_expense() {
+    let emu = emulator();
+    let env = configured(&emu);
+    let photo = env.root.path().join("ticket.jpg");
+    std::fs::write(&photo, passerelle_emulators::mindee::sample_jpeg(96, 128)).unwrap();
+    let run = env.ok(&["ocr", photo.to_str().unwrap()]);
+    assert!(run.stdout.contains("Clachan"), "{}", run.stdout);
+    assert!(run.stdout.contains("10.20 GBP"), "{}", run.stdout);
+    assert!(run.stdout.contains("recorded by:   svc-ocr"), "{}", run.stdout);
+    let json = env.ok(&["ocr", photo.to_str().unwrap(), "--json", "--instance", "m"]).json();
+    assert_eq!(json["total_incl_tax"], 10.2);
+    let text = env.root.path().join("notes.txt");
+    std::fs::write(&text, "not an image").unwrap();
+    env.run(&["ocr", text.to_str().unwrap()]).expect_code(3);
+    env.run(&["ocr", "/nonexistent/file.jpg"]).expect_code(3);
+}

@@ -499,3 +499,43 @@ fn committed_schema_matches_the_plugin() {
         path.display()
     );
 }
+
+#[test]
+fn the_sign_commands_request_follow_and_fetch_to_files() {
+    let emu = emulator();
+    let env = configured(&emu, PASSWORD);
+    let quote = env.root.path().join("quote-42.pdf");
+    std::fs::write(&quote, PDF).unwrap();
+    let run = env.ok(&[
+        "sign",
+        "request",
+        "--doc",
+        quote.to_str().unwrap(),
+        "--signer",
+        "Jeanne Martin <jeanne@example.com>",
+        "--custom-id",
+        "Q-42",
+    ]);
+    let id = run
+        .stdout
+        .lines()
+        .find_map(|l| l.strip_prefix("transaction "))
+        .and_then(|l| l.split(':').next())
+        .unwrap()
+        .to_owned();
+    assert!(run.stdout.contains("signing URL: "), "{}", run.stdout);
+    env.run(&["sign", "request", "--doc", quote.to_str().unwrap(), "--signer", "jeanne@example.com"])
+        .expect_code(3);
+    let out = env.root.path().join("signed");
+    let r = env.run(&["sign", "fetch", &id, "--out", out.to_str().unwrap()]).expect_code(3);
+    assert!(!r.stderr.is_empty());
+    emu.sign(&id, 0).unwrap();
+    env.ok(&["sign", "status", &id, "--refresh"]).expect_output("completed").expect_output("Jeanne Martin");
+    let fetched = env.ok(&["sign", "fetch", &id, "--out", out.to_str().unwrap()]);
+    let file = out.join("quote-42.pdf");
+    let bytes = std::fs::read(&file).unwrap();
+    assert!(bytes.starts_with(b"%PDF") && bytes.len() > PDF.len(), "not the signed PDF");
+    assert!(fetched.stdout.contains(&sha256sum(&bytes)), "{}", fetched.stdout);
+    env.run(&["sign", "fetch", &id, "--out", out.to_str().unwrap()]).expect_code(3);
+    env.ok(&["sign", "fetch", &id, "--out", out.to_str().unwrap(), "--force"]);
+}
