@@ -435,6 +435,7 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Serve { listen } => {
             let engine = std::sync::Arc::new(engine);
             let _scheduler = crate::scheduler::spawn(engine.clone());
+            let _hot_add = crate::hot::spawn(engine.clone());
             crate::server::serve(engine, listen).await?;
             Ok(ExitCode::SUCCESS)
         }
@@ -656,7 +657,11 @@ fn plugins(engine: &Engine, json: bool) -> anyhow::Result<ExitCode> {
                 })
             })
             .collect();
-        print_json(&json!({ "plugins": plugins, "refused": engine.registry.refused }))?;
+        print_json(&json!({
+            "plugins": plugins,
+            "refused": engine.registry.refused,
+            "events": engine.registry.events,
+        }))?;
         return Ok(ExitCode::SUCCESS);
     }
     if engine.registry.plugins.is_empty() {

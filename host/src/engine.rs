@@ -3,7 +3,7 @@
 
 use crate::ids::InstanceId;
 use crate::instances::{ConfigError, Instances};
-use crate::loader::{self, Registry};
+use crate::loader::{self, LiveRegistry};
 use crate::runner::{self, RunError};
 use crate::secrets::{SecretError, SecretKey};
 use crate::services::{ServiceError, Services};
@@ -29,7 +29,7 @@ pub enum OpenError {
 
 pub struct Engine {
     pub settings: Settings,
-    pub registry: Registry,
+    pub registry: LiveRegistry,
     pub store: Store,
     pub key: SecretKey,
     pub services: Arc<Services>,
@@ -51,7 +51,7 @@ impl Engine {
         let services = Arc::new(Services::open(&settings.data_dir)?);
         Ok(Engine {
             settings,
-            registry,
+            registry: LiveRegistry::new(registry),
             store,
             key,
             services,

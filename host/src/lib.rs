@@ -8,6 +8,7 @@
 pub mod capability_cli;
 pub mod cli;
 pub mod engine;
+pub mod hot;
 pub mod ids;
 pub mod instances;
 pub mod isolation;

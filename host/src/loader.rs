@@ -41,10 +41,54 @@ pub struct Refusal {
 }
 
 /// The plugins of this host.
-#[derive(Debug, Default)]
+#[derive(Debug, Default, Clone)]
 pub struct Registry {
     pub plugins: Vec<Arc<LoadedPlugin>>,
     pub refused: Vec<Refusal>,
+    /// What hot add did (newest last), for the plugin list and the log.
+    pub events: Vec<String>,
+}
+
+/// The registry of a running host, replaced as a whole when plugin files come, change or go.
+///
+/// Readers get a plain `&Registry` (through `Deref`) that stays valid for the life of the
+/// process: each version is leaked, like the libraries it describes (abi_stable never
+/// unloads a library). A caller holding an `Arc<LoadedPlugin>` from an older version keeps
+/// using that version until its call ends; new calls see the new one.
+#[derive(Debug)]
+pub struct LiveRegistry(std::sync::RwLock<&'static Registry>);
+
+impl LiveRegistry {
+    pub fn new(registry: Registry) -> Self {
+        LiveRegistry(std::sync::RwLock::new(Box::leak(Box::new(registry))))
+    }
+
+    /// Publishes a new version.
+    pub fn replace(&self, registry: Registry) {
+        let leaked: &'static Registry = Box::leak(Box::new(registry));
+        *self
+            .0
+            .write()
+            .unwrap_or_else(std::sync::PoisonError::into_inner) = leaked;
+    }
+
+    /// A new version made from the current one.
+    pub fn update(&self, change: impl FnOnce(&mut Registry)) {
+        let mut next = (**self).clone();
+        change(&mut next);
+        self.replace(next);
+    }
+}
+
+impl std::ops::Deref for LiveRegistry {
+    type Target = Registry;
+
+    fn deref(&self) -> &Registry {
+        *self
+            .0
+            .read()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
 }
 
 impl Registry {

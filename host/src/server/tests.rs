@@ -183,20 +183,22 @@ fn demo_engine(dir: &std::path::Path) -> Arc<Engine> {
         None,
         Duration::from_secs(10),
     );
-    let mut engine = Engine::open(settings).unwrap();
+    let engine = Engine::open(settings).unwrap();
     let module = passerelle_plugin_api::__private::root_module::<Demo>();
     let manifest: Manifest = crate::plugin::decode("manifest", (module.manifest())()).unwrap();
     let schema_json: Value =
         crate::plugin::decode("config_schema", (module.config_schema())()).unwrap();
-    engine.registry.plugins.push(Arc::new(LoadedPlugin {
-        path: "demo.so".into(),
-        sha256: String::new(),
-        signed_by: None,
-        manifest,
-        schema: ConfigSchema::new(schema_json).unwrap(),
-        backend: crate::plugin::Backend::InProcess(module),
-        load_time: Duration::ZERO,
-    }));
+    engine.registry.update(|r| {
+        r.plugins.push(Arc::new(LoadedPlugin {
+            path: "demo.so".into(),
+            sha256: String::new(),
+            signed_by: None,
+            manifest,
+            schema: ConfigSchema::new(schema_json).unwrap(),
+            backend: crate::plugin::Backend::InProcess(module),
+            load_time: Duration::ZERO,
+        }))
+    });
     Arc::new(engine)
 }
 

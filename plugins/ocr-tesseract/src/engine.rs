@@ -10,15 +10,14 @@
 //!   version);
 //! - a stuck engine is killed at the deadline, which a library call cannot be.
 //!
-//! The cost is a process start (about 10 ms) and a temporary file per reading. The file is
-//! created in the system's temporary directory with a unique name, readable by this user
-//! only, never overwriting an existing file, and deleted when the reading ends, whatever
-//! the outcome. No network is involved, and the child's output is read on scoped threads
-//! that end with the call.
+//! The cost is a process start (about 10 ms) and temporary files per reading (the image,
+//! the engine's output). They are created in the system's temporary directory with unique
+//! names, readable by this user only, never overwriting an existing file, and deleted when
+//! the reading ends, whatever the outcome. No network is involved and no thread is started.
 
 use passerelle_plugin_api::prelude::*;
 use std::ffi::OsStr;
-use std::io::{Read, Write};
+use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::{Command, ExitStatus, Stdio};
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -124,16 +123,7 @@ impl Engine {
         languages: &str,
         psm: u8,
     ) -> Result<crate::tsv::Reading, PluginError> {
-        let file = TempImage::write(image, extension).map_err(|e| {
-            PluginError::new(
-                ErrorKind::Unavailable,
-                format!(
-                    "cannot write the image for the engine in {} ({e}): check that the host may \
-                     write to its temporary directory (TMPDIR)",
-                    std::env::temp_dir().display()
-                ),
-            )
-        })?;
+        let file = TempFile::write(image, extension).map_err(temp_error)?;
         let psm = psm.to_string();
         let args: [&OsStr; 8] = [
             file.path().as_os_str(),
@@ -174,62 +164,62 @@ impl Engine {
     }
 
     /// Runs the program with `args`, killing it at `timeout`.
-    pub fn run<S: AsRef<OsStr>>(&self, args: &[S], timeout: Duration) -> Result<Output, PluginError> {
-        let mut command = Command::new(&self.program);
-        command
+    ///
+    /// Its output goes to temporary files rather than pipes: a pipe stays open as long as
+    /// any process holds it, so a wrapper script whose child survives the kill would keep
+    /// the call waiting; a file is simply read once the program has ended.
+    pub fn run<S: AsRef<OsStr>>(
+        &self,
+        args: &[S],
+        timeout: Duration,
+    ) -> Result<Output, PluginError> {
+        let (stdout_file, stdout) = TempFile::create("out").map_err(temp_error)?;
+        let (stderr_file, stderr) = TempFile::create("err").map_err(temp_error)?;
+        let mut child = Command::new(&self.program)
             .args(args)
             // One thread per reading: the host runs several calls at once, and OpenMP's
             // default of one thread per core makes them fight (Tesseract's own advice).
             .env("OMP_THREAD_LIMIT", "1")
             .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped());
-        let mut child = command.spawn().map_err(|e| self.spawn_error(&e))?;
-        let stdout = child.stdout.take();
-        let stderr = child.stderr.take();
-        std::thread::scope(|scope| {
-            // Both pipes are drained while waiting, so that a chatty engine cannot block on
-            // a full pipe and look stuck.
-            let out = scope.spawn(move || drain(stdout));
-            let err = scope.spawn(move || drain(stderr));
-            let started = Instant::now();
-            let mut pause = Duration::from_millis(2);
-            let status = loop {
-                match child.try_wait() {
-                    Ok(Some(status)) => break Ok(status),
-                    Ok(None) if started.elapsed() >= timeout => {
-                        let _ = child.kill();
-                        let _ = child.wait();
-                        break Err(PluginError::new(
-                            ErrorKind::Timeout,
-                            format!(
-                                "Tesseract did not finish within {} s and was stopped: send a \
-                                 smaller photo, or raise the timeout (Timeout, timeout_secs)",
-                                timeout.as_secs()
-                            ),
-                        ));
-                    }
-                    Ok(None) => {
-                        std::thread::sleep(pause);
-                        pause = (pause * 2).min(Duration::from_millis(20));
-                    }
-                    Err(e) => {
-                        let _ = child.kill();
-                        let _ = child.wait();
-                        break Err(PluginError::internal(format!(
-                            "cannot wait for {}: {e}",
-                            self.program.display()
-                        )));
-                    }
+            .stdout(Stdio::from(stdout))
+            .stderr(Stdio::from(stderr))
+            .spawn()
+            .map_err(|e| self.spawn_error(&e))?;
+        let started = Instant::now();
+        let mut pause = Duration::from_millis(2);
+        let status = loop {
+            match child.try_wait() {
+                Ok(Some(status)) => break status,
+                Ok(None) if started.elapsed() >= timeout => {
+                    let _ = child.kill();
+                    let _ = child.wait();
+                    return Err(PluginError::new(
+                        ErrorKind::Timeout,
+                        format!(
+                            "Tesseract did not finish within {} s and was stopped: send a \
+                             smaller photo, or raise the timeout (Timeout, timeout_secs)",
+                            timeout.as_secs()
+                        ),
+                    ));
                 }
-            };
-            let stdout = out.join().unwrap_or_default();
-            let stderr = err.join().unwrap_or_default();
-            status.map(|status| Output {
-                status,
-                stdout,
-                stderr,
-            })
+                Ok(None) => {
+                    std::thread::sleep(pause);
+                    pause = (pause * 2).min(Duration::from_millis(20));
+                }
+                Err(e) => {
+                    let _ = child.kill();
+                    let _ = child.wait();
+                    return Err(PluginError::internal(format!(
+                        "cannot wait for {}: {e}",
+                        self.program.display()
+                    )));
+                }
+            }
+        };
+        Ok(Output {
+            status,
+            stdout: std::fs::read(stdout_file.path()).unwrap_or_default(),
+            stderr: std::fs::read(stderr_file.path()).unwrap_or_default(),
         })
     }
 
@@ -266,12 +256,15 @@ impl Engine {
     }
 }
 
-fn drain(pipe: Option<impl Read>) -> Vec<u8> {
-    let mut buf = Vec::new();
-    if let Some(mut pipe) = pipe {
-        let _ = pipe.read_to_end(&mut buf);
-    }
-    buf
+fn temp_error(e: std::io::Error) -> PluginError {
+    PluginError::new(
+        ErrorKind::Unavailable,
+        format!(
+            "cannot create a temporary file for the engine in {} ({e}): check that the host \
+             may write to its temporary directory (TMPDIR)",
+            std::env::temp_dir().display()
+        ),
+    )
 }
 
 /// The version number in `tesseract 5.3.0` (or `tesseract v5.0.0-alpha…`).
@@ -321,14 +314,15 @@ pub fn parse_languages(text: &str) -> Languages {
     languages
 }
 
-/// A temporary copy of the document, deleted on drop.
+/// A temporary file (the document's copy, the engine's output), deleted on drop.
 #[derive(Debug)]
-struct TempImage {
+struct TempFile {
     path: PathBuf,
 }
 
-impl TempImage {
-    fn write(bytes: &[u8], extension: &str) -> std::io::Result<TempImage> {
+impl TempFile {
+    /// Creates an empty file with a unique name, readable by this user only.
+    fn create(extension: &str) -> std::io::Result<(TempFile, std::fs::File)> {
         static COUNTER: AtomicU64 = AtomicU64::new(0);
         let nanos = std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
@@ -349,11 +343,16 @@ impl TempImage {
             // Receipts are personal data: readable by the host's user only.
             options.mode(0o600);
         }
-        let mut file = options.open(&path)?;
-        let image = TempImage { path };
+        let file = options.open(&path)?;
+        Ok((TempFile { path }, file))
+    }
+
+    /// A file holding `bytes`.
+    fn write(bytes: &[u8], extension: &str) -> std::io::Result<TempFile> {
+        let (temp, mut file) = TempFile::create(extension)?;
         file.write_all(bytes)?;
         file.flush()?;
-        Ok(image)
+        Ok(temp)
     }
 
     fn path(&self) -> &Path {
@@ -361,7 +360,7 @@ impl TempImage {
     }
 }
 
-impl Drop for TempImage {
+impl Drop for TempFile {
     fn drop(&mut self) {
         let _ = std::fs::remove_file(&self.path);
     }
@@ -401,8 +400,8 @@ mod tests {
 
     #[test]
     fn temporary_images_are_private_unique_and_removed() {
-        let a = TempImage::write(b"one", "png").unwrap();
-        let b = TempImage::write(b"two", "png").unwrap();
+        let a = TempFile::write(b"one", "png").unwrap();
+        let b = TempFile::write(b"two", "png").unwrap();
         assert_ne!(a.path(), b.path());
         assert_eq!(std::fs::read(a.path()).unwrap(), b"one");
         #[cfg(unix)]

@@ -164,9 +164,11 @@ pub fn receipt(reading: &Reading, options: &Options<'_>) -> ExpenseReceipt {
         .iter()
         .enumerate()
         .position(|(i, info)| {
+            // A total states an amount: `TVA intracom. FR…` in the header is no total.
             tax_lines.contains(&i)
-                || info.has_any(&["TOTAL", "TTC", "HT", "TVA", "VAT", "SUBTOTAL"])
-                || info.phrase("A PAYER").is_some()
+                || (!info.amounts.is_empty()
+                    && (info.has_any(&["TOTAL", "TTC", "HT", "TVA", "VAT", "SUBTOTAL"])
+                        || info.phrase("A PAYER").is_some()))
         })
         .unwrap_or(infos.len());
     // Items sit between the header (supplier, registrations, date) and the first total;

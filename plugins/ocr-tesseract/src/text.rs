@@ -22,15 +22,30 @@ pub fn fold(s: &str) -> String {
 }
 
 /// The keywords of a line: folded, dots removed (`T.V.A.` → `TVA`), cut at other
-/// punctuation (`SOUS-TOTAL` → `SOUS`, `TOTAL`), each with the index of its word.
+/// punctuation (`SOUS-TOTAL` → `SOUS`, `TOTAL`) and where letters meet digits (the engine
+/// glues `T.V.A.5,50%`), each with the index of its word.
 pub fn keywords(words: &[Word]) -> Vec<(String, usize)> {
     let mut keys = Vec::new();
     for (i, w) in words.iter().enumerate() {
         let folded = fold(&w.text).replace('.', "");
-        for part in folded.split(|c: char| !c.is_alphanumeric()) {
-            if !part.is_empty() {
-                keys.push((part.to_owned(), i));
+        let mut part = String::new();
+        let mut last_digit = None;
+        for c in folded.chars() {
+            let digit = c.is_ascii_digit();
+            if !c.is_alphanumeric() || last_digit.is_some_and(|d| d != digit) {
+                if !part.is_empty() {
+                    keys.push((std::mem::take(&mut part), i));
+                }
             }
+            if c.is_alphanumeric() {
+                part.push(c);
+                last_digit = Some(digit);
+            } else {
+                last_digit = None;
+            }
+        }
+        if !part.is_empty() {
+            keys.push((part, i));
         }
     }
     keys
@@ -131,10 +146,23 @@ pub fn parse_amount(core: &str) -> Option<f64> {
     Some(if negative { -value } else { value })
 }
 
-/// A percentage in a word (`20%`, `10,00%`, `(5.5%)`); `None` for anything else.
+/// A percentage in a word (`20%`, `10,00%`, `(5.5%)`, and `T.V.A.5,50%` as the engine
+/// sometimes glues it); `None` for anything else.
 fn parse_percent(text: &str) -> Option<f64> {
     let t = text.trim_matches(|c: char| "()[]:".contains(c));
-    let number = t.strip_suffix('%')?.trim();
+    let t = t.strip_suffix('%')?.trim();
+    // The number is what follows the last letter (a glued label).
+    let number = match t.rfind(char::is_alphabetic) {
+        Some(i) => {
+            let rest = &t[i..];
+            let skip = rest.chars().next().map_or(0, char::len_utf8);
+            rest[skip..].trim_start_matches(['.', ':'])
+        }
+        None => t,
+    };
+    if number.is_empty() {
+        return None;
+    }
     let value: f64 = number.replace(',', ".").parse().ok()?;
     (number.chars().all(|c| c.is_ascii_digit() || c == ',' || c == '.')
         && (0.0..=100.0).contains(&value))
@@ -527,6 +555,8 @@ mod tests {
         assert_eq!(rates("TVA 10,00% 0,49"), [10.0]);
         assert_eq!(rates("TVA (5.5%) 0,29"), [5.5]);
         assert_eq!(rates("TVA 20 % 1,00"), [20.0]);
+        assert_eq!(rates("T.V.A.5,50% 0,30"), [5.5]);
+        assert!(rates("ABC%").is_empty());
         assert_eq!(amounts("TVA 20,00 % 1,00"), [1.0]);
         assert!(rates("TOTAL 5,40").is_empty());
     }
@@ -584,5 +614,7 @@ mod tests {
         assert_eq!(find_phrase(&k, "NET A PAYER"), Some(vec![0, 1, 2]));
         assert_eq!(find_phrase(&k, "SOUS TOTAL"), Some(vec![4, 4]));
         assert_eq!(find_phrase(&k, "TOTAL TTC"), None);
+        let k = keywords(&words("T.V.A.5,50%"));
+        assert_eq!(k[0].0, "TVA");
     }
 }

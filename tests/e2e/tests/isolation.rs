@@ -1,0 +1,571 @@
+//! Isolation modes end to end: the real `passerelle` binary (and its hidden worker mode), the
+//! deliberately misbehaving `fixture-misbehave` plugin, the service-probe plugin against the
+//! probe emulator.
+//!
+//! In process mode a segfault, an abort, an infinite loop, an exhausted memory limit and
+//! panics (also on a thread while another waits in a host callback) are contained: the call
+//! fails with a reason naming the plugin and what happened, the host answers other requests
+//! while the misbehaving call runs and after it, and the next call of the same plugin gets a
+//! fresh process. In in-process mode panics and deadlines are contained.
+
+// clippy's allow-unwrap-in-tests covers #[test] functions only, not the helpers beside them.
+#![allow(clippy::unwrap_used)]
+
+use passerelle_e2e::{artifacts, TestEnv};
+use passerelle_emulators::probe::{ProbeEmulator, ProbeOptions};
+use serde_json::{json, Value};
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::{SocketAddr, TcpStream};
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::sync::mpsc;
+use std::time::{Duration, Instant};
+
+const TOKEN: &str = "tok-Misbehave-5ecret-4242";
+const ADMIN_PASSWORD: &str = "isolation-e2e-Pa55word";
+
+/// A host with the misbehave plugin and this `host.toml`.
+fn env_with(host_toml: &str, extra: &[&str]) -> TestEnv {
+    let env = TestEnv::with_plugins(&["fixture_misbehave"]);
+    for p in extra {
+        env.add_plugin(p);
+    }
+    std::fs::create_dir_all(&env.data).unwrap();
+    std::fs::write(env.data.join("host.toml"), host_toml).unwrap();
+    env
+}
+
+fn process_env() -> TestEnv {
+    env_with(
+        "[plugins]\nmemory_limit_mb = 256\n\n[plugins.isolation]\ndefault = \"process\"\n",
+        &[],
+    )
+}
+
+/// An enabled misbehave instance with the token set.
+fn misbehave_instance(env: &TestEnv, id: &str, behaviour: &str) {
+    env.ok(&["config", "create", id, "--plugin", "misbehave"]);
+    env.run_with_stdin(&["config", "set", id, "token", "--stdin"], Some(TOKEN))
+        .expect_code(0);
+    env.ok(&["config", "set", id, "behaviour", behaviour]);
+    env.ok(&["config", "set", id, "alloc_mb", "4096"]);
+    env.ok(&["config", "enable", id]);
+}
+
+fn invoke_misbehave(env: &TestEnv, instance: &str, behaviour: &str) -> passerelle_e2e::Run {
+    let input = json!({ "behaviour": behaviour }).to_string();
+    env.run(&[
+        "invoke",
+        "other.misbehave",
+        "--input",
+        &input,
+        "--instance",
+        instance,
+    ])
+}
+
+fn assert_no_token(what: &str, text: &str) {
+    assert!(!text.contains(TOKEN), "{what} leaks the token:\n{text}");
+}
+
+#[test]
+fn process_mode_turns_each_crash_into_a_clear_failure_of_the_call() {
+    let env = process_env();
+    misbehave_instance(&env, "bad", "succeed");
+    let cases = [
+        ("segfault", "crashed (signal 11, SIGSEGV) during invoke of `other.misbehave`"),
+        ("abort", "crashed (signal 6, SIGABRT) during invoke of `other.misbehave`"),
+        (
+            "allocate",
+            "ran out of memory during invoke of `other.misbehave`: it passed its limit of 256 MB (memory allocation of",
+        ),
+    ];
+    for (behaviour, expected) in cases {
+        let run = invoke_misbehave(&env, "bad", behaviour).expect_code(1);
+        let error = run.stderr.lines().find(|l| l.starts_with("error:")).unwrap_or("");
+        assert!(
+            error.starts_with("error: the plugin process of `misbehave` "),
+            "{behaviour}: {}",
+            run.stderr
+        );
+        assert!(error.contains(expected), "{behaviour}: {error}");
+        assert!(
+            error.ends_with("it will be restarted on next use"),
+            "{behaviour}: {error}"
+        );
+        // The plugin's stderr reached the host's log, redacted; its stdout did not break
+        // the protocol (the fixture prints on both before misbehaving).
+        assert!(
+            run.stderr.contains("plugin process stderr: misbehave: about to"),
+            "{}",
+            run.stderr
+        );
+        assert!(run.stderr.contains("holding token [redacted]"), "{}", run.stderr);
+        assert_no_token(behaviour, &run.all());
+    }
+
+    // Panics are caught inside the worker by export_plugin!, as in-process: the worker lives.
+    let run = invoke_misbehave(&env, "bad", "panic").expect_code(1);
+    assert!(
+        run.stderr
+            .contains("error: the plugin panicked in invoke: misbehave panicked holding token [redacted]"),
+        "{}",
+        run.stderr
+    );
+    assert_no_token("panic", &run.all());
+    let run = invoke_misbehave(&env, "bad", "panic_in_callback").expect_code(1);
+    assert!(
+        run.stderr
+            .contains("error: the plugin panicked in invoke: a scoped thread panicked"),
+        "{}",
+        run.stderr
+    );
+    // The callbacks made before the panic were served by the host (wrong input refused,
+    // unknown service named), and the sleeping callback thread was answered.
+    assert!(
+        run.stderr.contains("host callback state.put: invalid input"),
+        "{}",
+        run.stderr
+    );
+    assert!(run.stderr.contains("has no service \"no.such.service\""), "{}", run.stderr);
+    assert_no_token("panic_in_callback", &run.all());
+
+    // The infinite loop is killed at the deadline (tests take --deadline).
+    env.ok(&["config", "set", "bad", "behaviour", "loop"]);
+    let started = Instant::now();
+    let run = env.run(&["--deadline", "2", "test", "bad"]).expect_code(1);
+    assert!(
+        run.stdout.contains(
+            "the plugin process of `misbehave` did not finish test within 2 s and was killed; it will be restarted on next use"
+        ),
+        "{}",
+        run.all()
+    );
+    assert!(started.elapsed() < Duration::from_secs(20), "{:?}", started.elapsed());
+
+    // A healthy call through the same plugin: its host callbacks (state, clock, log) work.
+    let out = env
+        .ok(&["invoke", "other.echo", "--input", r#"{"n":1}"#, "--instance", "bad"])
+        .json();
+    assert_eq!(out["echo"], json!({"n": 1}));
+    assert_eq!(out["count"], 1);
+    assert!(out["now_ms"].as_u64().unwrap() > 1_600_000_000_000, "{out}");
+    assert_no_token("data directory", &env.data_dump());
+}
+
+#[test]
+fn isolation_is_chosen_per_plugin_and_bad_settings_are_refused() {
+    let env = env_with(
+        "[plugins.isolation]\ndefault = \"in-process\"\nmisbehave = \"process\"\n",
+        &["fixture_service_probe"],
+    );
+    let list = env.ok(&["plugins", "--json"]).json();
+    let mode = |id: &str| {
+        list["plugins"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|p| p["id"] == id)
+            .unwrap_or_else(|| panic!("{id} not loaded: {list}"))
+            .clone()
+    };
+    assert_eq!(mode("misbehave")["isolation"], "process", "{list}");
+    assert_eq!(mode("misbehave")["process"]["memory_limit_mb"], 1024, "{list}");
+    assert_eq!(mode("service-probe")["isolation"], "in-process", "{list}");
+    assert!(mode("service-probe")["process"].is_null(), "{list}");
+    env.ok(&["plugins"])
+        .expect_output("runs in plugin processes (memory limit 1024 MB");
+
+    std::fs::write(
+        env.data.join("host.toml"),
+        "[plugins.isolation]\nmisbehave = \"separate\"\n",
+    )
+    .unwrap();
+    env.run(&["plugins"])
+        .expect_code(3)
+        .expect_output("host.toml")
+        .expect_output("unknown variant `separate`, expected `in-process` or `process`");
+    std::fs::write(env.data.join("host.toml"), "[plugins]\nmemory_limit_mb = 10\n").unwrap();
+    env.run(&["plugins"])
+        .expect_code(3)
+        .expect_output("memory_limit_mb = 10 is too small for a plugin process");
+}
+
+#[test]
+fn process_mode_proxies_http_oauth2_state_and_quotas_to_the_host() {
+    let probe = ProbeEmulator::start(ProbeOptions {
+        strict_per_second: 10,
+        ..ProbeOptions::default()
+    })
+    .unwrap();
+    let env = TestEnv::with_plugins(&["fixture_service_probe"]);
+    std::fs::create_dir_all(&env.data).unwrap();
+    std::fs::write(
+        env.data.join("host.toml"),
+        "[plugins.isolation]\ndefault = \"process\"\n",
+    )
+    .unwrap();
+    env.ok(&["config", "create", "p", "--plugin", "service-probe"]);
+    env.ok(&["config", "set", "p", "base_url", &probe.url()]);
+    env.ok(&["config", "set", "p", "client_id", "probe-client"]);
+    env.run_with_stdin(
+        &["config", "set", "p", "client_secret", "--stdin"],
+        Some("probe-secret"),
+    )
+    .expect_code(0);
+    env.ok(&["config", "set", "p", "per_second", "10"]);
+    env.ok(&["config", "enable", "p"]);
+    let list = env.ok(&["plugins", "--json"]).json();
+    assert_eq!(list["plugins"][0]["isolation"], "process", "{list}");
+
+    env.ok(&["test", "p"]).expect_output("get token");
+    let out = env.ok(&["invoke", "other.protected"]).json();
+    assert!(out.is_object(), "{out}");
+    // 30 requests from 4 plugin threads at once, through the host's quota of 10/s: every
+    // callback is served (concurrently) and the strict provider refuses none.
+    let out = env
+        .ok(&[
+            "invoke",
+            "other.burst",
+            "--input",
+            r#"{"path":"/strict","count":30,"threads":4}"#,
+        ])
+        .json();
+    let (accepted, refused) = probe.strict_counts();
+    assert_eq!(refused, 0, "{out}");
+    assert_eq!(out["rejected"], 0, "{out}");
+    assert_eq!(out["ok"].as_u64().unwrap() as usize, accepted, "{out}");
+    assert!(accepted >= 28, "{out}");
+    assert!(out["elapsed_ms"].as_u64().unwrap() >= 1500, "{out}");
+    assert!(!env.data_dump().contains("probe-secret"));
+}
+
+#[test]
+fn in_process_mode_contains_panics_and_deadlines() {
+    let env = env_with("", &[]);
+    misbehave_instance(&env, "bad", "succeed");
+    let list = env.ok(&["plugins", "--json"]).json();
+    assert_eq!(list["plugins"][0]["isolation"], "in-process", "{list}");
+
+    let run = invoke_misbehave(&env, "bad", "panic").expect_code(1);
+    assert!(
+        run.stderr
+            .contains("error: the plugin panicked in invoke: misbehave panicked holding token [redacted]"),
+        "{}",
+        run.stderr
+    );
+    assert_no_token("panic", &run.all());
+    let run = invoke_misbehave(&env, "bad", "panic_in_callback").expect_code(1);
+    assert!(
+        run.stderr
+            .contains("error: the plugin panicked in invoke: a scoped thread panicked"),
+        "{}",
+        run.stderr
+    );
+
+    env.ok(&["config", "set", "bad", "behaviour", "loop"]);
+    let started = Instant::now();
+    let run = env.run(&["--deadline", "2", "test", "bad"]).expect_code(1);
+    assert!(
+        run.stdout
+            .contains("the test routine did not finish within 2 s and was abandoned"),
+        "{}",
+        run.all()
+    );
+    assert!(
+        run.stderr.contains("instance degraded: test of plugin `misbehave` did not finish within 2 s and was abandoned; its thread still runs"),
+        "{}",
+        run.stderr
+    );
+    // The spinning thread does not keep the command alive.
+    assert!(started.elapsed() < Duration::from_secs(20), "{:?}", started.elapsed());
+    env.ok(&["invoke", "other.echo", "--input", "{}", "--instance", "bad"]);
+}
+
+// ----- `passerelle serve`: other requests are answered during and after -----
+
+/// `passerelle serve` on a port the OS picks; killed when dropped.
+struct Server {
+    child: Child,
+    addr: SocketAddr,
+    stderr_file: PathBuf,
+}
+
+impl Server {
+    fn start(env: &TestEnv, deadline_s: u64) -> Server {
+        let stderr_file = env.root.path().join("serve.stderr");
+        let mut child = Command::new(&artifacts().bin)
+            .arg("--data-dir")
+            .arg(&env.data)
+            .arg("--plugin-dir")
+            .arg(&env.plugins)
+            .args(["--plugin-policy", "allow-unsigned"])
+            .args(["--deadline", &deadline_s.to_string()])
+            .args(["--log", "info"])
+            .args(["serve", "--listen", "127.0.0.1:0"])
+            .env("PASSERELLE_ADMIN_PASSWORD", ADMIN_PASSWORD)
+            .env_remove("PASSERELLE_SECRET_KEY")
+            .env_remove("PASSERELLE_PLUGIN_DIRS")
+            .env_remove("PASSERELLE_DATA_DIR")
+            .env_remove("RUST_LOG")
+            .current_dir(env.root.path())
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(std::fs::File::create(&stderr_file).unwrap())
+            .spawn()
+            .expect("spawn passerelle serve");
+        let (tx, rx) = mpsc::channel();
+        let out = child.stdout.take().unwrap();
+        std::thread::spawn(move || {
+            for line in BufReader::new(out).lines().map_while(Result::ok) {
+                if tx.send(line).is_err() {
+                    break;
+                }
+            }
+        });
+        let addr = loop {
+            match rx.recv_timeout(Duration::from_secs(60)) {
+                Ok(line) => {
+                    if let Some(rest) = line.strip_prefix("Passerelle console: http://") {
+                        break rest.split('/').next().unwrap().parse().unwrap();
+                    }
+                }
+                Err(_) => {
+                    let _ = child.kill();
+                    panic!(
+                        "`passerelle serve` did not start:\n{}",
+                        std::fs::read_to_string(&stderr_file).unwrap_or_default()
+                    );
+                }
+            }
+        };
+        Server {
+            child,
+            addr,
+            stderr_file,
+        }
+    }
+
+    fn log(&self) -> String {
+        std::fs::read_to_string(&self.stderr_file).unwrap_or_default()
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// A plain HTTP/1.1 exchange on 127.0.0.1: (status, body).
+fn http(addr: SocketAddr, path: &str, token: &str, body: &str) -> (u16, Value) {
+    let mut stream = TcpStream::connect(addr).unwrap();
+    stream
+        .set_read_timeout(Some(Duration::from_secs(60)))
+        .unwrap();
+    let request = format!(
+        "POST {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\nAuthorization: Bearer {token}\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
+        body.len()
+    );
+    stream.write_all(request.as_bytes()).unwrap();
+    let mut raw = Vec::new();
+    stream.read_to_end(&mut raw).unwrap();
+    let text = String::from_utf8_lossy(&raw).into_owned();
+    let (head, rest) = text.split_once("\r\n\r\n").unwrap_or((&text, ""));
+    let status = head
+        .split_whitespace()
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(0);
+    let body = if head.to_ascii_lowercase().contains("transfer-encoding: chunked") {
+        dechunk(rest)
+    } else {
+        rest.to_owned()
+    };
+    (
+        status,
+        serde_json::from_str(&body).unwrap_or(Value::String(body)),
+    )
+}
+
+fn dechunk(mut s: &str) -> String {
+    let mut out = String::new();
+    while let Some((size, rest)) = s.split_once("\r\n") {
+        let n = usize::from_str_radix(size.trim(), 16).unwrap_or(0);
+        if n == 0 {
+            break;
+        }
+        out.push_str(&rest[..n]);
+        s = &rest[n + 2..];
+    }
+    out
+}
+
+fn admin_token(env: &TestEnv) -> String {
+    env.ok(&[
+        "admin", "token", "create", "--name", "tests", "--scope", "admin",
+    ])
+    .stdout
+    .trim()
+    .to_owned()
+}
+
+fn echo(server: &Server, token: &str, instance: &str) -> (u16, Value, Duration) {
+    let started = Instant::now();
+    let (code, body) = http(
+        server.addr,
+        &format!("/api/capabilities/other.echo?instance={instance}"),
+        token,
+        r#"{"ping":true}"#,
+    );
+    (code, body, started.elapsed())
+}
+
+/// Calls `echo` on `good` until `busy` ends; returns how many answered, all within 2 s.
+fn echo_while<T>(server: &Server, token: &str, busy: &std::thread::JoinHandle<T>) -> usize {
+    let mut answered = 0;
+    while !busy.is_finished() {
+        let (code, body, took) = echo(server, token, "good");
+        assert_eq!(code, 200, "{body}\n{}", server.log());
+        assert!(took < Duration::from_secs(2), "echo took {took:?}");
+        answered += 1;
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    answered
+}
+
+#[test]
+fn serve_with_process_isolation_answers_during_and_after_each_misbehaviour() {
+    let env = process_env();
+    misbehave_instance(&env, "bad", "loop");
+    misbehave_instance(&env, "good", "succeed");
+    let token = admin_token(&env);
+    let server = Server::start(&env, 3);
+    let (code, first, _) = echo(&server, &token, "good");
+    assert_eq!(code, 200, "{first}");
+
+    // An infinite loop: killed at the deadline while `good` keeps answering.
+    let (addr, t) = (server.addr, token.clone());
+    let looping = std::thread::spawn(move || http(addr, "/api/instances/bad/test", &t, ""));
+    let answered = echo_while(&server, &token, &looping);
+    let (code, report) = looping.join().unwrap();
+    assert_eq!(code, 200, "{report}");
+    assert_eq!(report["status"], "failed", "{report}");
+    assert!(
+        report.to_string().contains(
+            "the plugin process of `misbehave` did not finish test within 3 s and was killed"
+        ),
+        "{report}"
+    );
+    assert!(answered >= 5, "only {answered} echoes answered during the loop");
+    // The killed worker is gone (reaped), not spinning in the background.
+    let log = server.log();
+    let pid = log
+        .lines()
+        .find(|l| l.contains("did not finish test within 3 s and was killed"))
+        .and_then(|l| l.split("pid=").nth(1))
+        .and_then(|p| p.split_whitespace().next())
+        .unwrap_or_else(|| panic!("no kill logged:\n{log}"))
+        .to_owned();
+    assert!(
+        !std::path::Path::new(&format!("/proc/{pid}")).exists(),
+        "worker {pid} still exists"
+    );
+
+    // Each crash, on its own call: the call fails with the reason, `good` answers while the
+    // crashed call is handled and after it, and the next call of `bad` gets a new process.
+    let cases = [
+        ("segfault", "crashed (signal 11, SIGSEGV)"),
+        ("abort", "crashed (signal 6, SIGABRT)"),
+        ("allocate", "ran out of memory during invoke of `other.misbehave`"),
+        ("panic", "the plugin panicked in invoke"),
+        ("panic_in_callback", "a scoped thread panicked"),
+    ];
+    let mut pids = vec![first["pid"].clone()];
+    for (behaviour, expected) in cases {
+        let (addr, t) = (server.addr, token.clone());
+        let body = json!({ "behaviour": behaviour }).to_string();
+        let call = std::thread::spawn(move || {
+            http(
+                addr,
+                "/api/capabilities/other.misbehave?instance=bad",
+                &t,
+                &body,
+            )
+        });
+        echo_while(&server, &token, &call);
+        let (code, error) = call.join().unwrap();
+        assert!(code >= 500, "{behaviour}: {code} {error}");
+        let message = error["message"].as_str().unwrap_or_default();
+        assert!(message.contains(expected), "{behaviour}: {error}");
+        assert_no_token(behaviour, &error.to_string());
+
+        let (code, body, _) = echo(&server, &token, "bad");
+        assert_eq!(code, 200, "{behaviour}: bad does not answer after: {body}");
+        let (code, body, _) = echo(&server, &token, "good");
+        assert_eq!(code, 200, "{behaviour}: good does not answer after: {body}");
+        pids.push(body["pid"].clone());
+    }
+    // State written through the callbacks survived every crash: `bad` echoed once after
+    // each of the five.
+    let (_, body, _) = echo(&server, &token, "bad");
+    assert_eq!(body["count"], 6, "{body}");
+    // Workers are plain child processes of the host, never the host itself.
+    let host_pid = server.child.id();
+    assert!(pids.iter().all(|p| p.as_u64() != Some(u64::from(host_pid))), "{pids:?}");
+    assert_no_token("serve log", &server.log());
+}
+
+#[test]
+fn serve_in_process_mode_survives_panics_and_abandons_late_calls() {
+    let env = env_with("", &[]);
+    misbehave_instance(&env, "bad", "loop");
+    misbehave_instance(&env, "good", "succeed");
+    let token = admin_token(&env);
+    let server = Server::start(&env, 2);
+    let host_pid = u64::from(server.child.id());
+
+    let (addr, t) = (server.addr, token.clone());
+    let looping = std::thread::spawn(move || http(addr, "/api/instances/bad/test", &t, ""));
+    let answered = echo_while(&server, &token, &looping);
+    let (code, report) = looping.join().unwrap();
+    assert_eq!(code, 200, "{report}");
+    assert!(
+        report
+            .to_string()
+            .contains("the test routine did not finish within 2 s and was abandoned"),
+        "{report}"
+    );
+    assert!(answered >= 3, "only {answered} echoes answered during the loop");
+    assert!(
+        server
+            .log()
+            .contains("instance degraded: test of plugin `misbehave` did not finish within 2 s"),
+        "{}",
+        server.log()
+    );
+
+    for (behaviour, expected) in [
+        ("panic", "the plugin panicked in invoke"),
+        ("panic_in_callback", "a scoped thread panicked"),
+    ] {
+        let body = json!({ "behaviour": behaviour }).to_string();
+        let (code, error) = http(
+            server.addr,
+            "/api/capabilities/other.misbehave?instance=bad",
+            &token,
+            &body,
+        );
+        assert!(code >= 500, "{behaviour}: {code} {error}");
+        assert!(
+            error["message"].as_str().unwrap_or_default().contains(expected),
+            "{behaviour}: {error}"
+        );
+        let (code, body, _) = echo(&server, &token, "good");
+        assert_eq!(code, 200, "{body}");
+        // In-process: the plugin runs inside the host.
+        assert_eq!(body["pid"].as_u64(), Some(host_pid), "{body}");
+    }
+    assert_no_token("serve log", &server.log());
+}
