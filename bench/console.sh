@@ -33,7 +33,10 @@ printf 'bench-key' | pl config set sirene api_key --stdin >/dev/null
 pl config set sirene timeout_secs 15 >/dev/null
 token=$(pl admin token create --name bench --scope admin 2>/dev/null)
 
-PASSERELLE_ADMIN_PASSWORD=bench-password-long pl serve --listen 127.0.0.1:0 > "$work/serve.out" 2> "$work/serve.err" &
+# Started directly (not through `pl`) so that $! is the server itself, which cleanup stops.
+PASSERELLE_ADMIN_PASSWORD=bench-password-long "$target/passerelle" --data-dir "$work/data" \
+  --plugin-dir "$work/plugins" --plugin-policy allow-unsigned serve --listen 127.0.0.1:0 \
+  > "$work/serve.out" 2> "$work/serve.err" &
 server_pid=$!
 for _ in $(seq 100); do
   addr=$(sed -n 's|^Passerelle console: http://\([^/]*\)/.*|\1|p' "$work/serve.out")
@@ -43,13 +46,23 @@ done
 [ -n "${addr:-}" ] || { echo "the server did not start:" >&2; cat "$work/serve.err" >&2; exit 1; }
 echo "server: http://$addr (release), wrk: $THREADS thread(s), $CONNS connections, ${SECONDS_}s per endpoint"
 
+# utime + stime of the server process, in clock ticks.
+server_cpu_ticks() { awk '{print $14 + $15}' "/proc/$server_pid/stat"; }
+
+echo "load average before: $(cut -d' ' -f1-3 /proc/loadavg) (other work on the machine lowers the figures)"
 status=0
 for path in /api/plugins/sirene/schema /api/instances/sirene; do
   code=$(curl -s -o /dev/null -w '%{http_code}' -H "Authorization: Bearer $token" "http://$addr$path")
   [ "$code" = 200 ] || { echo "GET $path answered $code" >&2; exit 1; }
   # Warm up, then measure.
   wrk -t1 -c"$CONNS" -d2s -H "Authorization: Bearer $token" "http://$addr$path" >/dev/null
+  cpu_before=$(server_cpu_ticks)
   out=$(wrk -t"$THREADS" -c"$CONNS" -d"${SECONDS_}s" --latency -H "Authorization: Bearer $token" "http://$addr$path")
+  cpu_after=$(server_cpu_ticks)
+  requests=$(awk '/requests in/ {print $1}' <<<"$out")
+  # Server CPU time per request: a figure that holds even when other work shares the machine.
+  cpu_us=$(awk -v a="$cpu_before" -v b="$cpu_after" -v n="$requests" -v hz="$(getconf CLK_TCK)" \
+    'BEGIN { printf "%.1f", (b - a) / hz * 1e6 / n }')
   rps=$(awk '/^Requests\/sec:/ {print $2}' <<<"$out")
   p99=$(awk '$1 == "99%" {print $2}' <<<"$out")
   errors=$(awk '/Non-2xx or 3xx responses:/ {print $5}' <<<"$out")
@@ -60,6 +73,7 @@ for path in /api/plugins/sirene/schema /api/instances/sirene; do
     else print 99999 }')
   verdict=$(awk -v r="$rps" -v p="$p99_ms" -v e="${errors:-0}" 'BEGIN { print (r >= 20000 && p < 10 && e == 0) ? "PASS" : "MISS" }')
   [ "$verdict" = PASS ] || status=1
-  printf 'GET %-28s %10s req/s   p99 %8s   non-2xx %s   %s\n' "$path" "$rps" "$p99" "${errors:-0}" "$verdict"
+  printf 'GET %-28s %10s req/s   p99 %8s   non-2xx %s   server CPU %5s us/request   %s\n' \
+    "$path" "$rps" "$p99" "${errors:-0}" "$cpu_us" "$verdict"
 done
 if [ "$status" != 0 ] && [ "${BENCH_STRICT:-0}" = 1 ]; then exit 1; fi

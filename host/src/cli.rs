@@ -173,6 +173,22 @@ enum PluginCommand {
         #[arg(required = true)]
         files: Vec<PathBuf>,
     },
+    /// Scaffold an out-of-tree plugin crate in `<dir>/<name>`: Cargo.toml, configuration,
+    /// test routine, one capability of the category, in-process unit tests.
+    New {
+        /// Plugin id: lowercase letters, digits and '-', e.g. `acme-registry`.
+        name: String,
+        /// Decides the capability the plugin is generated with.
+        #[arg(long, value_enum, default_value = "other")]
+        category: crate::scaffold::Category,
+        /// Folder in which the crate's folder is created.
+        #[arg(long, default_value = ".")]
+        dir: PathBuf,
+        /// The `plugin-api` folder of a Passerelle source tree (default: the one this
+        /// passerelle was built from).
+        #[arg(long)]
+        api_path: Option<PathBuf>,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -474,6 +490,20 @@ fn plugin_command(engine: &Engine, cmd: PluginCommand) -> anyhow::Result<ExitCod
                     sig.sha256
                 );
             }
+        }
+        PluginCommand::New {
+            name,
+            category,
+            dir,
+            api_path,
+        } => {
+            let options = crate::scaffold::Options {
+                name,
+                category,
+                dir,
+                api_path,
+            };
+            println!("{}", crate::scaffold::scaffold(&options).map_err(refused)?);
         }
         PluginCommand::Verify { files } => {
             let mut policy = engine.settings.policy.clone();

@@ -35,7 +35,9 @@ fn stamps(engine: &Engine) -> HashMap<PathBuf, Stamp> {
 
 fn now() -> String {
     time::OffsetDateTime::now_utc()
-        .format(time::macros::format_description!("[hour]:[minute]:[second]"))
+        .format(time::macros::format_description!(
+            "[hour]:[minute]:[second]"
+        ))
         .unwrap_or_default()
 }
 
@@ -103,8 +105,12 @@ fn new_file(engine: &Engine, path: &PathBuf) {
                 tracing::warn!(file = %path.display(), %reason, "plugin refused");
                 engine.registry.update(|r| {
                     r.refused.retain(|x| &x.path != path);
-                    r.refused.push(Refusal { path: path.clone(), reason: reason.clone() });
-                    r.events.push(format!("{} refused {}: {reason}", now(), path.display()));
+                    r.refused.push(Refusal {
+                        path: path.clone(),
+                        reason: reason.clone(),
+                    });
+                    r.events
+                        .push(format!("{} refused {}: {reason}", now(), path.display()));
                 });
                 return;
             }
@@ -116,7 +122,12 @@ fn new_file(engine: &Engine, path: &PathBuf) {
                     plugin.manifest.version,
                     path.display()
                 ),
-                None => format!("{} added {id} {} from {}", now(), plugin.manifest.version, path.display()),
+                None => format!(
+                    "{} added {id} {} from {}",
+                    now(),
+                    plugin.manifest.version,
+                    path.display()
+                ),
             };
             tracing::info!(plugin = %id, file = %path.display(), "{event}");
             engine.registry.update(|r| {
@@ -130,29 +141,45 @@ fn new_file(engine: &Engine, path: &PathBuf) {
             tracing::warn!(file = %path.display(), %reason, "plugin refused");
             engine.registry.update(|r| {
                 r.refused.retain(|x| &x.path != path);
-                r.refused.push(Refusal { path: path.clone(), reason: reason.clone() });
-                r.events.push(format!("{} refused {}: {reason}", now(), path.display()));
+                r.refused.push(Refusal {
+                    path: path.clone(),
+                    reason: reason.clone(),
+                });
+                r.events
+                    .push(format!("{} refused {}: {reason}", now(), path.display()));
             });
         }
     }
 }
 
 fn removed_file(engine: &Engine, path: &PathBuf) {
-    let Some(plugin) = engine.registry.plugins.iter().find(|p| &p.path == path).cloned() else {
-        engine.registry.update(|r| r.refused.retain(|x| &x.path != path));
+    let Some(plugin) = engine
+        .registry
+        .plugins
+        .iter()
+        .find(|p| &p.path == path)
+        .cloned()
+    else {
+        engine
+            .registry
+            .update(|r| r.refused.retain(|x| &x.path != path));
         return;
     };
     let id = plugin.id().to_owned();
     let mut disabled = Vec::new();
     if let Ok(records) = engine.store.list() {
         for record in records.into_iter().filter(|r| r.plugin == id && r.enabled) {
-            let result = engine.store.update::<crate::store::StoreError>(&record.id, None, |r| {
-                r.enabled = false;
-                Ok(())
-            });
+            let result = engine
+                .store
+                .update::<crate::store::StoreError>(&record.id, None, |r| {
+                    r.enabled = false;
+                    Ok(())
+                });
             match result {
                 Ok(_) => disabled.push(record.id.to_string()),
-                Err(e) => tracing::error!(instance = %record.id, error = %e, "cannot disable the instance of a removed plugin"),
+                Err(e) => {
+                    tracing::error!(instance = %record.id, error = %e, "cannot disable the instance of a removed plugin")
+                }
             }
         }
     }

@@ -282,7 +282,9 @@ impl Instances<'_> {
             }
             for field in fields {
                 let same = match (config.get(field), other_config.get(field)) {
-                    (Some(Value::String(a)), Some(Value::String(b))) => normalise(a) == normalise(b),
+                    (Some(Value::String(a)), Some(Value::String(b))) => {
+                        normalise(a) == normalise(b)
+                    }
                     (Some(a), Some(b)) => a == b,
                     _ => false,
                 };
@@ -483,7 +485,11 @@ fn normalise(value: &str) -> String {
                 .strip_suffix(":443")
                 .or_else(|| host.strip_suffix(":80"))
                 .unwrap_or(&host);
-            format!("{}://{host}/{}", scheme.to_lowercase(), path.trim_end_matches('/'))
+            format!(
+                "{}://{host}/{}",
+                scheme.to_lowercase(),
+                path.trim_end_matches('/')
+            )
         }
         None => v.to_owned(),
     }

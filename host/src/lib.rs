@@ -16,6 +16,7 @@ pub mod loader;
 pub mod plugin;
 pub mod redact;
 pub mod runner;
+pub mod scaffold;
 pub mod scheduler;
 pub mod schema;
 pub mod secrets;

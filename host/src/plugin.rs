@@ -97,9 +97,7 @@ impl LoadedPlugin {
     ) -> Result<RResult<RString, RString>, PluginError> {
         let answer = match &self.backend {
             Backend::InProcess(module) => call_module(*module, request, &NoHost),
-            Backend::Process(process) => {
-                process.call(what, request, None, QUICK_CALL_DEADLINE)?
-            }
+            Backend::Process(process) => process.call(what, request, None, QUICK_CALL_DEADLINE)?,
         };
         Ok(answer.into())
     }
@@ -165,7 +163,10 @@ impl LoadedPlugin {
         let request = Request::Test {
             config: config.to_string(),
         };
-        decode("test", self.call_with_host("test", &request, host, deadline)?)
+        decode(
+            "test",
+            self.call_with_host("test", &request, host, deadline)?,
+        )
     }
 
     /// Serves an operation. Blocking: call it from a blocking thread.
@@ -183,7 +184,10 @@ impl LoadedPlugin {
             config: config.to_string(),
         };
         let what = format!("invoke of `{operation}`");
-        decode("invoke", self.call_with_host(&what, &request, host, deadline)?)
+        decode(
+            "invoke",
+            self.call_with_host(&what, &request, host, deadline)?,
+        )
     }
 
     /// Runs a scheduled task. Blocking: call it from a blocking thread.
@@ -199,6 +203,9 @@ impl LoadedPlugin {
             config: config.to_string(),
         };
         let what = format!("task `{task}`");
-        decode("run_task", self.call_with_host(&what, &request, host, deadline)?)
+        decode(
+            "run_task",
+            self.call_with_host(&what, &request, host, deadline)?,
+        )
     }
 }

@@ -1,9 +1,13 @@
 //! The host side of process isolation: a pool of worker processes per plugin.
 //!
 //! Each call takes an idle worker (or starts one), sends the call and answers the worker's
-//! host callbacks — each on a thread of its own, since a plugin may call the host from
-//! several threads at once — until the worker says the call is done. A worker serves one
-//! call at a time, so killing it stops exactly one call.
+//! host callbacks until the worker says the call is done. The calling thread reads the
+//! worker's frames itself, waiting with `poll` until the deadline (no relay thread: each
+//! hop between threads costs a wake-up per frame). Quick callbacks (log, clock, state) are
+//! answered on the calling thread; those that wait (HTTP, sleep, OAuth2) on the runtime's
+//! blocking pool, so that a plugin calling the host from several threads at once is served
+//! concurrently, as in-process. A worker serves one call at a time, so killing it stops
+//! exactly one call.
 //!
 //! A worker that dies (segfault, abort, exhausted memory), passes the call's deadline or
 //! breaks the protocol is killed and reaped; the call fails with a message that names the
@@ -17,10 +21,10 @@ use passerelle_plugin_api::abi::HostCallbacks;
 use passerelle_plugin_api::{ErrorKind, PluginError};
 use serde::Serialize;
 use std::collections::VecDeque;
-use std::io::{BufRead, BufReader, Read};
+use std::io::{self, BufRead, BufReader, Read};
 use std::path::{Path, PathBuf};
-use std::process::{Child, ChildStdin, Command, ExitStatus, Stdio};
-use std::sync::mpsc::{self, RecvTimeoutError};
+use std::process::{Child, ChildStdin, ChildStdout, Command, ExitStatus, Stdio};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Condvar, Mutex, OnceLock, PoisonError};
 use std::time::{Duration, Instant};
 
@@ -80,6 +84,8 @@ pub struct ProcessPlugin {
     memory_limit_mb: u64,
     idle: Mutex<Vec<Worker>>,
     stats: Mutex<ProcessStats>,
+    /// Replaced or removed: no worker is kept once its call ends.
+    retired: AtomicBool,
 }
 
 impl std::fmt::Debug for ProcessPlugin {
@@ -106,17 +112,64 @@ enum SpawnError {
     Failed(ErrorKind, String),
 }
 
-enum Incoming {
-    Event(Event),
-    Closed,
-}
-
 struct Worker {
     child: Child,
     pid: u32,
     input: Arc<Mutex<ChildStdin>>,
-    events: mpsc::Receiver<Incoming>,
+    output: BufReader<DeadlineReader>,
     stderr: Arc<StderrTail>,
+}
+
+/// The worker's stdout, read with a deadline: each read first waits (`poll`) until data
+/// arrives or the deadline passes (`TimedOut`).
+struct DeadlineReader {
+    pipe: ChildStdout,
+    until: Instant,
+}
+
+impl Read for DeadlineReader {
+    #[cfg(unix)]
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        use std::os::fd::AsRawFd;
+        loop {
+            let left = self.until.saturating_duration_since(Instant::now());
+            if left.is_zero() {
+                return Err(io::ErrorKind::TimedOut.into());
+            }
+            // Rounded up, so that a sub-millisecond remainder does not spin.
+            let ms = i32::try_from(left.as_micros().div_ceil(1000)).unwrap_or(i32::MAX);
+            let mut fd = libc::pollfd {
+                fd: self.pipe.as_raw_fd(),
+                events: libc::POLLIN,
+                revents: 0,
+            };
+            // SAFETY: poll on one valid pollfd owned by this frame.
+            let ready = unsafe { libc::poll(&mut fd, 1, ms) };
+            if ready > 0 {
+                // Readable, or closed/broken: the read says which.
+                return self.pipe.read(buf);
+            }
+            if ready < 0 {
+                let e = io::Error::last_os_error();
+                if e.kind() != io::ErrorKind::Interrupted {
+                    return Err(e);
+                }
+            }
+        }
+    }
+
+    /// Without `poll`, reads block: the runner's own timeout still returns to the caller.
+    #[cfg(not(unix))]
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        self.pipe.read(buf)
+    }
+}
+
+/// How waiting for a worker's next frame ended, when no frame came.
+enum NoFrame {
+    Ended,
+    Deadline,
+    Garbled(String),
 }
 
 impl Drop for Worker {
@@ -128,6 +181,20 @@ impl Drop for Worker {
 }
 
 impl Worker {
+    /// The next frame, waiting until `until` at most.
+    fn next(&mut self, until: Instant) -> Result<Event, NoFrame> {
+        self.output.get_mut().until = until;
+        match read_frame::<_, Event>(&mut self.output) {
+            Ok(Some(event)) => Ok(event),
+            Ok(None) => Err(NoFrame::Ended),
+            Err(e) if e.kind() == io::ErrorKind::TimedOut => Err(NoFrame::Deadline),
+            Err(e) if e.kind() == io::ErrorKind::InvalidData => {
+                Err(NoFrame::Garbled(e.to_string()))
+            }
+            Err(_) => Err(NoFrame::Ended),
+        }
+    }
+
     fn send(&self, request: &Request) -> std::io::Result<()> {
         let mut input = self.input.lock().unwrap_or_else(PoisonError::into_inner);
         write_frame(&mut *input, request)
@@ -201,6 +268,7 @@ impl ProcessPlugin {
             memory_limit_mb: settings.memory_limit_mb,
             idle: Mutex::new(Vec::new()),
             stats: Mutex::new(ProcessStats::default()),
+            retired: AtomicBool::new(false),
         };
         let (worker, description) = plugin.spawn(LOAD_TIMEOUT).map_err(|e| match e {
             SpawnError::Refused(reason) => reason,
@@ -259,30 +327,32 @@ impl ProcessPlugin {
         let mut worker = self.checkout(what, deadline)?;
         if worker.send(request).is_err() {
             // It died while idle (e.g. killed from outside): not this call's doing.
-            let _ = self.fail(worker, Failure::Ended, "while it was idle");
+            let _ = self.fail(worker, Failure::Ended, "idle time");
             let left = deadline.saturating_sub(started.elapsed());
-            worker = self.spawn(left).map(|(w, _)| w).map_err(|e| self.during(e, what))?;
+            worker = self
+                .spawn(left)
+                .map(|(w, _)| w)
+                .map_err(|e| self.during(e, what))?;
             if worker.send(request).is_err() {
                 return Err(self.fail(worker, Failure::Ended, what));
             }
         }
+        let until = started + deadline;
         let outcome = loop {
-            let left = deadline.saturating_sub(started.elapsed());
-            match worker.events.recv_timeout(left) {
-                Ok(Incoming::Event(Event::Callback { id, name, input })) => {
+            match worker.next(until) {
+                Ok(Event::Callback { id, name, input }) => {
                     self.answer_callback(&worker, host.as_ref(), runtime.as_ref(), id, name, input);
                 }
-                Ok(Incoming::Event(Event::Done { answer })) => break Ok(answer),
-                Ok(Incoming::Event(other)) => {
+                Ok(Event::Done { answer }) => break Ok(answer),
+                Ok(other) => {
                     break Err(Failure::Protocol(format!(
                         "unexpected {}",
                         event_name(&other)
                     )))
                 }
-                Ok(Incoming::Closed) | Err(RecvTimeoutError::Disconnected) => {
-                    break Err(Failure::Ended)
-                }
-                Err(RecvTimeoutError::Timeout) => break Err(Failure::Deadline(deadline)),
+                Err(NoFrame::Ended) => break Err(Failure::Ended),
+                Err(NoFrame::Deadline) => break Err(Failure::Deadline(deadline)),
+                Err(NoFrame::Garbled(e)) => break Err(Failure::Protocol(e)),
             }
         };
         match outcome {
@@ -294,8 +364,9 @@ impl ProcessPlugin {
         }
     }
 
-    /// Answers one callback on a thread of its own, so that the frame loop keeps reading
-    /// (the plugin may have several callbacks in flight) and keeps watching the deadline.
+    /// Answers one callback: quick ones at once, those that wait on the blocking pool (or a
+    /// thread of their own outside a runtime), so that the frame loop keeps reading (the
+    /// plugin may have several callbacks in flight) and keeps watching the deadline.
     fn answer_callback(
         &self,
         worker: &Worker,
@@ -317,14 +388,19 @@ impl ProcessPlugin {
             ));
             return;
         };
+        if is_quick(&name) {
+            reply(host.serve(&name, &input));
+            return;
+        }
+        if let Some(runtime) = runtime {
+            // Blocking-pool threads are reused and run in the runtime's context.
+            runtime.spawn_blocking(move || reply(host.serve(&name, &input)));
+            return;
+        }
         let failed_reply = reply.clone();
-        let runtime = runtime.cloned();
         let spawned = std::thread::Builder::new()
             .name("plugin-callback".into())
-            .spawn(move || {
-                let _context = runtime.as_ref().map(tokio::runtime::Handle::enter);
-                reply(host.serve(&name, &input));
-            });
+            .spawn(move || reply(host.serve(&name, &input)));
         if let Err(e) = spawned {
             failed_reply(Answer::Err(
                 PluginError::internal(format!("the host cannot serve a callback now: {e}"))
@@ -345,7 +421,7 @@ impl ProcessPlugin {
                 Some(mut worker) => match worker.child.try_wait() {
                     Ok(None) => return Ok(worker),
                     _ => {
-                        let _ = self.fail(worker, Failure::Ended, "while it was idle");
+                        let _ = self.fail(worker, Failure::Ended, "idle time");
                     }
                 },
                 None => {
@@ -360,10 +436,19 @@ impl ProcessPlugin {
 
     fn park(&self, worker: Worker) {
         let mut idle = self.idle.lock().unwrap_or_else(PoisonError::into_inner);
-        if idle.len() < MAX_IDLE {
+        if idle.len() < MAX_IDLE && !self.retired.load(Ordering::Acquire) {
             idle.push(worker);
         }
         // Otherwise dropped: killed and reaped.
+    }
+
+    /// Stops the idle workers and keeps no more: for a plugin whose file was replaced or
+    /// removed. Calls in flight finish; their workers then stop. (Registry versions are
+    /// never dropped, so without this the idle workers of old versions would live on.)
+    pub fn retire(&self) {
+        self.retired.store(true, Ordering::Release);
+        let idle = std::mem::take(&mut *self.idle.lock().unwrap_or_else(PoisonError::into_inner));
+        drop(idle);
     }
 
     /// The caller's error when no worker could be started for `what`.
@@ -427,19 +512,20 @@ impl ProcessPlugin {
             let _ = child.wait();
             return Err(unavailable("its pipes are missing".into()));
         };
-        let (tx, events) = mpsc::channel();
         let tail = Arc::new(StderrTail::default());
-        let worker = Worker {
+        let mut worker = Worker {
             child,
             pid,
             input: Arc::new(Mutex::new(stdin)),
-            events,
+            output: BufReader::with_capacity(
+                64 << 10,
+                DeadlineReader {
+                    pipe: stdout,
+                    until: Instant::now(),
+                },
+            ),
             stderr: tail.clone(),
         };
-        std::thread::Builder::new()
-            .name(format!("plugin-worker-{pid}-out"))
-            .spawn(move || pump_events(stdout, &tx))
-            .map_err(|e| unavailable(e.to_string()))?;
         let label = self.name.clone();
         let file = name.clone();
         std::thread::Builder::new()
@@ -451,13 +537,13 @@ impl ProcessPlugin {
             .unwrap_or_else(PoisonError::into_inner)
             .started += 1;
         tracing::debug!(plugin = %name, pid, "plugin process started");
-        match worker.events.recv_timeout(timeout) {
-            Ok(Incoming::Event(Event::Ready {
+        match worker.next(Instant::now() + timeout) {
+            Ok(Event::Ready {
                 api_version,
                 manifest,
                 config_schema,
                 ..
-            })) => Ok((
+            }) => Ok((
                 worker,
                 Description {
                     api_version,
@@ -465,20 +551,24 @@ impl ProcessPlugin {
                     config_schema,
                 },
             )),
-            Ok(Incoming::Event(Event::Refused { reason })) => {
+            Ok(Event::Refused { reason }) => {
                 drop(worker);
                 Err(SpawnError::Refused(reason))
             }
-            Ok(Incoming::Event(other)) => {
+            Ok(other) => {
                 let failure = Failure::Protocol(format!("unexpected {}", event_name(&other)));
                 let (kind, happened) = self.stop_failed(worker, &failure, "loading");
                 Err(SpawnError::Failed(kind, happened))
             }
-            Ok(Incoming::Closed) | Err(RecvTimeoutError::Disconnected) => {
+            Err(NoFrame::Garbled(e)) => {
+                let (kind, happened) = self.stop_failed(worker, &Failure::Protocol(e), "loading");
+                Err(SpawnError::Failed(kind, happened))
+            }
+            Err(NoFrame::Ended) => {
                 let (kind, happened) = self.stop_failed(worker, &Failure::Ended, "loading");
                 Err(SpawnError::Failed(kind, happened))
             }
-            Err(RecvTimeoutError::Timeout) => {
+            Err(NoFrame::Deadline) => {
                 let (kind, happened) =
                     self.stop_failed(worker, &Failure::Deadline(timeout), "loading");
                 Err(SpawnError::Failed(kind, happened))
@@ -500,7 +590,12 @@ impl ProcessPlugin {
 
     /// Stops a failed worker, counts and logs it; returns its error kind and what happened
     /// ("crashed (signal 11, SIGSEGV) during test").
-    fn stop_failed(&self, mut worker: Worker, failure: &Failure, what: &str) -> (ErrorKind, String) {
+    fn stop_failed(
+        &self,
+        mut worker: Worker,
+        failure: &Failure,
+        what: &str,
+    ) -> (ErrorKind, String) {
         let status = worker.stop(matches!(failure, Failure::Ended));
         let tail = worker.stderr.lines(Duration::from_millis(500));
         let name = self.name();
@@ -551,24 +646,18 @@ fn event_name(event: &Event) -> &'static str {
     }
 }
 
-/// Forwards a worker's frames to the call waiting for them; `Closed` at the end.
-fn pump_events(stdout: impl Read, tx: &mpsc::Sender<Incoming>) {
-    let mut reader = BufReader::with_capacity(64 << 10, stdout);
-    loop {
-        match read_frame::<_, Event>(&mut reader) {
-            Ok(Some(event)) => {
-                if tx.send(Incoming::Event(event)).is_err() {
-                    return;
-                }
-            }
-            Ok(None) => break,
-            Err(e) => {
-                tracing::debug!(error = %e, "plugin process output ended");
-                break;
-            }
-        }
-    }
-    let _ = tx.send(Incoming::Closed);
+/// Host services answered on the frame loop's thread: they return at once.
+fn is_quick(name: &str) -> bool {
+    use passerelle_plugin_api::host::wire;
+    [
+        wire::LOG,
+        wire::CLOCK_NOW,
+        wire::STATE_GET,
+        wire::STATE_PUT,
+        wire::STATE_DELETE,
+        wire::STATE_LIST,
+    ]
+    .contains(&name)
 }
 
 /// Logs a worker's stderr line by line (redacted) and keeps its last lines.

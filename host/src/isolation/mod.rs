@@ -129,15 +129,19 @@ impl IsolationSettings {
     /// means running its code); with in-process everywhere, nothing changes.
     pub fn may_use_processes(&self) -> bool {
         self.default == IsolationMode::Process
-            || self.per_plugin.values().any(|m| *m == IsolationMode::Process)
+            || self
+                .per_plugin
+                .values()
+                .any(|m| *m == IsolationMode::Process)
     }
 
     /// The worker executable.
     pub fn worker_exe(&self) -> Result<PathBuf, String> {
         match &self.worker_exe {
             Some(exe) => Ok(exe.clone()),
-            None => std::env::current_exe()
-                .map_err(|e| format!("cannot find the passerelle executable to start a plugin process: {e}")),
+            None => std::env::current_exe().map_err(|e| {
+                format!("cannot find the passerelle executable to start a plugin process: {e}")
+            }),
         }
     }
 }
@@ -180,9 +184,7 @@ pub(crate) fn call_module<H: HostCallbacks>(
         } => (module.invoke())(s(operation), s(input), s(config), host()),
         Request::RunTask { task, config } => (module.run_task())(s(task), s(config), host()),
         Request::Reply { .. } => {
-            return Answer::Err(
-                PluginError::internal("a callback reply is not a call").to_json(),
-            )
+            return Answer::Err(PluginError::internal("a callback reply is not a call").to_json())
         }
     };
     result.into()
@@ -265,10 +267,8 @@ mod tests {
 
     #[test]
     fn the_table_gives_a_default_and_per_plugin_modes() {
-        let table: BTreeMap<String, IsolationMode> = toml::from_str(
-            "default = \"process\"\nsirene = \"in-process\"",
-        )
-        .unwrap();
+        let table: BTreeMap<String, IsolationMode> =
+            toml::from_str("default = \"process\"\nsirene = \"in-process\"").unwrap();
         let s = IsolationSettings::from_table(&table, None).unwrap();
         assert_eq!(s.mode_of("sirene"), IsolationMode::InProcess);
         assert_eq!(s.mode_of("other"), IsolationMode::Process);

@@ -154,7 +154,13 @@ mod tests {
     #[test]
     fn truncated_and_oversized_frames_are_errors() {
         let mut buf = Vec::new();
-        write_frame(&mut buf, &Event::Done { answer: Answer::Ok("1".into()) }).unwrap();
+        write_frame(
+            &mut buf,
+            &Event::Done {
+                answer: Answer::Ok("1".into()),
+            },
+        )
+        .unwrap();
         let mut short = &buf[..buf.len() - 1];
         assert!(read_frame::<_, Event>(&mut short).is_err());
         let mut half_header = &buf[..2];

@@ -8,20 +8,27 @@
 //! serves one call at a time on its main thread. A plugin's host callbacks — from any of its
 //! threads — become [`Event::Callback`] frames, answered by the host's real services.
 //!
-//! When the host goes away (end of its pipe), the worker exits at once, even mid-call.
+//! No thread relays the host's frames: whichever thread waits for one (the main thread for
+//! the next call, a plugin thread for its callback's answer) reads the pipe itself while the
+//! others wait, and hands over frames that are not its own ([`Inbox`]). A single-threaded
+//! plugin thus costs no thread switch in the worker.
+//!
+//! When the host goes away (end of its pipe, or the host process gone), the worker exits at
+//! once, even mid-call.
 
 use super::protocol::{read_frame, write_frame, Answer, Event, Request};
 use super::{call_module, NoHost};
 use abi_stable::std_types::{RResult, RStr, RString};
 use passerelle_plugin_api::abi::{HostCallbacks, PluginModRef};
 use passerelle_plugin_api::PluginError;
-use std::collections::HashMap;
+use std::collections::{HashMap, VecDeque};
 use std::io::{self, BufReader, Read, Write};
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{mpsc, Arc, Mutex, PoisonError};
+use std::sync::{Arc, Condvar, Mutex, PoisonError};
+use std::time::Duration;
 
 /// Arguments of `passerelle worker` (started by the host, not by people).
 #[derive(Debug, Clone, clap::Args)]
@@ -88,7 +95,7 @@ fn open(args: &WorkerArgs) -> Result<PluginModRef, String> {
 
 struct Shared {
     output: Mutex<Output>,
-    pending: Mutex<HashMap<u64, mpsc::SyncSender<Answer>>>,
+    inbox: Inbox,
     next_id: AtomicU64,
 }
 
@@ -99,25 +106,112 @@ impl Shared {
     }
 }
 
+/// What a thread waits for.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Want {
+    Call,
+    Reply(u64),
+}
+
+#[derive(Default)]
+struct Mail {
+    /// A thread is reading the pipe.
+    reading: bool,
+    calls: VecDeque<Request>,
+    replies: HashMap<u64, Answer>,
+}
+
+impl Mail {
+    fn take(&mut self, want: Want) -> Option<Request> {
+        match want {
+            Want::Call => self.calls.pop_front(),
+            Want::Reply(id) => self
+                .replies
+                .remove(&id)
+                .map(|answer| Request::Reply { id, answer }),
+        }
+    }
+
+    fn put(&mut self, frame: Request) {
+        match frame {
+            Request::Reply { id, answer } => {
+                self.replies.insert(id, answer);
+            }
+            call => self.calls.push_back(call),
+        }
+    }
+}
+
+/// The host's frames, read by whichever thread needs one next (leader/followers).
+struct Inbox {
+    input: Mutex<BufReader<Input>>,
+    mail: Mutex<Mail>,
+    changed: Condvar,
+}
+
+impl Inbox {
+    /// The next frame this thread wants. Exits the process when the host is gone.
+    fn wait(&self, want: Want) -> Request {
+        let mut mail = self.mail.lock().unwrap_or_else(PoisonError::into_inner);
+        loop {
+            if let Some(frame) = mail.take(want) {
+                return frame;
+            }
+            if mail.reading {
+                mail = self
+                    .changed
+                    .wait(mail)
+                    .unwrap_or_else(PoisonError::into_inner);
+                continue;
+            }
+            mail.reading = true;
+            drop(mail);
+            let frame = {
+                let mut input = self.input.lock().unwrap_or_else(PoisonError::into_inner);
+                read_frame::<_, Request>(&mut *input)
+            };
+            let frame = match frame {
+                Ok(Some(frame)) => frame,
+                // The host is gone or done with this worker: stop now, even mid-call.
+                Ok(None) => std::process::exit(0),
+                Err(e) => {
+                    eprintln!("passerelle worker: unreadable frame from the host: {e}");
+                    std::process::exit(2);
+                }
+            };
+            mail = self.mail.lock().unwrap_or_else(PoisonError::into_inner);
+            mail.reading = false;
+            let mine = match (&frame, want) {
+                (Request::Reply { id, .. }, Want::Reply(wanted)) => *id == wanted,
+                (Request::Reply { .. }, Want::Call) | (_, Want::Reply(_)) => false,
+                (_, Want::Call) => true,
+            };
+            // Another thread may take over reading, or find its frame.
+            self.changed.notify_all();
+            if mine {
+                return frame;
+            }
+            mail.put(frame);
+        }
+    }
+}
+
 fn serve(module: PluginModRef, input: Input, output: Output) -> ExitCode {
     let shared = Arc::new(Shared {
         output: Mutex::new(output),
-        pending: Mutex::new(HashMap::new()),
+        inbox: Inbox {
+            input: Mutex::new(BufReader::with_capacity(64 << 10, input)),
+            mail: Mutex::new(Mail::default()),
+            changed: Condvar::new(),
+        },
         next_id: AtomicU64::new(1),
     });
-    let (calls_tx, calls_rx) = mpsc::channel::<Request>();
-    let reader = shared.clone();
-    let spawned = std::thread::Builder::new()
-        .name("worker-protocol-in".into())
-        .spawn(move || read_loop(input, &reader, &calls_tx));
-    if let Err(e) = spawned {
-        eprintln!("passerelle worker: cannot start its reader thread: {e}");
-        return ExitCode::from(70);
-    }
+    watch_host();
     let proxy = ProxyHost {
         shared: shared.clone(),
     };
-    for request in calls_rx {
+    loop {
+        let request = shared.inbox.wait(Want::Call);
         let answer = match &request {
             Request::Validate { .. } | Request::Quotas { .. } => {
                 call_module(module, &request, &NoHost)
@@ -125,40 +219,27 @@ fn serve(module: PluginModRef, input: Input, output: Output) -> ExitCode {
             _ => call_module(module, &request, &proxy),
         };
         if shared.send(&Event::Done { answer }).is_err() {
-            break;
+            return ExitCode::SUCCESS;
         }
     }
-    ExitCode::SUCCESS
 }
 
-/// Reads the host's frames: calls go to the main thread, callback replies to the plugin
-/// thread waiting for them.
-fn read_loop(input: Input, shared: &Shared, calls: &mpsc::Sender<Request>) {
-    let mut input = BufReader::with_capacity(64 << 10, input);
-    loop {
-        match read_frame::<_, Request>(&mut input) {
-            Ok(Some(Request::Reply { id, answer })) => {
-                let waiting = shared
-                    .pending
-                    .lock()
-                    .unwrap_or_else(PoisonError::into_inner)
-                    .remove(&id);
-                if let Some(tx) = waiting {
-                    let _ = tx.send(answer);
-                }
-            }
-            Ok(Some(call)) => {
-                if calls.send(call).is_err() {
+/// Exits when the host process is gone, even while the plugin spins and nobody reads the
+/// pipe (the worker is then a child of some other process).
+fn watch_host() {
+    #[cfg(unix)]
+    {
+        // SAFETY: getppid has no preconditions.
+        let host = unsafe { libc::getppid() };
+        let _ = std::thread::Builder::new()
+            .name("worker-host-watch".into())
+            .spawn(move || loop {
+                std::thread::sleep(Duration::from_millis(500));
+                // SAFETY: as above.
+                if unsafe { libc::getppid() } != host {
                     std::process::exit(0);
                 }
-            }
-            // The host is gone or done with this worker: stop now, even mid-call.
-            Ok(None) => std::process::exit(0),
-            Err(e) => {
-                eprintln!("passerelle worker: unreadable frame from the host: {e}");
-                std::process::exit(2);
-            }
-        }
+            });
     }
 }
 
@@ -170,31 +251,23 @@ struct ProxyHost {
 impl ProxyHost {
     fn forward(&self, name: &str, input: &str) -> Answer {
         let id = self.shared.next_id.fetch_add(1, Ordering::Relaxed);
-        let (tx, rx) = mpsc::sync_channel(1);
-        self.shared
-            .pending
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .insert(id, tx);
         let event = Event::Callback {
             id,
             name: name.to_owned(),
             input: input.to_owned(),
         };
         if let Err(e) = self.shared.send(&event) {
-            self.shared
-                .pending
-                .lock()
-                .unwrap_or_else(PoisonError::into_inner)
-                .remove(&id);
             return Answer::Err(
                 PluginError::internal(format!("the host cannot be reached for {name}: {e}"))
                     .to_json(),
             );
         }
-        rx.recv().unwrap_or_else(|_| {
-            Answer::Err(PluginError::internal(format!("the host did not answer {name}")).to_json())
-        })
+        match self.shared.inbox.wait(Want::Reply(id)) {
+            Request::Reply { answer, .. } => answer,
+            _ => Answer::Err(
+                PluginError::internal(format!("the host did not answer {name}")).to_json(),
+            ),
+        }
     }
 }
 

@@ -88,6 +88,12 @@ pub struct PluginDoc {
     pub quotas: QuotasDoc,
     /// The library file.
     pub path: String,
+    /// SHA-256 of the library file, hex.
+    pub sha256: String,
+    /// The publisher key that signed it; absent for an unsigned plugin (allowed only by
+    /// the `allow-unsigned` policy).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub signed_by: Option<String>,
     /// Time taken to load and check it, in milliseconds.
     pub load_ms: f64,
 }
@@ -402,6 +408,7 @@ pub fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(list_tokens, create_token))
         .routes(routes!(revoke_token))
         .routes(routes!(tasks))
+        .routes(routes!(run_task))
         .routes(routes!(trust))
         .merge(capabilities)
 }
@@ -440,7 +447,7 @@ async fn session(Extension(who): Extension<Principal>) -> Json<SessionDoc> {
 #[utoipa::path(get, path = "/api/plugins", tag = "plugins",
     responses((status = 200, body = PluginList), (status = 401, body = ErrorBody)))]
 async fn list_plugins(State(app): State<AppState>) -> Json<PluginList> {
-    let registry = &app.engine.registry;
+    let registry: &crate::loader::Registry = &app.engine.registry;
     Json(PluginList {
         plugins: registry
             .plugins
@@ -471,6 +478,8 @@ async fn list_plugins(State(app): State<AppState>) -> Json<PluginList> {
                         per_day: m.quotas.per_day,
                     },
                     path: p.path.display().to_string(),
+                    sha256: p.sha256.clone(),
+                    signed_by: p.signed_by.clone(),
                     load_ms: p.load_time.as_secs_f64() * 1000.0,
                 }
             })
@@ -585,19 +594,22 @@ async fn get_instance(
     // The answer is cached by the file's exact content (see `cache`); on a miss it is made
     // from the very bytes read, so the cached answer always matches its key.
     if let Ok(file) = std::fs::read(app.engine.store.file_of(&id)) {
-        if let Some(answer) = app.instance_cache.get(id.as_str(), &file) {
+        let registry: &crate::loader::Registry = &app.engine.registry;
+        if let Some(answer) = app.instance_cache.get(id.as_str(), &file, registry) {
             return Ok(json(answer));
         }
         let parsed = std::str::from_utf8(&file)
             .ok()
             .and_then(|text| toml::from_str::<InstanceRecord>(text).ok())
             .filter(|r| r.id == id);
-        if let Some(record) = parsed {
+        if let Some((record, plugin)) =
+            parsed.and_then(|r| registry.get(&r.plugin).cloned().map(|p| (r, p)))
+        {
             let answer = Bytes::from(
                 serde_json::to_vec(&instance_doc(&app, &record)).map_err(ApiError::internal)?,
             );
             app.instance_cache
-                .put(id.as_str(), Bytes::from(file), answer.clone());
+                .put(id.as_str(), Bytes::from(file), &plugin, answer.clone());
             return Ok(json(answer));
         }
     }
@@ -916,19 +928,132 @@ async fn revoke_token(
     Ok(Json(info))
 }
 
-/// Scheduled tasks and their last runs. Not served yet (501): use the command line.
-#[utoipa::path(get, path = "/api/tasks", tag = "tasks",
-    responses((status = 501, description = "`not_implemented`", body = ErrorBody)))]
-async fn tasks() -> ApiError {
-    ApiError::not_implemented("the task list")
+/// A scheduled task of an instance, with its last run.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ScheduledTaskDoc {
+    pub instance: String,
+    pub task: String,
+    pub description: String,
+    /// Tasks run only for enabled instances.
+    pub enabled: bool,
+    pub interval_s: u64,
+    pub start_delay_s: u64,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub last_run: Option<TaskRunDoc>,
 }
 
-/// Extra CA certificates trusted for provider connections. Not served yet (501): use the
-/// command line.
+/// One run of a task.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct TaskRunDoc {
+    pub started_ms: i64,
+    pub duration_ms: i64,
+    pub ok: bool,
+    pub summary: String,
+    /// When the scheduler plans the next run, if a server runs it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub next_ms: Option<i64>,
+}
+
+impl From<crate::services::state::TaskRun> for TaskRunDoc {
+    fn from(r: crate::services::state::TaskRun) -> Self {
+        TaskRunDoc {
+            started_ms: r.started_ms,
+            duration_ms: r.duration_ms,
+            ok: r.ok,
+            summary: r.summary,
+            next_ms: r.next_ms,
+        }
+    }
+}
+
+/// Scheduled tasks of every instance, with their timing and last run.
+#[utoipa::path(get, path = "/api/tasks", tag = "tasks",
+    responses((status = 200, body = Vec<ScheduledTaskDoc>)))]
+async fn tasks(State(app): State<AppState>) -> Result<Json<Vec<ScheduledTaskDoc>>, ApiError> {
+    let engine = &app.engine;
+    let registry: &crate::loader::Registry = &engine.registry;
+    let mut rows = Vec::new();
+    for record in engine
+        .store
+        .list()
+        .map_err(crate::instances::ConfigError::from)?
+    {
+        let Some(plugin) = registry.get(&record.plugin) else {
+            continue;
+        };
+        let config = engine.instances().effective_config(plugin, &record).ok();
+        for task in &plugin.manifest.tasks {
+            let (interval, delay) = config
+                .as_ref()
+                .map(|c| crate::scheduler::timing(c, &task.interval_field, &task.start_delay_field))
+                .unwrap_or_default();
+            let last_run = engine
+                .services
+                .state
+                .last_task_run(record.id.as_str(), &task.name)
+                .map_err(ApiError::internal)?
+                .map(TaskRunDoc::from);
+            rows.push(ScheduledTaskDoc {
+                instance: record.id.to_string(),
+                task: task.name.clone(),
+                description: task.description.clone(),
+                enabled: record.enabled,
+                interval_s: interval.as_secs(),
+                start_delay_s: delay.as_secs(),
+                last_run,
+            });
+        }
+    }
+    Ok(Json(rows))
+}
+
+/// Runs one task of an instance now (unless a run is in progress) and returns the run.
+#[utoipa::path(post, path = "/api/instances/{id}/tasks/{task}/run", tag = "tasks",
+    params(("id" = String, Path, description = "Instance id"),
+        ("task" = String, Path, description = "Task name, as the plugin declares it")),
+    responses((status = 200, description = "the run, failed or not", body = TaskRunDoc),
+        (status = 404, body = ErrorBody), (status = 409, body = ErrorBody)))]
+async fn run_task(
+    State(app): State<AppState>,
+    Path((id, task)): Path<(String, String)>,
+) -> Result<Json<TaskRunDoc>, ApiError> {
+    let id = actions::instance_id(&id)?;
+    let run = app.engine.run_task(&id, &task, None).await?;
+    Ok(Json(run.into()))
+}
+
+/// A certificate authority trusted for provider connections, besides the system's.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct CertDoc {
+    pub subject: String,
+    pub issuer: String,
+    pub not_before: String,
+    pub not_after: String,
+    /// SHA-256 fingerprint.
+    pub sha256: String,
+    pub is_ca: bool,
+}
+
+/// The extra certificate authorities trusted for provider connections (added and removed
+/// with `passerelle trust`).
 #[utoipa::path(get, path = "/api/trust", tag = "trust",
-    responses((status = 501, description = "`not_implemented`", body = ErrorBody)))]
-async fn trust() -> ApiError {
-    ApiError::not_implemented("the trust store")
+    responses((status = 200, body = Vec<CertDoc>)))]
+async fn trust(State(app): State<AppState>) -> Result<Json<Vec<CertDoc>>, ApiError> {
+    let list = crate::trust::TrustStore::new(&app.engine.settings.data_dir)
+        .list()
+        .map_err(ApiError::internal)?;
+    Ok(Json(
+        list.into_iter()
+            .map(|c| CertDoc {
+                subject: c.subject,
+                issuer: c.issuer,
+                not_before: c.not_before,
+                not_after: c.not_after,
+                sha256: c.sha256,
+                is_ca: c.is_ca,
+            })
+            .collect(),
+    ))
 }
 
 pub fn auth_error(e: super::auth::AuthError) -> ApiError {

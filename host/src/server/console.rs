@@ -296,7 +296,7 @@ async fn plugins_page(
     Extension(who): Extension<Principal>,
 ) -> Response {
     let (user, csrf) = viewer(&who);
-    let registry = &app.engine.registry;
+    let registry: &crate::loader::Registry = &app.engine.registry;
     let mut body = String::from("<h1>Plugins</h1>");
     if registry.plugins.is_empty() {
         body.push_str("<p>No plugin is loaded. Put plugin libraries in a plugin directory (see <code>passerelle --help</code>) and restart.</p>");
@@ -304,13 +304,13 @@ async fn plugins_page(
         body.push_str(
             "<table><caption>Loaded plugins</caption><thead><tr><th scope=\"col\">Id</th><th scope=\"col\">Name</th>\
              <th scope=\"col\">Version</th><th scope=\"col\">Category</th><th scope=\"col\">Capabilities</th>\
-             <th scope=\"col\">Plugin API</th><th scope=\"col\">File</th></tr></thead><tbody>",
+             <th scope=\"col\">Plugin API</th><th scope=\"col\">File</th><th scope=\"col\">Signed by</th></tr></thead><tbody>",
         );
         for p in &registry.plugins {
             let m = &p.manifest;
             let _ = write!(
                 body,
-                "<tr><th scope=\"row\">{}</th><td>{}<br><span class=\"desc\">{}</span></td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td><code>{}</code></td></tr>",
+                "<tr><th scope=\"row\">{}</th><td>{}<br><span class=\"desc\">{}</span></td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td><code>{}</code></td><td>{}</td></tr>",
                 esc(&m.id),
                 esc(&m.name),
                 esc(&m.description),
@@ -318,7 +318,11 @@ async fn plugins_page(
                 esc(&m.category.to_string()),
                 esc(&m.capabilities.join(", ")),
                 esc(&m.api_version),
-                esc(&p.path.display().to_string())
+                esc(&p.path.display().to_string()),
+                match &p.signed_by {
+                    Some(key) => format!("<code>{}</code>", esc(key)),
+                    None => "<span class=\"badge badge-warning\">Unsigned</span>".to_owned(),
+                }
             );
         }
         body.push_str("</tbody></table>");
@@ -339,6 +343,13 @@ async fn plugins_page(
             );
         }
         body.push_str("</tbody></table>");
+    }
+    if !registry.events.is_empty() {
+        body.push_str("<h2>Recent plugin changes</h2><ul class=\"events\">");
+        for e in registry.events.iter().rev().take(20) {
+            let _ = write!(body, "<li>{}</li>", esc(e));
+        }
+        body.push_str("</ul>");
     }
     Html(page(
         "Plugins",

@@ -62,7 +62,8 @@ pub struct ErrorBody {
 #[derive(Debug, Clone)]
 pub struct ApiError {
     pub status: StatusCode,
-    pub body: ErrorBody,
+    /// Boxed: errors travel in every `Result` of the handlers and should stay small.
+    pub body: Box<ErrorBody>,
     /// Seconds for `Retry-After` (rate limiting).
     pub retry_after: Option<u64>,
 }
@@ -79,13 +80,13 @@ impl ApiError {
     pub fn new(status: StatusCode, code: &str, message: impl Into<String>) -> Self {
         ApiError {
             status,
-            body: ErrorBody {
+            body: Box::new(ErrorBody {
                 code: code.to_owned(),
                 message: message.into(),
                 field: None,
                 pointer: None,
                 errors: Vec::new(),
-            },
+            }),
             retry_after: None,
         }
     }
@@ -163,7 +164,7 @@ impl ApiError {
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
-        let mut response = (self.status, axum::Json(self.body)).into_response();
+        let mut response = (self.status, axum::Json(*self.body)).into_response();
         let headers = response.headers_mut();
         if self.status == StatusCode::UNAUTHORIZED {
             headers.insert(

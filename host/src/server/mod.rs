@@ -27,6 +27,7 @@ pub mod openapi;
 mod tests;
 
 use crate::engine::Engine;
+use crate::plugin::LoadedPlugin;
 use auth::{AdminBootstrap, Auth, LoginLimits, Scope};
 use axum::body::{Body, Bytes};
 use axum::extract::{Request, State};
@@ -62,6 +63,20 @@ pub enum ServeError {
     Io(#[from] std::io::Error),
 }
 
+/// What the server derives from one loaded plugin.
+#[derive(Debug)]
+pub struct PluginViews {
+    pub schema: Bytes,
+    pub form: Arc<form::FormModel>,
+}
+
+/// Identifies one loaded version of a plugin. Plugins are never unloaded (every registry
+/// version stays alive), so the address of a loaded plugin is never reused; a plugin file
+/// loaded again (hot add of a new version) gets a new one, and with it new views.
+pub fn plugin_key(plugin: &Arc<LoadedPlugin>) -> usize {
+    Arc::as_ptr(plugin) as usize
+}
+
 /// Everything the handlers share.
 #[derive(Clone)]
 pub struct AppState(Arc<Inner>);
@@ -71,8 +86,8 @@ pub struct Inner {
     pub auth: Auth,
     pub audit: audit::AuditLog,
     pub instance_cache: cache::InstanceCache,
-    schemas: HashMap<String, Bytes>,
-    forms: HashMap<String, Arc<form::FormModel>>,
+    /// What the server derives from each loaded plugin, by plugin (see [`plugin_key`]).
+    views: std::sync::RwLock<HashMap<usize, Arc<PluginViews>>>,
     openapi: Bytes,
 }
 
@@ -98,32 +113,44 @@ impl AppState {
     pub fn with_limits(engine: Arc<Engine>, limits: LoginLimits) -> Result<Self, db::DbError> {
         let db = Arc::new(db::ConsoleDb::open_in(&engine.settings.data_dir)?);
         let auth = Auth::new(db.clone(), limits)?;
-        let mut schemas = HashMap::new();
-        let mut forms = HashMap::new();
-        for p in &engine.registry.plugins {
-            let json = serde_json::to_vec_pretty(p.schema.json()).unwrap_or_default();
-            schemas.insert(p.id().to_owned(), Bytes::from(json));
-            forms.insert(p.id().to_owned(), Arc::new(form::FormModel::new(&p.schema)));
-        }
         Ok(AppState(Arc::new(Inner {
             engine,
             auth,
             audit: audit::AuditLog::new(db),
             instance_cache: cache::InstanceCache::default(),
-            schemas,
-            forms,
+            views: std::sync::RwLock::new(HashMap::new()),
             openapi: Bytes::from(openapi::json()),
         })))
     }
 
-    /// A plugin's schema as JSON bytes (prepared once).
-    pub fn schema_json(&self, plugin: &str) -> Option<Bytes> {
-        self.schemas.get(plugin).cloned()
+    /// What is derived from a plugin once: its schema as JSON bytes and its form model.
+    pub fn views(&self, plugin: &Arc<LoadedPlugin>) -> Arc<PluginViews> {
+        let key = plugin_key(plugin);
+        if let Some(v) = self.views.read().ok().and_then(|m| m.get(&key).cloned()) {
+            return v;
+        }
+        let views = Arc::new(PluginViews {
+            schema: Bytes::from(
+                serde_json::to_vec_pretty(plugin.schema.json()).unwrap_or_default(),
+            ),
+            form: Arc::new(form::FormModel::new(&plugin.schema)),
+        });
+        if let Ok(mut m) = self.views.write() {
+            m.insert(key, views.clone());
+        }
+        views
     }
 
-    /// The form model of a plugin (prepared once).
+    /// A loaded plugin's schema as JSON bytes.
+    pub fn schema_json(&self, plugin: &str) -> Option<Bytes> {
+        let p = self.engine.registry.get(plugin)?.clone();
+        Some(self.views(&p).schema.clone())
+    }
+
+    /// The form model of a loaded plugin.
     pub fn form_model(&self, plugin: &str) -> Option<Arc<form::FormModel>> {
-        self.forms.get(plugin).cloned()
+        let p = self.engine.registry.get(plugin)?.clone();
+        Some(self.views(&p).form.clone())
     }
 
     /// The last recorded test of an instance.

@@ -31,8 +31,8 @@ Errors are JSON `{code, message, field?, pointer?, errors?}` with a stable `code
         (name = "audit", description = "Who changed what, when"),
         (name = "capabilities", description = "Operations the ERP calls, served by the enabled instance"),
         (name = "tokens", description = "API tokens"),
-        (name = "tasks", description = "Scheduled tasks (not served over HTTP yet)"),
-        (name = "trust", description = "Trusted CA certificates (not served over HTTP yet)")
+        (name = "tasks", description = "Scheduled tasks of the plugins"),
+        (name = "trust", description = "Extra certificate authorities trusted for provider connections")
     )
 )]
 struct ApiDoc;

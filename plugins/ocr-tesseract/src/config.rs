@@ -312,8 +312,10 @@ mod tests {
         assert_eq!(good.languages_arg(), "deu+chi_sim");
         assert_eq!(good.program(), "tesseract");
         assert_eq!(good.page_segmentation.psm(), 11);
-        assert!(fields(&config(json!({"erp_user": "u", "languages": "fra eng"})))
-            .contains(&"languages".to_owned()));
+        assert!(
+            fields(&config(json!({"erp_user": "u", "languages": "fra eng"})))
+                .contains(&"languages".to_owned())
+        );
     }
 
     #[test]

@@ -272,10 +272,7 @@ pub fn parse_version(text: &str) -> Option<String> {
     text.lines().find_map(|line| {
         let rest = line.trim().strip_prefix("tesseract")?.trim();
         let rest = rest.strip_prefix('v').unwrap_or(rest);
-        let version: String = rest
-            .chars()
-            .take_while(|c| !c.is_whitespace())
-            .collect();
+        let version: String = rest.chars().take_while(|c| !c.is_whitespace()).collect();
         version
             .starts_with(|c: char| c.is_ascii_digit())
             .then_some(version)
@@ -380,7 +377,10 @@ mod tests {
             parse_version("tesseract v5.0.0-alpha-20201231\n").as_deref(),
             Some("5.0.0-alpha-20201231")
         );
-        assert_eq!(parse_version("tesseract 3.04.01\n").as_deref(), Some("3.04.01"));
+        assert_eq!(
+            parse_version("tesseract 3.04.01\n").as_deref(),
+            Some("3.04.01")
+        );
         assert_eq!(parse_version("convert 6.9\n"), None);
         assert_eq!(major_version("5.3.0"), Some(5));
         assert_eq!(major_version("4.1.1-rc2"), Some(4));
@@ -417,11 +417,19 @@ mod tests {
 
     #[test]
     fn a_missing_program_names_the_field_and_the_package() {
-        let e = Engine::new("tesseract-that-does-not-exist", false, Duration::from_secs(5))
-            .version()
-            .unwrap_err();
+        let e = Engine::new(
+            "tesseract-that-does-not-exist",
+            false,
+            Duration::from_secs(5),
+        )
+        .version()
+        .unwrap_err();
         assert_eq!(e.kind, ErrorKind::Unavailable);
-        assert!(e.message.contains("apt-get install tesseract-ocr"), "{}", e.message);
+        assert!(
+            e.message.contains("apt-get install tesseract-ocr"),
+            "{}",
+            e.message
+        );
         let e = Engine::new("/nonexistent/tesseract", true, Duration::from_secs(5))
             .version()
             .unwrap_err();

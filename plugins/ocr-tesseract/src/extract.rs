@@ -84,14 +84,39 @@ impl Info<'_> {
 
 const TAX_WORDS: &[&str] = &["TVA", "VAT", "TAX", "TAXE", "TAXES", "GST"];
 const PAYMENT_WORDS: &[&str] = &[
-    "CB", "CARTE", "ESPECES", "RENDU", "MONNAIE", "CASH", "CHANGE", "VISA", "MASTERCARD",
-    "CHEQUE", "PAIEMENT", "PAYMENT", "REGLEMENT", "ACOMPTE", "AVOIR", "SANS", "CONTACT",
+    "CB",
+    "CARTE",
+    "ESPECES",
+    "RENDU",
+    "MONNAIE",
+    "CASH",
+    "CHANGE",
+    "VISA",
+    "MASTERCARD",
+    "CHEQUE",
+    "PAIEMENT",
+    "PAYMENT",
+    "REGLEMENT",
+    "ACOMPTE",
+    "AVOIR",
+    "SANS",
+    "CONTACT",
 ];
 const INCL_WORDS: &[&str] = &["TOTAL", "MONTANT", "SOMME", "TTC", "PAYER", "DUE"];
 const EXCL_WORDS: &[&str] = &["HT", "HORS", "TAXE", "TAXES"];
 const HEADER_WORDS: &[&str] = &[
-    "TICKET", "FACTURE", "RECU", "BIENVENUE", "WELCOME", "DUPLICATA", "CAISSE", "RECEIPT",
-    "INVOICE", "COPIE", "CLIENT", "NOTE",
+    "TICKET",
+    "FACTURE",
+    "RECU",
+    "BIENVENUE",
+    "WELCOME",
+    "DUPLICATA",
+    "CAISSE",
+    "RECEIPT",
+    "INVOICE",
+    "COPIE",
+    "CLIENT",
+    "NOTE",
 ];
 const FRENCH_WORDS: &[&str] = &[
     "TVA", "TTC", "HT", "MERCI", "ESPECES", "RENDU", "PAYER", "MONTANT", "CARTE", "BANCAIRE",
@@ -411,8 +436,7 @@ fn total_incl_tax(infos: &[Info<'_>]) -> Option<Found<f64>> {
 fn stated_excl_tax(infos: &[Info<'_>]) -> Option<Found<f64>> {
     infos.iter().find_map(|info| {
         // Not `Subtotal`: before tax in the United States, tax included in Europe.
-        let labelled = info.has_any(&["HT", "HORS"]) && !info.has("TTC")
-            && info.rates.is_empty();
+        let labelled = info.has_any(&["HT", "HORS"]) && !info.has("TTC") && info.rates.is_empty();
         let amount = info.last_amount().filter(|_| labelled)?;
         let mut words = amount.words.clone();
         words.extend(info.key_indexes(EXCL_WORDS));
@@ -441,7 +465,10 @@ fn total_tax(infos: &[Info<'_>], taxes: &[ReceiptTaxLine]) -> Option<Found<f64>>
     stated.or_else(|| sum_of(taxes, |t| t.amount))
 }
 
-fn sum_of(taxes: &[ReceiptTaxLine], part: impl Fn(&ReceiptTaxLine) -> Option<f64>) -> Option<Found<f64>> {
+fn sum_of(
+    taxes: &[ReceiptTaxLine],
+    part: impl Fn(&ReceiptTaxLine) -> Option<f64>,
+) -> Option<Found<f64>> {
     if taxes.is_empty() {
         return None;
     }
@@ -693,8 +720,16 @@ fn registrations(infos: &[Info<'_>]) -> Vec<(SupplierRegistration, usize)> {
 fn language(infos: &[Info<'_>]) -> Option<Found<String>> {
     let (mut fr, mut en) = (0usize, 0usize);
     for info in infos {
-        fr += info.keys.iter().filter(|(k, _)| FRENCH_WORDS.contains(&k.as_str())).count();
-        en += info.keys.iter().filter(|(k, _)| ENGLISH_WORDS.contains(&k.as_str())).count();
+        fr += info
+            .keys
+            .iter()
+            .filter(|(k, _)| FRENCH_WORDS.contains(&k.as_str()))
+            .count();
+        en += info
+            .keys
+            .iter()
+            .filter(|(k, _)| ENGLISH_WORDS.contains(&k.as_str()))
+            .count();
     }
     let (value, winner) = match fr.cmp(&en) {
         std::cmp::Ordering::Greater => ("fr", fr),
@@ -709,12 +744,7 @@ fn language(infos: &[Info<'_>]) -> Option<Found<String>> {
 
 /// Purchased items: the lines between the header and the first total that end with an
 /// amount and carry a description.
-fn line_items(
-    infos: &[Info<'_>],
-    from: usize,
-    to: usize,
-    min: f64,
-) -> Vec<ReceiptLineItem> {
+fn line_items(infos: &[Info<'_>], from: usize, to: usize, min: f64) -> Vec<ReceiptLineItem> {
     let mut items = Vec::new();
     for info in infos.iter().take(to).skip(from) {
         let Some(total) = info.last_amount() else {
@@ -859,7 +889,13 @@ Merci de votre visite";
         let items: Vec<(&str, Option<f64>, Option<f64>)> = r
             .line_items
             .iter()
-            .map(|i| (i.description.as_deref().unwrap(), i.quantity, i.total_amount))
+            .map(|i| {
+                (
+                    i.description.as_deref().unwrap(),
+                    i.quantity,
+                    i.total_amount,
+                )
+            })
             .collect();
         assert_eq!(
             items,

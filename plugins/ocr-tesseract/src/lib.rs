@@ -196,20 +196,21 @@ fn test_routine(config: &Config) -> TestReport {
         return report.finish("");
     };
 
-    let recent = report.step("check version", || {
-        match engine::major_version(&version) {
-            Some(major) if major >= MIN_MAJOR_VERSION => {
-                Ok(Check::ok((), format!("Tesseract {version} reads with its neural recogniser")))
-            }
-            Some(_) => Err(format!(
-                "Tesseract {version} is too old: version {MIN_MAJOR_VERSION} or newer is needed \
+    let recent = report.step("check version", || match engine::major_version(&version) {
+        Some(major) if major >= MIN_MAJOR_VERSION => Ok(Check::ok(
+            (),
+            format!("Tesseract {version} reads with its neural recogniser"),
+        )),
+        Some(_) => Err(format!(
+            "Tesseract {version} is too old: version {MIN_MAJOR_VERSION} or newer is needed \
                  (Debian 10 and later ship it: apt-get install tesseract-ocr)"
-            )),
-            None => Ok(Check::warning(
-                (),
-                format!("cannot tell whether Tesseract {version:?} is version {MIN_MAJOR_VERSION} or newer"),
-            )),
-        }
+        )),
+        None => Ok(Check::warning(
+            (),
+            format!(
+                "cannot tell whether Tesseract {version:?} is version {MIN_MAJOR_VERSION} or newer"
+            ),
+        )),
     });
     if recent.is_none() {
         report.skip("languages", "the engine is too old");

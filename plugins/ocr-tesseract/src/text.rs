@@ -32,10 +32,9 @@ pub fn keywords(words: &[Word]) -> Vec<(String, usize)> {
         let mut last_digit = None;
         for c in folded.chars() {
             let digit = c.is_ascii_digit();
-            if !c.is_alphanumeric() || last_digit.is_some_and(|d| d != digit) {
-                if !part.is_empty() {
-                    keys.push((std::mem::take(&mut part), i));
-                }
+            if (!c.is_alphanumeric() || last_digit.is_some_and(|d| d != digit)) && !part.is_empty()
+            {
+                keys.push((std::mem::take(&mut part), i));
             }
             if c.is_alphanumeric() {
                 part.push(c);
@@ -130,7 +129,11 @@ pub fn parse_amount(core: &str) -> Option<f64> {
     }
     let int_digits: String = int_part.chars().filter(|c| c.is_ascii_digit()).collect();
     // Thousands separators are the other sign, every three digits.
-    let other = if digits.as_bytes()[sep] == b',' { '.' } else { ',' };
+    let other = if digits.as_bytes()[sep] == b',' {
+        '.'
+    } else {
+        ','
+    };
     let groups: Vec<&str> = int_part.split(other).collect();
     let grouped_ok = groups.len() == 1
         || (groups[0].len() <= 3
@@ -164,7 +167,9 @@ fn parse_percent(text: &str) -> Option<f64> {
         return None;
     }
     let value: f64 = number.replace(',', ".").parse().ok()?;
-    (number.chars().all(|c| c.is_ascii_digit() || c == ',' || c == '.')
+    (number
+        .chars()
+        .all(|c| c.is_ascii_digit() || c == ',' || c == '.')
         && (0.0..=100.0).contains(&value))
     .then_some(value)
 }
@@ -271,7 +276,9 @@ fn days_in_month(year: u32, month: u32) -> u32 {
     match month {
         1 | 3 | 5 | 7 | 8 | 10 | 12 => 31,
         4 | 6 | 9 | 11 => 30,
-        2 if (year.is_multiple_of(4) && !year.is_multiple_of(100)) || year.is_multiple_of(400) => 29,
+        2 if (year.is_multiple_of(4) && !year.is_multiple_of(100)) || year.is_multiple_of(400) => {
+            29
+        }
         2 => 28,
         _ => 0,
     }
@@ -409,7 +416,11 @@ pub fn parse_time(text: &str) -> Option<String> {
     let digits = |x: &str, max_len: usize| {
         !x.is_empty() && x.len() <= max_len && x.chars().all(|c| c.is_ascii_digit())
     };
-    if !digits(h, 2) || m.len() != 2 || !digits(m, 2) || s.is_some_and(|s| s.len() != 2 || !digits(s, 2)) {
+    if !digits(h, 2)
+        || m.len() != 2
+        || !digits(m, 2)
+        || s.is_some_and(|s| s.len() != 2 || !digits(s, 2))
+    {
         return None;
     }
     let (hour, minute): (u32, u32) = (h.parse().ok()?, m.parse().ok()?);
@@ -526,11 +537,19 @@ mod tests {
     }
 
     fn amounts(text: &str) -> Vec<f64> {
-        numbers(&words(text)).1.into_iter().map(|a| a.value).collect()
+        numbers(&words(text))
+            .1
+            .into_iter()
+            .map(|a| a.value)
+            .collect()
     }
 
     fn rates(text: &str) -> Vec<f64> {
-        numbers(&words(text)).0.into_iter().map(|r| r.percent).collect()
+        numbers(&words(text))
+            .0
+            .into_iter()
+            .map(|r| r.percent)
+            .collect()
     }
 
     #[test]
@@ -569,7 +588,10 @@ mod tests {
         assert_eq!(d("le 12.03.26").as_deref(), Some("2026-03-12"));
         assert_eq!(d("12 mars 2026").as_deref(), Some("2026-03-12"));
         assert_eq!(d("1er févr. 2024").as_deref(), Some("2024-02-01"));
-        assert_eq!(d("Paris, le 29 FÉVRIER 2024").as_deref(), Some("2024-02-29"));
+        assert_eq!(
+            d("Paris, le 29 FÉVRIER 2024").as_deref(),
+            Some("2024-02-29")
+        );
         assert_eq!(d("2026-03-12T14:35").as_deref(), None);
         assert_eq!(d("2026-03-12").as_deref(), Some("2026-03-12"));
         assert_eq!(d("March 12, 2026").as_deref(), Some("2026-03-12"));

@@ -50,7 +50,8 @@ fn render_in(font: &str, text: &str, noisy: bool, format: &str) -> Vec<u8> {
         .arg(text.replace('%', "%%"));
     if noisy {
         cmd.args(["-background", "white", "-rotate", "1.5"])
-            .args(["-attenuate", "0.6", "+noise", "Gaussian"]);
+            // A fixed seed: the same noise on every run.
+            .args(["-seed", "7", "-attenuate", "0.6", "+noise", "Gaussian"]);
     }
     cmd.args(["-colorspace", "Gray", "-quality", "90"])
         .arg(format!("{format}:-"))
@@ -216,8 +217,12 @@ fn the_test_routine_finds_the_engine_and_reads_its_own_receipt() {
             "self-check"
         ]
     );
-    assert!(step(&report, "find engine").detail.starts_with("tesseract "));
-    assert!(step(&report, "languages").detail.contains("fra, eng installed"));
+    assert!(step(&report, "find engine")
+        .detail
+        .starts_with("tesseract "));
+    assert!(step(&report, "languages")
+        .detail
+        .contains("fra, eng installed"));
     let check = &step(&report, "self-check").detail;
     assert!(
         check.contains("total 42.50, date 2026-03-12"),
@@ -254,8 +259,11 @@ fn a_missing_language_is_named_with_its_package() {
     );
     assert_eq!(step(&report, "self-check").status, Status::Skipped);
     // Reading with it fails too, saying what to install.
-    let e = read(&render("TOTAL 1,00", false, "png"), with(config(), json!({"languages": "klingon"})))
-        .unwrap_err();
+    let e = read(
+        &render("TOTAL 1,00", false, "png"),
+        with(config(), json!({"languages": "klingon"})),
+    )
+    .unwrap_err();
     assert_eq!(e.kind, ErrorKind::Upstream);
     assert!(e.message.contains("not installed"), "{}", e.message);
 }
@@ -269,7 +277,9 @@ fn an_engine_path_that_does_not_exist_is_reported_on_its_field() {
     assert_eq!(report.status, Status::Failed);
     let found = step(&report, "find engine");
     assert!(
-        found.detail.contains("/opt/nowhere/tesseract does not exist"),
+        found
+            .detail
+            .contains("/opt/nowhere/tesseract does not exist"),
         "{}",
         found.detail
     );
@@ -309,10 +319,14 @@ fn an_old_engine_is_refused_and_a_stuck_one_is_stopped() {
     assert_eq!(version.status, Status::Failed);
     assert!(version.detail.contains("too old"), "{}", version.detail);
 
-    // Answers its version, then hangs on the image.
+    // Answers its version, then notes the image it was given and hangs.
+    let seen = dir.join("image-path");
     let stuck = fake_engine(
         &dir,
-        "case \"$1\" in --version) echo 'tesseract 5.3.0';; *) sleep 30;; esac",
+        &format!(
+            "case \"$1\" in --version) echo 'tesseract 5.3.0';; *) echo \"$1\" > '{}'; exec sleep 30;; esac",
+            seen.display()
+        ),
     );
     let started = std::time::Instant::now();
     let e = read(
@@ -323,14 +337,15 @@ fn an_old_engine_is_refused_and_a_stuck_one_is_stopped() {
     assert_eq!(e.kind, ErrorKind::Timeout, "{e:?}");
     assert!(e.message.contains("5 s"), "{}", e.message);
     assert!(started.elapsed() < std::time::Duration::from_secs(15));
-    // The temporary copy of the receipt is gone.
-    let prefix = format!("passerelle-ocr-{}-", std::process::id());
-    let left: Vec<_> = std::fs::read_dir(std::env::temp_dir())
-        .unwrap()
-        .flatten()
-        .filter(|e| e.file_name().to_string_lossy().starts_with(&prefix))
-        .collect();
-    assert!(left.is_empty(), "temporary images left behind: {left:?}");
+    // The engine was given a private temporary copy, gone once the call ended.
+    let image = std::fs::read_to_string(&seen).unwrap();
+    let image = std::path::Path::new(image.trim());
+    assert!(
+        image.starts_with(std::env::temp_dir()),
+        "{}",
+        image.display()
+    );
+    assert!(!image.exists(), "{} was left behind", image.display());
     std::fs::remove_dir_all(&dir).unwrap();
 }
 
@@ -354,7 +369,11 @@ fn check_clean(expected: &Expected, r: &ExpenseReceipt) {
     let first = expected.text.lines().next().unwrap();
     assert_eq!(r.date.as_deref(), Some(expected.date), "{first}: {r:#?}");
     assert_eq!(r.time.as_deref(), Some(expected.time), "{first}: {r:#?}");
-    assert_eq!(r.total_incl_tax, Some(expected.total_incl), "{first}: {r:#?}");
+    assert_eq!(
+        r.total_incl_tax,
+        Some(expected.total_incl),
+        "{first}: {r:#?}"
+    );
     assert_eq!(r.total_excl_tax, expected.total_excl, "{first}: {r:#?}");
     assert_eq!(r.total_tax, Some(expected.total_tax), "{first}: {r:#?}");
     assert_eq!(r.currency.as_deref(), Some(expected.currency), "{first}");
@@ -362,7 +381,13 @@ fn check_clean(expected: &Expected, r: &ExpenseReceipt) {
     assert!(r.model.starts_with("tesseract ") && r.model.ends_with("(fra+eng, psm 4)"));
     assert_eq!(r.pages, 1);
     assert_eq!(r.recorded_by, "svc-ocr");
-    for field in ["date", "time", "total_incl_tax", "currency", "supplier.name"] {
+    for field in [
+        "date",
+        "time",
+        "total_incl_tax",
+        "currency",
+        "supplier.name",
+    ] {
         let c = r.confidence[field];
         assert!((0.5..=1.0).contains(&c), "{first}: {field} confidence {c}");
     }
@@ -396,7 +421,13 @@ fn the_brasserie_receipt_in_detail() {
     let items: Vec<(&str, Option<f64>, Option<f64>)> = r
         .line_items
         .iter()
-        .map(|i| (i.description.as_deref().unwrap(), i.quantity, i.total_amount))
+        .map(|i| {
+            (
+                i.description.as_deref().unwrap(),
+                i.quantity,
+                i.total_amount,
+            )
+        })
         .collect();
     assert_eq!(
         items,
@@ -457,8 +488,11 @@ fn documents_the_engine_cannot_read_are_refused_before_it_runs() {
     assert!(e.message.contains("PDF"), "{}", e.message);
     let e = read(b"", config()).unwrap_err();
     assert_eq!(e.kind, ErrorKind::InvalidInput);
-    let e = read(&render(BAKERY, false, "png"), with(config(), json!({"ocr_enabled": false})))
-        .unwrap_err();
+    let e = read(
+        &render(BAKERY, false, "png"),
+        with(config(), json!({"ocr_enabled": false})),
+    )
+    .unwrap_err();
     assert_eq!(e.kind, ErrorKind::Config);
     assert_eq!(e.field.as_deref(), Some("ocr_enabled"));
     let e = read(&render(BAKERY, false, "png"), json!({})).unwrap_err();

@@ -40,7 +40,9 @@ fn port(value: &str, flag: &str) -> Result<u16, String> {
 
 fn base(parsed: &mut Args, base: u16) -> Result<(), String> {
     if base > u16::MAX - 4 {
-        return Err(format!("--base-port {base} leaves no room for five emulators"));
+        return Err(format!(
+            "--base-port {base} leaves no room for five emulators"
+        ));
     }
     parsed.sirene_port = base;
     parsed.others = [base + 1, base + 2, base + 3, base + 4];
@@ -57,7 +59,9 @@ fn parse_args(mut args: impl Iterator<Item = String>) -> Result<Option<Args>, St
             "-h" | "--help" => return Ok(None),
             "--demo" => base(&mut parsed, DEMO_BASE_PORT)?,
             "--base-port" => {
-                let value = args.next().ok_or("--base-port needs a value, e.g. --base-port 18081")?;
+                let value = args
+                    .next()
+                    .ok_or("--base-port needs a value, e.g. --base-port 18081")?;
                 base(&mut parsed, port(&value, "--base-port")?)?;
             }
             "--sirene-port" => {
@@ -98,24 +102,48 @@ fn main() -> ExitCode {
         }
     };
     let options = SireneOptions::default();
-    let sirene = match started("Sirene", args.sirene_port, SireneEmulator::start_on(options.clone(), args.sirene_port)) {
+    let sirene = match started(
+        "Sirene",
+        args.sirene_port,
+        SireneEmulator::start_on(options.clone(), args.sirene_port),
+    ) {
         Ok(e) => e,
         Err(code) => return code,
     };
     println!("sirene: {} (key: {})", sirene.base_url(), options.api_key);
     let [mp, cp, up, ep] = args.others;
     let emulators = (|| {
-        let mindee = started("Mindee", mp, MindeeEmulator::start_on(MindeeOptions::default(), mp))?;
-        let chorus = started("Chorus Pro", cp, ChorusProEmulator::start_on(ChorusProOptions::default(), cp))?;
-        let universign = started("Universign", up, UniversignEmulator::start_on(UniversignOptions::default(), up))?;
-        let ews = started("Exchange", ep, EwsEmulator::start_on(EwsOptions::default(), ep))?;
+        let mindee = started(
+            "Mindee",
+            mp,
+            MindeeEmulator::start_on(MindeeOptions::default(), mp),
+        )?;
+        let chorus = started(
+            "Chorus Pro",
+            cp,
+            ChorusProEmulator::start_on(ChorusProOptions::default(), cp),
+        )?;
+        let universign = started(
+            "Universign",
+            up,
+            UniversignEmulator::start_on(UniversignOptions::default(), up),
+        )?;
+        let ews = started(
+            "Exchange",
+            ep,
+            EwsEmulator::start_on(EwsOptions::default(), ep),
+        )?;
         Ok::<_, ExitCode>((mindee, chorus, universign, ews))
     })();
     let (mindee, chorus, universign, ews) = match emulators {
         Ok(e) => e,
         Err(code) => return code,
     };
-    println!("mindee: {} (token: {})", mindee.api_url(), mindee.options().api_key);
+    println!(
+        "mindee: {} (token: {})",
+        mindee.api_url(),
+        mindee.options().api_key
+    );
     let c = chorus.options();
     println!(
         "chorus-pro: api {} oauth {} (client {} / {}, technical login {} / {})",
@@ -127,7 +155,12 @@ fn main() -> ExitCode {
         c.technical_password
     );
     let u = universign.options();
-    println!("universign: {} (user {} / {})", universign.url(), u.user, u.password);
+    println!(
+        "universign: {} (user {} / {})",
+        universign.url(),
+        u.user,
+        u.password
+    );
     println!(
         "exchange: {} (user svc@contoso.com / S3cret-pass; authority {})",
         ews.ews_url(),

@@ -560,12 +560,30 @@ fn a_production_instance_may_not_reuse_the_sandbox_credentials() {
     }
     let r = env.run(&["config", "enable", "prod"]).expect_code(3);
     for field in ["client_id", "client_secret"] {
-        assert!(r.stderr.contains(&format!("field `{field}`")), "{field}: {}", r.stderr);
+        assert!(
+            r.stderr.contains(&format!("field `{field}`")),
+            "{field}: {}",
+            r.stderr
+        );
     }
-    assert!(r.stderr.contains("instance `cpro`, a sandbox instance"), "{}", r.stderr);
-    assert!(!r.stderr.contains(&o.client_secret), "secret shown: {}", r.stderr);
+    assert!(
+        r.stderr.contains("instance `cpro`, a sandbox instance"),
+        "{}",
+        r.stderr
+    );
+    assert!(
+        !r.stderr.contains(&o.client_secret),
+        "secret shown: {}",
+        r.stderr
+    );
     // Its own PISTE application: accepted.
     env.ok(&["config", "set", "prod", "client_id", "production-client"]);
-    env.ok(&["config", "set", "prod", "client_secret", "production-secret"]);
+    env.ok(&[
+        "config",
+        "set",
+        "prod",
+        "client_secret",
+        "production-secret",
+    ]);
     env.ok(&["config", "enable", "prod"]);
 }

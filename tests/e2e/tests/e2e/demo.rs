@@ -36,9 +36,18 @@ fn the_demo_provisioning_file_gives_a_green_test_for_every_plugin() {
     let file = env.root.path().join("demo.toml");
     std::fs::write(&file, demo).unwrap();
     env.ok(&["config", "apply", file.to_str().unwrap()]);
-    for id in ["demo-sirene", "demo-mindee", "demo-chorus", "demo-universign", "demo-exchange"] {
+    for id in [
+        "demo-sirene",
+        "demo-mindee",
+        "demo-chorus",
+        "demo-universign",
+        "demo-exchange",
+    ] {
         let report = env.run(&["test", id, "--json"]).json();
         assert_ne!(report["status"], "failed", "{id}: {report:#}");
     }
-    assert!(!env.data_dump().contains("piste-client-secret"), "a demo secret is stored in clear");
+    assert!(
+        !env.data_dump().contains("piste-client-secret"),
+        "a demo secret is stored in clear"
+    );
 }

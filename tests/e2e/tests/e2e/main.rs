@@ -10,6 +10,7 @@ mod demo;
 mod exchange_ews;
 mod loader;
 mod ocr_mindee;
+mod serve;
 mod services;
 mod signing;
 mod sirene;

@@ -486,8 +486,14 @@ fn the_ocr_command_reads_a_file_and_prints_the_expense() {
     let run = env.ok(&["ocr", photo.to_str().unwrap()]);
     assert!(run.stdout.contains("Clachan"), "{}", run.stdout);
     assert!(run.stdout.contains("10.20 GBP"), "{}", run.stdout);
-    assert!(run.stdout.contains("recorded by:   svc-ocr"), "{}", run.stdout);
-    let json = env.ok(&["ocr", photo.to_str().unwrap(), "--json", "--instance", "m"]).json();
+    assert!(
+        run.stdout.contains("recorded by:   svc-ocr"),
+        "{}",
+        run.stdout
+    );
+    let json = env
+        .ok(&["ocr", photo.to_str().unwrap(), "--json", "--instance", "m"])
+        .json();
     assert_eq!(json["total_incl_tax"], 10.2);
     let text = env.root.path().join("notes.txt");
     std::fs::write(&text, "not an image").unwrap();

@@ -524,18 +524,44 @@ fn the_sign_commands_request_follow_and_fetch_to_files() {
         .unwrap()
         .to_owned();
     assert!(run.stdout.contains("signing URL: "), "{}", run.stdout);
-    env.run(&["sign", "request", "--doc", quote.to_str().unwrap(), "--signer", "jeanne@example.com"])
-        .expect_code(3);
+    env.run(&[
+        "sign",
+        "request",
+        "--doc",
+        quote.to_str().unwrap(),
+        "--signer",
+        "jeanne@example.com",
+    ])
+    .expect_code(3);
     let out = env.root.path().join("signed");
-    let r = env.run(&["sign", "fetch", &id, "--out", out.to_str().unwrap()]).expect_code(3);
+    let r = env
+        .run(&["sign", "fetch", &id, "--out", out.to_str().unwrap()])
+        .expect_code(3);
     assert!(!r.stderr.is_empty());
     emu.sign(&id, 0).unwrap();
-    env.ok(&["sign", "status", &id, "--refresh"]).expect_output("completed").expect_output("Jeanne Martin");
+    env.ok(&["sign", "status", &id, "--refresh"])
+        .expect_output("completed")
+        .expect_output("Jeanne Martin");
     let fetched = env.ok(&["sign", "fetch", &id, "--out", out.to_str().unwrap()]);
     let file = out.join("quote-42.pdf");
     let bytes = std::fs::read(&file).unwrap();
-    assert!(bytes.starts_with(b"%PDF") && bytes.len() > PDF.len(), "not the signed PDF");
-    assert!(fetched.stdout.contains(&sha256sum(&bytes)), "{}", fetched.stdout);
-    env.run(&["sign", "fetch", &id, "--out", out.to_str().unwrap()]).expect_code(3);
-    env.ok(&["sign", "fetch", &id, "--out", out.to_str().unwrap(), "--force"]);
+    assert!(
+        bytes.starts_with(b"%PDF") && bytes.len() > PDF.len(),
+        "not the signed PDF"
+    );
+    assert!(
+        fetched.stdout.contains(&sha256sum(&bytes)),
+        "{}",
+        fetched.stdout
+    );
+    env.run(&["sign", "fetch", &id, "--out", out.to_str().unwrap()])
+        .expect_code(3);
+    env.ok(&[
+        "sign",
+        "fetch",
+        &id,
+        "--out",
+        out.to_str().unwrap(),
+        "--force",
+    ]);
 }

@@ -91,13 +91,20 @@ fn token(config: &Config) -> &str {
 const CHUNK: usize = 16 << 20;
 
 /// Does `behaviour`; returns only when it is one that returns.
-fn misbehave(behaviour: Behaviour, config: &Config, host: &Host<'_>) -> Result<String, PluginError> {
+fn misbehave(
+    behaviour: Behaviour,
+    config: &Config,
+    host: &Host<'_>,
+) -> Result<String, PluginError> {
     let token = token(config);
     // Noise on both standard streams: stdout must not reach the worker protocol, stderr
     // reaches the host's log redacted.
     println!("misbehave: about to {behaviour:?}");
     eprintln!("misbehave: about to {behaviour:?} holding token {token}");
-    host.log(LogLevel::Info, format!("about to {behaviour:?} with token {token}"));
+    host.log(
+        LogLevel::Info,
+        format!("about to {behaviour:?} with token {token}"),
+    );
     match behaviour {
         Behaviour::Succeed => Ok("behaved".to_owned()),
         Behaviour::Segfault => {
