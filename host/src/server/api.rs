@@ -593,7 +593,7 @@ async fn get_instance(
     };
     // The answer is cached by the file's exact content (see `cache`); on a miss it is made
     // from the very bytes read, so the cached answer always matches its key.
-    if let Ok(file) = std::fs::read(app.engine.store.file_of(&id)) {
+    if let Ok(file) = read_small(&app.engine.store.file_of(&id)) {
         let registry: &crate::loader::Registry = &app.engine.registry;
         if let Some(answer) = app.instance_cache.get(id.as_str(), &file, registry) {
             return Ok(json(answer));
@@ -620,6 +620,15 @@ async fn get_instance(
         .get(&id)
         .map_err(crate::instances::ConfigError::from)?;
     Ok(Json(instance_doc(&app, &record)).into_response())
+}
+
+/// Reads a small file without asking its size first (one system call fewer than
+/// `std::fs::read`, on the hottest path of the API).
+fn read_small(path: &std::path::Path) -> std::io::Result<Vec<u8>> {
+    use std::io::Read as _;
+    let mut buf = Vec::with_capacity(8192);
+    std::fs::File::open(path)?.read_to_end(&mut buf)?;
+    Ok(buf)
 }
 
 /// Deletes an instance, its values and its state.

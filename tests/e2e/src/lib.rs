@@ -6,6 +6,8 @@ use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::sync::{Mutex, OnceLock};
+
+pub mod serve;
 use std::time::{Duration, Instant};
 
 /// How long one `passerelle` command may take before the test fails.
@@ -210,6 +212,12 @@ impl TestEnv {
         self.run(args).expect_code(0)
     }
 
+    /// Writes the host configuration file (`<data>/host.toml`).
+    pub fn write_host_toml(&self, text: &str) {
+        std::fs::create_dir_all(&self.data).expect("data dir");
+        std::fs::write(self.data.join("host.toml"), text).expect("write host.toml");
+    }
+
     /// Path of an instance's TOML file.
     pub fn instance_file(&self, id: &str) -> PathBuf {
         self.data.join("instances").join(format!("{id}.toml"))
@@ -295,4 +303,12 @@ impl Run {
         );
         self
     }
+}
+
+/// The step `name` of a test report printed with `--json`; fails naming the step otherwise.
+pub fn step<'a>(report: &'a serde_json::Value, name: &str) -> &'a serde_json::Value {
+    report["steps"]
+        .as_array()
+        .and_then(|steps| steps.iter().find(|s| s["name"] == name))
+        .unwrap_or_else(|| panic!("no step {name} in {report:#}"))
 }

@@ -89,6 +89,50 @@ fn started<T>(name: &str, port: u16, result: std::io::Result<T>) -> Result<T, Ex
     })
 }
 
+/// Prints a line of the banner; a reader that went away is no reason to stop serving.
+macro_rules! say {
+    ($($arg:tt)*) => {{
+        use std::io::Write as _;
+        let _ = writeln!(std::io::stdout(), $($arg)*);
+    }};
+}
+
+/// Waits for Ctrl-C (and, on unix, SIGTERM), registered as soon as it is made.
+struct Stop {
+    #[cfg(unix)]
+    interrupt: tokio::signal::unix::Signal,
+    #[cfg(unix)]
+    terminate: tokio::signal::unix::Signal,
+}
+
+impl Stop {
+    fn listen() -> std::io::Result<Stop> {
+        #[cfg(unix)]
+        {
+            use tokio::signal::unix::{signal, SignalKind};
+            Ok(Stop {
+                interrupt: signal(SignalKind::interrupt())?,
+                terminate: signal(SignalKind::terminate())?,
+            })
+        }
+        #[cfg(not(unix))]
+        Ok(Stop {})
+    }
+
+    async fn wait(mut self) -> std::io::Result<()> {
+        #[cfg(unix)]
+        {
+            tokio::select! {
+                _ = self.interrupt.recv() => {}
+                _ = self.terminate.recv() => {}
+            }
+            Ok(())
+        }
+        #[cfg(not(unix))]
+        tokio::signal::ctrl_c().await
+    }
+}
+
 fn main() -> ExitCode {
     let args = match parse_args(std::env::args().skip(1)) {
         Ok(Some(args)) => args,
@@ -101,6 +145,25 @@ fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
+    // The stop signal is listened for before anything is printed: whoever reads the first
+    // line may send Ctrl-C (SIGINT) at once.
+    let runtime = match tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(runtime) => runtime,
+        Err(e) => {
+            eprintln!("error: cannot start a runtime to wait for Ctrl-C: {e}");
+            return ExitCode::from(1);
+        }
+    };
+    let stop = match runtime.block_on(async { Stop::listen() }) {
+        Ok(stop) => stop,
+        Err(e) => {
+            eprintln!("error: cannot listen for Ctrl-C: {e}");
+            return ExitCode::from(1);
+        }
+    };
     let options = SireneOptions::default();
     let sirene = match started(
         "Sirene",
@@ -110,7 +173,7 @@ fn main() -> ExitCode {
         Ok(e) => e,
         Err(code) => return code,
     };
-    println!("sirene: {} (key: {})", sirene.base_url(), options.api_key);
+    say!("sirene: {} (key: {})", sirene.base_url(), options.api_key);
     let [mp, cp, up, ep] = args.others;
     let emulators = (|| {
         let mindee = started(
@@ -139,13 +202,13 @@ fn main() -> ExitCode {
         Ok(e) => e,
         Err(code) => return code,
     };
-    println!(
+    say!(
         "mindee: {} (token: {})",
         mindee.api_url(),
         mindee.options().api_key
     );
     let c = chorus.options();
-    println!(
+    say!(
         "chorus-pro: api {} oauth {} (client {} / {}, technical login {} / {})",
         chorus.url(),
         chorus.oauth_url(),
@@ -155,13 +218,13 @@ fn main() -> ExitCode {
         c.technical_password
     );
     let u = universign.options();
-    println!(
+    say!(
         "universign: {} (user {} / {})",
         universign.url(),
         u.user,
         u.password
     );
-    println!(
+    say!(
         "exchange: {} (user svc@contoso.com / S3cret-pass; authority {})",
         ews.ews_url(),
         ews.authority_url()
@@ -169,17 +232,7 @@ fn main() -> ExitCode {
     // Tests read these lines from a pipe: do not let them sit in a buffer.
     let _ = std::io::stdout().flush();
 
-    let runtime = match tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-    {
-        Ok(runtime) => runtime,
-        Err(e) => {
-            eprintln!("error: cannot start a runtime to wait for Ctrl-C: {e}");
-            return ExitCode::from(1);
-        }
-    };
-    if let Err(e) = runtime.block_on(tokio::signal::ctrl_c()) {
+    if let Err(e) = runtime.block_on(stop.wait()) {
         eprintln!("error: cannot listen for Ctrl-C: {e}");
         return ExitCode::from(1);
     }

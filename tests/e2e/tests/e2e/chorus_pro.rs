@@ -5,7 +5,7 @@
 // clippy's allow-unwrap-in-tests covers #[test] functions only, not the helpers beside them.
 
 use base64::Engine as _;
-use passerelle_e2e::TestEnv;
+use passerelle_e2e::{step, TestEnv};
 use passerelle_emulators::chorus_pro::{
     samples, ChorusProEmulator, ChorusProOptions, DepositOutcome, SUPPLIER_SIRET, SYNTAX_CII,
     SYNTAX_FACTURX, SYNTAX_UBL,
@@ -93,15 +93,6 @@ fn set_secret(env: &TestEnv, field: &str, value: &str) {
         Some(&format!("{value}\n")),
     )
     .expect_code(0);
-}
-
-fn step<'a>(report: &'a Value, name: &str) -> &'a Value {
-    report["steps"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|s| s["name"] == name)
-        .unwrap_or_else(|| panic!("no step {name} in {report:#}"))
 }
 
 #[test]

@@ -6,10 +6,14 @@
 
 mod chorus_pro;
 mod config;
+mod console;
 mod demo;
 mod exchange_ews;
+mod isolation;
 mod loader;
 mod ocr_mindee;
+mod ocr_switch;
+mod partner_kit;
 mod serve;
 mod services;
 mod signing;

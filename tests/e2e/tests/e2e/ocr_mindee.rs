@@ -6,7 +6,7 @@
 
 // clippy's allow-unwrap-in-tests covers #[test] functions only, not the helpers beside them.
 
-use passerelle_e2e::{Run, TestEnv};
+use passerelle_e2e::{step, Run, TestEnv};
 use passerelle_emulators::mindee::{
     receipt_input, sample_jpeg, sample_pdf, Answer, Failure, MindeeEmulator, MindeeOptions,
     V4_COMPLETE, V4_EMPTY, V5_COMPLETE,
@@ -59,15 +59,6 @@ fn ocr(env: &TestEnv, input: &Value) -> Run {
 
 fn test_report(env: &TestEnv, code: i32) -> Value {
     env.run(&["test", "m", "--json"]).expect_code(code).json()
-}
-
-fn step<'a>(report: &'a Value, name: &str) -> &'a Value {
-    report["steps"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|s| s["name"] == name)
-        .unwrap_or_else(|| panic!("no step {name}: {report:#}"))
 }
 
 fn no_secret(run: &Run) {

@@ -1,67 +1,13 @@
 //! What `passerelle serve` does besides HTTP: scheduled tasks of enabled instances, and hot
 //! add of plugin files dropped into, replaced in or removed from its plugin directory.
 
-use passerelle_e2e::{artifacts, library_file_name, plugin_library, TestEnv};
+use passerelle_e2e::serve::Server;
+use passerelle_e2e::{library_file_name, plugin_library, TestEnv};
 use passerelle_emulators::probe::{ProbeEmulator, ProbeOptions};
-use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
 
-/// `passerelle serve --log info` on a free port; its stderr goes to a file; killed on drop.
-struct Serve {
-    child: Child,
-    log: std::path::PathBuf,
-}
-
-impl Serve {
-    fn start(env: &TestEnv) -> Serve {
-        let log = env.root.path().join("serve.log");
-        let out = std::fs::File::create(&log).unwrap();
-        let child = Command::new(&artifacts().bin)
-            .arg("--data-dir")
-            .arg(&env.data)
-            .arg("--plugin-dir")
-            .arg(&env.plugins)
-            .args(["--plugin-policy", "allow-unsigned", "--log", "info"])
-            .args(["serve", "--listen", "127.0.0.1:0"])
-            .env("PASSERELLE_ADMIN_PASSWORD", "serve-test-admin-pw")
-            .env_remove("PASSERELLE_SECRET_KEY")
-            .env_remove("RUST_LOG")
-            .stdin(Stdio::null())
-            .stdout(out.try_clone().unwrap())
-            .stderr(out)
-            .spawn()
-            .unwrap();
-        Serve { child, log }
-    }
-
-    fn log(&self) -> String {
-        std::fs::read_to_string(&self.log).unwrap_or_default()
-    }
-
-    /// Waits until the server's log contains `needle`, naming the step on timeout.
-    fn wait_for(&self, step: &str, needle: &str) {
-        self.wait_for_count(step, needle, 1);
-    }
-
-    /// Waits until the server's log contains `needle` `count` times.
-    fn wait_for_count(&self, step: &str, needle: &str, count: usize) {
-        let started = Instant::now();
-        while self.log().matches(needle).count() < count {
-            assert!(
-                started.elapsed() < Duration::from_secs(60),
-                "{step}: {needle:?} not in the server log within 60 s\n{}",
-                self.log()
-            );
-            std::thread::sleep(Duration::from_millis(100));
-        }
-    }
-}
-
-impl Drop for Serve {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
+/// `passerelle serve --log info`.
+fn serve(env: &TestEnv) -> Server {
+    Server::start(env, &["--log", "info"])
 }
 
 #[test]
@@ -73,7 +19,7 @@ fn serve_runs_the_tasks_of_enabled_instances_on_schedule() {
     env.ok(&["config", "set", "p", "tick_interval", "1"]);
     env.ok(&["config", "set", "p", "tick_panics", "true"]);
     env.ok(&["config", "enable", "p"]);
-    let serve = Serve::start(&env);
+    let serve = serve(&env);
     // Tick 2 panics on purpose; the schedule goes on to tick 3.
     serve.wait_for("first run", "tick 1");
     serve.wait_for("panicking run recorded", "tick 2 panicked on purpose");
@@ -86,7 +32,7 @@ fn serve_runs_the_tasks_of_enabled_instances_on_schedule() {
 #[test]
 fn plugin_files_are_picked_up_replaced_and_removed_without_restart() {
     let env = TestEnv::new();
-    let serve = Serve::start(&env);
+    let serve = serve(&env);
     serve.wait_for("server started", "Passerelle");
     // Dropped in: loaded.
     let file = env.plugins.join(library_file_name("passerelle_sirene"));

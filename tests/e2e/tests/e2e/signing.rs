@@ -22,12 +22,9 @@ fn strict_env() -> (TestEnv, std::path::PathBuf) {
         .unwrap()
         .trim()
         .to_owned();
-    std::fs::create_dir_all(&env.data).unwrap();
-    std::fs::write(
-        env.data.join("host.toml"),
-        format!("[plugins]\npolicy = \"strict\"\ntrusted_keys = [\"{public}\"]\n"),
-    )
-    .unwrap();
+    env.write_host_toml(&format!(
+        "[plugins]\npolicy = \"strict\"\ntrusted_keys = [\"{public}\"]\n"
+    ));
     (env, keys.join("acme.key"))
 }
 
@@ -129,12 +126,7 @@ fn the_signature_is_checked_before_the_library_is_mapped() {
 #[test]
 fn allow_unsigned_mode_honours_its_allow_list() {
     let env = TestEnv::with_plugins(&["passerelle_sirene", "fixture_panic_on_call"]);
-    std::fs::create_dir_all(&env.data).unwrap();
-    std::fs::write(
-        env.data.join("host.toml"),
-        "[plugins]\npolicy = \"allow-unsigned\"\nallow_unsigned = [\"sirene\"]\n",
-    )
-    .unwrap();
+    env.write_host_toml("[plugins]\npolicy = \"allow-unsigned\"\nallow_unsigned = [\"sirene\"]\n");
     let l = listing(&env);
     assert_eq!(l["plugins"].as_array().unwrap().len(), 1, "{l:#}");
     let r = reason_for(&l, &library_file_name("fixture_panic_on_call"));

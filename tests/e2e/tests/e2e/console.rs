@@ -5,177 +5,15 @@
 //! Nothing is skipped: without Node.js, Chromium or the script's `node_modules`, the test
 //! fails and says which install step of `.ci/run` to run.
 
-// clippy's allow-unwrap-in-tests covers #[test] functions only, not the helpers beside them.
-#![allow(clippy::unwrap_used)]
-
+use passerelle_e2e::serve::{Server, ADMIN_PASSWORD};
 use passerelle_e2e::{artifacts, TestEnv};
 use passerelle_emulators::sirene::{SireneEmulator, SireneOptions};
-use serde_json::Value;
-use std::io::{BufRead, BufReader, Read, Write};
-use std::net::{SocketAddr, TcpStream};
+use std::io::{BufReader, Read};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
-use std::sync::mpsc;
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-const ADMIN_PASSWORD: &str = "console-e2e-Pa55word";
 const SCRIPT_TIMEOUT: Duration = Duration::from_secs(240);
-
-/// `passerelle serve` on a port the OS picks; killed when dropped.
-struct Server {
-    child: Child,
-    addr: SocketAddr,
-    stdout: mpsc::Receiver<String>,
-    stderr_file: PathBuf,
-}
-
-impl Server {
-    fn start(env: &TestEnv) -> Server {
-        let stderr_file = env.root.path().join("serve.stderr");
-        let mut child = Command::new(&artifacts().bin)
-            .arg("--data-dir")
-            .arg(&env.data)
-            .arg("--plugin-dir")
-            .arg(&env.plugins)
-            // The test's plugin files are not signed; `serve` is strict by default.
-            .args(["--plugin-policy", "allow-unsigned"])
-            .args(["serve", "--listen", "127.0.0.1:0"])
-            .env("PASSERELLE_ADMIN_PASSWORD", ADMIN_PASSWORD)
-            .env_remove("PASSERELLE_SECRET_KEY")
-            .env_remove("PASSERELLE_PLUGIN_DIRS")
-            .env_remove("PASSERELLE_DATA_DIR")
-            .env_remove("RUST_LOG")
-            .current_dir(env.root.path())
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(std::fs::File::create(&stderr_file).unwrap())
-            .spawn()
-            .expect("spawn passerelle serve");
-        let (tx, rx) = mpsc::channel();
-        let out = child.stdout.take().unwrap();
-        std::thread::spawn(move || {
-            for line in BufReader::new(out).lines().map_while(Result::ok) {
-                if tx.send(line).is_err() {
-                    break;
-                }
-            }
-        });
-        let started = Instant::now();
-        let mut seen = Vec::new();
-        let addr = loop {
-            let left = Duration::from_secs(60).saturating_sub(started.elapsed());
-            match rx.recv_timeout(left) {
-                Ok(line) => {
-                    seen.push(line.clone());
-                    if let Some(rest) = line.strip_prefix("Passerelle console: http://") {
-                        break rest.split('/').next().unwrap().parse().unwrap();
-                    }
-                }
-                Err(_) => {
-                    let _ = child.kill();
-                    panic!(
-                        "`passerelle serve` did not say where it listens within 60 s\n--- stdout\n{}\n--- stderr\n{}",
-                        seen.join("\n"),
-                        std::fs::read_to_string(&stderr_file).unwrap_or_default()
-                    );
-                }
-            }
-        };
-        assert!(
-            seen.iter()
-                .any(|l| l.contains("Created the administrator account `admin`")),
-            "{seen:?}"
-        );
-        assert!(
-            !seen.iter().any(|l| l.contains(ADMIN_PASSWORD)),
-            "the password was printed"
-        );
-        Server {
-            child,
-            addr,
-            stdout: rx,
-            stderr_file,
-        }
-    }
-
-    fn url(&self) -> String {
-        format!("http://{}", self.addr)
-    }
-
-    fn logs(&self) -> String {
-        let out: Vec<String> = self.stdout.try_iter().collect();
-        format!(
-            "--- server stdout\n{}\n--- server stderr\n{}",
-            out.join("\n"),
-            std::fs::read_to_string(&self.stderr_file).unwrap_or_default()
-        )
-    }
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-/// A plain HTTP/1.1 exchange on 127.0.0.1: (status, body).
-fn http(
-    addr: SocketAddr,
-    method: &str,
-    path: &str,
-    token: Option<&str>,
-    body: Option<&str>,
-) -> (u16, Value) {
-    let mut stream = TcpStream::connect(addr).unwrap();
-    stream
-        .set_read_timeout(Some(Duration::from_secs(30)))
-        .unwrap();
-    let mut req = format!("{method} {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n");
-    if let Some(t) = token {
-        req.push_str(&format!("Authorization: Bearer {t}\r\n"));
-    }
-    let body = body.unwrap_or("");
-    req.push_str(&format!(
-        "Content-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
-        body.len()
-    ));
-    stream.write_all(req.as_bytes()).unwrap();
-    let mut raw = Vec::new();
-    stream.read_to_end(&mut raw).unwrap();
-    let text = String::from_utf8_lossy(&raw).into_owned();
-    let (head, rest) = text.split_once("\r\n\r\n").unwrap_or((&text, ""));
-    let status = head
-        .split_whitespace()
-        .nth(1)
-        .and_then(|s| s.parse().ok())
-        .unwrap_or(0);
-    let body = if head
-        .to_ascii_lowercase()
-        .contains("transfer-encoding: chunked")
-    {
-        dechunk(rest)
-    } else {
-        rest.to_owned()
-    };
-    (
-        status,
-        serde_json::from_str(&body).unwrap_or(Value::String(body)),
-    )
-}
-
-fn dechunk(mut s: &str) -> String {
-    let mut out = String::new();
-    while let Some((size, rest)) = s.split_once("\r\n") {
-        let n = usize::from_str_radix(size.trim(), 16).unwrap_or(0);
-        if n == 0 {
-            break;
-        }
-        out.push_str(&rest[..n]);
-        s = &rest[n + 2..];
-    }
-    out
-}
 
 fn repo_root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
@@ -215,7 +53,18 @@ fn console_in_a_browser_configures_tests_and_audits_sirene() {
     let chromium = check_prerequisites(&script_dir);
     let emulator = SireneEmulator::start(SireneOptions::default()).unwrap();
     let env = TestEnv::with_plugins(&["passerelle_sirene"]);
-    let server = Server::start(&env);
+    let server = Server::start(&env, &[]);
+    let printed = server.stdout_lines();
+    assert!(
+        printed
+            .iter()
+            .any(|l| l.contains("Created the administrator account `admin`")),
+        "{printed:?}"
+    );
+    assert!(
+        !printed.iter().any(|l| l.contains(ADMIN_PASSWORD)),
+        "the password was printed"
+    );
     let screenshot = artifacts()
         .dir
         .parent()
@@ -258,7 +107,7 @@ fn console_in_a_browser_configures_tests_and_audits_sirene() {
             let _ = child.kill();
             panic!(
                 "the browser scenario did not finish within {SCRIPT_TIMEOUT:?}\n{}",
-                server.logs()
+                server.log()
             );
         }
         std::thread::sleep(Duration::from_millis(50));
@@ -267,7 +116,7 @@ fn console_in_a_browser_configures_tests_and_audits_sirene() {
     assert!(
         status.success(),
         "the browser scenario failed ({status})\n--- stdout\n{stdout}\n--- stderr\n{stderr}\n{}",
-        server.logs()
+        server.log()
     );
     assert!(stdout.contains("console scenario passed"), "{stdout}");
     eprintln!("{stdout}");
@@ -310,8 +159,7 @@ fn console_in_a_browser_configures_tests_and_audits_sirene() {
         .trim()
         .to_owned();
     assert!(token.starts_with("pst_"), "{token}");
-    let (code, company) = http(
-        server.addr,
+    let (code, company) = server.http(
         "POST",
         "/api/capabilities/company.lookup",
         Some(&token),
@@ -319,13 +167,12 @@ fn console_in_a_browser_configures_tests_and_audits_sirene() {
     );
     assert_eq!(code, 200, "{company}");
     assert_eq!(company["legal_name"], "COMMUNE DE CLAMART");
-    let (code, body) = http(server.addr, "GET", "/api/instances", Some(&token), None);
+    let (code, body) = server.http("GET", "/api/instances", Some(&token), None);
     assert_eq!((code, body["code"].as_str()), (403, Some("forbidden")));
-    let (code, _) = http(server.addr, "GET", "/api/openapi.json", None, None);
+    let (code, _) = server.http("GET", "/api/openapi.json", None, None);
     assert_eq!(code, 401);
     env.ok(&["admin", "token", "revoke", "erp"]);
-    let (code, body) = http(
-        server.addr,
+    let (code, body) = server.http(
         "POST",
         "/api/capabilities/company.lookup",
         Some(&token),

@@ -8,21 +8,14 @@
 //! while the misbehaving call runs and after it, and the next call of the same plugin gets a
 //! fresh process. In in-process mode panics and deadlines are contained.
 
-// clippy's allow-unwrap-in-tests covers #[test] functions only, not the helpers beside them.
-#![allow(clippy::unwrap_used)]
-
-use passerelle_e2e::{artifacts, TestEnv};
+use passerelle_e2e::serve::{admin_token, http, Server};
+use passerelle_e2e::TestEnv;
 use passerelle_emulators::probe::{ProbeEmulator, ProbeOptions};
 use serde_json::{json, Value};
-use std::io::{BufRead, BufReader, Read, Write};
-use std::net::{SocketAddr, TcpStream};
-use std::path::PathBuf;
-use std::process::{Child, Command, Stdio};
-use std::sync::mpsc;
+use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
 const TOKEN: &str = "tok-Misbehave-5ecret-4242";
-const ADMIN_PASSWORD: &str = "isolation-e2e-Pa55word";
 
 /// A host with the misbehave plugin and this `host.toml`.
 fn env_with(host_toml: &str, extra: &[&str]) -> TestEnv {
@@ -30,8 +23,7 @@ fn env_with(host_toml: &str, extra: &[&str]) -> TestEnv {
     for p in extra {
         env.add_plugin(p);
     }
-    std::fs::create_dir_all(&env.data).unwrap();
-    std::fs::write(env.data.join("host.toml"), host_toml).unwrap();
+    env.write_host_toml(host_toml);
     env
 }
 
@@ -206,20 +198,12 @@ fn isolation_is_chosen_per_plugin_and_bad_settings_are_refused() {
     env.ok(&["plugins"])
         .expect_output("runs in plugin processes (memory limit 1024 MB");
 
-    std::fs::write(
-        env.data.join("host.toml"),
-        "[plugins.isolation]\nmisbehave = \"separate\"\n",
-    )
-    .unwrap();
+    env.write_host_toml("[plugins.isolation]\nmisbehave = \"separate\"\n");
     env.run(&["plugins"])
         .expect_code(3)
         .expect_output("host.toml")
         .expect_output("unknown variant `separate`, expected `in-process` or `process`");
-    std::fs::write(
-        env.data.join("host.toml"),
-        "[plugins]\nmemory_limit_mb = 10\n",
-    )
-    .unwrap();
+    env.write_host_toml("[plugins]\nmemory_limit_mb = 10\n");
     env.run(&["plugins"])
         .expect_code(3)
         .expect_output("memory_limit_mb = 10 is too small for a plugin process");
@@ -233,12 +217,7 @@ fn process_mode_proxies_http_oauth2_state_and_quotas_to_the_host() {
     })
     .unwrap();
     let env = TestEnv::with_plugins(&["fixture_service_probe"]);
-    std::fs::create_dir_all(&env.data).unwrap();
-    std::fs::write(
-        env.data.join("host.toml"),
-        "[plugins.isolation]\ndefault = \"process\"\n",
-    )
-    .unwrap();
+    env.write_host_toml("[plugins.isolation]\ndefault = \"process\"\n");
     env.ok(&["config", "create", "p", "--plugin", "service-probe"]);
     env.ok(&["config", "set", "p", "base_url", &probe.url()]);
     env.ok(&["config", "set", "p", "client_id", "probe-client"]);
@@ -328,139 +307,22 @@ fn in_process_mode_contains_panics_and_deadlines() {
 
 // ----- `passerelle serve`: other requests are answered during and after -----
 
-/// `passerelle serve` on a port the OS picks; killed when dropped.
-struct Server {
-    child: Child,
-    addr: SocketAddr,
-    stderr_file: PathBuf,
-}
-
-impl Server {
-    fn start(env: &TestEnv, deadline_s: u64) -> Server {
-        let stderr_file = env.root.path().join("serve.stderr");
-        let mut child = Command::new(&artifacts().bin)
-            .arg("--data-dir")
-            .arg(&env.data)
-            .arg("--plugin-dir")
-            .arg(&env.plugins)
-            .args(["--plugin-policy", "allow-unsigned"])
-            .args(["--deadline", &deadline_s.to_string()])
-            .args(["--log", "info"])
-            .args(["serve", "--listen", "127.0.0.1:0"])
-            .env("PASSERELLE_ADMIN_PASSWORD", ADMIN_PASSWORD)
-            .env_remove("PASSERELLE_SECRET_KEY")
-            .env_remove("PASSERELLE_PLUGIN_DIRS")
-            .env_remove("PASSERELLE_DATA_DIR")
-            .env_remove("RUST_LOG")
-            .current_dir(env.root.path())
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(std::fs::File::create(&stderr_file).unwrap())
-            .spawn()
-            .expect("spawn passerelle serve");
-        let (tx, rx) = mpsc::channel();
-        let out = child.stdout.take().unwrap();
-        // Keeps draining stdout: an in-process plugin prints there, and a closed pipe
-        // would fail its `println!`.
-        std::thread::spawn(move || {
-            for line in BufReader::new(out).lines().map_while(Result::ok) {
-                let _ = tx.send(line);
-            }
-        });
-        let addr = loop {
-            match rx.recv_timeout(Duration::from_secs(60)) {
-                Ok(line) => {
-                    if let Some(rest) = line.strip_prefix("Passerelle console: http://") {
-                        break rest.split('/').next().unwrap().parse().unwrap();
-                    }
-                }
-                Err(_) => {
-                    let _ = child.kill();
-                    panic!(
-                        "`passerelle serve` did not start:\n{}",
-                        std::fs::read_to_string(&stderr_file).unwrap_or_default()
-                    );
-                }
-            }
-        };
-        Server {
-            child,
-            addr,
-            stderr_file,
-        }
-    }
-
-    fn log(&self) -> String {
-        std::fs::read_to_string(&self.stderr_file).unwrap_or_default()
-    }
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-/// A plain HTTP/1.1 exchange on 127.0.0.1: (status, body).
-fn http(addr: SocketAddr, path: &str, token: &str, body: &str) -> (u16, Value) {
-    let mut stream = TcpStream::connect(addr).unwrap();
-    stream
-        .set_read_timeout(Some(Duration::from_secs(60)))
-        .unwrap();
-    let request = format!(
-        "POST {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\nAuthorization: Bearer {token}\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
-        body.len()
-    );
-    stream.write_all(request.as_bytes()).unwrap();
-    let mut raw = Vec::new();
-    stream.read_to_end(&mut raw).unwrap();
-    let text = String::from_utf8_lossy(&raw).into_owned();
-    let (head, rest) = text.split_once("\r\n\r\n").unwrap_or((&text, ""));
-    let status = head
-        .split_whitespace()
-        .nth(1)
-        .and_then(|s| s.parse().ok())
-        .unwrap_or(0);
-    let body = if head
-        .to_ascii_lowercase()
-        .contains("transfer-encoding: chunked")
-    {
-        dechunk(rest)
-    } else {
-        rest.to_owned()
-    };
-    (
-        status,
-        serde_json::from_str(&body).unwrap_or(Value::String(body)),
+/// `serve` with this call deadline, logging at `info`.
+fn serve(env: &TestEnv, deadline_s: u64) -> Server {
+    Server::start(
+        env,
+        &["--deadline", &deadline_s.to_string(), "--log", "info"],
     )
 }
 
-fn dechunk(mut s: &str) -> String {
-    let mut out = String::new();
-    while let Some((size, rest)) = s.split_once("\r\n") {
-        let n = usize::from_str_radix(size.trim(), 16).unwrap_or(0);
-        if n == 0 {
-            break;
-        }
-        out.push_str(&rest[..n]);
-        s = &rest[n + 2..];
-    }
-    out
-}
-
-fn admin_token(env: &TestEnv) -> String {
-    env.ok(&[
-        "admin", "token", "create", "--name", "tests", "--scope", "admin",
-    ])
-    .stdout
-    .trim()
-    .to_owned()
+/// POST of a JSON body with a bearer token.
+fn post(addr: SocketAddr, path: &str, token: &str, body: &str) -> (u16, Value) {
+    http(addr, "POST", path, Some(token), Some(body))
 }
 
 fn echo(server: &Server, token: &str, instance: &str) -> (u16, Value, Duration) {
     let started = Instant::now();
-    let (code, body) = http(
+    let (code, body) = post(
         server.addr,
         &format!("/api/capabilities/other.echo?instance={instance}"),
         token,
@@ -488,13 +350,13 @@ fn serve_with_process_isolation_answers_during_and_after_each_misbehaviour() {
     misbehave_instance(&env, "bad", "loop");
     misbehave_instance(&env, "good", "succeed");
     let token = admin_token(&env);
-    let server = Server::start(&env, 3);
+    let server = serve(&env, 3);
     let (code, first, _) = echo(&server, &token, "good");
     assert_eq!(code, 200, "{first}");
 
     // An infinite loop: killed at the deadline while `good` keeps answering.
     let (addr, t) = (server.addr, token.clone());
-    let looping = std::thread::spawn(move || http(addr, "/api/instances/bad/test", &t, ""));
+    let looping = std::thread::spawn(move || post(addr, "/api/instances/bad/test", &t, ""));
     let answered = echo_while(&server, &token, &looping);
     let (code, report) = looping.join().unwrap();
     assert_eq!(code, 200, "{report}");
@@ -540,7 +402,7 @@ fn serve_with_process_isolation_answers_during_and_after_each_misbehaviour() {
         let (addr, t) = (server.addr, token.clone());
         let body = json!({ "behaviour": behaviour }).to_string();
         let call = std::thread::spawn(move || {
-            http(
+            post(
                 addr,
                 "/api/capabilities/other.misbehave?instance=bad",
                 &t,
@@ -565,7 +427,7 @@ fn serve_with_process_isolation_answers_during_and_after_each_misbehaviour() {
     let (_, body, _) = echo(&server, &token, "bad");
     assert_eq!(body["count"], 6, "{body}");
     // Workers are plain child processes of the host, never the host itself.
-    let host_pid = server.child.id();
+    let host_pid = server.pid();
     assert!(
         pids.iter().all(|p| p.as_u64() != Some(u64::from(host_pid))),
         "{pids:?}"
@@ -579,11 +441,11 @@ fn serve_in_process_mode_survives_panics_and_abandons_late_calls() {
     misbehave_instance(&env, "bad", "loop");
     misbehave_instance(&env, "good", "succeed");
     let token = admin_token(&env);
-    let server = Server::start(&env, 2);
-    let host_pid = u64::from(server.child.id());
+    let server = serve(&env, 2);
+    let host_pid = u64::from(server.pid());
 
     let (addr, t) = (server.addr, token.clone());
-    let looping = std::thread::spawn(move || http(addr, "/api/instances/bad/test", &t, ""));
+    let looping = std::thread::spawn(move || post(addr, "/api/instances/bad/test", &t, ""));
     let answered = echo_while(&server, &token, &looping);
     let (code, report) = looping.join().unwrap();
     assert_eq!(code, 200, "{report}");
@@ -610,7 +472,7 @@ fn serve_in_process_mode_survives_panics_and_abandons_late_calls() {
         ("panic_in_callback", "a scoped thread panicked"),
     ] {
         let body = json!({ "behaviour": behaviour }).to_string();
-        let (code, error) = http(
+        let (code, error) = post(
             server.addr,
             "/api/capabilities/other.misbehave?instance=bad",
             &token,

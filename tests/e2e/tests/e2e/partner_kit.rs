@@ -9,10 +9,8 @@
 //! a minute on two cores); the test prints how long the scaffold-to-loaded path took.
 
 // Test code: a failed unwrap is a failed test, with its location.
-#![allow(clippy::unwrap_used)]
 
-use passerelle_e2e::{library_file_name, TestEnv};
-use serde_json::Value;
+use passerelle_e2e::{library_file_name, step, TestEnv};
 use std::io::{BufRead, BufReader, Write};
 use std::net::TcpListener;
 use std::path::{Path, PathBuf};
@@ -117,15 +115,6 @@ fn provider() -> String {
         }
     });
     url
-}
-
-fn step<'a>(report: &'a Value, name: &str) -> &'a Value {
-    report["steps"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|s| s["name"] == name)
-        .unwrap_or_else(|| panic!("no step {name}: {report:#}"))
 }
 
 #[test]

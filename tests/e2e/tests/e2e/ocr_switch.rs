@@ -1,15 +1,14 @@
 //! Replacing a provider is configuration only: the real `passerelle` binary loads the real
-//! Mindee and Tesseract plugin files; the ERP's call (`invoke ocr.expense_receipt`, no
-//! instance named) is answered by Mindee (its emulator), then, after one instance is
-//! disabled and the other enabled, by the local engine, with the same output shape and the
-//! same ERP user recorded. Also: the Tesseract plugin's committed schema, its test routine
+//! Mindee and Tesseract plugin files; the ERP's call (`invoke ocr.expense_receipt` or
+//! `ocr <file>`, no instance named) is answered by Mindee (its emulator), then, after one
+//! instance is disabled and the other enabled, by the local engine, with the same output
+//! shape and the same ERP user recorded. Also: the Tesseract plugin's committed schema, its test routine
 //! through the host, and its refusals' exit codes.
 //!
 //! Needs `tesseract` (fra, eng), ImageMagick's `convert` and the DejaVu fonts, as the
 //! plugin's own tests.
 
 // Test code: a failed unwrap is a failed test, with its location.
-#![allow(clippy::unwrap_used)]
 
 use passerelle_e2e::TestEnv;
 use passerelle_emulators::mindee::{receipt_input, MindeeEmulator, MindeeOptions};
@@ -179,6 +178,19 @@ fn switching_from_mindee_to_tesseract_is_configuration_only() {
         }
     }
 
+    // The ERP's other door, `passerelle ocr <file>`, is answered by the local engine too.
+    let file = env.root.path().join("ticket.png");
+    std::fs::write(&file, &png).unwrap();
+    let file = file.to_str().unwrap();
+    let printed = env.ok(&["ocr", file, "--json"]).json();
+    assert_eq!(printed["provider"], "tesseract");
+    assert_eq!(printed["total_incl_tax"], after["total_incl_tax"]);
+    env.ok(&["ocr", file])
+        .expect_output("BOULANGERIE DU MARCHE")
+        .expect_output("2026-03-12 14:35")
+        .expect_output("5.40 EUR");
+    assert_eq!(emu.request_count(), 1);
+
     // Both enabled: the host refuses to guess, naming both.
     env.ok(&["config", "enable", "mindee"]);
     let ambiguous = env
@@ -189,10 +201,14 @@ fn switching_from_mindee_to_tesseract_is_configuration_only() {
         "{}",
         ambiguous.stderr
     );
-    // And back: disabling the local one returns to Mindee.
+    // And back: disabling the local one returns to Mindee, through both doors.
     env.ok(&["config", "disable", "local"]);
     assert_eq!(ocr(&env, &input)["provider"], "mindee");
-    assert_eq!(emu.request_count(), 2);
+    assert_eq!(
+        env.ok(&["ocr", file, "--json"]).json()["provider"],
+        "mindee"
+    );
+    assert_eq!(emu.request_count(), 3);
     for secret in [KEY, ERP_PASSWORD] {
         assert!(
             !env.data_dump().contains(secret),
