@@ -13,6 +13,8 @@ use schemars::{generate::SchemaSettings, JsonSchema, Schema, SchemaGenerator};
 use serde::{Deserialize, Deserializer};
 use serde_json::Value;
 use std::borrow::Cow;
+use std::fmt::Display;
+use std::ops::RangeInclusive;
 
 /// A secret value (password, token, client secret). Its `Debug` never shows the value, and it
 /// cannot be serialised back: read it with [`Secret::expose`] at the moment of use.
@@ -167,6 +169,41 @@ fn strip_null(prop: &mut Value) {
     }
 }
 
+/// Checks a bounded number of a configuration, as a plugin's `validate` does for each such
+/// field (the schema's `minimum`/`maximum` say the same to the form; this says it to a value
+/// that reached the plugin some other way). `None` when `value` is within `bounds`; otherwise
+/// the error names the field, the bounds and the value:
+/// "the timeout must be between 5 and 120 seconds, not 300", or "… must be at most 60
+/// seconds, not 90" when the bounds start at zero.
+///
+/// `what` starts the message; `unit` follows the bounds ("seconds", or "" for a count).
+pub fn check_range<T>(
+    field: &str,
+    what: &str,
+    value: T,
+    bounds: RangeInclusive<T>,
+    unit: &str,
+) -> Option<crate::PluginError>
+where
+    T: PartialOrd + Display + Default,
+{
+    if bounds.contains(&value) {
+        return None;
+    }
+    let unit = if unit.is_empty() {
+        String::new()
+    } else {
+        format!(" {unit}")
+    };
+    let (min, max) = bounds.into_inner();
+    let message = if min == T::default() {
+        format!("{what} must be at most {max}{unit}, not {value}")
+    } else {
+        format!("{what} must be between {min} and {max}{unit}, not {value}")
+    };
+    Some(crate::PluginError::config(field, message))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -228,5 +265,23 @@ mod tests {
     #[test]
     fn secret_debug_hides_the_value() {
         assert_eq!(format!("{:?}", Secret::new("canary")), "Secret(***)");
+    }
+
+    #[test]
+    fn bounds_are_checked_and_named() {
+        assert!(check_range("timeout_secs", "the timeout", 30u64, 5..=120, "seconds").is_none());
+        let e = check_range("timeout_secs", "the timeout", 300u64, 5..=120, "seconds").unwrap();
+        assert_eq!(e.field.as_deref(), Some("timeout_secs"));
+        assert_eq!(
+            e.message,
+            "the timeout must be between 5 and 120 seconds, not 300"
+        );
+        let e = check_range("delay", "the delay", 90u32, 0..=60, "seconds").unwrap();
+        assert_eq!(e.message, "the delay must be at most 60 seconds, not 90");
+        let e = check_range("attempts", "the number of attempts", 0u32, 1..=5, "").unwrap();
+        assert_eq!(
+            e.message,
+            "the number of attempts must be between 1 and 5, not 0"
+        );
     }
 }

@@ -53,7 +53,7 @@ pub const PLUGIN_API_VERSION: &str = "1.0.0";
 /// Everything a plugin author needs, in one `use`.
 pub mod prelude {
     pub use crate::capabilities::*;
-    pub use crate::config::Secret;
+    pub use crate::config::{check_range, Secret};
     pub use crate::error::{ErrorKind, PluginError};
     pub use crate::export_plugin;
     pub use crate::host::{Host, LogLevel};

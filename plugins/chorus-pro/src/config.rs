@@ -316,15 +316,13 @@ impl Config {
                 "the list of accepted dematerialisation codes has an empty entry: remove it",
             ));
         }
-        if !(1..=10).contains(&self.attempts) {
-            problems.push(PluginError::config(
-                "attempts",
-                format!(
-                    "the number of attempts must be between 1 and 10, not {}",
-                    self.attempts
-                ),
-            ));
-        }
+        problems.extend(check_range(
+            "attempts",
+            "the number of attempts",
+            self.attempts,
+            1..=10,
+            "",
+        ));
         if self.retry_delay_secs > 60 {
             problems.push(PluginError::config(
                 "retry_delay_secs",
@@ -348,33 +346,27 @@ impl Config {
                 ),
             ));
         }
-        if !(5..=300).contains(&self.timeout_secs) {
-            problems.push(PluginError::config(
-                "timeout_secs",
-                format!(
-                    "the timeout must be between 5 and 300 seconds, not {}",
-                    self.timeout_secs
-                ),
-            ));
-        }
-        if !(60..=86_400).contains(&self.follow_interval_secs) {
-            problems.push(PluginError::config(
-                "follow_interval_secs",
-                format!(
-                    "the follow-up interval must be between 60 and 86400 seconds, not {}",
-                    self.follow_interval_secs
-                ),
-            ));
-        }
-        if self.follow_start_delay_secs > 86_400 {
-            problems.push(PluginError::config(
-                "follow_start_delay_secs",
-                format!(
-                    "the follow-up start delay must be at most 86400 seconds, not {}",
-                    self.follow_start_delay_secs
-                ),
-            ));
-        }
+        problems.extend(check_range(
+            "timeout_secs",
+            "the timeout",
+            self.timeout_secs,
+            5..=300,
+            "seconds",
+        ));
+        problems.extend(check_range(
+            "follow_interval_secs",
+            "the follow-up interval",
+            self.follow_interval_secs,
+            60..=86_400,
+            "seconds",
+        ));
+        problems.extend(check_range(
+            "follow_start_delay_secs",
+            "the follow-up start delay",
+            self.follow_start_delay_secs,
+            0..=86_400,
+            "seconds",
+        ));
         problems
     }
 

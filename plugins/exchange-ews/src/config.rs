@@ -323,24 +323,20 @@ impl Config {
             )),
             _ => {}
         }
-        if !(1..=MAX_THREADS_LIMIT).contains(&self.max_threads) {
-            problems.push(PluginError::config(
-                "max_threads",
-                format!(
-                    "the maximum number of threads must be between 1 and {MAX_THREADS_LIMIT}, not {}",
-                    self.max_threads
-                ),
-            ));
-        }
-        if !(1..=300).contains(&self.timeout_secs) {
-            problems.push(PluginError::config(
-                "timeout_secs",
-                format!(
-                    "the timeout must be between 1 and 300 seconds, not {}",
-                    self.timeout_secs
-                ),
-            ));
-        }
+        problems.extend(check_range(
+            "max_threads",
+            "the maximum number of threads",
+            self.max_threads,
+            1..=MAX_THREADS_LIMIT,
+            "",
+        ));
+        problems.extend(check_range(
+            "timeout_secs",
+            "the timeout",
+            self.timeout_secs,
+            1..=300,
+            "seconds",
+        ));
         problems
     }
 

@@ -207,33 +207,27 @@ impl Config {
                 ),
             ));
         }
-        if !(5..=120).contains(&self.timeout_secs) {
-            problems.push(PluginError::config(
-                "timeout_secs",
-                format!(
-                    "the timeout must be between 5 and 120 seconds, not {}",
-                    self.timeout_secs
-                ),
-            ));
-        }
-        if !(1..=5).contains(&self.retry_attempts) {
-            problems.push(PluginError::config(
-                "retry_attempts",
-                format!(
-                    "the number of attempts must be between 1 and 5, not {}",
-                    self.retry_attempts
-                ),
-            ));
-        }
-        if self.retry_delay_secs > 60 {
-            problems.push(PluginError::config(
-                "retry_delay_secs",
-                format!(
-                    "the delay between attempts must be at most 60 seconds, not {}",
-                    self.retry_delay_secs
-                ),
-            ));
-        }
+        problems.extend(check_range(
+            "timeout_secs",
+            "the timeout",
+            self.timeout_secs,
+            5..=120,
+            "seconds",
+        ));
+        problems.extend(check_range(
+            "retry_attempts",
+            "the number of attempts",
+            self.retry_attempts,
+            1..=5,
+            "",
+        ));
+        problems.extend(check_range(
+            "retry_delay_secs",
+            "the delay between attempts",
+            self.retry_delay_secs,
+            0..=60,
+            "seconds",
+        ));
         problems
     }
 

@@ -190,15 +190,13 @@ impl Config {
                 ),
             ));
         }
-        if !(5..=120).contains(&self.timeout_secs) {
-            problems.push(PluginError::config(
-                "timeout_secs",
-                format!(
-                    "the timeout must be between 5 and 120 seconds, not {}",
-                    self.timeout_secs
-                ),
-            ));
-        }
+        problems.extend(check_range(
+            "timeout_secs",
+            "the timeout",
+            self.timeout_secs,
+            5..=120,
+            "seconds",
+        ));
         problems
     }
 

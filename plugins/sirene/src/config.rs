@@ -173,15 +173,13 @@ impl Config {
                 ),
             ));
         }
-        if !(1..=120).contains(&self.timeout_secs) {
-            problems.push(PluginError::config(
-                "timeout_secs",
-                format!(
-                    "the timeout must be between 1 and 120 seconds, not {}",
-                    self.timeout_secs
-                ),
-            ));
-        }
+        problems.extend(check_range(
+            "timeout_secs",
+            "the timeout",
+            self.timeout_secs,
+            1..=120,
+            "seconds",
+        ));
         problems
     }
 

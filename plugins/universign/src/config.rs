@@ -163,15 +163,13 @@ impl Config {
                 "the signature retrieval interval must be at least 1 second (default 21600)",
             ));
         }
-        if !(1..=300).contains(&self.timeout_secs) {
-            problems.push(PluginError::config(
-                "timeout_secs",
-                format!(
-                    "the timeout must be between 1 and 300 seconds, not {}",
-                    self.timeout_secs
-                ),
-            ));
-        }
+        problems.extend(check_range(
+            "timeout_secs",
+            "the timeout",
+            self.timeout_secs,
+            1..=300,
+            "seconds",
+        ));
         problems
     }
 
