@@ -36,8 +36,9 @@ pub const LEGACY_TOKEN_URL: &str = "https://api.insee.fr/token";
 pub struct Config {
     /// Enabled
     ///
-    /// Whether this instance answers company lookups. Leave it off until the test passes.
-    #[serde(default)]
+    /// Whether this instance answers company lookups. Switch it off to suspend lookups while
+    /// keeping the rest of the configuration; the test routine still runs.
+    #[serde(default = "default_enabled")]
     #[schemars(extend("x-group" = "general"))]
     pub enabled: bool,
 
@@ -105,6 +106,10 @@ pub enum AuthMode {
     ApiKey,
     /// OAuth2 client credentials (legacy gateway)
     Oauth2,
+}
+
+fn default_enabled() -> bool {
+    true
 }
 
 fn default_token_url() -> String {
@@ -235,7 +240,7 @@ mod tests {
     #[test]
     fn defaults() {
         let c = config(json!({}));
-        assert!(!c.enabled);
+        assert!(c.enabled);
         assert_eq!(c.auth_mode, AuthMode::ApiKey);
         assert_eq!(c.base_url, CURRENT_BASE_URL);
         assert_eq!(c.token_url, LEGACY_TOKEN_URL);

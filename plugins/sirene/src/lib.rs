@@ -106,6 +106,13 @@ impl Plugin for Sirene {
 
 /// `company.lookup`: validates the identifier, then asks the register.
 fn lookup(query: &CompanyQuery, config: &Config, host: &Host<'_>) -> Result<Company, PluginError> {
+    if !config.enabled {
+        return Err(PluginError::config(
+            "enabled",
+            "company lookups are switched off for this instance (Enabled): switch it on to \
+             answer them",
+        ));
+    }
     let id = CompanyId::parse(&query.id)?;
     if let Some(problem) = config.problems().into_iter().next() {
         return Err(problem);

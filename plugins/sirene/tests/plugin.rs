@@ -752,3 +752,19 @@ fn lookup_with_an_incomplete_configuration_names_the_field() {
     assert_eq!(e.field.as_deref(), Some("client_secret"));
     assert!(host.requests().is_empty());
 }
+
+#[test]
+fn switched_off_lookups_are_refused_before_any_request() {
+    let host = host();
+    serve_fixtures(&host, BASE);
+    let mut config = api_key_config();
+    config["enabled"] = json!(false);
+    let e = lookup(&host, &config, "32816124500027").unwrap_err();
+    assert_eq!(e.kind, ErrorKind::Config);
+    assert_eq!(e.field.as_deref(), Some("enabled"));
+    assert!(e.message.contains("switched off"), "{}", e.message);
+    assert!(host.requests().is_empty());
+    // Switched on (the default), the same lookup is answered.
+    config["enabled"] = json!(true);
+    assert!(lookup(&host, &config, "32816124500027").is_ok());
+}
