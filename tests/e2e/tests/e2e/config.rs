@@ -204,19 +204,42 @@ timeout_secs = 5
         .expect_output("5");
 }
 
+/// The committed `schemas/<id>.schema.json` of every bundled plugin is what the plugin
+/// prints, and every committed schema belongs to a bundled plugin.
 #[test]
-fn committed_schema_matches_the_plugin() {
-    let env = TestEnv::with_plugins(&["passerelle_sirene"]);
-    let live = env.ok(&["schema", "sirene"]).json();
-    let path =
-        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../schemas/sirene.schema.json");
-    let committed: serde_json::Value = std::fs::read_to_string(&path)
-        .ok()
-        .and_then(|t| serde_json::from_str(&t).ok())
-        .unwrap_or_default();
+fn the_committed_schemas_are_the_plugins() {
+    let bundled = [
+        ("passerelle_sirene", "sirene"),
+        ("passerelle_ocr_mindee", "ocr-mindee"),
+        ("passerelle_ocr_tesseract", "ocr-tesseract"),
+        ("passerelle_chorus_pro", "chorus-pro"),
+        ("passerelle_universign", "universign"),
+        ("passerelle_exchange_ews", "exchange-ews"),
+    ];
+    let crates: Vec<&str> = bundled.iter().map(|(c, _)| *c).collect();
+    let env = TestEnv::with_plugins(&crates);
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../schemas");
+    let mut stale = Vec::new();
+    for (_, id) in bundled {
+        let printed = env.ok(&["schema", id]).json();
+        let path = dir.join(format!("{id}.schema.json"));
+        let committed: Option<serde_json::Value> = std::fs::read_to_string(&path)
+            .ok()
+            .and_then(|t| serde_json::from_str(&t).ok());
+        if committed.as_ref() != Some(&printed) {
+            stale.push(path.display().to_string());
+        }
+    }
     assert!(
-        live == committed,
-        "{} is stale; regenerate it with `cargo run -q -- schema sirene > schemas/sirene.schema.json`",
-        path.display()
+        stale.is_empty(),
+        "stale schemas: {stale:?}; regenerate each with \
+         `passerelle --plugin-dir target/debug schema <id> > schemas/<id>.schema.json` (as .ci/run does)"
+    );
+    let files = std::fs::read_dir(&dir).unwrap().count();
+    assert_eq!(
+        files,
+        bundled.len(),
+        "a schema in {} has no bundled plugin",
+        dir.display()
     );
 }

@@ -73,13 +73,8 @@ fn no_secret(run: &Run) {
 }
 
 #[test]
-fn the_committed_schema_is_the_plugins() {
+fn the_manifest_declares_the_capability_and_mindees_quotas() {
     let env = TestEnv::with_plugins(&["passerelle_ocr_mindee"]);
-    let printed = env.ok(&["schema", "ocr-mindee"]).json();
-    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("../../schemas/ocr-mindee.schema.json");
-    let committed: Value = serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
-    assert_eq!(printed, committed, "regenerate {}", path.display());
     let plugins = env.ok(&["plugins", "--json"]).json();
     let plugin = &plugins["plugins"][0];
     assert_eq!(plugin["capabilities"][0], OP);

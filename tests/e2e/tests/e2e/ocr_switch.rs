@@ -218,16 +218,6 @@ fn switching_from_mindee_to_tesseract_is_configuration_only() {
 }
 
 #[test]
-fn the_committed_schema_is_the_plugins() {
-    let env = TestEnv::with_plugins(&["passerelle_ocr_tesseract"]);
-    let printed = env.ok(&["schema", "ocr-tesseract"]).json();
-    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("../../schemas/ocr-tesseract.schema.json");
-    let committed: Value = serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
-    assert_eq!(printed, committed, "regenerate {}", path.display());
-}
-
-#[test]
 fn the_test_routine_runs_the_engine_through_the_host() {
     let env = TestEnv::with_plugins(&["passerelle_ocr_tesseract"]);
     env.ok(&["config", "create", "local", "--plugin", "ocr-tesseract"]);
