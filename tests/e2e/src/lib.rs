@@ -165,46 +165,9 @@ impl TestEnv {
     }
 
     pub fn run_with_stdin(&self, args: &[&str], stdin: Option<&str>) -> Run {
-        let mut cmd = self.command(args);
-        cmd.stdin(if stdin.is_some() {
-            Stdio::piped()
-        } else {
-            Stdio::null()
-        })
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped());
         let line = format!("passerelle {}", args.join(" "));
-        let started = Instant::now();
-        let mut child = cmd.spawn().unwrap_or_else(|e| panic!("spawn {line}: {e}"));
-        if let Some(input) = stdin {
-            if let Some(mut pipe) = child.stdin.take() {
-                pipe.write_all(input.as_bytes()).expect("write stdin");
-            }
-        }
-        // Read the pipes on threads so a chatty child cannot block on a full pipe.
-        let out = child.stdout.take().map(reader);
-        let err = child.stderr.take().map(reader);
-        let status = loop {
-            if let Some(status) = child.try_wait().expect("wait") {
-                break status;
-            }
-            if started.elapsed() > COMMAND_TIMEOUT {
-                let _ = child.kill();
-                panic!("`{line}` did not finish within {COMMAND_TIMEOUT:?}");
-            }
-            std::thread::sleep(Duration::from_millis(10));
-        };
-        Run {
-            line,
-            code: status.code(),
-            stdout: out
-                .map(|h| h.join().unwrap_or_default())
-                .unwrap_or_default(),
-            stderr: err
-                .map(|h| h.join().unwrap_or_default())
-                .unwrap_or_default(),
-            elapsed: started.elapsed(),
-        }
+        run_to_end(self.command(args), line.clone(), stdin, COMMAND_TIMEOUT)
+            .unwrap_or_else(|| panic!("`{line}` did not finish within {COMMAND_TIMEOUT:?}"))
     }
 
     /// Runs and expects exit code 0.
@@ -243,6 +206,54 @@ fn dump(dir: &Path, out: &mut String) {
             out.push_str(&String::from_utf8_lossy(&bytes));
         }
     }
+}
+
+/// Runs a command to its end, feeding it `stdin` and reading its output on threads (so a
+/// chatty child cannot block on a full pipe). `None` if it did not finish within `timeout`:
+/// it is then killed.
+pub fn run_to_end(
+    mut cmd: Command,
+    line: String,
+    stdin: Option<&str>,
+    timeout: Duration,
+) -> Option<Run> {
+    cmd.stdin(if stdin.is_some() {
+        Stdio::piped()
+    } else {
+        Stdio::null()
+    })
+    .stdout(Stdio::piped())
+    .stderr(Stdio::piped());
+    let started = Instant::now();
+    let mut child = cmd.spawn().unwrap_or_else(|e| panic!("spawn {line}: {e}"));
+    if let Some(input) = stdin {
+        if let Some(mut pipe) = child.stdin.take() {
+            pipe.write_all(input.as_bytes()).expect("write stdin");
+        }
+    }
+    let out = child.stdout.take().map(reader);
+    let err = child.stderr.take().map(reader);
+    let status = loop {
+        if let Some(status) = child.try_wait().expect("wait") {
+            break status;
+        }
+        if started.elapsed() > timeout {
+            let _ = child.kill();
+            let _ = child.wait();
+            return None;
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    };
+    let joined = |h: Option<std::thread::JoinHandle<String>>| {
+        h.map(|h| h.join().unwrap_or_default()).unwrap_or_default()
+    };
+    Some(Run {
+        line,
+        code: status.code(),
+        stdout: joined(out),
+        stderr: joined(err),
+        elapsed: started.elapsed(),
+    })
 }
 
 fn reader(mut pipe: impl std::io::Read + Send + 'static) -> std::thread::JoinHandle<String> {

@@ -6,12 +6,11 @@
 //! fails and says which install step of `.ci/run` to run.
 
 use passerelle_e2e::serve::{Server, ADMIN_PASSWORD};
-use passerelle_e2e::{artifacts, TestEnv};
+use passerelle_e2e::{artifacts, run_to_end, TestEnv};
 use passerelle_emulators::sirene::{SireneEmulator, SireneOptions};
-use std::io::{BufReader, Read};
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
-use std::time::{Duration, Instant};
+use std::process::Command;
+use std::time::Duration;
 
 const SCRIPT_TIMEOUT: Duration = Duration::from_secs(240);
 
@@ -73,49 +72,27 @@ fn console_in_a_browser_configures_tests_and_audits_sirene() {
     let _ = std::fs::remove_file(&screenshot);
 
     // The browser scenario.
-    let started = Instant::now();
-    let mut child = Command::new("node")
-        .arg(script_dir.join("console.mjs"))
+    let mut node = Command::new("node");
+    node.arg(script_dir.join("console.mjs"))
         .current_dir(&script_dir)
         .env("CONSOLE_URL", server.url())
         .env("ADMIN_PASSWORD", ADMIN_PASSWORD)
         .env("SIRENE_BASE_URL", emulator.base_url())
         .env("SIRENE_API_KEY", &emulator.options().api_key)
         .env("SCREENSHOT", &screenshot)
-        .env("CHROMIUM", &chromium)
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("run node");
-    let out = child.stdout.take().unwrap();
-    let err = child.stderr.take().unwrap();
-    let out = std::thread::spawn(move || {
-        let mut s = String::new();
-        let _ = BufReader::new(out).read_to_string(&mut s);
-        s
-    });
-    let err = std::thread::spawn(move || {
-        let mut s = String::new();
-        let _ = BufReader::new(err).read_to_string(&mut s);
-        s
-    });
-    let status = loop {
-        if let Some(status) = child.try_wait().unwrap() {
-            break status;
-        }
-        if started.elapsed() > SCRIPT_TIMEOUT {
-            let _ = child.kill();
+        .env("CHROMIUM", &chromium);
+    let run =
+        run_to_end(node, "node console.mjs".into(), None, SCRIPT_TIMEOUT).unwrap_or_else(|| {
             panic!(
                 "the browser scenario did not finish within {SCRIPT_TIMEOUT:?}\n{}",
                 server.log()
-            );
-        }
-        std::thread::sleep(Duration::from_millis(50));
-    };
-    let (stdout, stderr) = (out.join().unwrap(), err.join().unwrap());
+            )
+        });
+    let (stdout, stderr) = (run.stdout, run.stderr);
     assert!(
-        status.success(),
-        "the browser scenario failed ({status})\n--- stdout\n{stdout}\n--- stderr\n{stderr}\n{}",
+        run.code == Some(0),
+        "the browser scenario failed (exit code {:?})\n--- stdout\n{stdout}\n--- stderr\n{stderr}\n{}",
+        run.code,
         server.log()
     );
     assert!(stdout.contains("console scenario passed"), "{stdout}");

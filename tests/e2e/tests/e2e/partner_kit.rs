@@ -12,11 +12,11 @@
 // Test code: a failed unwrap is a failed test, with its location.
 
 use passerelle_e2e::serve::{admin_token, Server};
-use passerelle_e2e::{library_file_name, step, TestEnv};
+use passerelle_e2e::{library_file_name, run_to_end, step, TestEnv};
 use std::io::{BufRead, BufReader, Write};
 use std::net::TcpListener;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
+use std::process::Command;
 use std::time::{Duration, Instant};
 
 /// How long one cargo command on a scaffolded crate may take.
@@ -34,35 +34,18 @@ fn api_path() -> PathBuf {
 /// fetched, so the test needs no network.
 fn cargo(dir: &Path, target: &Path, args: &[&str]) -> String {
     let line = format!("cargo {} (in {})", args.join(" "), dir.display());
-    let mut child = Command::new(env!("CARGO"))
-        .args(args)
+    let mut cmd = Command::new(env!("CARGO"));
+    cmd.args(args)
         .current_dir(dir)
         .env("CARGO_TARGET_DIR", target)
-        .env_remove("RUSTFLAGS")
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap_or_else(|e| panic!("{line}: {e}"));
-    let out = child.stdout.take().unwrap();
-    let err = child.stderr.take().unwrap();
-    let out = std::thread::spawn(move || std::io::read_to_string(out).unwrap_or_default());
-    let err = std::thread::spawn(move || std::io::read_to_string(err).unwrap_or_default());
-    let started = Instant::now();
-    let status = loop {
-        if let Some(status) = child.try_wait().unwrap() {
-            break status;
-        }
-        if started.elapsed() > CARGO_TIMEOUT {
-            let _ = child.kill();
-            panic!("`{line}` did not finish within {CARGO_TIMEOUT:?}");
-        }
-        std::thread::sleep(Duration::from_millis(50));
-    };
-    let (out, err) = (out.join().unwrap(), err.join().unwrap());
+        .env_remove("RUSTFLAGS");
+    let run = run_to_end(cmd, line.clone(), None, CARGO_TIMEOUT)
+        .unwrap_or_else(|| panic!("`{line}` did not finish within {CARGO_TIMEOUT:?}"));
+    let (out, err) = (run.stdout, run.stderr);
     assert!(
-        status.success(),
-        "`{line}` failed ({status})\n--- stdout\n{out}\n--- stderr\n{err}"
+        run.code == Some(0),
+        "`{line}` failed (exit code {:?})\n--- stdout\n{out}\n--- stderr\n{err}",
+        run.code
     );
     format!("{out}\n{err}")
 }
