@@ -150,7 +150,12 @@ where
 {
     let input = serde_json::to_value(input)?;
     let out = engine
-        .invoke(O::NAME, input, instance(target)?.as_ref())
+        .invoke(
+            O::NAME,
+            input,
+            instance(target)?.as_ref(),
+            &crate::actor::cli_actor(),
+        )
         .await?;
     serde_json::from_value(out)
         .with_context(|| format!("the answer of {} is not in the expected shape", O::NAME))
@@ -375,6 +380,27 @@ pub async fn sign(engine: &Engine, cmd: SignCommand) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// Longest file name written, in bytes: file systems take 255, and the atomic write's
+/// temporary name adds a prefix and a suffix.
+const MAX_FILE_NAME: usize = 200;
+
+/// A provider's document name cut to [`MAX_FILE_NAME`] bytes (at a character boundary),
+/// keeping its extension, so a long name is saved instead of failing the whole fetch.
+fn shorten_file_name(name: &str) -> String {
+    if name.len() <= MAX_FILE_NAME {
+        return name.to_owned();
+    }
+    let (stem, ext) = match name.rsplit_once('.') {
+        Some((stem, ext)) if ext.len() <= 16 => (stem, format!(".{ext}")),
+        _ => (name, String::new()),
+    };
+    let mut cut = MAX_FILE_NAME - ext.len();
+    while !stem.is_char_boundary(cut) {
+        cut -= 1;
+    }
+    format!("{}{ext}", &stem[..cut])
+}
+
 #[derive(Debug, Serialize)]
 struct Written {
     path: PathBuf,
@@ -407,7 +433,7 @@ fn write_documents(
             && doc.name != "."
             && doc.name != "..";
         let mut name = if plain {
-            doc.name.clone()
+            shorten_file_name(&doc.name)
         } else {
             "document.pdf".to_owned()
         };

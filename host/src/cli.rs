@@ -35,7 +35,7 @@ pub const EXIT_INTERNAL: u8 = 70;
 #[command(name = "passerelle", version, about, propagate_version = true)]
 pub struct Cli {
     /// Directory to load plugins from (repeatable). Default: `passerelle_*` libraries beside
-    /// the executable, its `plugins/` folder, and `./plugins`.
+    /// the executable and its `plugins/` folder (never the current directory).
     #[arg(
         long = "plugin-dir",
         global = true,
@@ -59,7 +59,7 @@ pub struct Cli {
     #[arg(long, global = true, default_value_t = DEFAULT_TEST_DEADLINE.as_secs())]
     deadline: u64,
     /// Plugin trust policy, overriding host.toml: `strict` (only signed plugins; the default
-    /// of `serve`) or `allow-unsigned` (development; the default of other commands).
+    /// of every command) or `allow-unsigned` (development only).
     #[arg(long, global = true, value_enum, env = "PASSERELLE_PLUGIN_POLICY")]
     plugin_policy: Option<crate::signing::PolicyMode>,
     /// Log filter (e.g. `info`, `debug`, `passerelle=debug`); RUST_LOG works too.
@@ -241,6 +241,8 @@ enum ConfigCommand {
     Set {
         instance: String,
         field: String,
+        /// The value; one starting with `-` (e.g. `-1`) is a value, not an option.
+        #[arg(allow_hyphen_values = true)]
         value: Option<String>,
         /// Read the value from standard input (trailing newline removed).
         #[arg(long, conflicts_with = "value")]
@@ -269,9 +271,14 @@ enum ConfigCommand {
 /// Entry point of the binary.
 pub fn main() -> ExitCode {
     let cli = Cli::parse();
+    crate::hardening::harden_process();
+    crate::hardening::install_panic_hook();
     if let Command::Worker(args) = &cli.command {
         return crate::isolation::worker::run(args.clone());
     }
+    // Dropped last (declared first): everything written to stderr until then is redacted,
+    // including what in-process plugins print there themselves.
+    let _stderr = crate::hardening::capture_stderr();
     init_logging(&cli.log);
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
@@ -325,6 +332,7 @@ fn exit_code_of(e: &anyhow::Error) -> u8 {
                     EXIT_REFUSED
                 }
                 RunError::NoProvider(_) => EXIT_NOT_FOUND,
+                RunError::Busy(_) | RunError::WaitedTooLong { .. } => EXIT_FAILED,
                 RunError::Plugin(p) => match p.kind {
                     ErrorKind::NotFound => EXIT_NOT_FOUND,
                     ErrorKind::InvalidInput | ErrorKind::Config => EXIT_REFUSED,
@@ -349,10 +357,8 @@ fn instance_id(s: &str) -> anyhow::Result<InstanceId> {
 }
 
 async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
-    let default_mode = match cli.command {
-        Command::Serve { .. } => crate::signing::PolicyMode::Strict,
-        _ => crate::signing::PolicyMode::AllowUnsigned,
-    };
+    // Strict for every command: a plugin runs with the rights of whoever runs the host.
+    let default_mode = crate::signing::PolicyMode::Strict;
     let host_file = crate::settings::HostFile::load(&cli.data_dir).map_err(refused)?;
     let policy = host_file
         .policy(&cli.data_dir, default_mode, cli.plugin_policy)
@@ -364,7 +370,12 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Duration::from_secs(cli.deadline.max(1)),
     )
     .with_policy(policy)
-    .with_isolation(host_file.isolation(&cli.data_dir).map_err(refused)?);
+    .with_isolation(host_file.isolation(&cli.data_dir).map_err(refused)?)
+    .with_limits(host_file.limits(&cli.data_dir).map_err(refused)?);
+    // Signing tools read only the files they are given: no plugin directory is loaded.
+    if let Command::Plugin(cmd) = cli.command {
+        return plugin_command(&settings, cmd);
+    }
     let engine = Engine::open(settings).context("cannot open the host")?;
     match cli.command {
         Command::Plugins { json } => plugins(&engine, json),
@@ -377,6 +388,12 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Test { instance, json } => {
             let id = instance_id(&instance)?;
             let report = engine.test(&id, &Map::new()).await?;
+            CliAudit::open(&engine).record(
+                crate::server::audit::Action::Test,
+                &id,
+                None,
+                Some(format!("{}; saved values", report.status)),
+            );
             if json {
                 print_json(&report)?;
             } else {
@@ -392,7 +409,12 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             let instance = target.instance.as_deref().map(instance_id).transpose()?;
             let input = serde_json::to_value(CompanyQuery { id })?;
             let out = engine
-                .invoke(CompanyLookup::NAME, input, instance.as_ref())
+                .invoke(
+                    CompanyLookup::NAME,
+                    input,
+                    instance.as_ref(),
+                    &crate::actor::cli_actor(),
+                )
                 .await?;
             if target.json {
                 print_json(&out)?;
@@ -413,7 +435,7 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Calendar(cmd) => crate::capability_cli::calendar(&engine, cmd)
             .await
             .map(|()| ExitCode::SUCCESS),
-        Command::Plugin(cmd) => plugin_command(&engine, cmd),
+        Command::Plugin(_) => unreachable_plugin_command(),
         Command::Tasks {
             command: None,
             json,
@@ -444,7 +466,14 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                         reason: format!("{e:#}"),
                     })
                 })?;
-            let out = engine.invoke(&operation, input, instance.as_ref()).await?;
+            let out = engine
+                .invoke(
+                    &operation,
+                    input,
+                    instance.as_ref(),
+                    &crate::actor::cli_actor(),
+                )
+                .await?;
             print_json(&out)?;
             Ok(ExitCode::SUCCESS)
         }
@@ -460,7 +489,14 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     }
 }
 
-fn plugin_command(engine: &Engine, cmd: PluginCommand) -> anyhow::Result<ExitCode> {
+/// `plugin` commands are handled before the engine opens.
+fn unreachable_plugin_command() -> anyhow::Result<ExitCode> {
+    Err(anyhow::anyhow!(
+        "internal: plugin commands run without the engine"
+    ))
+}
+
+fn plugin_command(settings: &Settings, cmd: PluginCommand) -> anyhow::Result<ExitCode> {
     use crate::signing;
     match cmd {
         PluginCommand::Keygen { out, name } => {
@@ -469,7 +505,7 @@ fn plugin_command(engine: &Engine, cmd: PluginCommand) -> anyhow::Result<ExitCod
             println!("public key:  {public}");
             println!(
                 "\nTo trust it, add to {}:\n[plugins]\ntrusted_keys = [\"{public}\"]",
-                crate::settings::HostFile::path(&engine.settings.data_dir).display()
+                crate::settings::HostFile::path(&settings.data_dir).display()
             );
         }
         PluginCommand::Sign { files, key } => {
@@ -506,7 +542,7 @@ fn plugin_command(engine: &Engine, cmd: PluginCommand) -> anyhow::Result<ExitCod
             println!("{}", crate::scaffold::scaffold(&options).map_err(refused)?);
         }
         PluginCommand::Verify { files } => {
-            let mut policy = engine.settings.policy.clone();
+            let mut policy = settings.policy.clone();
             policy.mode = signing::PolicyMode::Strict;
             let mut all_ok = true;
             for file in files {
@@ -730,12 +766,64 @@ fn plugins(engine: &Engine, json: bool) -> anyhow::Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
+/// The audit history as the command line writes it: every change, with the operating-system
+/// account that made it (`cli:<login>`).
+struct CliAudit {
+    log: Option<crate::server::audit::AuditLog>,
+    actor: String,
+}
+
+impl CliAudit {
+    fn open(engine: &Engine) -> Self {
+        let log = crate::server::db::ConsoleDb::open_in(&engine.settings.data_dir)
+            .map(|db| crate::server::audit::AuditLog::new(std::sync::Arc::new(db)))
+            .map_err(|e| tracing::error!(error = %e, "cannot open the audit history; this change is not audited"))
+            .ok();
+        CliAudit {
+            log,
+            actor: crate::actor::cli_actor(),
+        }
+    }
+
+    fn changed(&self, engine: &Engine, changed: &crate::store::Changed, field: Option<&str>) {
+        if let Some(log) = &self.log {
+            crate::server::actions::audit_changed(engine, log, &self.actor, changed, field);
+        }
+    }
+
+    fn record(
+        &self,
+        action: crate::server::audit::Action,
+        id: &InstanceId,
+        old: Option<String>,
+        new: Option<String>,
+    ) {
+        if let Some(log) = &self.log {
+            log.record_or_log(crate::server::audit::Change {
+                actor: &self.actor,
+                instance: Some(id.as_str()),
+                field: None,
+                action,
+                old,
+                new,
+            });
+        }
+    }
+}
+
 fn config(engine: &Engine, cmd: ConfigCommand) -> anyhow::Result<ExitCode> {
     let instances = engine.instances();
+    let audit = CliAudit::open(engine);
     match cmd {
         ConfigCommand::Create { instance, plugin } => {
             let id = instance_id(&instance)?;
             instances.create(&id, &plugin)?;
+            audit.record(
+                crate::server::audit::Action::CreateInstance,
+                &id,
+                None,
+                Some(format!("plugin {plugin}")),
+            );
             println!("created instance {id} of plugin {plugin} (disabled); set its fields with `passerelle config set {id} <field> <value>`");
         }
         ConfigCommand::List { json } => {
@@ -841,9 +929,13 @@ fn config(engine: &Engine, cmd: ConfigCommand) -> anyhow::Result<ExitCode> {
             let raw = match (value, stdin) {
                 (Some(v), _) => v,
                 (None, true) => {
-                    let mut s = String::new();
-                    std::io::stdin().read_to_string(&mut s)?;
-                    s.trim_end_matches(['\n', '\r']).to_owned()
+                    let mut bytes = Vec::new();
+                    std::io::stdin().read_to_end(&mut bytes)?;
+                    let text = String::from_utf8(bytes).map_err(|e| ConfigError::Provisioning {
+                        path: "standard input".into(),
+                        reason: format!("the value of `{field}` is not valid UTF-8 text (invalid byte at offset {}); send it as UTF-8", e.utf8_error().valid_up_to()),
+                    })?;
+                    text.trim_end_matches(['\n', '\r']).to_owned()
                 }
                 (None, false) => anyhow::bail!(ConfigError::Provisioning {
                     path: "command line".into(),
@@ -867,7 +959,11 @@ fn config(engine: &Engine, cmd: ConfigCommand) -> anyhow::Result<ExitCode> {
             } else {
                 raw
             };
-            println!("{id}.{field} = {shown} (revision {})", record.revision);
+            audit.changed(engine, &record, Some(&field));
+            println!(
+                "{id}.{field} = {shown} (revision {})",
+                record.after.revision
+            );
         }
         ConfigCommand::Unset {
             instance,
@@ -876,30 +972,65 @@ fn config(engine: &Engine, cmd: ConfigCommand) -> anyhow::Result<ExitCode> {
         } => {
             let id = instance_id(&instance)?;
             let record = instances.unset(&id, &field, if_revision)?;
-            println!("{id}.{field} cleared (revision {})", record.revision);
+            audit.changed(engine, &record, Some(&field));
+            println!("{id}.{field} cleared (revision {})", record.after.revision);
         }
         ConfigCommand::Enable { instance } => {
             let id = instance_id(&instance)?;
-            instances.set_enabled(&id, true, None)?;
+            let changed = instances.set_enabled(&id, true, None)?;
+            audit.changed(engine, &changed, None);
             println!("{id} enabled");
         }
         ConfigCommand::Disable { instance } => {
             let id = instance_id(&instance)?;
-            instances.set_enabled(&id, false, None)?;
+            let changed = instances.set_enabled(&id, false, None)?;
+            audit.changed(engine, &changed, None);
             println!("{id} disabled");
         }
         ConfigCommand::Delete { instance } => {
             let id = instance_id(&instance)?;
+            let before = engine.store.get(&id).map_err(ConfigError::from)?;
             instances.delete(&id, None)?;
+            audit.record(
+                crate::server::audit::Action::DeleteInstance,
+                &id,
+                Some(format!(
+                    "plugin {}, revision {}",
+                    before.plugin, before.revision
+                )),
+                None,
+            );
             if let Err(e) = engine.services.state.forget_instance(id.as_str()) {
                 tracing::warn!(instance = %id, error = %e, "instance deleted but its state remains");
             }
             println!("{id} deleted");
         }
         ConfigCommand::Apply { file } => {
-            let text = std::fs::read_to_string(&file)
-                .with_context(|| format!("cannot read {}", file.display()))?;
-            for line in instances.apply(&file.display().to_string(), &text)? {
+            let bytes =
+                std::fs::read(&file).with_context(|| format!("cannot read {}", file.display()))?;
+            let text = String::from_utf8(bytes).map_err(|e| ConfigError::Provisioning {
+                path: file.display().to_string(),
+                reason: format!(
+                    "it is not valid UTF-8 text (invalid byte at offset {}); save it as UTF-8",
+                    e.utf8_error().valid_up_to()
+                ),
+            })?;
+            let lines = instances.apply(
+                &file.display().to_string(),
+                &text,
+                |applied| match applied {
+                    crate::instances::Applied::Created(record) => audit.record(
+                        crate::server::audit::Action::CreateInstance,
+                        &record.id,
+                        None,
+                        Some(format!("plugin {}", record.plugin)),
+                    ),
+                    crate::instances::Applied::Changed(field, changed) => {
+                        audit.changed(engine, changed, field)
+                    }
+                },
+            )?;
+            for line in lines {
                 println!("{line}");
             }
         }

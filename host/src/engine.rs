@@ -48,7 +48,7 @@ impl Engine {
         );
         let store = Store::open(&settings.data_dir)?;
         let key = SecretKey::load_or_create(&settings.key_file)?;
-        let services = Arc::new(Services::open(&settings.data_dir)?);
+        let services = Arc::new(Services::open_with(&settings.data_dir, settings.limits)?);
         Ok(Engine {
             settings,
             registry: LiveRegistry::new(registry),
@@ -77,6 +77,10 @@ impl Engine {
         let record = self.store.get(id)?;
         let plugin = instances.plugin(&record.plugin)?.clone();
         instances.register_secrets(&record);
+        if !overrides.is_empty() {
+            let saved = instances.effective_config(&plugin, &record)?;
+            check_secrets_stay_home(&plugin, &record, &saved, overrides)?;
+        }
         let config = instances.config_with_overrides(&plugin, &record, overrides)?;
         let errors = match &config {
             Value::Object(map) => plugin.schema.validate_whole(map),
@@ -109,12 +113,18 @@ impl Engine {
         Ok(report)
     }
 
-    /// Calls an operation on a given instance, or on the one enabled instance serving it.
+    /// Calls an operation on a given instance, or on the one enabled instance serving it, on
+    /// behalf of `caller` (`token:erp`, `cli:alice`…, for the per-caller admission bound).
+    ///
+    /// The call is admitted first (see [`crate::services::admission`]): it waits without a
+    /// thread while the instance's running calls are at their bound, and is refused with
+    /// [`RunError::Busy`] when too many already wait. The deadline covers the wait too.
     pub async fn invoke(
         &self,
         operation: &str,
         input: Value,
         instance: Option<&InstanceId>,
+        caller: &str,
     ) -> Result<Value, RunError> {
         let instances = self.instances();
         let record = match instance {
@@ -138,16 +148,41 @@ impl Engine {
         }
         instances.register_secrets(&record);
         let config = instances.effective_config(&plugin, &record)?;
-        runner::invoke(
+        let started = tokio::time::Instant::now();
+        let ticket = tokio::time::timeout(
+            CALL_DEADLINE,
+            self.services
+                .admission
+                .admit(record.id.as_str(), caller, plugin.quotas(&config)),
+        )
+        .await
+        .map_err(|_| RunError::WaitedTooLong {
+            instance: record.id.to_string(),
+            secs: CALL_DEADLINE.as_secs(),
+        })?
+        .map_err(RunError::Busy)?;
+        let result = runner::invoke(
             plugin,
             record.id.clone(),
             operation.to_owned(),
             input,
             config,
             self.services.clone(),
-            CALL_DEADLINE,
+            CALL_DEADLINE.saturating_sub(started.elapsed()),
         )
-        .await
+        .await;
+        drop(ticket);
+        result
+    }
+
+    /// The fields a test may change, and the audit's words for a test run.
+    pub fn describe_test(overrides: &Map<String, Value>) -> String {
+        if overrides.is_empty() {
+            "saved values".to_owned()
+        } else {
+            let names: Vec<&str> = overrides.keys().map(String::as_str).collect();
+            format!("unsaved values of: {}", names.join(", "))
+        }
     }
 
     fn pick_instance(&self, operation: &str) -> Result<crate::store::InstanceRecord, RunError> {
@@ -175,4 +210,39 @@ impl Engine {
             }),
         }
     }
+}
+
+/// A test with an unsaved endpoint (URL, host) must not send the saved secrets there: whoever
+/// can run a test could otherwise collect them on a server of their own. Such a test must
+/// carry every secret it will use, re-entered.
+fn check_secrets_stay_home(
+    plugin: &crate::plugin::LoadedPlugin,
+    record: &crate::store::InstanceRecord,
+    saved: &Value,
+    overrides: &Map<String, Value>,
+) -> Result<(), ConfigError> {
+    let moved: Vec<&str> = overrides
+        .iter()
+        .filter(|(k, v)| plugin.schema.is_endpoint(k) && saved.get(k.as_str()) != Some(*v))
+        .map(|(k, _)| k.as_str())
+        .collect();
+    if moved.is_empty() {
+        return Ok(());
+    }
+    let missing: Vec<&str> = record
+        .secrets
+        .keys()
+        .map(String::as_str)
+        .filter(|s| !overrides.contains_key(*s))
+        .collect();
+    if missing.is_empty() {
+        return Ok(());
+    }
+    Err(ConfigError::Refused(format!(
+        "this test changes {} without saving it, so it would send the saved secret{} {} to an address nobody saved; re-enter {} for this test, or save the new address first",
+        moved.join(", "),
+        if missing.len() > 1 { "s" } else { "" },
+        missing.join(", "),
+        if missing.len() > 1 { "them" } else { "it" }
+    )))
 }

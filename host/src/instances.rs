@@ -14,7 +14,7 @@ use crate::loader::Registry;
 use crate::plugin::LoadedPlugin;
 use crate::schema::FieldError;
 use crate::secrets::{SecretError, SecretKey};
-use crate::store::{InstanceRecord, Store, StoreError};
+use crate::store::{Changed, InstanceRecord, Store, StoreError};
 use serde::Deserialize;
 use serde_json::{Map, Value};
 use std::collections::BTreeMap;
@@ -113,7 +113,7 @@ impl Instances<'_> {
         field: &str,
         value: Value,
         expected_revision: Option<u64>,
-    ) -> Result<InstanceRecord, ConfigError> {
+    ) -> Result<Changed, ConfigError> {
         let plugin = self.plugin(&self.store.get(id)?.plugin)?.clone();
         let field_error = |error| ConfigError::Field {
             instance: id.to_string(),
@@ -150,7 +150,7 @@ impl Instances<'_> {
         id: &InstanceId,
         field: &str,
         expected_revision: Option<u64>,
-    ) -> Result<InstanceRecord, ConfigError> {
+    ) -> Result<Changed, ConfigError> {
         let plugin = self.plugin(&self.store.get(id)?.plugin)?.clone();
         if plugin.schema.field(field).is_none() {
             return Err(ConfigError::Field {
@@ -174,7 +174,7 @@ impl Instances<'_> {
         id: &InstanceId,
         enabled: bool,
         expected_revision: Option<u64>,
-    ) -> Result<InstanceRecord, ConfigError> {
+    ) -> Result<Changed, ConfigError> {
         let plugin = self.plugin(&self.store.get(id)?.plugin)?.clone();
         self.store.update(id, expected_revision, |record| {
             record.enabled = enabled;
@@ -401,7 +401,12 @@ impl Instances<'_> {
     /// Applies a provisioning file. Everything is checked first; then instances are created
     /// or updated field by field and enabled or disabled as the file says. Fields the file
     /// does not mention are left as they are. A secret may be given as `{ env = "NAME" }`.
-    pub fn apply(&self, path: &str, text: &str) -> Result<Vec<String>, ConfigError> {
+    pub fn apply(
+        &self,
+        path: &str,
+        text: &str,
+        mut on_change: impl FnMut(Applied<'_>),
+    ) -> Result<Vec<String>, ConfigError> {
         let bad = |reason: String| ConfigError::Provisioning {
             path: path.to_owned(),
             reason,
@@ -437,23 +442,47 @@ impl Instances<'_> {
                 }
                 Ok(_) => report.push(format!("updated {id}")),
                 Err(StoreError::NotFound(_)) => {
-                    self.store.create(&id, &spec.plugin)?;
-                    report.push(format!("created {id}"));
+                    // Another run may create it between the read and now: that is fine.
+                    let (existing, created) = self.store.create_or_get(&id, &spec.plugin)?;
+                    if existing.plugin != spec.plugin {
+                        return Err(bad(format!(
+                            "instance `{id}` exists with plugin `{}`, the file says `{}`; delete it first",
+                            existing.plugin, spec.plugin
+                        )));
+                    }
+                    if created {
+                        on_change(Applied::Created(&existing));
+                    }
+                    report.push(format!(
+                        "{} {id}",
+                        if created { "created" } else { "updated" }
+                    ));
                 }
                 Err(e) => return Err(e.into()),
             }
             if spec.enabled == Some(false) {
-                self.set_enabled(&id, false, None)?;
+                on_change(Applied::Changed(None, &self.set_enabled(&id, false, None)?));
             }
             for (field, value) in values {
-                self.set(&id, &field, value, None)?;
+                on_change(Applied::Changed(
+                    Some(&field),
+                    &self.set(&id, &field, value, None)?,
+                ));
             }
             if spec.enabled == Some(true) {
-                self.set_enabled(&id, true, None)?;
+                on_change(Applied::Changed(None, &self.set_enabled(&id, true, None)?));
             }
         }
         Ok(report)
     }
+}
+
+/// What applying a provisioning file did, one step at a time (for the audit history).
+#[derive(Debug)]
+pub enum Applied<'a> {
+    Created(&'a InstanceRecord),
+    /// A field (or, without one, the enabled flag) changed.
+    Changed(Option<&'a str>, &'a Changed),
 }
 
 #[derive(Debug, Deserialize)]

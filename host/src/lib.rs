@@ -5,11 +5,14 @@
 //! their test routines and capabilities ([`runner`]). The binary's command line lives in
 //! `main.rs` and [`cli`]; everything here is usable from tests without a process.
 
+pub mod actor;
 pub mod capability_cli;
 pub mod cli;
 pub mod engine;
+pub mod hardening;
 pub mod hot;
 pub mod ids;
+pub mod inspect;
 pub mod instances;
 pub mod isolation;
 pub mod loader;

@@ -233,11 +233,15 @@ pub fn load_dirs(dirs: &[PluginDir], options: &LoadOptions) -> Registry {
 /// Verifies, maps one library and runs every check. The error is the refusal reason.
 pub fn load_file(path: &Path, options: &LoadOptions) -> Result<LoadedPlugin, String> {
     let started = Instant::now();
+    check_permissions(path)?;
     let bytes = std::fs::read(path).map_err(|e| format!("it cannot be read: {e}"))?;
     let verdict = match &options.policy {
         Some(policy) => Some(policy.check(path, &bytes)?),
         None => None,
     };
+    // Read as data before anything maps it: not a plugin, or truncated, is refused here
+    // without running a line of its code.
+    crate::inspect::inspect(&bytes).map_err(|e| e.0)?;
     let sha256 = crate::signing::sha256_hex(&bytes);
     let mapped = match &options.cache_dir {
         Some(dir) => cached_copy(dir, &sha256, &bytes)?,
@@ -328,17 +332,47 @@ pub(crate) fn map_library(path: &Path, mapped: &Path) -> Result<PluginModRef, St
         .map_err(|e| describe_library_error(path, &e))
 }
 
-/// Writes `bytes` to `<dir>/<sha256>.<ext>` unless already there; returns that path.
+/// Refuses a plugin file, or its directory, that every user may write.
+fn check_permissions(path: &Path) -> Result<(), String> {
+    crate::inspect::check_not_world_writable(path, "file").map_err(|e| e.0)?;
+    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+        crate::inspect::check_not_world_writable(dir, "directory").map_err(|e| e.0)?;
+    }
+    Ok(())
+}
+
+/// Writes `bytes` to `<dir>/<sha256>.<ext>` (read-only, in a directory only the host's user
+/// can enter) unless a copy with exactly these bytes is already there; returns that path.
+/// An existing copy is re-hashed: one changed behind the host's back is replaced, never
+/// mapped.
 fn cached_copy(dir: &Path, sha256: &str, bytes: &[u8]) -> Result<PathBuf, String> {
     let path = dir.join(format!("{sha256}.{}", std::env::consts::DLL_EXTENSION));
-    if !path.exists() {
+    let intact = std::fs::read(&path).is_ok_and(|b| crate::signing::sha256_hex(&b) == sha256);
+    if !intact {
         std::fs::create_dir_all(dir)
             .map_err(|e| format!("cannot create the plugin cache {}: {e}", dir.display()))?;
+        set_mode(dir, 0o700);
+        if path.exists() {
+            tracing::warn!(file = %path.display(), "a cached plugin copy was changed; replacing it");
+            let _ = std::fs::remove_file(&path);
+        }
         crate::store::write_atomic(&path, bytes)
             .map_err(|e| format!("cannot copy it into the plugin cache: {e}"))?;
+        set_mode(&path, 0o444);
     }
     Ok(path)
 }
+
+#[cfg(unix)]
+fn set_mode(path: &Path, mode: u32) {
+    use std::os::unix::fs::PermissionsExt;
+    if let Err(e) = std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode)) {
+        tracing::warn!(file = %path.display(), error = %e, "cannot restrict permissions");
+    }
+}
+
+#[cfg(not(unix))]
+fn set_mode(_path: &Path, _mode: u32) {}
 
 fn describe_library_error(path: &Path, error: &LibraryError) -> String {
     match error {
@@ -430,7 +464,7 @@ mod tests {
         );
         assert_eq!(reg.refused.len(), 1);
         assert!(
-            reg.refused[0].reason.contains("not a loadable"),
+            reg.refused[0].reason.contains("not a valid"),
             "{}",
             reg.refused[0].reason
         );

@@ -18,6 +18,7 @@ use passerelle_plugin_api::{ErrorKind, PluginError, Status, TaskOutcome, TestRep
 use serde_json::Value;
 use std::sync::Arc;
 use std::time::Duration;
+use tokio_util::sync::CancellationToken;
 
 #[derive(Debug, thiserror::Error)]
 pub enum RunError {
@@ -34,6 +35,11 @@ pub enum RunError {
     },
     #[error("instance `{0}` is disabled; enable it with `passerelle config enable {0}`")]
     Disabled(String),
+    /// Too many calls already wait for this instance or caller.
+    #[error(transparent)]
+    Busy(crate::services::admission::Busy),
+    #[error("the call waited {secs} s for a free slot of instance `{instance}` and was given up; the provider quota is saturated, retry later or raise it")]
+    WaitedTooLong { instance: String, secs: u64 },
 }
 
 impl RunError {
@@ -56,6 +62,7 @@ fn host(
     config: &Value,
     services: Arc<Services>,
     runtime: tokio::runtime::Handle,
+    cancel: CancellationToken,
 ) -> InstanceHost {
     InstanceHost {
         quotas: plugin.quotas(config),
@@ -63,6 +70,7 @@ fn host(
         plugin: plugin.id().to_owned(),
         services,
         runtime,
+        cancel,
     }
 }
 
@@ -123,8 +131,12 @@ pub async fn test(
 ) -> TestReport {
     let runtime = tokio::runtime::Handle::current();
     let (p, id, s) = (plugin.clone(), instance.clone(), services.clone());
+    // Cancelled when this future ends or is dropped (the caller went away, or the deadline
+    // passed): the plugin's quota waits and sleeps then end at once.
+    let cancel = CancellationToken::new();
+    let _stop = cancel.clone().drop_guard();
     let call = move || {
-        let host = host(&p, &id, &config, s, runtime);
+        let host = host(&p, &id, &config, s, runtime, cancel);
         p.test(&config, &host, deadline)
     };
     let outcome = run_blocking(&plugin, &instance, &services, "test", deadline, call).await;
@@ -167,9 +179,13 @@ pub async fn invoke(
 ) -> Result<Value, RunError> {
     let runtime = tokio::runtime::Handle::current();
     let (p, id, s) = (plugin.clone(), instance.clone(), services.clone());
+    // Cancelled when this future ends or is dropped (the caller went away, or the deadline
+    // passed): the plugin's quota waits and sleeps then end at once.
+    let cancel = CancellationToken::new();
+    let _stop = cancel.clone().drop_guard();
     let what = format!("invoke of `{operation}`");
     let call = move || {
-        let host = host(&p, &id, &config, s, runtime);
+        let host = host(&p, &id, &config, s, runtime, cancel);
         p.invoke(&operation, &input, &config, &host, deadline)
     };
     let result = match run_blocking(&plugin, &instance, &services, &what, deadline, call).await {
@@ -200,9 +216,13 @@ pub async fn run_task(
 ) -> Result<TaskOutcome, RunError> {
     let runtime = tokio::runtime::Handle::current();
     let (p, id, s) = (plugin.clone(), instance.clone(), services.clone());
+    // Cancelled when this future ends or is dropped (the caller went away, or the deadline
+    // passed): the plugin's quota waits and sleeps then end at once.
+    let cancel = CancellationToken::new();
+    let _stop = cancel.clone().drop_guard();
     let what = format!("task `{task}`");
     let call = move || {
-        let host = host(&p, &id, &config, s, runtime);
+        let host = host(&p, &id, &config, s, runtime, cancel);
         p.run_task(&task, &config, &host, deadline)
     };
     let result = match run_blocking(&plugin, &instance, &services, &what, deadline, call).await {

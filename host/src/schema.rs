@@ -114,6 +114,21 @@ impl ConfigSchema {
             .is_some_and(passerelle_plugin_api::config::is_secret)
     }
 
+    /// Whether a field says where requests go (a URL, host or endpoint): overriding it for a
+    /// test must not send the saved secrets to an address nobody saved.
+    pub fn is_endpoint(&self, name: &str) -> bool {
+        let by_format = self
+            .field(name)
+            .and_then(|p| p.get("format"))
+            .and_then(Value::as_str)
+            .is_some_and(|f| matches!(f, "uri" | "url" | "hostname" | "uri-reference"));
+        let lower = name.to_ascii_lowercase();
+        by_format
+            || ["url", "uri", "endpoint", "host", "server", "authority"]
+                .iter()
+                .any(|suffix| lower.ends_with(suffix))
+    }
+
     /// Names of the secret fields.
     pub fn secret_fields(&self) -> impl Iterator<Item = &str> {
         self.order
@@ -139,6 +154,12 @@ impl ConfigSchema {
             .get(name)
             .ok_or_else(|| self.unknown_field(name))?;
         let secret = self.is_secret(name);
+        if let Some(problem) = self
+            .field(name)
+            .and_then(|prop| beyond_json_schema(prop, value))
+        {
+            return Err(FieldError::new(name, problem));
+        }
         let messages: Vec<String> = validator
             .iter_errors(value)
             .map(|e| {
@@ -309,6 +330,40 @@ fn article(ty: &str) -> &'static str {
         "an"
     } else {
         "a"
+    }
+}
+
+/// Whether a property's type is `integer` (alone, or with `null` for optional fields).
+fn is_integer(prop: &Value) -> bool {
+    match prop.get("type") {
+        Some(Value::String(t)) => t == "integer",
+        Some(Value::Array(ts)) => ts.iter().any(|t| t == "integer"),
+        _ => field_type(prop).as_deref() == Some("integer"),
+    }
+}
+
+/// Longest text a field may hold: configuration values are URLs, names, keys and
+/// certificates, never documents; a 20 MB value is a mistake or an attack.
+pub const MAX_TEXT_BYTES: usize = 64 * 1024;
+
+/// What draft-07 lets through and the host must not: `1.0` for an integer (JSON Schema
+/// counts it as one, but a plugin reading `u32` fails later with a message about "1.0"), and
+/// text of any length.
+fn beyond_json_schema(prop: &Value, value: &Value) -> Option<String> {
+    match value {
+        Value::Number(n) if is_integer(prop) && !n.is_i64() && !n.is_u64() => Some(format!(
+            "expected a whole number (e.g. {}), got {n}; write it without a decimal point",
+            n.as_f64().map(|f| f.trunc() as i64).unwrap_or(0)
+        )),
+        Value::String(s) if s.len() > MAX_TEXT_BYTES => Some(format!(
+            "this value is {} bytes long; the most a field takes is {} KiB",
+            s.len(),
+            MAX_TEXT_BYTES / 1024
+        )),
+        Value::Array(items) => items
+            .iter()
+            .find_map(|item| prop.get("items").and_then(|p| beyond_json_schema(p, item))),
+        _ => None,
     }
 }
 

@@ -3,6 +3,7 @@
 
 use crate::isolation::{IsolationMode, IsolationSettings};
 use crate::loader::PluginDir;
+use crate::services::admission::Limits;
 use crate::signing::{parse_public_key, Policy, PolicyMode};
 use serde::Deserialize;
 use std::collections::BTreeMap;
@@ -22,6 +23,8 @@ pub struct Settings {
     pub policy: Policy,
     /// Where each plugin's code runs.
     pub isolation: IsolationSettings,
+    /// Bounds on capability calls running and waiting (`[limits]`).
+    pub limits: Limits,
 }
 
 /// `<data-dir>/host.toml`: the host's own configuration (instances live elsewhere).
@@ -30,12 +33,15 @@ pub struct Settings {
 pub struct HostFile {
     #[serde(default)]
     pub plugins: PluginsSection,
+    /// `[limits]`: capability calls running and waiting (see `services::admission`).
+    #[serde(default)]
+    pub limits: Limits,
 }
 
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct PluginsSection {
-    /// `strict` or `allow-unsigned`; when absent, strict for `serve`, allow-unsigned otherwise.
+    /// `strict` (the default of every command) or `allow-unsigned` (development).
     pub policy: Option<PolicyMode>,
     /// Publisher keys (`ed25519:<base64>`) whose signatures are trusted.
     #[serde(default)]
@@ -69,6 +75,17 @@ impl HostFile {
             }),
             Err(_) => Ok(HostFile::default()),
         }
+    }
+
+    /// The admission bounds of `[limits]`, checked.
+    pub fn limits(&self, data_dir: &Path) -> Result<Limits, SettingsError> {
+        self.limits
+            .check()
+            .map_err(|reason| SettingsError::HostFile {
+                path: Self::path(data_dir),
+                reason,
+            })?;
+        Ok(self.limits)
     }
 
     /// Where each plugin runs, from `[plugins.isolation]` and `memory_limit_mb`.
@@ -109,8 +126,8 @@ impl HostFile {
 
 impl Settings {
     /// `plugin_dirs` empty means the defaults: `passerelle_*` libraries beside the executable
-    /// (where `cargo build` puts them), then `plugins/` beside the executable, then
-    /// `./plugins`.
+    /// (where `cargo build` puts them), then `plugins/` beside the executable. Nothing
+    /// relative to the current directory.
     pub fn new(
         data_dir: PathBuf,
         plugin_dirs: Vec<PathBuf>,
@@ -135,12 +152,19 @@ impl Settings {
             key_file,
             test_deadline,
             policy: Policy {
-                mode: PolicyMode::AllowUnsigned,
+                mode: PolicyMode::Strict,
                 trusted: Vec::new(),
-                allow_unsigned: vec!["*".to_owned()],
+                allow_unsigned: Vec::new(),
             },
             isolation: IsolationSettings::default(),
+            limits: Limits::default(),
         }
+    }
+
+    /// Replaces the admission bounds.
+    pub fn with_limits(mut self, limits: Limits) -> Self {
+        self.limits = limits;
+        self
     }
 
     /// Replaces the isolation settings.
@@ -176,9 +200,7 @@ fn default_plugin_dirs() -> Vec<PluginDir> {
             only_passerelle_files: false,
         });
     }
-    dirs.push(PluginDir {
-        path: PathBuf::from("plugins"),
-        only_passerelle_files: false,
-    });
+    // Never `./plugins` of the current directory: whoever can write where a command happens
+    // to run would choose the code it runs.
     dirs
 }

@@ -18,6 +18,13 @@ use std::fs::{File, OpenOptions};
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
+/// An instance before and after one change (equal when the change changed nothing).
+#[derive(Debug, Clone)]
+pub struct Changed {
+    pub before: InstanceRecord,
+    pub after: InstanceRecord,
+}
+
 /// One configured instance of a plugin.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct InstanceRecord {
@@ -158,14 +165,16 @@ impl Store {
     }
 
     /// Read-modify-write of one instance under the store lock. With `expected_revision`, the
-    /// change is refused when the instance moved on since the caller read it. `change` may
-    /// refuse by returning an error; nothing is written then.
+    /// change is refused when the instance moved on since the caller read it; without, it
+    /// applies to whatever revision is current. `change` may refuse by returning an error;
+    /// nothing is written then. Returns the record before and after, both read under the
+    /// lock, so an audit entry says exactly what this change replaced.
     pub fn update<E: From<StoreError>>(
         &self,
         id: &InstanceId,
         expected_revision: Option<u64>,
         change: impl FnOnce(&mut InstanceRecord) -> Result<(), E>,
-    ) -> Result<InstanceRecord, E> {
+    ) -> Result<Changed, E> {
         let _lock = self.lock()?;
         let mut record = self.get(id)?;
         if let Some(expected) = expected_revision {
@@ -180,12 +189,28 @@ impl Store {
         }
         let before = record.clone();
         change(&mut record)?;
-        if record == before {
-            return Ok(record);
+        if record != before {
+            record.revision = before.revision + 1;
+            self.write(&record)?;
         }
-        record.revision = before.revision + 1;
-        self.write(&record)?;
-        Ok(record)
+        Ok(Changed {
+            before,
+            after: record,
+        })
+    }
+
+    /// Creates the instance, or returns the existing one (`false`): two provisioning runs at
+    /// once both succeed instead of one failing with "already exists".
+    pub fn create_or_get(
+        &self,
+        id: &InstanceId,
+        plugin: &str,
+    ) -> Result<(InstanceRecord, bool), StoreError> {
+        match self.create(id, plugin) {
+            Ok(record) => Ok((record, true)),
+            Err(StoreError::Exists(_)) => Ok((self.get(id)?, false)),
+            Err(e) => Err(e),
+        }
     }
 
     pub fn delete(
@@ -279,7 +304,8 @@ mod tests {
                 r.values.insert("x".into(), json!(1));
                 Ok(())
             })
-            .unwrap();
+            .unwrap()
+            .after;
         assert_eq!(r2.revision, 2);
         let stale = store.update::<StoreError>(&id("a"), Some(1), |r| {
             r.values.insert("x".into(), json!(2));

@@ -68,9 +68,18 @@ fn to_json<T: Serialize>(value: &T) -> Result<String, PluginError> {
 fn parse_config<P: Plugin>(config: RStr<'_>) -> Result<P::Config, PluginError> {
     serde_json::from_str(config.as_str()).map_err(|e| {
         let message = e.to_string();
+        // serde names the field between backticks in "missing field `x`" and "unknown field
+        // `x`"; in other messages backticks quote a value ("invalid type: floating point
+        // `5.0`"), which must not be reported as a field name.
         let field = message
             .split('`')
             .nth(1)
+            .filter(|_| message.contains("field `"))
+            .filter(|f| {
+                f.chars()
+                    .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-')
+                    && f.starts_with(|c: char| c.is_ascii_alphabetic() || c == '_')
+            })
             .map(str::to_owned)
             .unwrap_or_default();
         let mut err = PluginError::new(

@@ -3,9 +3,9 @@
 //! and is written to the audit history with its old and new values.
 //!
 //! Lost updates: a caller that sends the revision it read gets `stale_revision` if the
-//! instance moved on. A caller that sends none still gets an exact audit entry: the change
-//! is applied against the revision that was read for the "old" value, and retried if
-//! someone else wrote in between.
+//! instance moved on. A caller that sends none has its change applied to the current
+//! revision, read under the store's lock, so concurrent writers serialise instead of failing,
+//! and the audit entry's "old" value is exactly the one this change replaced.
 
 use super::audit::{self, Action, Change};
 use super::error::ApiError;
@@ -13,60 +13,48 @@ use super::AppState;
 use crate::engine::Engine;
 use crate::ids::InstanceId;
 use crate::instances::{ConfigError, Instances};
-use crate::store::{InstanceRecord, StoreError};
+use crate::store::{Changed, InstanceRecord};
 use passerelle_plugin_api::TestReport;
 use serde_json::{Map, Value};
 use std::sync::Arc;
-
-const ATTEMPTS: usize = 3;
 
 pub fn instance_id(id: &str) -> Result<InstanceId, ApiError> {
     InstanceId::new(id).map_err(|e| ConfigError::Id(e).into())
 }
 
-/// Runs `op` against the instance with read-then-write protection, and audits what changed.
+/// Runs `op` against the instance (with the caller's revision, if any) and audits what
+/// changed.
 async fn change<F>(
     app: &AppState,
     actor: String,
-    id: InstanceId,
     field: Option<String>,
     revision: Option<u64>,
     op: F,
 ) -> Result<InstanceRecord, ApiError>
 where
-    F: Fn(&Instances<'_>, Option<u64>) -> Result<InstanceRecord, ConfigError> + Send + 'static,
+    F: FnOnce(&Instances<'_>, Option<u64>) -> Result<Changed, ConfigError> + Send + 'static,
 {
     let engine = app.engine.clone();
     let audit_log = app.audit.clone();
     tokio::task::spawn_blocking(move || {
-        let mut attempt = 0;
-        let (before, after) = loop {
-            attempt += 1;
-            let before = engine.store.get(&id).map_err(ConfigError::from)?;
-            let expected = revision.or(Some(before.revision));
-            match op(&engine.instances(), expected) {
-                Ok(after) => break (before, after),
-                Err(ConfigError::Store(StoreError::Stale { .. }))
-                    if revision.is_none() && attempt < ATTEMPTS =>
-                {
-                    continue
-                }
-                Err(e) => return Err(ApiError::from(e)),
-            }
-        };
-        if after.revision != before.revision {
-            audit_change(
-                &engine,
-                &audit_log,
-                &actor,
-                &before,
-                &after,
-                field.as_deref(),
-            );
-        }
-        Ok(after)
+        let changed = op(&engine.instances(), revision)?;
+        audit_changed(&engine, &audit_log, &actor, &changed, field.as_deref());
+        Ok(changed.after)
     })
     .await?
+}
+
+/// Writes the audit entries of one change (none when nothing changed).
+pub fn audit_changed(
+    engine: &Engine,
+    log: &audit::AuditLog,
+    actor: &str,
+    changed: &Changed,
+    field: Option<&str>,
+) {
+    if changed.after.revision != changed.before.revision {
+        audit_change(engine, log, actor, &changed.before, &changed.after, field);
+    }
 }
 
 fn audit_change(
@@ -152,10 +140,9 @@ pub async fn set_field(
     change(
         app,
         actor,
-        id.clone(),
         Some(field.to_owned()),
         revision,
-        move |i, expected| i.set(&id, &name, value.clone(), expected),
+        move |i, expected| i.set(&id, &name, value, expected),
     )
     .await
 }
@@ -172,7 +159,6 @@ pub async fn clear_field(
     change(
         app,
         actor,
-        id.clone(),
         Some(field.to_owned()),
         revision,
         move |i, expected| i.unset(&id, &name, expected),
@@ -188,14 +174,9 @@ pub async fn set_enabled(
     revision: Option<u64>,
 ) -> Result<InstanceRecord, ApiError> {
     let id = instance_id(id)?;
-    change(
-        app,
-        actor,
-        id.clone(),
-        None,
-        revision,
-        move |i, expected| i.set_enabled(&id, enabled, expected),
-    )
+    change(app, actor, None, revision, move |i, expected| {
+        i.set_enabled(&id, enabled, expected)
+    })
     .await
 }
 
@@ -230,13 +211,28 @@ pub async fn delete_instance(
     .await?
 }
 
-/// Runs a test with the saved values overlaid with `overrides` (not saved).
+/// Runs a test with the saved values overlaid with `overrides` (not saved), and audits who
+/// ran it with which fields overridden (names only), whether it ran or was refused.
 pub async fn test(
     app: &AppState,
+    actor: String,
     id: &str,
     overrides: &Map<String, Value>,
 ) -> Result<TestReport, ApiError> {
     let id = instance_id(id)?;
     let engine: Arc<Engine> = app.engine.clone();
-    Ok(engine.test(&id, overrides).await?)
+    let result = engine.test(&id, overrides).await;
+    let outcome = match &result {
+        Ok(report) => format!("{}; {}", report.status, Engine::describe_test(overrides)),
+        Err(e) => format!("refused ({e}); {}", Engine::describe_test(overrides)),
+    };
+    app.audit.record_or_log(Change {
+        actor: &actor,
+        instance: Some(id.as_str()),
+        field: None,
+        action: Action::Test,
+        old: None,
+        new: Some(crate::redact::redact(&outcome)),
+    });
+    Ok(result?)
 }

@@ -51,10 +51,7 @@ pub enum TokenCommand {
 }
 
 fn actor() -> String {
-    let user = std::env::var("USER")
-        .or_else(|_| std::env::var("USERNAME"))
-        .unwrap_or_else(|_| "unknown".to_owned());
-    format!("cli:{user}")
+    crate::actor::cli_actor()
 }
 
 fn refused(message: impl std::fmt::Display, code: u8) -> ExitCode {

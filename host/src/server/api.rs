@@ -735,6 +735,7 @@ async fn disable_instance(
         (status = 404, body = ErrorBody)))]
 async fn run_test(
     State(app): State<AppState>,
+    Extension(who): Extension<Principal>,
     Path(id): Path<String>,
     body: Bytes,
 ) -> Result<Json<TestReportDoc>, ApiError> {
@@ -744,7 +745,7 @@ async fn run_test(
         serde_json::from_slice(&body)
             .map_err(|e| ApiError::bad_request(format!("the request body is not valid: {e}")))?
     };
-    let report = actions::test(&app, &id, &request.values).await?;
+    let report = actions::test(&app, who.actor(), &id, &request.values).await?;
     Ok(Json(report.into()))
 }
 
@@ -862,6 +863,7 @@ async fn list_capabilities(
         (status = 503, body = ErrorBody), (status = 504, body = ErrorBody)))]
 async fn invoke_capability(
     State(app): State<AppState>,
+    Extension(who): Extension<Principal>,
     Path(operation): Path<String>,
     ApiQuery(q): ApiQuery<CapabilityQuery>,
     body: Bytes,
@@ -879,7 +881,7 @@ async fn invoke_capability(
         .transpose()?;
     let out = app
         .engine
-        .invoke(&operation, input, instance.as_ref())
+        .invoke(&operation, input, instance.as_ref(), &who.actor())
         .await?;
     Ok(Json(out))
 }

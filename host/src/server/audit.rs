@@ -26,6 +26,8 @@ pub enum Action {
     CreateToken,
     RevokeToken,
     SetPassword,
+    /// A test routine was run (or refused), with the fields it overrode.
+    Test,
 }
 
 impl Action {
@@ -40,6 +42,7 @@ impl Action {
             Action::CreateToken => "token.create",
             Action::RevokeToken => "token.revoke",
             Action::SetPassword => "user.set_password",
+            Action::Test => "instance.test",
         }
     }
 }
@@ -57,7 +60,8 @@ pub struct AuditEntry {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub field: Option<String>,
     /// `instance.create`, `field.set`, `field.clear`, `instance.enable`, `instance.disable`,
-    /// `instance.delete`, `token.create`, `token.revoke`, `user.set_password`.
+    /// `instance.delete`, `token.create`, `token.revoke`, `user.set_password`,
+    /// `instance.test` (new: the outcome and the overridden fields, never their values).
     pub action: String,
     /// The value before, as text (`(unset)`, `(default) 10`); absent for secrets.
     #[serde(skip_serializing_if = "Option::is_none")]

@@ -955,7 +955,7 @@ async fn test_submit(
         }
     }
     let unsaved = !overrides.is_empty();
-    match actions::test(&app, &id, &overrides).await {
+    match actions::test(&app, who.actor(), &id, &overrides).await {
         Ok(report) if enhanced => {
             let mut out = String::from("<h2 id=\"test-heading\">Test</h2>");
             let at =

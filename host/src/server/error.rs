@@ -8,7 +8,7 @@
 //! `unauthenticated`, `forbidden`, `csrf_failed`, `not_found`, `not_tested`, `unknown_plugin`,
 //! `already_exists`, `stale_revision`, `instance_disabled`, `no_provider`,
 //! `ambiguous_provider`, `unsupported_operation`, `provider_error`, `provider_unavailable`,
-//! `provider_timeout`, `rate_limited`, `not_implemented`, `internal`.
+//! `provider_timeout`, `rate_limited`, `quota_exhausted`, `not_implemented`, `internal`.
 
 use crate::instances::ConfigError;
 use crate::runner::RunError;
@@ -227,6 +227,20 @@ impl From<RunError> for ApiError {
     fn from(e: RunError) -> Self {
         match e {
             RunError::Config(c) => c.into(),
+            RunError::Busy(ref busy) => {
+                let mut api = ApiError::new(
+                    StatusCode::TOO_MANY_REQUESTS,
+                    "quota_exhausted",
+                    e.to_string(),
+                );
+                api.retry_after = Some(busy.retry_after_secs.max(1));
+                api
+            }
+            RunError::WaitedTooLong { .. } => ApiError::new(
+                StatusCode::GATEWAY_TIMEOUT,
+                "provider_timeout",
+                e.to_string(),
+            ),
             RunError::Disabled(_) => {
                 ApiError::new(StatusCode::CONFLICT, "instance_disabled", e.to_string())
             }

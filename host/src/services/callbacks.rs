@@ -32,6 +32,15 @@ pub struct InstanceHost {
     pub runtime: tokio::runtime::Handle,
     /// The instance's quotas for this configuration, enforced on every request.
     pub quotas: passerelle_plugin_api::Quotas,
+    /// Set when the call's caller went away or its deadline passed: waits end at once.
+    pub cancel: tokio_util::sync::CancellationToken,
+}
+
+fn cancelled() -> passerelle_plugin_api::HttpError {
+    passerelle_plugin_api::HttpError {
+        kind: passerelle_plugin_api::HttpErrorKind::Other,
+        message: "cancelled: the caller went away or the call's deadline passed while it waited for the provider quota".to_owned(),
+    }
 }
 
 fn parse<T: DeserializeOwned>(name: &str, input: &str) -> Result<T, PluginError> {
@@ -57,12 +66,16 @@ impl InstanceHost {
             wire::HTTP_REQUEST => {
                 let request: passerelle_plugin_api::HttpRequest = parse(name, input)?;
                 let outcome = self.runtime.block_on(async {
-                    match self
-                        .services
-                        .quotas
-                        .acquire(&self.services.state, &self.instance, self.quotas)
-                        .await
-                    {
+                    let acquire = self.services.quotas.acquire(
+                        &self.services.state,
+                        &self.instance,
+                        self.quotas,
+                    );
+                    let permit = tokio::select! {
+                        permit = acquire => permit,
+                        () = self.cancel.cancelled() => Err(cancelled()),
+                    };
+                    match permit {
                         Ok(_permit) => self.services.http.send(&self.instance, request).await,
                         Err(e) => wire::HttpOutcome::Error(e),
                     }
@@ -88,7 +101,12 @@ impl InstanceHost {
             wire::CLOCK_SLEEP => {
                 let sleep: wire::Sleep = parse(name, input)?;
                 let duration = Duration::from_millis(sleep.ms).min(MAX_SLEEP);
-                self.runtime.block_on(tokio::time::sleep(duration));
+                self.runtime.block_on(async {
+                    tokio::select! {
+                        () = tokio::time::sleep(duration) => {}
+                        () = self.cancel.cancelled() => {}
+                    }
+                });
                 encode(&Value::Null)
             }
             wire::STATE_GET => {

@@ -2,6 +2,7 @@
 //! sleep and per-instance state. One instance of each serves every plugin, so that trust,
 //! timeouts and redaction are the same for all.
 
+pub mod admission;
 pub mod callbacks;
 pub mod http;
 pub mod oauth2;
@@ -17,6 +18,8 @@ pub struct Services {
     pub state: state::StateDb,
     pub tokens: oauth2::TokenCache,
     pub quotas: quota::QuotaBook,
+    /// Bounds on capability calls running and waiting.
+    pub admission: admission::Admission,
     /// Instances with abandoned in-process calls still running.
     pub degraded: crate::isolation::DegradedBook,
 }
@@ -31,7 +34,12 @@ pub enum ServiceError {
 
 impl Services {
     pub fn open(data_dir: &Path) -> Result<Self, ServiceError> {
+        Self::open_with(data_dir, admission::Limits::default())
+    }
+
+    pub fn open_with(data_dir: &Path, limits: admission::Limits) -> Result<Self, ServiceError> {
         Ok(Services {
+            admission: admission::Admission::new(limits),
             http: http::HttpService::new(crate::trust::TrustStore::new(data_dir))?,
             state: state::StateDb::open(&data_dir.join("state.sqlite3"))?,
             tokens: oauth2::TokenCache::default(),

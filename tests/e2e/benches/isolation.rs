@@ -75,7 +75,12 @@ async fn one(host: &Host, kind: Kind) {
         Kind::Fetch => {
             let id = InstanceId::new("probe").expect("id");
             let out = engine
-                .invoke("other.fetch", json!({"path": "/health"}), Some(&id))
+                .invoke(
+                    "other.fetch",
+                    json!({"path": "/health"}),
+                    Some(&id),
+                    "bench",
+                )
                 .await
                 .expect("fetch");
             assert_eq!(out["status"], 200, "{out}");
@@ -83,7 +88,7 @@ async fn one(host: &Host, kind: Kind) {
         Kind::Echo => {
             let id = InstanceId::new("echo").expect("id");
             let out: Value = engine
-                .invoke("other.echo", json!({"n": 1}), Some(&id))
+                .invoke("other.echo", json!({"n": 1}), Some(&id), "bench")
                 .await
                 .expect("echo");
             assert!(out["count"].as_u64().is_some(), "{out}");

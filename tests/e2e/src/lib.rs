@@ -152,7 +152,14 @@ impl TestEnv {
             .env_remove("PASSERELLE_DATA_DIR")
             .env_remove("PASSERELLE_KEY_FILE")
             .env_remove("RUST_LOG")
+            .env_remove("PASSERELLE_PLUGIN_POLICY")
             .current_dir(self.root.path());
+        // The test's plugin files are not signed and every command is strict by default: run
+        // with allow-unsigned unless the test's host.toml chooses a policy itself.
+        let host_toml = std::fs::read_to_string(self.data.join("host.toml")).unwrap_or_default();
+        if !host_toml.contains("policy") {
+            cmd.env("PASSERELLE_PLUGIN_POLICY", "allow-unsigned");
+        }
         for (k, v) in &self.envs {
             cmd.env(k, v);
         }

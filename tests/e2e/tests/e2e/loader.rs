@@ -63,7 +63,10 @@ fn broken_plugins_are_refused_with_reasons_and_good_ones_still_load() {
         "{r}"
     );
     let r = refusal(&listing, "garbage");
-    assert!(r.contains("not a loadable"), "{r}");
+    assert!(
+        r.contains("not a valid") && r.contains("copy it again"),
+        "{r}"
+    );
 
     // The human listing says the same.
     env.ok(&["plugins"])

@@ -14,6 +14,7 @@ mod loader;
 mod ocr_mindee;
 mod ocr_switch;
 mod partner_kit;
+mod security;
 mod serve;
 mod services;
 mod signing;

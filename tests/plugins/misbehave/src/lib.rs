@@ -101,6 +101,20 @@ fn misbehave(
     // reaches the host's log redacted.
     println!("misbehave: about to {behaviour:?}");
     eprintln!("misbehave: about to {behaviour:?} holding token {token}");
+    // The same secret as it travels in a form body and in JSON: encoded, it must be masked too.
+    let form: String = token
+        .bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'.' | b'_' | b'~' => {
+                char::from(b).to_string()
+            }
+            _ => format!("%{b:02X}"),
+        })
+        .collect();
+    eprintln!(
+        "misbehave: client_secret={form} json={}",
+        serde_json::json!({ "t": token })
+    );
     host.log(
         LogLevel::Info,
         format!("about to {behaviour:?} with token {token}"),
