@@ -243,6 +243,20 @@ fn a_flood_of_over_quota_calls_cannot_freeze_sign_in_or_field_saves() {
         .to_owned();
     let server = Server::start(&env, &[]);
     let addr = server.addr;
+    // The host holds decrypted secrets: it never writes a core dump.
+    #[cfg(target_os = "linux")]
+    {
+        let limits = std::fs::read_to_string(format!("/proc/{}/limits", server.pid())).unwrap();
+        let core = limits
+            .lines()
+            .find(|l| l.starts_with("Max core file size"))
+            .unwrap();
+        assert_eq!(
+            core.split_whitespace().skip(4).take(2).collect::<Vec<_>>(),
+            ["0", "0"],
+            "{core}"
+        );
+    }
 
     let body = r#"{"path":"/health"}"#;
     let request = format!(
@@ -274,6 +288,17 @@ fn a_flood_of_over_quota_calls_cannot_freeze_sign_in_or_field_saves() {
         Some(r#"{"value": 5}"#),
     );
     let save_took = saved_at.elapsed();
+    // Waiting calls hold no thread: the server's threads stay near the running bound.
+    #[cfg(target_os = "linux")]
+    let threads: usize = std::fs::read_to_string(format!("/proc/{}/status", server.pid()))
+        .unwrap()
+        .lines()
+        .find_map(|l| l.strip_prefix("Threads:"))
+        .and_then(|n| n.trim().parse().ok())
+        .unwrap();
+    #[cfg(not(target_os = "linux"))]
+    let threads = 0usize;
+    assert!(threads < 200, "{threads} threads during the flood");
     assert_eq!(status, 200, "{doc:#}");
     assert!(
         save_took < Duration::from_secs(3),
@@ -295,7 +320,7 @@ fn a_flood_of_over_quota_calls_cannot_freeze_sign_in_or_field_saves() {
         }
     }
     eprintln!(
-        "{CALLS} calls: {ok} served, {refused} refused at once (429), in {:?}; sign-in {took:?}, field save {save_took:?}",
+        "{CALLS} calls: {ok} served, {refused} refused at once (429), in {:?}; sign-in {took:?}, field save {save_took:?}, {threads} server threads",
         started.elapsed()
     );
     assert_eq!(ok + refused, CALLS);
