@@ -30,6 +30,9 @@ pub struct Settings {
 pub struct HostFile {
     #[serde(default)]
     pub plugins: PluginsSection,
+    /// `[server]`: how browsers reach `passerelle serve` (`secure_cookies`, `trust_proxy`).
+    #[serde(default)]
+    pub server: crate::server::WebOptions,
 }
 
 #[derive(Debug, Default, Deserialize)]
