@@ -908,7 +908,8 @@ async fn list_tokens(State(app): State<AppState>) -> Result<Json<Vec<TokenInfo>>
 /// Creates an API token; its value is in this answer only.
 #[utoipa::path(post, path = "/api/tokens", tag = "tokens", request_body = CreateToken,
     responses((status = 201, body = CreatedToken), (status = 400, body = ErrorBody),
-        (status = 409, body = ErrorBody)))]
+        (status = 409, body = ErrorBody),
+        (status = 422, description = "`invalid_value`: the name is not valid", body = ErrorBody)))]
 async fn create_token(
     State(app): State<AppState>,
     Extension(who): Extension<Principal>,
