@@ -285,7 +285,7 @@ async fn login_submit(State(app): State<AppState>, req: Request) -> Response {
     let cookie_token = auth::cookie(&headers, LOGIN_COOKIE).unwrap_or_default();
     // A browser posting from another site sends its Origin: refuse that outright.
     let foreign_origin =
-        headers.contains_key(header::ORIGIN) && super::check_origin(&headers).is_err();
+        headers.contains_key(header::ORIGIN) && super::check_origin(&headers, app.web).is_err();
     if foreign_origin || form_token.is_empty() || !auth::constant_time_eq(form_token, cookie_token)
     {
         return login_response(

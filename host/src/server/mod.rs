@@ -330,7 +330,7 @@ pub async fn authenticate(State(app): State<AppState>, req: Request, next: Next)
     let path = path.as_str();
     if let Some(expected) = principal.csrf().map(str::to_owned) {
         if !matches!(*req.method(), Method::GET | Method::HEAD | Method::OPTIONS) {
-            if let Err(e) = check_origin(req.headers()) {
+            if let Err(e) = check_origin(req.headers(), app.web) {
                 tracing::warn!(user = %principal.actor(), %path, "request refused: {}", e.body.message);
                 return refusal(json, e);
             }
@@ -367,11 +367,18 @@ fn refusal(json: bool, e: ApiError) -> Response {
 /// A changing request made with the session cookie must come from this server's own pages:
 /// its `Origin` (or, when a browser sends none, its `Referer`) names the host it was sent to.
 /// Browsers send `Origin` with every cross-site changing request, so a forged one is refused
-/// here even before its CSRF token is looked at.
-pub fn check_origin(headers: &axum::http::HeaderMap) -> Result<(), ApiError> {
-    let host = headers
-        .get(header::HOST)
+/// here even before its CSRF token is looked at. Behind a trusted proxy that rewrites `Host`,
+/// the host the browser used is in `X-Forwarded-Host`.
+pub fn check_origin(headers: &axum::http::HeaderMap, web: WebOptions) -> Result<(), ApiError> {
+    let forwarded_host = web
+        .trust_proxy
+        .then(|| headers.get("x-forwarded-host"))
+        .flatten()
         .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.split(',').next())
+        .map(str::trim);
+    let host = forwarded_host
+        .or_else(|| headers.get(header::HOST).and_then(|v| v.to_str().ok()))
         .map(str::to_ascii_lowercase);
     let (source, origin) = match headers.get(header::ORIGIN) {
         Some(v) => ("Origin", v.to_str().ok().map(str::to_owned)),

@@ -975,6 +975,48 @@ async fn a_session_change_from_another_origin_is_refused() {
     h.send(put(None, Some("http://console.test:8080/instances/d")))
         .await
         .expect(StatusCode::OK);
+    // Behind a trusted proxy that rewrites Host, the browser's host is X-Forwarded-Host.
+    let behind = Harness::with_options(WebOptions {
+        secure_cookies: false,
+        trust_proxy: true,
+    });
+    behind.create_demo("d").await;
+    let s2 = behind.login().await;
+    let proxied = |forwarded_host: &str| {
+        Request::put("/api/instances/d/fields/timeout_secs")
+            .header("cookie", &s2.cookie)
+            .header("host", "127.0.0.1:8080")
+            .header("x-forwarded-host", forwarded_host)
+            .header("origin", "https://console.example.com")
+            .header("x-csrf-token", &s2.csrf)
+            .header("content-type", "application/json")
+            .body(Body::from(r#"{"value": 21}"#))
+            .unwrap()
+    };
+    behind
+        .send(proxied("console.example.com"))
+        .await
+        .expect(StatusCode::OK);
+    behind
+        .send(proxied("other.example.com"))
+        .await
+        .expect(StatusCode::FORBIDDEN);
+    // Without trust in the proxy, X-Forwarded-Host is ignored.
+    let a = h
+        .send(
+            Request::put("/api/instances/d/fields/timeout_secs")
+                .header("cookie", &s.cookie)
+                .header("host", HOST)
+                .header("x-forwarded-host", "evil.example")
+                .header("origin", "http://evil.example")
+                .header("x-csrf-token", &s.csrf)
+                .header("content-type", "application/json")
+                .body(Body::from(r#"{"value": 21}"#))
+                .unwrap(),
+        )
+        .await
+        .expect(StatusCode::FORBIDDEN);
+    assert_eq!(a.code(), "origin_mismatch");
     // A console form from another site gets a page, not JSON.
     let a = h
         .send(
