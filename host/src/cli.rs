@@ -138,7 +138,7 @@ enum Command {
         /// TLS-terminating proxy (also `secure_cookies = true` in `[server]` of host.toml).
         #[arg(long)]
         secure_cookies: bool,
-        /// Believe the reverse proxy's `X-Forwarded-Proto` and `X-Forwarded-For`; only when
+        /// Believe the reverse proxy's `X-Forwarded-Proto`, `-For` and `-Host`; only when
         /// nothing but the proxy can reach the server (also `trust_proxy = true` in
         /// `[server]` of host.toml).
         #[arg(long)]

@@ -81,8 +81,8 @@ pub struct WebOptions {
     #[serde(default)]
     pub secure_cookies: bool,
     /// A reverse proxy forwards every request: its `X-Forwarded-Proto: https` makes cookies
-    /// `Secure`, and the last address of `X-Forwarded-For` is the client's (sign-in
-    /// throttling). Only for a server that nothing but the proxy can reach, since anyone
+    /// `Secure`, the last address of `X-Forwarded-For` is the client's (sign-in throttling),
+    /// and `X-Forwarded-Host` is the host browsers use (Origin check). Only for a server that nothing but the proxy can reach, since anyone
     /// else could send those headers.
     #[serde(default)]
     pub trust_proxy: bool,
