@@ -337,7 +337,7 @@ impl Auth {
         };
         let keys = match &known_device {
             Some(hash) => vec![Key::Device(hash.clone())],
-            None => vec![Key::Address(address.to_owned()), Key::User(user.clone())],
+            None => vec![Key::Address(address_key(address)), Key::User(user.clone())],
         };
         if let Err(retry_after) = self
             .throttle
@@ -715,6 +715,21 @@ fn dummy_hash() -> &'static str {
     HASH.get_or_init(|| Auth::hash_password(&random_token(16)).unwrap_or_default())
 }
 
+/// The address an attempt is counted against: an IPv6 client usually holds a whole /64, so
+/// its addresses count as one.
+fn address_key(address: &str) -> String {
+    match address.parse::<std::net::IpAddr>() {
+        Ok(std::net::IpAddr::V6(v6)) => match v6.to_ipv4_mapped() {
+            Some(v4) => v4.to_string(),
+            None => {
+                let s = v6.segments();
+                format!("{:x}:{:x}:{:x}:{:x}::/64", s[0], s[1], s[2], s[3])
+            }
+        },
+        _ => address.to_owned(),
+    }
+}
+
 /// Failed sign-ins against `user` with `after < at_ms <= until`.
 fn failures_between(
     c: &rusqlite::Connection,
@@ -850,4 +865,18 @@ fn percent_decode(s: &str) -> String {
         i += len;
     }
     String::from_utf8_lossy(&out).into_owned()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::address_key;
+
+    #[test]
+    fn ipv6_clients_are_throttled_by_their_64_prefix() {
+        assert_eq!(address_key("2001:db8:1:2:aaaa::1"), "2001:db8:1:2::/64");
+        assert_eq!(address_key("2001:db8:1:2:bbbb::9"), "2001:db8:1:2::/64");
+        assert_eq!(address_key("::ffff:192.0.2.1"), "192.0.2.1");
+        assert_eq!(address_key("192.0.2.1"), "192.0.2.1");
+        assert_eq!(address_key("unknown"), "unknown");
+    }
 }

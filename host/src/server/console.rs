@@ -163,7 +163,7 @@ struct NextQuery {
 /// backslashes (read as `/`) are refused outright, and the path must resolve to this origin
 /// and keep a single leading `/`. The answer is the parsed URL's own serialisation, so the
 /// `Location` header holds nothing the parser did not vouch for.
-pub(crate) fn safe_next(next: Option<&str>) -> String {
+fn safe_next(next: Option<&str>) -> String {
     next.and_then(same_origin_path)
         .unwrap_or_else(|| "/instances".to_owned())
 }
