@@ -134,6 +134,15 @@ enum Command {
         /// reachable from other machines: put a TLS proxy in front.
         #[arg(long, default_value = "127.0.0.1:8080")]
         listen: std::net::SocketAddr,
+        /// Mark the console's cookies `Secure`: browsers reach it over HTTPS only, through a
+        /// TLS-terminating proxy (also `secure_cookies = true` in `[server]` of host.toml).
+        #[arg(long)]
+        secure_cookies: bool,
+        /// Believe the reverse proxy's `X-Forwarded-Proto`, `-For` and `-Host`; only when
+        /// nothing but the proxy can reach the server (also `trust_proxy = true` in
+        /// `[server]` of host.toml).
+        #[arg(long)]
+        trust_proxy: bool,
     },
     /// Console administrators and API tokens.
     #[command(subcommand)]
@@ -477,11 +486,19 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             print_json(&out)?;
             Ok(ExitCode::SUCCESS)
         }
-        Command::Serve { listen } => {
+        Command::Serve {
+            listen,
+            secure_cookies,
+            trust_proxy,
+        } => {
+            let web = crate::server::WebOptions {
+                secure_cookies: secure_cookies || host_file.server.secure_cookies,
+                trust_proxy: trust_proxy || host_file.server.trust_proxy,
+            };
             let engine = std::sync::Arc::new(engine);
             let _scheduler = crate::scheduler::spawn(engine.clone());
             let _hot_add = crate::hot::spawn(engine.clone());
-            crate::server::serve(engine, listen).await?;
+            crate::server::serve(engine, listen, web).await?;
             Ok(ExitCode::SUCCESS)
         }
         Command::Admin(cmd) => crate::server::admin::run(&engine.settings.data_dir, cmd),

@@ -11,6 +11,24 @@ pub struct InvalidId {
     value: String,
 }
 
+/// The rule of [`PluginId`] and [`InstanceId`] as a regular expression (OpenAPI `pattern`).
+pub const ID_PATTERN: &str = "^[a-z0-9][a-z0-9_-]{0,63}$";
+
+/// Field names of a plugin's configuration: Rust identifiers, as serde derives them. The
+/// host refuses a schema with other names, so API paths that name a field can be checked
+/// against this (OpenAPI `pattern`).
+pub const FIELD_NAME_PATTERN: &str = "^[A-Za-z_][A-Za-z0-9_]{0,63}$";
+
+/// Whether `name` matches [`FIELD_NAME_PATTERN`].
+pub fn is_field_name(name: &str) -> bool {
+    name.len() <= 64
+        && name
+            .chars()
+            .next()
+            .is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
+        && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_')
+}
+
 fn check(kind: &'static str, value: &str) -> Result<(), InvalidId> {
     let ok = !value.is_empty()
         && value.len() <= 64
@@ -97,5 +115,69 @@ mod tests {
         assert!(InstanceId::new("A").is_err());
         assert!(InstanceId::new("").is_err());
         assert!(InstanceId::new("-x").is_err());
+    }
+
+    /// The patterns published in the OpenAPI document say what the checks do.
+    #[test]
+    fn patterns_agree_with_the_checks() {
+        let id = regex_lite_match(ID_PATTERN);
+        let field = regex_lite_match(FIELD_NAME_PATTERN);
+        let long = "a".repeat(64);
+        let too_long = "a".repeat(65);
+        for s in [
+            "a",
+            "0",
+            "sirene-prod",
+            "a_b",
+            &long,
+            &too_long,
+            "",
+            "-x",
+            "_x",
+            "A",
+            "a.b",
+            "a/b",
+            "é",
+            "a b",
+        ] {
+            assert_eq!(InstanceId::new(s).is_ok(), id(s), "instance id {s:?}");
+        }
+        for s in [
+            "api_key", "_x", "A1", &long, &too_long, "", "1a", "a-b", "a.b", "é", "a b",
+        ] {
+            assert_eq!(is_field_name(s), field(s), "field {s:?}");
+        }
+    }
+
+    /// The two patterns above by hand: `^[first][rest]{0,63}$` with ASCII classes.
+    fn regex_lite_match(pattern: &'static str) -> impl Fn(&str) -> bool {
+        let class = |spec: &str| -> Vec<char> {
+            let mut out = Vec::new();
+            let chars: Vec<char> = spec.chars().collect();
+            let mut i = 0;
+            while i < chars.len() {
+                if i + 2 < chars.len() && chars[i + 1] == '-' {
+                    out.extend(chars[i]..=chars[i + 2]);
+                    i += 3;
+                } else {
+                    out.push(chars[i]);
+                    i += 1;
+                }
+            }
+            out
+        };
+        let inner = pattern
+            .strip_prefix("^[")
+            .unwrap()
+            .strip_suffix("]{0,63}$")
+            .unwrap();
+        let (first, rest) = inner.split_once("][").unwrap();
+        let (first, rest) = (class(first), class(rest));
+        move |s: &str| {
+            let mut chars = s.chars();
+            chars.next().is_some_and(|c| first.contains(&c))
+                && s.chars().count() <= 64
+                && chars.all(|c| rest.contains(&c))
+        }
     }
 }

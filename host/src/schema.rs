@@ -43,6 +43,8 @@ pub enum SchemaError {
     Invalid(String),
     #[error("the schema of field `{field}` is not valid JSON Schema: {reason}")]
     InvalidField { field: String, reason: String },
+    #[error("field name {0:?} is not valid: use a Rust identifier (letters, digits and '_', at most 64, not starting with a digit), as serde derives it")]
+    BadFieldName(String),
 }
 
 /// A compiled configuration schema.
@@ -73,6 +75,9 @@ impl ConfigSchema {
         let mut fields = HashMap::new();
         let mut order: Vec<(i64, usize, String)> = Vec::new();
         for (index, (name, prop)) in props.iter().enumerate() {
+            if !crate::ids::is_field_name(name) {
+                return Err(SchemaError::BadFieldName(name.clone()));
+            }
             let validator =
                 jsonschema::draft7::new(prop).map_err(|e| SchemaError::InvalidField {
                     field: name.clone(),

@@ -36,6 +36,9 @@ pub struct HostFile {
     /// `[limits]`: capability calls running and waiting (see `services::admission`).
     #[serde(default)]
     pub limits: Limits,
+    /// `[server]`: how browsers reach `passerelle serve` (`secure_cookies`, `trust_proxy`).
+    #[serde(default)]
+    pub server: crate::server::WebOptions,
 }
 
 #[derive(Debug, Default, Deserialize)]

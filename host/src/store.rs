@@ -85,6 +85,12 @@ impl Store {
     pub fn open(data_dir: &Path) -> Result<Self, StoreError> {
         let dir = data_dir.join("instances");
         std::fs::create_dir_all(&dir).map_err(io(&dir))?;
+        // Files written by older versions were readable by everyone: fix them.
+        if let Ok(entries) = std::fs::read_dir(&dir) {
+            for entry in entries.flatten() {
+                restrict_to_owner(&entry.path());
+            }
+        }
         Ok(Store { dir })
     }
 
@@ -259,7 +265,7 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), StoreError> {
         std::process::id()
     ));
     let result = (|| {
-        let mut file = File::create(&tmp)?;
+        let mut file = create_owner_only(&tmp)?;
         file.write_all(bytes)?;
         file.sync_all()?;
         std::fs::rename(&tmp, path)
@@ -273,6 +279,56 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), StoreError> {
     }
     sync_dir(dir);
     Ok(())
+}
+
+/// Creates (or truncates) a file readable and writable by its owner only: data files hold
+/// configuration and sealed secrets.
+fn create_owner_only(path: &Path) -> std::io::Result<File> {
+    let mut options = OpenOptions::new();
+    options.write(true).create(true).truncate(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        options.mode(0o600);
+    }
+    options.open(path)
+}
+
+/// Makes an existing file of the data directory readable by its owner only (files made by
+/// older versions were 0644); a missing file is no error.
+pub fn restrict_to_owner(path: &Path) {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        if path.is_file() {
+            if let Err(e) = std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600)) {
+                tracing::warn!(path = %path.display(), error = %e, "cannot make the file private (mode 0600)");
+            }
+        }
+    }
+    #[cfg(not(unix))]
+    let _ = path;
+}
+
+/// An SQLite database of the data directory: created readable by its owner only before
+/// SQLite opens it (its journal files take the same mode), and fixed when older versions
+/// left it readable by everyone.
+pub fn prepare_private_database(path: &Path) {
+    if !path.exists() {
+        let mut options = OpenOptions::new();
+        options.write(true).create_new(true);
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::OpenOptionsExt;
+            options.mode(0o600);
+        }
+        let _ = options.open(path);
+    }
+    for suffix in ["", "-wal", "-shm"] {
+        let mut name = path.as_os_str().to_owned();
+        name.push(suffix);
+        restrict_to_owner(Path::new(&name));
+    }
 }
 
 fn sync_dir(dir: &Path) {
@@ -291,6 +347,22 @@ mod tests {
 
     fn id(s: &str) -> InstanceId {
         InstanceId::new(s).unwrap()
+    }
+
+    /// Regression (security review): instance files were created 0644.
+    #[cfg(unix)]
+    #[test]
+    fn instance_files_are_private_and_old_ones_are_fixed() {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = |p: &Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o777;
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path()).unwrap();
+        store.create(&id("a"), "sirene").unwrap();
+        let file = store.file_of(&id("a"));
+        assert_eq!(mode(&file), 0o600);
+        std::fs::set_permissions(&file, std::fs::Permissions::from_mode(0o644)).unwrap();
+        Store::open(dir.path()).unwrap();
+        assert_eq!(mode(&file), 0o600);
     }
 
     #[test]

@@ -43,6 +43,20 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for ApiJson<T> {
     async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
         match Json::<T>::from_request(req, state).await {
             Ok(Json(v)) => Ok(ApiJson(v)),
+            // Too large and not JSON keep their own status (413, 415), as documented.
+            Err(r) if r.status() == StatusCode::PAYLOAD_TOO_LARGE => Err(ApiError::new(
+                r.status(),
+                "payload_too_large",
+                format!("the request body is too large: {}", r.body_text()),
+            )),
+            Err(r) if r.status() == StatusCode::UNSUPPORTED_MEDIA_TYPE => Err(ApiError::new(
+                r.status(),
+                "unsupported_media_type",
+                format!(
+                    "the request body must be JSON sent with `Content-Type: application/json`: {}",
+                    r.body_text()
+                ),
+            )),
             Err(r) => Err(ApiError::bad_request(format!(
                 "the request body is not what this endpoint expects: {}",
                 r.body_text()
@@ -896,7 +910,8 @@ async fn list_tokens(State(app): State<AppState>) -> Result<Json<Vec<TokenInfo>>
 /// Creates an API token; its value is in this answer only.
 #[utoipa::path(post, path = "/api/tokens", tag = "tokens", request_body = CreateToken,
     responses((status = 201, body = CreatedToken), (status = 400, body = ErrorBody),
-        (status = 409, body = ErrorBody)))]
+        (status = 409, body = ErrorBody),
+        (status = 422, description = "`invalid_value`: the name is not valid", body = ErrorBody)))]
 async fn create_token(
     State(app): State<AppState>,
     Extension(who): Extension<Principal>,

@@ -6,8 +6,13 @@
 //!   cookie, stored hashed (SHA-256) with its CSRF token. Every request that changes
 //!   something under a session must carry that CSRF token (`X-CSRF-Token` header or `_csrf`
 //!   form field); the sign-in form itself is protected by a double-submit cookie.
-//! - Failed sign-ins are rate-limited per account and per client address; an attempt in
-//!   progress counts as a failure until it succeeds, so parallel guessing gains nothing.
+//! - Failed sign-ins slow down the address and the account they come from, with a doubling
+//!   wait, and never lock the account ([`super::throttle`]). A browser that signed in before
+//!   keeps a device cookie and is throttled on its own, so others' failures never slow the
+//!   administrator's usual browser. Failures against an existing account are recorded, and
+//!   the console tells the administrator how many there were, and from where, since the
+//!   previous sign-in.
+//! - Cookies are `Secure` when the server is reached over HTTPS (see [`super::WebOptions`]).
 //! - Scripts and the ERP use API tokens, created and revoked by an administrator, stored
 //!   hashed, and scoped: `capabilities` calls capabilities only; `admin` does everything an
 //!   administrator does. Tokens need no CSRF token: a browser never sends them on its own.
@@ -17,6 +22,8 @@
 //! (e.g. `passerelle admin token revoke` while the server runs), checked on every request.
 
 use super::db::{now_ms, ConsoleDb, DbError};
+pub use super::throttle::LoginLimits;
+use super::throttle::{Key, Throttle};
 use argon2::password_hash::{rand_core::OsRng, PasswordHash, PasswordHasher, SaltString};
 use argon2::{Argon2, PasswordVerifier};
 use axum::http::{header, HeaderMap};
@@ -25,7 +32,7 @@ use rand::RngCore;
 use rusqlite::{params, OptionalExtension};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
-use std::collections::{HashMap, VecDeque};
+use std::collections::HashMap;
 use std::sync::atomic::{AtomicI64, Ordering};
 use std::sync::{Arc, Mutex, OnceLock, RwLock};
 use std::time::{Duration, Instant};
@@ -35,6 +42,12 @@ use utoipa::ToSchema;
 pub const SESSION_COOKIE: &str = "passerelle_session";
 /// Cookie holding the sign-in form's CSRF token.
 pub const LOGIN_COOKIE: &str = "passerelle_login";
+/// Cookie marking a browser in which an account signed in before (see [`super::throttle`]).
+pub const DEVICE_COOKIE: &str = "passerelle_device";
+/// How long a browser stays known after its last sign-in.
+pub const DEVICE_LIFETIME: Duration = Duration::from_secs(365 * 24 * 3600);
+/// How long failed sign-ins are kept to be reported.
+const FAILURES_KEPT: Duration = Duration::from_secs(90 * 24 * 3600);
 /// Header carrying the session's CSRF token on changing requests.
 pub const CSRF_HEADER: &str = "x-csrf-token";
 /// Form field carrying the CSRF token.
@@ -166,29 +179,27 @@ pub enum LoginError {
     Internal,
 }
 
-/// A session just opened: the cookie value and its CSRF token.
+/// A session just opened: the cookie value, its CSRF token, and the browser's device cookie.
 #[derive(Debug, Clone)]
 pub struct NewSession {
     pub token: String,
     pub csrf: String,
+    /// Value of the device cookie to (re)set.
+    pub device: String,
+    /// Failed attempts against the account since its previous sign-in.
+    pub failures: FailedSignIns,
 }
 
-/// Limits of failed sign-ins within a sliding window.
-#[derive(Debug, Clone, Copy)]
-pub struct LoginLimits {
-    pub per_user: usize,
-    pub per_address: usize,
-    pub window: Duration,
+/// Failed sign-ins against an account between two of its sign-ins.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct FailedSignIns {
+    pub count: u64,
+    /// Distinct client addresses, most recent first (at most [`FailedSignIns::MAX_ADDRESSES`]).
+    pub addresses: Vec<String>,
 }
 
-impl Default for LoginLimits {
-    fn default() -> Self {
-        LoginLimits {
-            per_user: 5,
-            per_address: 20,
-            window: Duration::from_secs(15 * 60),
-        }
-    }
+impl FailedSignIns {
+    pub const MAX_ADDRESSES: usize = 10;
 }
 
 #[derive(Debug, Default)]
@@ -210,7 +221,7 @@ pub struct Auth {
     db: Arc<ConsoleDb>,
     cache: RwLock<Cache>,
     seen_version: AtomicI64,
-    limiter: Mutex<Limiter>,
+    throttle: Mutex<Throttle>,
 }
 
 impl Auth {
@@ -220,7 +231,7 @@ impl Auth {
             db,
             cache: RwLock::new(Cache::default()),
             seen_version: AtomicI64::new(version),
-            limiter: Mutex::new(Limiter::new(limits)),
+            throttle: Mutex::new(Throttle::new(limits)),
         })
     }
 
@@ -309,20 +320,34 @@ impl Auth {
 
     // ----- sessions -----
 
-    /// Checks a sign-in and opens a session. Rate-limited per user and per address.
+    /// Checks a sign-in and opens a session. Throttled per address and account, or per
+    /// browser when `device` (the device cookie) shows that this account signed in from it
+    /// before.
     pub async fn login(
         &self,
         user: &str,
         password: &str,
         address: &str,
+        device: Option<&str>,
     ) -> Result<NewSession, LoginError> {
         let user = user.trim().to_lowercase();
-        let keys = [format!("user:{user}"), format!("address:{address}")];
-        self.limiter
+        let known_device = match device {
+            Some(d) => self.known_device(&user, d)?,
+            None => None,
+        };
+        let keys = match &known_device {
+            Some(hash) => vec![Key::Device(hash.clone())],
+            None => vec![Key::Address(address_key(address)), Key::User(user.clone())],
+        };
+        if let Err(retry_after) = self
+            .throttle
             .lock()
             .map_err(|_| LoginError::Internal)?
-            .begin(&keys)
-            .map_err(|retry_after| LoginError::RateLimited { retry_after })?;
+            .begin(&keys, Instant::now())
+        {
+            tracing::warn!(user = %user, %address, retry_after_s = retry_after.as_secs().max(1), "sign-in refused: too many failures, back-off in progress");
+            return Err(LoginError::RateLimited { retry_after });
+        }
         let stored: Option<String> = self.db.with(|c| {
             c.query_row(
                 "SELECT password_hash FROM users WHERE name = ?1",
@@ -338,29 +363,113 @@ impl Auth {
         let ok = tokio::task::spawn_blocking(move || Self::verify_password(&hash, &password))
             .await
             .map_err(|_| LoginError::Internal)?;
+        let now = now_ms();
         if !(ok && known) {
             tracing::warn!(user = %user, %address, "failed sign-in");
+            if known {
+                self.db.with(|c| {
+                    c.execute(
+                        "DELETE FROM login_failures WHERE at_ms < ?1",
+                        params![now.saturating_sub(millis(FAILURES_KEPT))],
+                    )?;
+                    c.execute(
+                        "INSERT INTO login_failures (user, address, at_ms) VALUES (?1, ?2, ?3)",
+                        params![user, address, now],
+                    )
+                })?;
+            }
             return Err(LoginError::Invalid);
         }
-        if let Ok(mut limiter) = self.limiter.lock() {
-            limiter.succeeded(&keys);
+        if let Ok(mut throttle) = self.throttle.lock() {
+            throttle.succeeded(&keys);
         }
+        let device = match (known_device, device) {
+            (Some(_), Some(d)) => d.to_owned(),
+            _ => random_token(32),
+        };
         let session = NewSession {
             token: random_token(32),
             csrf: random_token(32),
+            device,
+            failures: FailedSignIns::default(),
         };
-        let now = now_ms();
-        let expires = now.saturating_add(i64::try_from(SESSION_LIFETIME.as_millis()).unwrap_or(0));
+        let expires = now.saturating_add(millis(SESSION_LIFETIME));
         let hash = sha256_hex(&session.token);
-        self.db.with(|c| {
-            c.execute("DELETE FROM sessions WHERE expires_ms < ?1", params![now])?;
-            c.execute(
+        let device_hash = sha256_hex(&session.device);
+        let failures = self.db.with(|c| {
+            let tx = c.transaction()?;
+            tx.execute("DELETE FROM sessions WHERE expires_ms < ?1", params![now])?;
+            tx.execute(
                 "INSERT INTO sessions (token_hash, user, csrf, created_ms, expires_ms) VALUES (?1, ?2, ?3, ?4, ?5)",
                 params![hash, user, session.csrf, now, expires],
-            )
+            )?;
+            tx.execute(
+                "DELETE FROM login_devices WHERE last_ms < ?1",
+                params![now.saturating_sub(millis(DEVICE_LIFETIME))],
+            )?;
+            tx.execute(
+                "INSERT INTO login_devices (token_hash, user, created_ms, last_ms) VALUES (?1, ?2, ?3, ?3)
+                 ON CONFLICT (token_hash) DO UPDATE SET last_ms = excluded.last_ms",
+                params![device_hash, user, now],
+            )?;
+            let previous: Option<i64> = tx
+                .query_row(
+                    "SELECT at_ms FROM sign_ins WHERE user = ?1",
+                    params![user],
+                    |r| r.get(0),
+                )
+                .optional()?;
+            tx.execute(
+                "INSERT INTO sign_ins (user, at_ms, address, previous_ms) VALUES (?1, ?2, ?3, ?4)
+                 ON CONFLICT (user) DO UPDATE SET previous_ms = sign_ins.at_ms,
+                     at_ms = excluded.at_ms, address = excluded.address",
+                params![user, now, address, previous],
+            )?;
+            let failures = failures_between(&tx, &user, previous.unwrap_or(0), now)?;
+            tx.commit()?;
+            Ok(failures)
         })?;
-        tracing::info!(user = %user, %address, "signed in");
-        Ok(session)
+        if failures.count > 0 {
+            tracing::warn!(user = %user, %address, failed = failures.count, from = %failures.addresses.join(", "), "signed in; there were failed sign-ins since the previous sign-in");
+        } else {
+            tracing::info!(user = %user, %address, "signed in");
+        }
+        Ok(NewSession {
+            failures,
+            ..session
+        })
+    }
+
+    /// The hash of the device cookie when `user` signed in from that browser before.
+    fn known_device(&self, user: &str, device: &str) -> Result<Option<String>, DbError> {
+        let hash = sha256_hex(device);
+        let found: Option<String> = self.db.with(|c| {
+            c.query_row(
+                "SELECT user FROM login_devices WHERE token_hash = ?1 AND last_ms >= ?2",
+                params![hash, now_ms().saturating_sub(millis(DEVICE_LIFETIME))],
+                |r| r.get(0),
+            )
+            .optional()
+        })?;
+        Ok(found.filter(|u| u == user).map(|_| hash))
+    }
+
+    /// Failed sign-ins against `user` between its previous sign-in and its latest one: what
+    /// the console shows after a sign-in.
+    pub fn failures_before_last_sign_in(&self, user: &str) -> Result<FailedSignIns, DbError> {
+        self.db.with(|c| {
+            let row: Option<(i64, Option<i64>)> = c
+                .query_row(
+                    "SELECT at_ms, previous_ms FROM sign_ins WHERE user = ?1",
+                    params![user],
+                    |r| Ok((r.get(0)?, r.get(1)?)),
+                )
+                .optional()?;
+            match row {
+                Some((at, previous)) => failures_between(c, user, previous.unwrap_or(0), at),
+                None => Ok(FailedSignIns::default()),
+            }
+        })
     }
 
     /// Closes a session.
@@ -606,75 +715,51 @@ fn dummy_hash() -> &'static str {
     HASH.get_or_init(|| Auth::hash_password(&random_token(16)).unwrap_or_default())
 }
 
-/// Failed sign-ins per key (user, address) in a sliding window.
-#[derive(Debug)]
-struct Limiter {
-    limits: LoginLimits,
-    failures: HashMap<String, VecDeque<Instant>>,
+/// The address an attempt is counted against: an IPv6 client usually holds a whole /64, so
+/// its addresses count as one.
+fn address_key(address: &str) -> String {
+    match address.parse::<std::net::IpAddr>() {
+        Ok(std::net::IpAddr::V6(v6)) => match v6.to_ipv4_mapped() {
+            Some(v4) => v4.to_string(),
+            None => {
+                let s = v6.segments();
+                format!("{:x}:{:x}:{:x}:{:x}::/64", s[0], s[1], s[2], s[3])
+            }
+        },
+        _ => address.to_owned(),
+    }
 }
 
-/// Above this many keys, stale entries are swept.
-const LIMITER_SWEEP_AT: usize = 10_000;
+/// Failed sign-ins against `user` with `after < at_ms <= until`.
+fn failures_between(
+    c: &rusqlite::Connection,
+    user: &str,
+    after: i64,
+    until: i64,
+) -> rusqlite::Result<FailedSignIns> {
+    let count: i64 = c.query_row(
+        "SELECT count(*) FROM login_failures WHERE user = ?1 AND at_ms > ?2 AND at_ms <= ?3",
+        params![user, after, until],
+        |r| r.get(0),
+    )?;
+    let mut stmt = c.prepare(
+        "SELECT address FROM login_failures WHERE user = ?1 AND at_ms > ?2 AND at_ms <= ?3
+         GROUP BY address ORDER BY max(at_ms) DESC LIMIT ?4",
+    )?;
+    let addresses = stmt
+        .query_map(
+            params![user, after, until, FailedSignIns::MAX_ADDRESSES as i64],
+            |r| r.get(0),
+        )?
+        .collect::<rusqlite::Result<Vec<String>>>()?;
+    Ok(FailedSignIns {
+        count: u64::try_from(count).unwrap_or(0),
+        addresses,
+    })
+}
 
-impl Limiter {
-    fn new(limits: LoginLimits) -> Self {
-        Limiter {
-            limits,
-            failures: HashMap::new(),
-        }
-    }
-
-    fn limit_of(&self, key: &str) -> usize {
-        if key.starts_with("user:") {
-            self.limits.per_user
-        } else {
-            self.limits.per_address
-        }
-    }
-
-    /// Refuses when a key is at its limit; otherwise counts this attempt as a failure until
-    /// [`Limiter::succeeded`] says otherwise.
-    fn begin(&mut self, keys: &[String]) -> Result<(), Duration> {
-        let now = Instant::now();
-        let window = self.limits.window;
-        if self.failures.len() > LIMITER_SWEEP_AT {
-            self.failures
-                .retain(|_, q| q.back().is_some_and(|t| now.duration_since(*t) < window));
-        }
-        let mut wait = Duration::ZERO;
-        for key in keys {
-            let limit = self.limit_of(key);
-            if let Some(q) = self.failures.get_mut(key) {
-                while q.front().is_some_and(|t| now.duration_since(*t) >= window) {
-                    q.pop_front();
-                }
-                if q.len() >= limit {
-                    if let Some(oldest) = q.front() {
-                        wait = wait.max(window.saturating_sub(now.duration_since(*oldest)));
-                    }
-                }
-            }
-        }
-        if wait > Duration::ZERO {
-            return Err(wait);
-        }
-        for key in keys {
-            self.failures.entry(key.clone()).or_default().push_back(now);
-        }
-        Ok(())
-    }
-
-    /// A successful sign-in clears the account's failures and takes back this attempt from
-    /// the address's count (other failures from that address stay counted).
-    fn succeeded(&mut self, keys: &[String]) {
-        for key in keys {
-            if key.starts_with("user:") {
-                self.failures.remove(key);
-            } else if let Some(q) = self.failures.get_mut(key) {
-                q.pop_back();
-            }
-        }
-    }
+fn millis(d: Duration) -> i64 {
+    i64::try_from(d.as_millis()).unwrap_or(i64::MAX)
 }
 
 // ----- small helpers -----
@@ -725,17 +810,29 @@ pub fn cookie<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
         .map(|(_, v)| v.trim())
 }
 
-/// `Set-Cookie` value of the session cookie (`max_age` 0 deletes it).
-pub fn session_cookie(token: &str, max_age: Duration) -> String {
+/// A `Set-Cookie` value: `HttpOnly`, `SameSite=Strict`, and `Secure` when the server is
+/// reached over HTTPS (`max_age` 0 deletes the cookie).
+pub fn set_cookie(name: &str, value: &str, path: &str, max_age: Duration, secure: bool) -> String {
     format!(
-        "{SESSION_COOKIE}={token}; Path=/; HttpOnly; SameSite=Strict; Max-Age={}",
-        max_age.as_secs()
+        "{name}={value}; Path={path}; HttpOnly; SameSite=Strict; Max-Age={}{}",
+        max_age.as_secs(),
+        if secure { "; Secure" } else { "" }
     )
 }
 
-/// `Set-Cookie` value of the sign-in form's CSRF cookie.
-pub fn login_cookie(token: &str) -> String {
-    format!("{LOGIN_COOKIE}={token}; Path=/login; HttpOnly; SameSite=Strict; Max-Age=3600")
+/// `Set-Cookie` value of the session cookie (`max_age` 0 deletes it).
+pub fn session_cookie(token: &str, max_age: Duration, secure: bool) -> String {
+    set_cookie(SESSION_COOKIE, token, "/", max_age, secure)
+}
+
+/// `Set-Cookie` value of the sign-in form's CSRF cookie (`max_age` 0 deletes it).
+pub fn login_cookie(token: &str, max_age: Duration, secure: bool) -> String {
+    set_cookie(LOGIN_COOKIE, token, "/login", max_age, secure)
+}
+
+/// `Set-Cookie` value of the device cookie, sent to the sign-in form only.
+pub fn device_cookie(token: &str, secure: bool) -> String {
+    set_cookie(DEVICE_COOKIE, token, "/login", DEVICE_LIFETIME, secure)
 }
 
 /// Decodes `application/x-www-form-urlencoded` text into pairs.
@@ -768,4 +865,18 @@ fn percent_decode(s: &str) -> String {
         i += len;
     }
     String::from_utf8_lossy(&out).into_owned()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::address_key;
+
+    #[test]
+    fn ipv6_clients_are_throttled_by_their_64_prefix() {
+        assert_eq!(address_key("2001:db8:1:2:aaaa::1"), "2001:db8:1:2::/64");
+        assert_eq!(address_key("2001:db8:1:2:bbbb::9"), "2001:db8:1:2::/64");
+        assert_eq!(address_key("::ffff:192.0.2.1"), "192.0.2.1");
+        assert_eq!(address_key("192.0.2.1"), "192.0.2.1");
+        assert_eq!(address_key("unknown"), "unknown");
+    }
 }

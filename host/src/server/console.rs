@@ -21,7 +21,7 @@ use super::AppState;
 use crate::instances::ConfigError;
 use crate::schema::FieldError;
 use crate::store::InstanceRecord;
-use axum::extract::{ConnectInfo, FromRequest as _, Path, Query, Request, State};
+use axum::extract::{FromRequest as _, Path, Query, Request, State};
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{Html, IntoResponse, Redirect, Response};
 use axum::routing::{get, post};
@@ -31,7 +31,6 @@ use serde::Deserialize;
 use serde_json::{json, Map, Value};
 use std::collections::HashMap;
 use std::fmt::Write as _;
-use std::net::SocketAddr;
 
 /// Header the console's script sets on its requests.
 pub const ENHANCED_HEADER: &str = "x-requested-with";
@@ -158,12 +157,51 @@ struct NextQuery {
     next: Option<String>,
 }
 
-/// Only local paths: never redirect elsewhere after sign-in.
+/// Where to go after sign-in: `next` when it is a path of this server, else the console's
+/// home. Parsed, not pattern-matched, as a browser would resolve it: control characters
+/// (a tab or newline is dropped by browsers, turning `/\t/evil` into `//evil`) and
+/// backslashes (read as `/`) are refused outright, and the path must resolve to this origin
+/// and keep a single leading `/`. The answer is the parsed URL's own serialisation, so the
+/// `Location` header holds nothing the parser did not vouch for.
 fn safe_next(next: Option<&str>) -> String {
-    match next {
-        Some(n) if n.starts_with('/') && !n.starts_with("//") && !n.contains('\\') => n.to_owned(),
-        _ => "/instances".to_owned(),
+    next.and_then(same_origin_path)
+        .unwrap_or_else(|| "/instances".to_owned())
+}
+
+fn same_origin_path(raw: &str) -> Option<String> {
+    const BASE: &str = "http://console.invalid/";
+    let suspicious = |s: &str| s.chars().any(|c| c.is_control() || c == '\\');
+    let decoded = percent_decode_lossy(raw);
+    if raw.len() > 2048
+        || suspicious(raw)
+        || suspicious(&decoded)
+        || !raw.starts_with('/')
+        || raw.starts_with("//")
+        || decoded.starts_with("//")
+    {
+        return None;
     }
+    let base = url::Url::parse(BASE).ok()?;
+    let resolved = base.join(raw).ok()?;
+    if resolved.origin() != base.origin() {
+        return None;
+    }
+    let mut out = resolved.path().to_owned();
+    if let Some(q) = resolved.query() {
+        out.push('?');
+        out.push_str(q);
+    }
+    // Dot segments can collapse into a leading `//` (`/.//evil`), which a browser would read
+    // as another host.
+    (out.starts_with('/') && !out.starts_with("//")).then_some(out)
+}
+
+/// `%XX` decoded once, for the checks only.
+fn percent_decode_lossy(s: &str) -> String {
+    auth::parse_form(&format!("x={}", s.replace('+', "%2B")))
+        .pop()
+        .map(|(_, v)| v)
+        .unwrap_or_default()
 }
 
 fn login_form(next: &str, token: &str, message: Option<&str>, user: &str) -> String {
@@ -193,26 +231,45 @@ fn login_form(next: &str, token: &str, message: Option<&str>, user: &str) -> Str
     page("Sign in", None, Section::None, &body)
 }
 
-fn login_response(status: StatusCode, next: &str, message: Option<&str>, user: &str) -> Response {
+fn login_response(
+    status: StatusCode,
+    secure: bool,
+    next: &str,
+    message: Option<&str>,
+    user: &str,
+) -> Response {
     let token = auth::random_token(24);
     let mut response = html_response(status, login_form(next, &token, message, user));
-    if let Ok(v) = HeaderValue::from_str(&auth::login_cookie(&token)) {
+    if let Ok(v) = HeaderValue::from_str(&auth::login_cookie(&token, LOGIN_FORM_LIFETIME, secure)) {
         response.headers_mut().insert(header::SET_COOKIE, v);
     }
     response
 }
 
-async fn login_page(Query(q): Query<NextQuery>) -> Response {
-    login_response(StatusCode::OK, &safe_next(q.next.as_deref()), None, "")
+/// How long a sign-in form stays usable.
+const LOGIN_FORM_LIFETIME: std::time::Duration = std::time::Duration::from_secs(3600);
+
+async fn login_page(
+    State(app): State<AppState>,
+    headers: HeaderMap,
+    Query(q): Query<NextQuery>,
+) -> Response {
+    login_response(
+        StatusCode::OK,
+        app.web.https(&headers),
+        &safe_next(q.next.as_deref()),
+        None,
+        "",
+    )
 }
 
 async fn login_submit(State(app): State<AppState>, req: Request) -> Response {
-    let address = req
-        .extensions()
-        .get::<ConnectInfo<SocketAddr>>()
-        .map(|c| c.0.ip().to_string())
-        .unwrap_or_else(|| "unknown".to_owned());
+    let address = app.web.client_address(&req);
     let headers = req.headers().clone();
+    let secure = app.web.https(&headers);
+    let login_response = |status, next: &str, message, user: &str| {
+        login_response(status, secure, next, message, user)
+    };
     let Ok(Form(pairs)) = Form::<Vec<(String, String)>>::from_request(req, &()).await else {
         return login_response(
             StatusCode::BAD_REQUEST,
@@ -226,7 +283,11 @@ async fn login_submit(State(app): State<AppState>, req: Request) -> Response {
     let password = last(&pairs, "password").unwrap_or_default();
     let form_token = last(&pairs, auth::CSRF_FIELD).unwrap_or_default();
     let cookie_token = auth::cookie(&headers, LOGIN_COOKIE).unwrap_or_default();
-    if form_token.is_empty() || !auth::constant_time_eq(form_token, cookie_token) {
+    // A browser posting from another site sends its Origin: refuse that outright.
+    let foreign_origin =
+        headers.contains_key(header::ORIGIN) && super::check_origin(&headers, app.web).is_err();
+    if foreign_origin || form_token.is_empty() || !auth::constant_time_eq(form_token, cookie_token)
+    {
         return login_response(
             StatusCode::FORBIDDEN,
             &next,
@@ -234,13 +295,15 @@ async fn login_submit(State(app): State<AppState>, req: Request) -> Response {
             user,
         );
     }
-    match app.auth.login(user, password, &address).await {
+    let device = auth::cookie(&headers, auth::DEVICE_COOKIE);
+    match app.auth.login(user, password, &address, device).await {
         Ok(session) => {
             let mut response = Redirect::to(&next).into_response();
             let headers = response.headers_mut();
             for cookie in [
-                auth::session_cookie(&session.token, SESSION_LIFETIME),
-                format!("{LOGIN_COOKIE}=; Path=/login; HttpOnly; SameSite=Strict; Max-Age=0"),
+                auth::session_cookie(&session.token, SESSION_LIFETIME, secure),
+                auth::login_cookie("", std::time::Duration::ZERO, secure),
+                auth::device_cookie(&session.device, secure),
             ] {
                 if let Ok(v) = HeaderValue::from_str(&cookie) {
                     headers.append(header::SET_COOKIE, v);
@@ -276,14 +339,22 @@ async fn login_submit(State(app): State<AppState>, req: Request) -> Response {
     }
 }
 
-async fn logout(State(app): State<AppState>, Extension(who): Extension<Principal>) -> Response {
+async fn logout(
+    State(app): State<AppState>,
+    headers: HeaderMap,
+    Extension(who): Extension<Principal>,
+) -> Response {
     if let Principal::User { session_hash, .. } = &who {
         if let Err(e) = app.auth.logout(session_hash) {
             return error_page(&who, &ApiError::internal(e));
         }
     }
     let mut response = Redirect::to("/login").into_response();
-    if let Ok(v) = HeaderValue::from_str(&auth::session_cookie("", std::time::Duration::ZERO)) {
+    if let Ok(v) = HeaderValue::from_str(&auth::session_cookie(
+        "",
+        std::time::Duration::ZERO,
+        app.web.https(&headers),
+    )) {
         response.headers_mut().insert(header::SET_COOKIE, v);
     }
     response
@@ -382,6 +453,31 @@ async fn instances_page(
     render_instances(&app, &who, StatusCode::OK, None, "", "")
 }
 
+/// Failed sign-ins against the signed-in account since its previous sign-in, if any.
+fn failed_sign_ins_notice(app: &AppState, who: &Principal) -> String {
+    let Principal::User { name, .. } = who else {
+        return String::new();
+    };
+    let failures = match app.auth.failures_before_last_sign_in(name) {
+        Ok(f) => f,
+        Err(e) => {
+            tracing::warn!(error = %e, "cannot read the failed sign-ins");
+            return String::new();
+        }
+    };
+    if failures.count == 0 {
+        return String::new();
+    }
+    format!(
+        "<p class=\"problem\" role=\"status\" id=\"failed-sign-ins\">{} failed sign-in attempt{} for <code>{}</code> since the previous sign-in, from {}. \
+         If they were not yours, make sure the password is long and unique (<code>passerelle admin set-password</code>).</p>",
+        failures.count,
+        if failures.count == 1 { "" } else { "s" },
+        esc(name),
+        esc(&failures.addresses.join(", "))
+    )
+}
+
 fn render_instances(
     app: &AppState,
     who: &Principal,
@@ -396,6 +492,7 @@ fn render_instances(
         Err(e) => return error_page(who, &ConfigError::from(e).into()),
     };
     let mut body = String::from("<h1>Instances</h1>");
+    body.push_str(&failed_sign_ins_notice(app, who));
     if records.is_empty() {
         body.push_str("<p>No instance yet. Create one below.</p>");
     } else {

@@ -1,5 +1,6 @@
 //! The console's own database, `<data-dir>/console.sqlite3`: administrator accounts,
-//! browser sessions, API tokens and the audit history.
+//! browser sessions, API tokens, the audit history, and failed and successful sign-ins with
+//! the browsers they came from.
 //!
 //! It is separate from the plugins' state database so that the host's security records are
 //! never reachable through a plugin's state calls, and so that it can be backed up or wiped
@@ -68,6 +69,22 @@ CREATE TABLE IF NOT EXISTS audit (
     old TEXT,
     new TEXT);
 CREATE INDEX IF NOT EXISTS audit_by_instance ON audit (instance, id);
+CREATE TABLE IF NOT EXISTS login_failures (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    user TEXT NOT NULL,
+    address TEXT NOT NULL,
+    at_ms INTEGER NOT NULL);
+CREATE INDEX IF NOT EXISTS login_failures_by_user ON login_failures (user, at_ms);
+CREATE TABLE IF NOT EXISTS sign_ins (
+    user TEXT PRIMARY KEY,
+    at_ms INTEGER NOT NULL,
+    address TEXT NOT NULL,
+    previous_ms INTEGER);
+CREATE TABLE IF NOT EXISTS login_devices (
+    token_hash TEXT PRIMARY KEY,
+    user TEXT NOT NULL,
+    created_ms INTEGER NOT NULL,
+    last_ms INTEGER NOT NULL);
 ";
 
 impl ConsoleDb {
@@ -84,8 +101,9 @@ impl ConsoleDb {
         if let Some(dir) = path.parent() {
             let _ = std::fs::create_dir_all(dir);
         }
+        // Password and token hashes: readable by the owner only.
+        crate::store::prepare_private_database(path);
         let conn = Connection::open(path).map_err(err)?;
-        restrict_permissions(path);
         conn.busy_timeout(std::time::Duration::from_secs(10))
             .map_err(err)?;
         conn.execute_batch(SCHEMA).map_err(err)?;
@@ -118,17 +136,6 @@ impl ConsoleDb {
                 .query_row([], |r| r.get(0))
         })
     }
-}
-
-/// The database holds password hashes and token hashes: readable by its owner only.
-fn restrict_permissions(path: &Path) {
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::PermissionsExt;
-        let _ = std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600));
-    }
-    #[cfg(not(unix))]
-    let _ = path;
 }
 
 /// Milliseconds since the Unix epoch.

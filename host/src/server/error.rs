@@ -5,10 +5,11 @@
 //! (redacted) and the client gets `internal` with a message saying where to look.
 //!
 //! Stable codes: `invalid_request`, `invalid_id`, `invalid_value`, `invalid_configuration`,
-//! `unauthenticated`, `forbidden`, `csrf_failed`, `not_found`, `not_tested`, `unknown_plugin`,
+//! `unauthenticated`, `forbidden`, `csrf_failed`, `origin_mismatch`, `not_found`, `not_tested`, `unknown_plugin`,
 //! `already_exists`, `stale_revision`, `instance_disabled`, `no_provider`,
 //! `ambiguous_provider`, `unsupported_operation`, `provider_error`, `provider_unavailable`,
-//! `provider_timeout`, `rate_limited`, `quota_exhausted`, `not_implemented`, `internal`.
+//! `provider_timeout`, `rate_limited`, `quota_exhausted`, `method_not_allowed`,
+//! `payload_too_large`, `unsupported_media_type`, `not_implemented`, `internal`.
 
 use crate::instances::ConfigError;
 use crate::runner::RunError;
@@ -131,6 +132,11 @@ impl ApiError {
             "csrf_failed",
             "this request changes something but carries no valid CSRF token: send the session's token in the X-CSRF-Token header (or the _csrf form field), or reload the page",
         )
+    }
+
+    /// A session's changing request that did not come from this server's pages.
+    pub fn origin(message: String) -> Self {
+        ApiError::new(StatusCode::FORBIDDEN, "origin_mismatch", message)
     }
 
     pub fn not_found(message: impl Into<String>) -> Self {

@@ -5,7 +5,13 @@
 //!   `tower::ServiceExt::oneshot`; [`serve`] binds it (loopback by default).
 //! - Nothing but the sign-in page and the static assets is open: every other route goes
 //!   through [`authenticate`], which resolves the caller (API token or browser session),
-//!   checks the token's scope, and checks the CSRF token of sessions on changing requests.
+//!   checks the token's scope, and on a session's changing requests checks that they come
+//!   from this server's own pages (`Origin`, else `Referer`) and carry the CSRF token. API
+//!   tokens travel in a header a browser never adds by itself, so they need neither.
+//! - Under `/api`, a request body must be JSON (`415` otherwise), and every error answer is
+//!   JSON, even those made by the framework (`405`, `413`): [`api_guard`].
+//! - How the server is reached ([`WebOptions`]) decides whether cookies are `Secure` and
+//!   where the client address of a sign-in comes from.
 //! - The console's own records (accounts, sessions, tokens, audit) live in
 //!   `<data-dir>/console.sqlite3` ([`db`]); configuration goes through the engine's
 //!   [`crate::instances::Instances`] like the CLI, so both apply the same rules.
@@ -22,6 +28,7 @@ pub mod error;
 pub mod form;
 pub mod html;
 pub mod openapi;
+pub mod throttle;
 
 #[cfg(test)]
 mod tests;
@@ -38,6 +45,7 @@ use axum::routing::get;
 use axum::Router;
 use error::ApiError;
 use passerelle_plugin_api::TestReport;
+use serde::Deserialize;
 use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::ops::Deref;
@@ -63,6 +71,59 @@ pub enum ServeError {
     Io(#[from] std::io::Error),
 }
 
+/// How browsers reach the server: `passerelle serve --secure-cookies --trust-proxy`, or the
+/// `[server]` section of `host.toml`.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct WebOptions {
+    /// Cookies are always `Secure`: browsers reach the console over HTTPS only (through a
+    /// TLS-terminating proxy).
+    #[serde(default)]
+    pub secure_cookies: bool,
+    /// A reverse proxy forwards every request: its `X-Forwarded-Proto: https` makes cookies
+    /// `Secure`, the last address of `X-Forwarded-For` is the client's (sign-in throttling),
+    /// and `X-Forwarded-Host` is the host browsers use (Origin check). Only for a server that nothing but the proxy can reach, since anyone
+    /// else could send those headers.
+    #[serde(default)]
+    pub trust_proxy: bool,
+}
+
+impl WebOptions {
+    /// Whether this request reached us over HTTPS, as far as we may believe.
+    pub fn https(&self, headers: &axum::http::HeaderMap) -> bool {
+        self.secure_cookies
+            || (self.trust_proxy
+                && headers
+                    .get("x-forwarded-proto")
+                    .and_then(|v| v.to_str().ok())
+                    .and_then(|v| v.split(',').next())
+                    .is_some_and(|v| v.trim().eq_ignore_ascii_case("https")))
+    }
+
+    /// The client's address: the peer, or what a trusted proxy says it is.
+    pub fn client_address(&self, req: &Request) -> String {
+        let peer = req
+            .extensions()
+            .get::<axum::extract::ConnectInfo<SocketAddr>>()
+            .map(|c| c.0.ip().to_string());
+        let forwarded = self
+            .trust_proxy
+            .then(|| {
+                req.headers()
+                    .get_all("x-forwarded-for")
+                    .iter()
+                    .next_back()
+                    .and_then(|v| v.to_str().ok())
+                    // The proxy appends the address it saw; earlier ones are the client's say.
+                    .and_then(|v| v.rsplit(',').next())
+                    .and_then(|a| a.trim().parse::<std::net::IpAddr>().ok())
+            })
+            .flatten()
+            .map(|ip| ip.to_string());
+        forwarded.or(peer).unwrap_or_else(|| "unknown".to_owned())
+    }
+}
+
 /// What the server derives from one loaded plugin.
 #[derive(Debug)]
 pub struct PluginViews {
@@ -86,6 +147,7 @@ pub struct Inner {
     pub auth: Auth,
     pub audit: audit::AuditLog,
     pub instance_cache: cache::InstanceCache,
+    pub web: WebOptions,
     /// What the server derives from each loaded plugin, by plugin (see [`plugin_key`]).
     views: std::sync::RwLock<HashMap<usize, Arc<PluginViews>>>,
     openapi: Bytes,
@@ -111,6 +173,14 @@ impl AppState {
     }
 
     pub fn with_limits(engine: Arc<Engine>, limits: LoginLimits) -> Result<Self, db::DbError> {
+        Self::with_options(engine, limits, WebOptions::default())
+    }
+
+    pub fn with_options(
+        engine: Arc<Engine>,
+        limits: LoginLimits,
+        web: WebOptions,
+    ) -> Result<Self, db::DbError> {
         let db = Arc::new(db::ConsoleDb::open_in(&engine.settings.data_dir)?);
         let auth = Auth::new(db.clone(), limits)?;
         Ok(AppState(Arc::new(Inner {
@@ -118,6 +188,7 @@ impl AppState {
             auth,
             audit: audit::AuditLog::new(db),
             instance_cache: cache::InstanceCache::default(),
+            web,
             views: std::sync::RwLock::new(HashMap::new()),
             openapi: Bytes::from(openapi::json()),
         })))
@@ -178,6 +249,7 @@ pub fn app(state: AppState) -> Router {
         .merge(console::public_router())
         .merge(protected)
         .fallback(not_found)
+        .layer(middleware::from_fn(api_guard))
         .layer(middleware::from_fn(security_headers))
         .with_state(state)
 }
@@ -258,31 +330,180 @@ pub async fn authenticate(State(app): State<AppState>, req: Request, next: Next)
     let path = path.as_str();
     if let Some(expected) = principal.csrf().map(str::to_owned) {
         if !matches!(*req.method(), Method::GET | Method::HEAD | Method::OPTIONS) {
+            if let Err(e) = check_origin(req.headers(), app.web) {
+                tracing::warn!(user = %principal.actor(), %path, "request refused: {}", e.body.message);
+                return refusal(json, e);
+            }
             match check_csrf(req, &expected).await {
                 Ok(r) => req = r,
                 Err(()) => {
                     tracing::warn!(user = %principal.actor(), %path, "request refused: missing or wrong CSRF token");
-                    let e = ApiError::csrf();
-                    return if json {
-                        e.into_response()
-                    } else {
-                        (
-                            e.status,
-                            axum::response::Html(html::page(
-                                "Refused",
-                                None,
-                                html::Section::None,
-                                "<h1>Refused</h1><p class=\"problem\" role=\"alert\">This form has expired or did not come from this console. Go back, reload the page and try again.</p>",
-                            )),
-                        )
-                            .into_response()
-                    };
+                    return refusal(json, ApiError::csrf());
                 }
             }
         }
     }
     req.extensions_mut().insert(principal);
     next.run(req).await
+}
+
+/// A refused changing request: JSON for the API and the console's script, a page otherwise.
+fn refusal(json: bool, e: ApiError) -> Response {
+    if json {
+        return e.into_response();
+    }
+    (
+        e.status,
+        axum::response::Html(html::page(
+            "Refused",
+            None,
+            html::Section::None,
+            "<h1>Refused</h1><p class=\"problem\" role=\"alert\">This form has expired or did not come from this console. Go back, reload the page and try again.</p>",
+        )),
+    )
+        .into_response()
+}
+
+/// A changing request made with the session cookie must come from this server's own pages:
+/// its `Origin` (or, when a browser sends none, its `Referer`) names the host it was sent to.
+/// Browsers send `Origin` with every cross-site changing request, so a forged one is refused
+/// here even before its CSRF token is looked at. Behind a trusted proxy that rewrites `Host`,
+/// the host the browser used is in `X-Forwarded-Host`.
+pub fn check_origin(headers: &axum::http::HeaderMap, web: WebOptions) -> Result<(), ApiError> {
+    let forwarded_host = web
+        .trust_proxy
+        .then(|| headers.get("x-forwarded-host"))
+        .flatten()
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.split(',').next())
+        .map(str::trim);
+    let host = forwarded_host
+        .or_else(|| headers.get(header::HOST).and_then(|v| v.to_str().ok()))
+        .map(str::to_ascii_lowercase);
+    let (source, origin) = match headers.get(header::ORIGIN) {
+        Some(v) => ("Origin", v.to_str().ok().map(str::to_owned)),
+        None => match headers.get(header::REFERER) {
+            Some(v) => ("Referer", v.to_str().ok().map(str::to_owned)),
+            None => {
+                return Err(ApiError::origin(
+                    "this request changes something with a session cookie but has neither an `Origin` nor a `Referer` header, so it cannot be told from a forged one; send it from the console's pages, or use an API token (`Authorization: Bearer`)".to_owned(),
+                ))
+            }
+        },
+    };
+    let origin_host = origin
+        .as_deref()
+        .and_then(|o| url::Url::parse(o).ok())
+        .filter(|u| matches!(u.scheme(), "http" | "https"))
+        .and_then(|u| {
+            u.host_str().map(|h| match u.port() {
+                Some(p) => format!("{h}:{p}"),
+                None => h.to_owned(),
+            })
+        })
+        .map(|h| h.to_ascii_lowercase());
+    match (&origin_host, &host) {
+        (Some(o), Some(h)) if same_host(o, h) => Ok(()),
+        _ => Err(ApiError::origin(format!(
+            "this request changes something with a session cookie, but its {source} ({}) is not this server ({}); send it from the console's pages, or use an API token (`Authorization: Bearer`)",
+            origin.as_deref().unwrap_or("unreadable"),
+            host.as_deref().unwrap_or("no Host header"),
+        ))),
+    }
+}
+
+/// `Host` may omit the default port that the origin's URL omits too.
+fn same_host(origin: &str, host: &str) -> bool {
+    origin == host
+        || host
+            .strip_suffix(":80")
+            .or_else(|| host.strip_suffix(":443"))
+            .is_some_and(|h| h == origin)
+}
+
+/// The rules of every `/api` request and answer that no handler should have to repeat:
+/// a body is JSON (`415` naming the expected type otherwise), and an error answer is JSON
+/// (the framework's own `405` and `413` are plain text or empty).
+async fn api_guard(req: Request, next: Next) -> Response {
+    if !req.uri().path().starts_with("/api/") {
+        return next.run(req).await;
+    }
+    if let Some(e) = unsupported_media_type(&req) {
+        return e.into_response();
+    }
+    let response = next.run(req).await;
+    let status = response.status();
+    let is_json = response
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(is_json_type);
+    if !(status.is_client_error() || status.is_server_error()) || is_json {
+        return response;
+    }
+    let e = match status {
+        StatusCode::METHOD_NOT_ALLOWED => ApiError::new(
+            status,
+            "method_not_allowed",
+            "this endpoint does not take this method; see /api/openapi.json",
+        ),
+        StatusCode::PAYLOAD_TOO_LARGE => ApiError::new(
+            status,
+            "payload_too_large",
+            "the request body is larger than this endpoint accepts; see /api/openapi.json",
+        ),
+        _ => ApiError::new(
+            status,
+            "invalid_request",
+            status.canonical_reason().unwrap_or("refused").to_owned(),
+        ),
+    };
+    let mut fixed = e.into_response();
+    for name in [header::ALLOW, header::RETRY_AFTER] {
+        if let Some(v) = response.headers().get(&name) {
+            fixed.headers_mut().insert(name, v.clone());
+        }
+    }
+    fixed
+}
+
+/// `application/json`, or a `+json` type such as `application/merge-patch+json`.
+fn is_json_type(value: &str) -> bool {
+    let essence = value
+        .split(';')
+        .next()
+        .unwrap_or_default()
+        .trim()
+        .to_ascii_lowercase();
+    essence == "application/json"
+        || (essence.starts_with("application/") && essence.ends_with("+json"))
+}
+
+/// A request with a body that is not declared JSON.
+fn unsupported_media_type(req: &Request) -> Option<ApiError> {
+    use axum::body::HttpBody as _;
+    let headers = req.headers();
+    let body = req.body();
+    if body.is_end_stream() || body.size_hint().exact() == Some(0) {
+        return None;
+    }
+    let given = headers
+        .get(header::CONTENT_TYPE)
+        .map(|v| String::from_utf8_lossy(v.as_bytes()).into_owned());
+    if given.as_deref().is_some_and(is_json_type) {
+        return None;
+    }
+    Some(ApiError::new(
+        StatusCode::UNSUPPORTED_MEDIA_TYPE,
+        "unsupported_media_type",
+        format!(
+            "the request body must be JSON sent with `Content-Type: application/json`, not {}",
+            match given {
+                Some(t) => format!("`{t}`"),
+                None => "a body without Content-Type".to_owned(),
+            }
+        ),
+    ))
 }
 
 /// Finds the CSRF token in the header or, for a form, in its `_csrf` field (the body is read
@@ -379,8 +600,12 @@ pub fn bootstrap_admin(state: &AppState) -> Result<(), ServeError> {
 }
 
 /// Serves the API and the console on `listen` until Ctrl-C or SIGTERM.
-pub async fn serve(engine: Arc<Engine>, listen: SocketAddr) -> Result<(), ServeError> {
-    let state = AppState::new(engine)?;
+pub async fn serve(
+    engine: Arc<Engine>,
+    listen: SocketAddr,
+    web: WebOptions,
+) -> Result<(), ServeError> {
+    let state = AppState::with_options(engine, LoginLimits::default(), web)?;
     bootstrap_admin(&state)?;
     let listener = tokio::net::TcpListener::bind(listen)
         .await
@@ -389,7 +614,7 @@ pub async fn serve(engine: Arc<Engine>, listen: SocketAddr) -> Result<(), ServeE
             source,
         })?;
     let addr = listener.local_addr()?;
-    if !addr.ip().is_loopback() {
+    if !addr.ip().is_loopback() && !web.secure_cookies && !web.trust_proxy {
         eprintln!(
             "warning: listening on {addr}, reachable from other machines; put a TLS-terminating proxy in front, since sign-ins and tokens travel in clear over plain HTTP"
         );

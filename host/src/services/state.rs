@@ -35,6 +35,8 @@ impl StateDb {
         if let Some(dir) = path.parent() {
             let _ = std::fs::create_dir_all(dir);
         }
+        // Plugin state holds cached OAuth tokens and provider records: owner only.
+        crate::store::prepare_private_database(path);
         let conn = Connection::open(path).map_err(err)?;
         conn.busy_timeout(std::time::Duration::from_secs(10))
             .map_err(err)?;
@@ -323,6 +325,27 @@ pub fn now_ms() -> i64 {
 mod tests {
     use super::*;
     use serde_json::json;
+
+    /// Regression (security review): state.sqlite3 was created 0644.
+    #[cfg(unix)]
+    #[test]
+    fn the_state_database_is_private_and_an_old_one_is_fixed() {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = |p: &Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o777;
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("state.sqlite3");
+        let db = StateDb::open(&path).unwrap();
+        db.put("i", "k", &serde_json::json!(1)).unwrap();
+        assert_eq!(mode(&path), 0o600);
+        let wal = dir.path().join("state.sqlite3-wal");
+        if wal.exists() {
+            assert_eq!(mode(&wal), 0o600);
+        }
+        drop(db);
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o644)).unwrap();
+        StateDb::open(&path).unwrap();
+        assert_eq!(mode(&path), 0o600);
+    }
 
     #[test]
     fn state_is_per_instance_and_survives_reopening() {

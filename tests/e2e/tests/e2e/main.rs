@@ -20,3 +20,4 @@ mod services;
 mod signing;
 mod sirene;
 mod universign;
+mod web_security;
