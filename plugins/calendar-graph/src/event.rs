@@ -160,11 +160,19 @@ impl Content {
                     && event.start_utc() == Some(*start)
                     && event.end_utc() == Some(*end)
             }
-            When::AllDay { first, end } => {
-                event.is_all_day
-                    && event.start.as_ref().and_then(graph_date) == Some(*first)
-                    && event.end.as_ref().and_then(graph_date) == Some(*end)
-            }
+            // Graph returns an all-day event's midnights converted to the time zone asked
+            // for (UTC here), so they are compared as a span of whole days that starts
+            // within a time zone's reach of the first day's midnight.
+            When::AllDay { first, end } => match (event.start_utc(), event.end_utc()) {
+                (Some(s), Some(e)) => {
+                    let days = (*end - *first).whole_days();
+                    let first_utc = first.midnight().assume_utc().unix_timestamp();
+                    event.is_all_day
+                        && ((e - s) - days * 86_400).abs() <= 3_600
+                        && (s - first_utc).abs() <= 14 * 3_600
+                }
+                _ => false,
+            },
         };
         when && same(event.subject.as_deref(), Some(&self.subject))
             && same(event.location(), self.location.as_deref())
@@ -227,13 +235,6 @@ pub fn parse_graph(value: &DateTimeTz) -> Option<i64> {
         return None;
     }
     graph_primitive(value).map(|t| t.assume_offset(UtcOffset::UTC).unix_timestamp())
-}
-
-/// The date of an all-day boundary (a midnight in whatever zone).
-fn graph_date(value: &DateTimeTz) -> Option<Date> {
-    graph_primitive(value)
-        .filter(|t| t.time() == Time::MIDNIGHT)
-        .map(|t| t.date())
 }
 
 /// The output form of an event's time, UTC when Graph gave UTC.
@@ -338,6 +339,16 @@ mod tests {
         assert!(c.shown_by(&event));
         assert_eq!(event.erp_id(), Some("SO-1"));
         assert!(!all_day.shown_by(&event));
+        // An all-day event written in Paris, read back in UTC.
+        let paris: Event = serde_json::from_value(json!({
+            "id": "AAMk2", "subject": "Visit", "isAllDay": true,
+            "start": {"dateTime": "2025-03-03T23:00:00.0000000", "timeZone": "UTC"},
+            "end": {"dateTime": "2025-03-04T23:00:00.0000000", "timeZone": "UTC"},
+            "location": {"displayName": "Lyon"}
+        }))
+        .unwrap();
+        assert!(all_day.shown_by(&paris));
+        assert!(!c.shown_by(&paris));
         assert_eq!(output_time(event.start.as_ref()), "2025-03-04T08:00:00Z");
     }
 }
