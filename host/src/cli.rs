@@ -226,6 +226,10 @@ enum ConfigCommand {
         instance: String,
         #[arg(long)]
         plugin: String,
+        /// Carry over the fields of this instance that the plugin also has (same name;
+        /// secrets stay sealed), e.g. to move from exchange-ews to calendar-graph.
+        #[arg(long, value_name = "INSTANCE")]
+        from: Option<String>,
     },
     /// List instances.
     List {
@@ -832,7 +836,11 @@ fn config(engine: &Engine, cmd: ConfigCommand) -> anyhow::Result<ExitCode> {
     let instances = engine.instances();
     let audit = CliAudit::open(engine);
     match cmd {
-        ConfigCommand::Create { instance, plugin } => {
+        ConfigCommand::Create {
+            instance,
+            plugin,
+            from: None,
+        } => {
             let id = instance_id(&instance)?;
             instances.create(&id, &plugin)?;
             audit.record(
@@ -842,6 +850,24 @@ fn config(engine: &Engine, cmd: ConfigCommand) -> anyhow::Result<ExitCode> {
                 Some(format!("plugin {plugin}")),
             );
             println!("created instance {id} of plugin {plugin} (disabled); set its fields with `passerelle config set {id} <field> <value>`");
+        }
+        ConfigCommand::Create {
+            instance,
+            plugin,
+            from: Some(source),
+        } => {
+            let id = instance_id(&instance)?;
+            let (_, carried) = instances.create_from(&id, &plugin, &instance_id(&source)?)?;
+            let copied = if carried.copied.is_empty() {
+                "nothing (no field in common)".to_owned()
+            } else {
+                carried.copied.join(", ")
+            };
+            println!("created instance {id} of plugin {plugin} (disabled) from `{source}`; copied: {copied}");
+            for (field, why) in &carried.skipped {
+                println!("  not copied: {field} ({why})");
+            }
+            println!("check it with `passerelle config show {id}`, set what is missing, then `passerelle config enable {id}`");
         }
         ConfigCommand::List { json } => {
             let records = engine.store.list()?;

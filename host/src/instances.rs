@@ -70,6 +70,15 @@ pub struct InstanceView {
     pub fields: Vec<FieldView>,
 }
 
+/// What [`Instances::create_from`] took from the source instance.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct CarriedOver {
+    /// Fields copied, in the source's order (values first, then secrets).
+    pub copied: Vec<String>,
+    /// Fields both plugins have that were not copied, and why.
+    pub skipped: Vec<(String, String)>,
+}
+
 #[derive(Debug, Clone, serde::Serialize)]
 pub struct FieldView {
     pub name: String,
@@ -104,6 +113,63 @@ impl Instances<'_> {
     pub fn create(&self, id: &InstanceId, plugin_id: &str) -> Result<InstanceRecord, ConfigError> {
         self.plugin(plugin_id)?;
         Ok(self.store.create(id, plugin_id)?)
+    }
+
+    /// Creates a disabled instance of `plugin_id` carrying over the fields of instance
+    /// `source` that the new plugin also has: same name, and a value the new field's schema
+    /// accepts. Secrets stay sealed on disk: each is opened with the source instance's
+    /// binding and sealed again for the new one, and only into a field that is a secret too.
+    /// This moves a customer from one provider to another behind the same capability
+    /// (`exchange-ews` to `calendar-graph` keeps tenant, client id and secret) in one step.
+    pub fn create_from(
+        &self,
+        id: &InstanceId,
+        plugin_id: &str,
+        source: &InstanceId,
+    ) -> Result<(InstanceRecord, CarriedOver), ConfigError> {
+        let plugin = self.plugin(plugin_id)?.clone();
+        let from = self.store.get(source)?;
+        let mut carried = CarriedOver::default();
+        let mut values = Map::new();
+        for (field, value) in &from.values {
+            if plugin.schema.field(field).is_none() {
+                continue;
+            }
+            if plugin.schema.is_secret(field) {
+                carried
+                    .skipped
+                    .push((field.clone(), "a secret here, not one there".into()));
+            } else if let Err(e) = plugin.schema.validate_field(field, value) {
+                carried.skipped.push((field.clone(), e.to_string()));
+            } else {
+                values.insert(field.clone(), value.clone());
+                carried.copied.push(field.clone());
+            }
+        }
+        let mut secrets = BTreeMap::new();
+        for (field, sealed) in &from.secrets {
+            if plugin.schema.field(field).is_none() {
+                continue;
+            }
+            if !plugin.schema.is_secret(field) {
+                carried.skipped.push((
+                    field.clone(),
+                    "a secret there, which would be stored in clear here".into(),
+                ));
+                continue;
+            }
+            let plain = self.key.open(source.as_str(), field, sealed)?;
+            crate::redact::register(&plain);
+            secrets.insert(field.clone(), self.key.seal(id.as_str(), field, &plain));
+            carried.copied.push(field.clone());
+        }
+        self.store.create(id, plugin_id)?;
+        let record = self.store.update(id, None, |record| {
+            record.values = values;
+            record.secrets = secrets;
+            Ok::<(), ConfigError>(())
+        })?;
+        Ok((record, carried))
     }
 
     /// Saves one field after checking it. Returns the new record.

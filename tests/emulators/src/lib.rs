@@ -16,6 +16,7 @@
 
 pub mod chorus_pro;
 pub mod ews;
+pub mod graph;
 pub mod mindee;
 pub mod probe;
 pub mod server;

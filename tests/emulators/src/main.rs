@@ -5,6 +5,7 @@
 
 use passerelle_emulators::chorus_pro::{ChorusProEmulator, ChorusProOptions};
 use passerelle_emulators::ews::{EwsEmulator, EwsOptions};
+use passerelle_emulators::graph::{GraphEmulator, GraphOptions};
 use passerelle_emulators::mindee::{MindeeEmulator, MindeeOptions};
 use passerelle_emulators::sirene::{SireneEmulator, SireneOptions};
 use passerelle_emulators::universign::{UniversignEmulator, UniversignOptions};
@@ -14,12 +15,13 @@ use std::process::ExitCode;
 const USAGE: &str = "\
 Usage: passerelle-emulators [--demo | --base-port N] [--sirene-port N]
 
-Runs the provider emulators (Sirene, Mindee, Chorus Pro, Universign, Exchange) on 127.0.0.1
+Runs the provider emulators (Sirene, Mindee, Chorus Pro, Universign, Exchange, Graph) on 127.0.0.1
 until Ctrl-C, and prints one line per emulator with the URL and credentials to give the plugin.
 
 Options:
-  --demo            fixed ports 18081-18085, the ones examples/demo.toml points at
-  --base-port N     Sirene on N, Mindee on N+1, Chorus Pro N+2, Universign N+3, Exchange N+4
+  --demo            fixed ports 18081-18086, the ones examples/demo.toml points at
+  --base-port N     Sirene on N, Mindee on N+1, Chorus Pro N+2, Universign N+3, Exchange N+4,
+                    Microsoft Graph N+5
   --sirene-port N   port of the INSEE Sirene emulator only (default 0: the OS picks one)
   -h, --help        print this help";
 
@@ -28,8 +30,8 @@ const DEMO_BASE_PORT: u16 = 18081;
 
 struct Args {
     sirene_port: u16,
-    /// Ports of Mindee, Chorus Pro, Universign, Exchange (0: the OS picks).
-    others: [u16; 4],
+    /// Ports of Mindee, Chorus Pro, Universign, Exchange, Graph (0: the OS picks).
+    others: [u16; 5],
 }
 
 fn port(value: &str, flag: &str) -> Result<u16, String> {
@@ -39,20 +41,20 @@ fn port(value: &str, flag: &str) -> Result<u16, String> {
 }
 
 fn base(parsed: &mut Args, base: u16) -> Result<(), String> {
-    if base > u16::MAX - 4 {
+    if base > u16::MAX - 5 {
         return Err(format!(
-            "--base-port {base} leaves no room for five emulators"
+            "--base-port {base} leaves no room for six emulators"
         ));
     }
     parsed.sirene_port = base;
-    parsed.others = [base + 1, base + 2, base + 3, base + 4];
+    parsed.others = [base + 1, base + 2, base + 3, base + 4, base + 5];
     Ok(())
 }
 
 fn parse_args(mut args: impl Iterator<Item = String>) -> Result<Option<Args>, String> {
     let mut parsed = Args {
         sirene_port: 0,
-        others: [0; 4],
+        others: [0; 5],
     };
     while let Some(arg) = args.next() {
         match arg.as_str() {
@@ -174,7 +176,7 @@ fn main() -> ExitCode {
         Err(code) => return code,
     };
     say!("sirene: {} (key: {})", sirene.base_url(), options.api_key);
-    let [mp, cp, up, ep] = args.others;
+    let [mp, cp, up, ep, gp] = args.others;
     let emulators = (|| {
         let mindee = started(
             "Mindee",
@@ -196,9 +198,14 @@ fn main() -> ExitCode {
             ep,
             EwsEmulator::start_on(EwsOptions::default(), ep),
         )?;
-        Ok::<_, ExitCode>((mindee, chorus, universign, ews))
+        let graph = started(
+            "Microsoft Graph",
+            gp,
+            GraphEmulator::start_on(GraphOptions::default(), gp),
+        )?;
+        Ok::<_, ExitCode>((mindee, chorus, universign, ews, graph))
     })();
-    let (mindee, chorus, universign, ews) = match emulators {
+    let (mindee, chorus, universign, ews, graph) = match emulators {
         Ok(e) => e,
         Err(code) => return code,
     };
@@ -228,6 +235,15 @@ fn main() -> ExitCode {
         "exchange: {} (user svc@contoso.com / S3cret-pass; authority {})",
         ews.ews_url(),
         ews.authority_url()
+    );
+    let g = &graph.options().apps[0];
+    say!(
+        "graph: {} (tenant {}, client {} / {}; authority {})",
+        graph.graph_url(),
+        g.tenant,
+        g.client_id,
+        g.client_secret,
+        graph.authority_url()
     );
     // Tests read these lines from a pipe: do not let them sit in a buffer.
     let _ = std::io::stdout().flush();

@@ -215,6 +215,7 @@ fn the_committed_schemas_are_the_plugins() {
         ("passerelle_chorus_pro", "chorus-pro"),
         ("passerelle_universign", "universign"),
         ("passerelle_exchange_ews", "exchange-ews"),
+        ("passerelle_calendar_graph", "calendar-graph"),
     ];
     let crates: Vec<&str> = bundled.iter().map(|(c, _)| *c).collect();
     let env = TestEnv::with_plugins(&crates);

@@ -4,6 +4,7 @@
 use passerelle_e2e::TestEnv;
 use passerelle_emulators::chorus_pro::{ChorusProEmulator, ChorusProOptions};
 use passerelle_emulators::ews::{EwsEmulator, EwsOptions};
+use passerelle_emulators::graph::{GraphEmulator, GraphOptions};
 use passerelle_emulators::mindee::{MindeeEmulator, MindeeOptions};
 use passerelle_emulators::sirene::{SireneEmulator, SireneOptions};
 use passerelle_emulators::universign::{UniversignEmulator, UniversignOptions};
@@ -15,6 +16,7 @@ fn the_demo_provisioning_file_gives_a_green_test_for_every_plugin() {
     let chorus = ChorusProEmulator::start(ChorusProOptions::default()).unwrap();
     let universign = UniversignEmulator::start(UniversignOptions::default()).unwrap();
     let ews = EwsEmulator::start(EwsOptions::default()).unwrap();
+    let graph = GraphEmulator::start(GraphOptions::default()).unwrap();
     let demo = std::fs::read_to_string(
         std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../examples/demo.toml"),
     )
@@ -25,13 +27,15 @@ fn the_demo_provisioning_file_gives_a_green_test_for_every_plugin() {
         .replace("http://127.0.0.1:18082", &mindee.url())
         .replace("http://127.0.0.1:18083", &chorus.url())
         .replace("http://127.0.0.1:18084", &universign.root_url())
-        .replace("http://127.0.0.1:18085", &ews.url());
+        .replace("http://127.0.0.1:18085", &ews.url())
+        .replace("http://127.0.0.1:18086", &graph.url());
     let env = TestEnv::with_plugins(&[
         "passerelle_sirene",
         "passerelle_ocr_mindee",
         "passerelle_chorus_pro",
         "passerelle_universign",
         "passerelle_exchange_ews",
+        "passerelle_calendar_graph",
     ]);
     let file = env.root.path().join("demo.toml");
     std::fs::write(&file, demo).unwrap();
@@ -42,6 +46,7 @@ fn the_demo_provisioning_file_gives_a_green_test_for_every_plugin() {
         "demo-chorus",
         "demo-universign",
         "demo-exchange",
+        "demo-calendar-graph",
     ] {
         let report = env.run(&["test", id, "--json"]).json();
         assert_ne!(report["status"], "failed", "{id}: {report:#}");
