@@ -858,6 +858,15 @@ fn config(engine: &Engine, cmd: ConfigCommand) -> anyhow::Result<ExitCode> {
         } => {
             let id = instance_id(&instance)?;
             let (_, carried) = instances.create_from(&id, &plugin, &instance_id(&source)?)?;
+            audit.record(
+                crate::server::audit::Action::CreateInstance,
+                &id,
+                None,
+                Some(format!(
+                    "plugin {plugin}, from `{source}`: {}",
+                    carried.copied.join(", ")
+                )),
+            );
             let copied = if carried.copied.is_empty() {
                 "nothing (no field in common)".to_owned()
             } else {

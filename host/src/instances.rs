@@ -169,7 +169,7 @@ impl Instances<'_> {
             record.secrets = secrets;
             Ok::<(), ConfigError>(())
         })?;
-        Ok((record, carried))
+        Ok((record.after, carried))
     }
 
     /// Saves one field after checking it. Returns the new record.
