@@ -859,7 +859,17 @@ async fn attachments(State(state): State<Arc<Shared>>, body: Bytes) -> Response 
                 "idRattachementStructure": 90_000 + i,
                 "idStructure": s.id_cpp,
                 "identifiantStructure": s.identifier,
-                "listeServicesRattache": [],
+                "listeServicesRattache": [{
+                    "codeService": "FACTURES",
+                    "dateDbtService": "2020-01-01T00:00:00Z",
+                    "dateFinService": "2099-12-31T00:00:00Z",
+                    "estActif": true,
+                    "idRattachementService": 91_000 + i,
+                    "idService": 70_000 + i,
+                    "libelleService": "Service facturation",
+                    "statutRattachementService": "ACTIF",
+                    "statutService": "ACTIF"
+                }],
                 "roleUtilisateur": "GESTIONNAIRE",
                 "statutRattachementStructure": "ACTIF",
                 "statutUtilisateur": "ACTIF",
@@ -2475,6 +2485,9 @@ mod tests {
                 include_str!("../fixtures/chorus-pro/structures_rechercher.response.json")
             }
             "deposit" => include_str!("../fixtures/chorus-pro/factures_deposer_flux.response.json"),
+            "attachments" => {
+                include_str!("../fixtures/chorus-pro/utilisateurs_rattachements.response.json")
+            }
             _ => {
                 include_str!("../fixtures/chorus-pro/transverses_consulterCRDetaille.response.json")
             }
@@ -2528,6 +2541,13 @@ mod tests {
             &json!({"structure": {"identifiantStructure": SUPPLIER_SIRET}}),
         );
         same_shape(&fixture("structures"), &body, "structures");
+        let (_, body) = api(
+            &emu,
+            &t,
+            ATTACHMENTS_PATH,
+            &json!({"parametresRecherche": {"nbResultatsParPage": 10, "pageResultatDemandee": 1}}),
+        );
+        same_shape(&fixture("attachments"), &body, "attachments");
         let mut reports = Vec::new();
         for (name, content, outcome) in [
             (
