@@ -1,4 +1,5 @@
-//! `company.lookup`: a French company or establishment from its SIRET or SIREN.
+//! `company.lookup` and `company.search`: a French company or establishment from its SIRET or
+//! SIREN, or the establishments whose name matches, near a postal code or in a city.
 
 use crate::plugin::Operation;
 use serde::{Deserialize, Serialize};
@@ -37,12 +38,65 @@ pub struct Company {
     pub country: Option<String>,
     /// NAF/APE activity code, e.g. `84.11Z`.
     pub activity_code: Option<String>,
+    /// The activity code's label in the registry's nomenclature, e.g. "Administration
+    /// publique générale"; absent for codes of an older nomenclature the provider does not
+    /// label.
+    #[serde(default)]
+    pub activity_label: Option<String>,
     /// INSEE legal category code, e.g. `5710` (SAS).
     pub legal_category: Option<String>,
+    /// The legal category's label, e.g. "SAS, société par actions simplifiée".
+    #[serde(default)]
+    pub legal_category_label: Option<String>,
     /// False when the establishment (or the unit) is closed.
     pub active: bool,
     /// Whether the establishment is the head office.
     pub head_office: bool,
     /// False when the unit is only partially public: some fields are then withheld.
     pub fully_public: bool,
+}
+
+/// Searches establishments by name, optionally near a postal code or in a city, one page at
+/// a time.
+#[derive(Debug)]
+pub struct CompanySearch;
+
+impl Operation for CompanySearch {
+    const NAME: &'static str = "company.search";
+    type Input = CompanySearchQuery;
+    type Output = CompanySearchPage;
+}
+
+/// What to search for. At least the name; the postal code and city narrow it down.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CompanySearchQuery {
+    /// Company name, trade name or, for an individual, last name; every word must match.
+    pub name: String,
+    /// Postal code of the establishment (5 digits), e.g. `75001`.
+    #[serde(default)]
+    pub postal_code: Option<String>,
+    /// City of the establishment, e.g. `CLAMART`.
+    #[serde(default)]
+    pub city: Option<String>,
+    /// Only establishments still open (default true).
+    #[serde(default)]
+    pub active_only: Option<bool>,
+    /// Results per page (the provider caps it; default 20).
+    #[serde(default)]
+    pub per_page: Option<u32>,
+    /// The `next_page` of the previous page; absent for the first page.
+    #[serde(default)]
+    pub page: Option<String>,
+}
+
+/// One page of results.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CompanySearchPage {
+    pub companies: Vec<Company>,
+    /// How many establishments match in all, when the registry says.
+    #[serde(default)]
+    pub total: Option<u64>,
+    /// Pass it as `page` to get the next page; absent on the last page.
+    #[serde(default)]
+    pub next_page: Option<String>,
 }

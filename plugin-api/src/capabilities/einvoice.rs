@@ -84,14 +84,21 @@ pub enum DepositState {
     Integrated,
     /// Some invoices were integrated, others refused (see the errors).
     PartiallyIntegrated,
-    /// Refused as a whole (see the errors).
+    /// Refused as a whole, or failed (see the errors and `provider_state`): final, and the
+    /// same file may be deposited again once corrected.
     Rejected,
+    /// The platform reported a state the provider does not know (see `provider_state`): not
+    /// taken for "in progress", so that it is looked at rather than waited for.
+    Unknown,
 }
 
 impl DepositState {
     /// Whether the platform will not change this state any more.
     pub fn is_final(self) -> bool {
-        self != DepositState::Pending
+        matches!(
+            self,
+            DepositState::Integrated | DepositState::PartiallyIntegrated | DepositState::Rejected
+        )
     }
 }
 
@@ -102,6 +109,7 @@ impl std::fmt::Display for DepositState {
             DepositState::Integrated => "integrated",
             DepositState::PartiallyIntegrated => "partially_integrated",
             DepositState::Rejected => "rejected",
+            DepositState::Unknown => "unknown",
         })
     }
 }
@@ -174,6 +182,25 @@ pub struct Deposit {
     /// When the state was last asked for (ms since the Unix epoch).
     #[serde(default)]
     pub checked_at_ms: Option<u64>,
+    /// The invoices the platform made of an integrated deposit, with their own life cycle
+    /// (made available to the buyer, suspended, rejected, paid…).
+    #[serde(default)]
+    pub invoices: Vec<SubmittedInvoice>,
+}
+
+/// One invoice of an integrated deposit, as the platform follows it.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SubmittedInvoice {
+    /// The platform's identifier of the invoice (Chorus Pro: `identifiantFactureCPP`).
+    pub invoice_id: String,
+    /// The invoice number, as written in the file.
+    #[serde(default)]
+    pub number: Option<String>,
+    /// The platform's status code, e.g. `MISE_A_DISPOSITION`, `MISE_EN_PAIEMENT`.
+    pub status: String,
+    /// Whether the status will not change any more (paid, rejected, cancelled).
+    #[serde(default)]
+    pub settled: bool,
 }
 
 /// Names a deposit.
@@ -217,7 +244,12 @@ mod tests {
             "factur_x"
         );
         assert!(!DepositState::Pending.is_final());
+        assert!(!DepositState::Unknown.is_final());
         assert!(DepositState::Rejected.is_final());
+        assert_eq!(
+            serde_json::to_value(DepositState::Unknown).unwrap(),
+            "unknown"
+        );
         let f: DepositFilter = serde_json::from_str("{}").unwrap();
         assert_eq!(f, DepositFilter::default());
     }

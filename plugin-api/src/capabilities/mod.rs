@@ -9,7 +9,9 @@ pub mod esign;
 pub mod ocr;
 
 pub use calendar::*;
-pub use company::{Company, CompanyLookup, CompanyQuery};
+pub use company::{
+    Company, CompanyLookup, CompanyQuery, CompanySearch, CompanySearchPage, CompanySearchQuery,
+};
 pub use einvoice::*;
 pub use esign::*;
 pub use ocr::*;

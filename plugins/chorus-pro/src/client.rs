@@ -28,8 +28,23 @@ const MAX_RETRY_AFTER: Duration = Duration::from_secs(30);
 pub enum Target<'a> {
     HealthCheck,
     Structure,
-    Deposit { file_name: &'a str },
-    Report { deposit_id: &'a str, known: bool },
+    Deposit {
+        file_name: &'a str,
+    },
+    Report {
+        deposit_id: &'a str,
+        known: bool,
+    },
+    /// The structures the technical account is attached to.
+    Attachments,
+    /// The recipient (buyer) structure of an invoice, before it is deposited.
+    Recipient {
+        siret: &'a str,
+    },
+    /// The invoices Chorus Pro made of an integrated deposit.
+    Invoices {
+        deposit_id: &'a str,
+    },
 }
 
 /// A successful answer and how many attempts it took.
@@ -203,6 +218,25 @@ impl<'c, 'h> Client<'c, 'h> {
             } => PluginError::new(
                 ErrorKind::Upstream,
                 format!("Chorus Pro refused to report on deposit {deposit_id} ({refusal})"),
+            ),
+            Target::Attachments => PluginError::new(
+                ErrorKind::Upstream,
+                format!(
+                    "Chorus Pro refused to list the structures of the technical account {} \
+                     ({refusal})",
+                    self.config.technical_login.trim()
+                ),
+            ),
+            Target::Recipient { siret } => PluginError::invalid_input(format!(
+                "Chorus Pro knows no recipient structure with SIRET {siret} ({refusal}): the \
+                 invoice was not sent; check the buyer's SIRET in the invoice"
+            ))
+            .with_field("content_base64"),
+            Target::Invoices { deposit_id } => PluginError::new(
+                ErrorKind::Upstream,
+                format!(
+                    "Chorus Pro refused to list the invoices of deposit {deposit_id} ({refusal})"
+                ),
             ),
         }
     }

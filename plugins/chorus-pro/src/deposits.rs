@@ -8,12 +8,22 @@
 //!
 //! Checks that cost nothing come before any request: the instance is active and well
 //! configured, the dematerialisation code is accepted, the content is base64, at most
-//! 10 MB, and a Factur-X, UBL or CII invoice.
+//! 10 MB, and a Factur-X, UBL or CII invoice. Then the recipient's requirements (service
+//! code, engagement number) are checked against the invoice ([`recipient`]) before the file
+//! is sent.
+//!
+//! Every flow state is handled ([`protocol::deposit_state`]): failed states (`IN_REJETE`,
+//! `IN_INCIDENTE`, `QP_IRRECEVABLE`, `QP_RECEVABLE_AVEC_ERREUR`) are final, recorded with their
+//! errors, and free the file for a new deposit; a state the plugin does not know is reported
+//! as `unknown`, not waited for as pending. Once a flow is integrated, its invoices are
+//! followed (`factures/v1/rechercher/fournisseur`) until each is settled (in payment,
+//! rejected…).
 
 use crate::client::{Client, Target};
 use crate::config::Config;
 use crate::format;
 use crate::protocol::{self, DetailedReport, FlowDeposit, FlowDepositAnswer, ReportQuery};
+use crate::recipient;
 use base64::Engine as _;
 use passerelle_plugin_api::prelude::*;
 use sha2::{Digest, Sha256};
@@ -81,6 +91,9 @@ pub fn submit(
     })?;
     let sha256 = hex(&Sha256::digest(&bytes));
     refuse_duplicate(host, &sha256, file_name)?;
+    let client = Client::new(config, host);
+    let refs = recipient::references(&bytes, invoice_format);
+    recipient::check(&refs, file_name, &client, host)?;
 
     let syntax = format::chorus_syntax(invoice_format);
     // Base64 again from the bytes: the input may hold line breaks the API would refuse.
@@ -93,7 +106,6 @@ pub fn submit(
     })
     .map_err(|e| PluginError::internal(format!("cannot encode the deposit: {e}")))?;
     drop(content);
-    let client = Client::new(config, host);
     let answer = client.call(
         Method::Post,
         protocol::DEPOSIT_FLOW,
@@ -151,6 +163,7 @@ pub fn submit(
         provider_message: reply.libelle.clone(),
         errors: Vec::new(),
         checked_at_ms: None,
+        invoices: Vec::new(),
     };
     // The deposit is made: failing to record it must not hide its number from the caller.
     let recorded = host
@@ -199,8 +212,105 @@ pub fn status(
     follow_one(id, known, host, &Client::new(config, host))
 }
 
-/// Consults the report of one deposit and records what it says.
+/// Whether a deposit was integrated (wholly or partly), so that its invoices exist.
+fn integrated(deposit: &Deposit) -> bool {
+    matches!(
+        deposit.state,
+        DepositState::Integrated | DepositState::PartiallyIntegrated
+    )
+}
+
+/// Whether the follow-up still has something to learn about a deposit: its flow is in
+/// progress or in a state this plugin does not know, or its invoices are not all settled.
+fn to_follow(deposit: &Deposit) -> bool {
+    match deposit.state {
+        DepositState::Pending | DepositState::Unknown => true,
+        DepositState::Rejected => false,
+        DepositState::Integrated | DepositState::PartiallyIntegrated => {
+            deposit.invoices.is_empty() || deposit.invoices.iter().any(|i| !i.settled)
+        }
+    }
+}
+
+/// Brings one deposit up to date: the flow's report until it is integrated, then the
+/// invoices Chorus Pro made of it and their status.
 fn follow_one(
+    id: &str,
+    known: Option<Deposit>,
+    host: &Host<'_>,
+    client: &Client<'_, '_>,
+) -> Result<Deposit, PluginError> {
+    let mut deposit = match known {
+        // An integrated flow does not change any more: only its invoices do.
+        Some(d) if integrated(&d) => d,
+        known => report_one(id, known, host, client)?,
+    };
+    if integrated(&deposit) && to_follow(&deposit) {
+        follow_invoices(&mut deposit, host, client)?;
+        host.state_put(&deposit_key(id), &deposit)?;
+    }
+    Ok(deposit)
+}
+
+/// Asks `factures/v1/rechercher/fournisseur` for the invoices of an integrated deposit and
+/// records their status, logging each change.
+fn follow_invoices(
+    deposit: &mut Deposit,
+    host: &Host<'_>,
+    client: &Client<'_, '_>,
+) -> Result<(), PluginError> {
+    let id = deposit.deposit_id.clone();
+    let body = serde_json::to_vec(&protocol::SupplierInvoiceSearch {
+        numero_flux_depot: &id,
+    })
+    .map_err(|e| PluginError::internal(format!("cannot encode the invoice search: {e}")))?;
+    let answer = client.call(
+        Method::Post,
+        protocol::SUPPLIER_INVOICES,
+        body,
+        Target::Invoices { deposit_id: &id },
+        client.policy(),
+        Idempotency::Idempotent,
+    )?;
+    let found: protocol::SupplierInvoices = serde_json::from_value(answer.body).map_err(|e| {
+        PluginError::new(
+            ErrorKind::Upstream,
+            format!("the invoices of deposit {id} have an unexpected shape ({e})"),
+        )
+    })?;
+    let invoices = protocol::submitted_invoices(&found);
+    for invoice in &invoices {
+        let before = deposit
+            .invoices
+            .iter()
+            .find(|i| i.invoice_id == invoice.invoice_id)
+            .map(|i| i.status.as_str());
+        if before != Some(invoice.status.as_str()) {
+            let level = match invoice.status.as_str() {
+                "REJETEE" | "SUSPENDUE" | "A_RECYCLER" => LogLevel::Warn,
+                _ => LogLevel::Info,
+            };
+            host.log(
+                level,
+                format!(
+                    "invoice {} (identifiantFactureCPP {}) of deposit {id} is now {}",
+                    invoice.number.as_deref().unwrap_or("?"),
+                    invoice.invoice_id,
+                    invoice.status
+                ),
+            );
+        }
+    }
+    // An answer without invoices (not listed yet) keeps what was known.
+    if !invoices.is_empty() {
+        deposit.invoices = invoices;
+    }
+    deposit.checked_at_ms = Some(host.now_unix_ms());
+    Ok(())
+}
+
+/// Consults the report of one deposit and records what it says.
+fn report_one(
     id: &str,
     known: Option<Deposit>,
     host: &Host<'_>,
@@ -260,6 +370,7 @@ fn follow_one(
         provider_message: None,
         errors: Vec::new(),
         checked_at_ms: None,
+        invoices: Vec::new(),
     });
     let previous = deposit.state;
     deposit.state = protocol::deposit_state(&provider_state);
@@ -277,7 +388,9 @@ fn follow_one(
     host.state_put(&deposit_key(id), &deposit)?;
     if previous != deposit.state {
         let level = match deposit.state {
-            DepositState::Rejected | DepositState::PartiallyIntegrated => LogLevel::Warn,
+            DepositState::Rejected | DepositState::PartiallyIntegrated | DepositState::Unknown => {
+                LogLevel::Warn
+            }
             _ => LogLevel::Info,
         };
         host.log(
@@ -317,7 +430,8 @@ pub fn list(filter: &DepositFilter, host: &Host<'_>) -> Result<DepositList, Plug
     Ok(DepositList { deposits })
 }
 
-/// The `follow_deposits` task: asks about pending deposits, oldest-checked first.
+/// The `follow_deposits` task: asks about deposits in progress and the invoices of integrated
+/// ones until they are settled, oldest-checked first.
 pub fn follow(config: &Config, host: &Host<'_>) -> Result<TaskOutcome, PluginError> {
     if let Some(problem) = config.problems().into_iter().next() {
         return Err(problem);
@@ -326,7 +440,7 @@ pub fn follow(config: &Config, host: &Host<'_>) -> Result<TaskOutcome, PluginErr
         .state_list::<Deposit>(DEPOSIT_PREFIX)?
         .into_iter()
         .map(|(_, d)| d)
-        .filter(|d| d.state == DepositState::Pending)
+        .filter(to_follow)
         .collect();
     if pending.is_empty() {
         return Ok(TaskOutcome::new("no deposit in progress"));
@@ -335,7 +449,9 @@ pub fn follow(config: &Config, host: &Host<'_>) -> Result<TaskOutcome, PluginErr
     pending.sort_by_key(|d| (d.checked_at_ms.unwrap_or(0), d.submitted_at_ms.unwrap_or(0)));
     pending.truncate(FOLLOW_BATCH);
     let client = Client::new(config, host);
-    let mut counts = [0usize; 4];
+    let mut counts = [0usize; 5];
+    let mut unknown_states: Vec<String> = Vec::new();
+    let (mut invoices, mut paid, mut refused) = (0usize, 0usize, 0usize);
     let mut failed = 0usize;
     let mut first_failure = None;
     for deposit in pending {
@@ -347,7 +463,25 @@ pub fn follow(config: &Config, host: &Host<'_>) -> Result<TaskOutcome, PluginErr
                     DepositState::Integrated => 1,
                     DepositState::PartiallyIntegrated => 2,
                     DepositState::Rejected => 3,
+                    DepositState::Unknown => 4,
                 }] += 1;
+                if d.state == DepositState::Unknown {
+                    unknown_states.push(format!(
+                        "{id}: {}",
+                        d.provider_state.as_deref().unwrap_or("?")
+                    ));
+                }
+                invoices += d.invoices.len();
+                paid += d
+                    .invoices
+                    .iter()
+                    .filter(|i| i.status == "MISE_EN_PAIEMENT")
+                    .count();
+                refused += d
+                    .invoices
+                    .iter()
+                    .filter(|i| matches!(i.status.as_str(), "REJETEE" | "SUSPENDUE"))
+                    .count();
             }
             // These will fail the same way for every deposit: stop and say why.
             Err(e)
@@ -384,6 +518,19 @@ pub fn follow(config: &Config, host: &Host<'_>) -> Result<TaskOutcome, PluginErr
          integrated, {} rejected, {} still in progress",
         counts[1], counts[2], counts[3], counts[0]
     );
+    if !unknown_states.is_empty() {
+        summary.push_str(&format!(
+            "; {} in a state this plugin does not know ({}): look at them in Chorus Pro",
+            unknown_states.len(),
+            unknown_states.join(", ")
+        ));
+    }
+    if invoices > 0 {
+        summary.push_str(&format!(
+            "; {invoices} invoice(s) followed: {paid} in payment, {refused} rejected or \
+             suspended"
+        ));
+    }
     if failed > 0 {
         summary.push_str(&format!(
             "; {failed} could not be checked (first: {})",

@@ -110,6 +110,45 @@ pub fn embeds_facturx(pdf: &[u8]) -> bool {
     object_streams(pdf).any(|content| names_facturx(&content))
 }
 
+/// The content of the file a Factur-X PDF embeds (the first `/Type /EmbeddedFile` stream),
+/// inflated when it is FlateDecode-compressed; `None` when it cannot be read.
+pub fn embedded_invoice(pdf: &[u8]) -> Option<Vec<u8>> {
+    let mut from = 0;
+    while let Some(i) = find(&pdf[from..], b"/EmbeddedFile") {
+        let at = from + i;
+        from = at + 13;
+        // `/EmbeddedFiles` is the name tree, not the file's stream.
+        if pdf.get(at + 13) == Some(&b's') {
+            continue;
+        }
+        let Some(keyword) = find(&pdf[at..], b"stream").map(|k| at + k) else {
+            continue;
+        };
+        let dict = &pdf[rfind(&pdf[..at], b"obj").unwrap_or(0)..keyword];
+        let mut start = keyword + 6;
+        if pdf.get(start) == Some(&b'\r') {
+            start += 1;
+        }
+        if pdf.get(start) == Some(&b'\n') {
+            start += 1;
+        }
+        let Some(end) = find(&pdf[start..], b"endstream").map(|e| start + e) else {
+            continue;
+        };
+        let data = &pdf[start..end];
+        if find(dict, b"/FlateDecode").is_some() {
+            if let Ok(inflated) =
+                miniz_oxide::inflate::decompress_to_vec_zlib_with_limit(data, MAX_INFLATED)
+            {
+                return Some(inflated);
+            }
+        } else {
+            return Some(data.to_vec());
+        }
+    }
+    None
+}
+
 /// The spellings of `factur-x.xml` a PDF writer may use for a file specification's `/F` and
 /// `/UF` strings: plain, UTF-16BE, and hexadecimal forms of both (hex digits in either
 /// case; the name itself is exact, as the Factur-X specification fixes it).

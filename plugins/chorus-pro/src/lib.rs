@@ -8,8 +8,9 @@
 //! This file only wires the plugin together; each concern has its module:
 //! [`config`] holds the instance settings and the environment guard, [`environment`] knows
 //! the PISTE hosts, [`format`](mod@format) recognises invoices from their content, [`protocol`] is the
-//! API's JSON, [`client`] talks to the gateway and gives outcomes their meaning, and
-//! [`deposits`] holds the operations and their records. All network access goes through the
+//! API's JSON, [`client`] talks to the gateway and gives outcomes their meaning,
+//! [`recipient`] checks what the buyer's structure requires before a deposit, and
+//! [`deposits`] holds the operations, their records and the follow-up of flows and invoices. All network access goes through the
 //! host, which enforces the quotas [`Plugin::quotas`] declares for the instance's
 //! environment.
 
@@ -19,6 +20,7 @@ pub mod deposits;
 pub mod environment;
 pub mod format;
 pub mod protocol;
+pub mod recipient;
 
 use client::{Client, Target};
 pub use config::Config;
@@ -145,6 +147,7 @@ fn test_routine(config: &Config, host: &Host<'_>) -> TestReport {
     if token.is_none() {
         report.skip("reach API", "no access token");
         report.skip("check technical account and structure", "no access token");
+        report.skip("check attachment", "no access token");
         return report.finish("");
     }
     let reached = report.step("reach API", || {
@@ -158,19 +161,13 @@ fn test_routine(config: &Config, host: &Host<'_>) -> TestReport {
                 Idempotency::Idempotent,
             )
             .map_err(|e| describe(&e))?;
-        let status = match answer.body.get("statusCode") {
-            Some(Value::String(s)) => s.clone(),
-            Some(Value::Number(n)) => n.to_string(),
-            _ => String::new(),
-        };
-        if status == "200" {
-            Ok(Check::ok((), format!("{} is up", config.api_base())))
-        } else {
-            Err(format!(
-                "{} answered its health check with statusCode {status:?} instead of \"200\": \
-                 Chorus Pro reports a problem; try again later",
+        match health(&answer.body) {
+            Ok(()) => Ok(Check::ok((), format!("{} is up", config.api_base()))),
+            Err(said) => Err(format!(
+                "{} answered its health check with {said} instead of a healthy status: Chorus \
+                 Pro reports a problem; try again later",
                 config.api_base()
-            ))
+            )),
         }
     });
     if reached.is_none() {
@@ -178,12 +175,18 @@ fn test_routine(config: &Config, host: &Host<'_>) -> TestReport {
             "check technical account and structure",
             "the API could not be reached",
         );
+        report.skip("check attachment", "the API could not be reached");
         return report.finish("");
     }
     let structure = report.step("check technical account and structure", || {
         check_structure(config, &client)
     });
-    match structure {
+    if structure.is_none() {
+        report.skip("check attachment", "the structure could not be found");
+        return report.finish("");
+    }
+    let attached = report.step("check attachment", || check_attachment(config, &client));
+    match structure.filter(|_| attached.is_some()) {
         Some(s) => report.finish(format!(
             "Chorus Pro {env} ready: structure {} ({}) reached with the technical account {}",
             config.structure(),
@@ -260,6 +263,98 @@ fn check_structure(
         ));
     }
     Ok(Check::ok(structure, detail))
+}
+
+/// Whether a health-check answer (HTTP 200) says the service is healthy, whatever shape the
+/// gateway gives it: `{"statusCode": "200"}`, `{"statusCode": 200}`, or Spring's
+/// `{"statusCode": "OK", "statusCodeValue": 200}`. Otherwise, what it said.
+pub fn health(body: &Value) -> Result<(), String> {
+    let code = body.get("statusCode");
+    let value = body.get("statusCodeValue");
+    let healthy = match (code, value) {
+        (Some(Value::String(s)), _) if s.trim() == "200" => true,
+        (Some(Value::Number(n)), _) if n.as_u64() == Some(200) => true,
+        (Some(Value::String(s)), Some(v)) if s.trim().eq_ignore_ascii_case("OK") => {
+            v.as_u64() == Some(200) || v.as_str().is_some_and(|v| v.trim() == "200")
+        }
+        _ => false,
+    };
+    if healthy {
+        return Ok(());
+    }
+    Err(match (code, value) {
+        (None, None) => "no statusCode".to_owned(),
+        (Some(c), None) => format!("statusCode {c}"),
+        (c, Some(v)) => format!(
+            "statusCode {} and statusCodeValue {v}",
+            c.map_or_else(|| "(none)".to_owned(), Value::to_string)
+        ),
+    })
+}
+
+/// Proves that the technical account is attached to the configured structure: the search
+/// finds a structure whoever asks, but only an attached account may deposit for it.
+fn check_attachment(config: &Config, client: &Client<'_, '_>) -> Result<Check<()>, String> {
+    let wanted = config.structure();
+    let body = serde_json::to_vec(&protocol::AttachmentsQuery {
+        parametres_recherche: protocol::Paging {
+            nb_resultats_par_page: 100,
+            page_resultat_demandee: 1,
+        },
+    })
+    .map_err(|e| e.to_string())?;
+    let answer = client
+        .call(
+            Method::Post,
+            protocol::ATTACHMENTS,
+            body,
+            Target::Attachments,
+            RetryPolicy::once(),
+            Idempotency::Idempotent,
+        )
+        .map_err(|e| describe(&e))?;
+    let found: protocol::AttachmentsAnswer = serde_json::from_value(answer.body)
+        .map_err(|e| format!("the attachments answered an unexpected shape ({e})"))?;
+    let login = config.technical_login.trim();
+    let others: Vec<String> = found
+        .liste_structure_rattachement
+        .iter()
+        .filter_map(|a| a.identifiant_structure.as_deref().map(str::trim))
+        .filter(|id| *id != wanted)
+        .map(str::to_owned)
+        .collect();
+    let Some(attachment) = found
+        .liste_structure_rattachement
+        .iter()
+        .find(|a| a.identifiant_structure.as_deref().map(str::trim) == Some(wanted.as_str()))
+    else {
+        let listed = if others.is_empty() {
+            "no structure".to_owned()
+        } else {
+            format!("only {}", others.join(", "))
+        };
+        return Err(format!(
+            "structure_id: the technical account {login} is not attached to structure {wanted} \
+             (it is attached to {listed}): in Chorus Pro, have the structure's manager attach \
+             the technical account to it (Gestion des utilisateurs > rattachements), or \
+             configure the structure it is attached to"
+        ));
+    };
+    let status = attachment
+        .statut_rattachement_structure
+        .as_deref()
+        .map(str::trim)
+        .unwrap_or_default();
+    if !status.is_empty() && !status.eq_ignore_ascii_case("ACTIF") {
+        return Err(format!(
+            "structure_id: the attachment of {login} to structure {wanted} is {status}, not \
+             ACTIF: ask the structure's manager in Chorus Pro to validate it"
+        ));
+    }
+    Ok(Check::ok(
+        (),
+        format!("the technical account {login} is attached to structure {wanted}"),
+    ))
 }
 
 /// An error as a step detail: the field to fix first, then the message.

@@ -17,16 +17,142 @@ pub const STRUCTURES_SEARCH: &str = "/cpro/structures/v1/rechercher";
 pub const DEPOSIT_FLOW: &str = "/cpro/factures/v1/deposer/flux";
 /// Path of the detailed flow report.
 pub const DETAILED_REPORT: &str = "/cpro/transverses/v1/consulterCRDetaille";
+/// Path of the structures the technical account is attached to.
+pub const ATTACHMENTS: &str = "/cpro/utilisateurs/v1/monCompte/recuperer/rattachements";
+/// Path of a structure's details and settings (service code, engagement number required).
+pub const STRUCTURE_CONSULT: &str = "/cpro/structures/v1/consulter";
+/// Path of the search of invoices the supplier issued.
+pub const SUPPLIER_INVOICES: &str = "/cpro/factures/v1/rechercher/fournisseur";
 
 /// Content type of every call, as the API documentation writes it.
 pub const CONTENT_TYPE: &str = "application/json;charset=utf-8";
 /// Header carrying base64(`login:password`) of the technical account.
 pub const ACCOUNT_HEADER: &str = "cpro-account";
 
-/// Final flow states.
+/// Flow states still in progress: received, being processed by Chorus Pro, processed by
+/// its exchange service (the older spellings are kept: they are met in the wild).
+pub const STATES_IN_PROGRESS: &[&str] = &[
+    "IN_DEPOSE",
+    "IN_RECU",
+    "IN_EN_ATTENTE_TRAITEMENT",
+    "IN_EN_COURS_TRAITEMENT",
+    "IN_EN_COURS_TRAITEMENT_CPP",
+    "IN_TRAITE_SE_CPP",
+];
 pub const STATE_INTEGRATED: &str = "IN_INTEGRE";
 pub const STATE_PARTIALLY_INTEGRATED: &str = "IN_INTEGRE_PARTIEL";
-pub const STATE_REJECTED: &str = "IN_REJETE";
+/// Failed flow states: final, reported with their errors; the file may be deposited again.
+/// Rejected, incident in processing, not receivable, receivable with errors.
+pub const STATES_FAILED: &[&str] = &[
+    "IN_REJETE",
+    "IN_INCIDENTE",
+    "QP_IRRECEVABLE",
+    "QP_RECEVABLE_AVEC_ERREUR",
+];
+
+/// Invoice statuses (`statut` / `statutFacture`) after which nothing changes any more: paid,
+/// rejected, abandoned, deleted, replaced.
+pub const INVOICE_SETTLED: &[&str] = &[
+    "MISE_EN_PAIEMENT",
+    "REJETEE",
+    "ABANDONNEE",
+    "SUPPRIMEE",
+    "REMPLACEE_PAR_A22",
+];
+
+/// Body of `POST /cpro/utilisateurs/v1/monCompte/recuperer/rattachements`.
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct AttachmentsQuery {
+    pub parametres_recherche: Paging,
+}
+
+/// Paging of a search (`parametresRecherche`).
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Paging {
+    pub nb_resultats_par_page: u32,
+    pub page_resultat_demandee: u32,
+}
+
+/// Answer of the attachments of the technical account.
+#[derive(Debug, Default, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct AttachmentsAnswer {
+    #[serde(default)]
+    pub liste_structure_rattachement: Vec<Attachment>,
+}
+
+/// One structure the account is attached to.
+#[derive(Debug, Default, Clone, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Attachment {
+    #[serde(default)]
+    pub identifiant_structure: Option<String>,
+    #[serde(default)]
+    pub designation_structure: Option<String>,
+    #[serde(default)]
+    pub statut_rattachement_structure: Option<String>,
+    #[serde(default)]
+    pub role_utilisateur: Option<String>,
+}
+
+/// Body of `POST /cpro/structures/v1/consulter`.
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct StructureConsult<'a> {
+    #[serde(rename = "idStructureCPP")]
+    pub id_structure_cpp: &'a Value,
+    pub code_langue: &'a str,
+}
+
+/// The settings of a structure that matter to a supplier.
+#[derive(Debug, Default, Clone, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct StructureSettings {
+    #[serde(default)]
+    pub code_service_doit_etre_renseigne: Option<bool>,
+    #[serde(default, rename = "numeroEJDoitEtreRenseigne")]
+    pub numero_ej_doit_etre_renseigne: Option<bool>,
+    #[serde(default, rename = "gestionNumeroEJOuCodeService")]
+    pub gestion_numero_ej_ou_code_service: Option<bool>,
+}
+
+/// Answer of `structures/v1/consulter` (only what is read).
+#[derive(Debug, Default, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct StructureDetails {
+    #[serde(default)]
+    pub parametres: Option<StructureSettings>,
+}
+
+/// Body of `POST /cpro/factures/v1/rechercher/fournisseur`.
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct SupplierInvoiceSearch<'a> {
+    pub numero_flux_depot: &'a str,
+}
+
+/// Answer of the supplier's invoice search.
+#[derive(Debug, Default, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct SupplierInvoices {
+    #[serde(default)]
+    pub liste_factures: Vec<SupplierInvoice>,
+}
+
+#[derive(Debug, Default, Clone, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct SupplierInvoice {
+    #[serde(default, rename = "identifiantFactureCPP")]
+    pub identifiant_facture_cpp: Option<Value>,
+    #[serde(default)]
+    pub numero_facture: Option<String>,
+    #[serde(default)]
+    pub statut: Option<String>,
+    #[serde(default)]
+    pub statut_facture: Option<String>,
+}
 
 /// Body of `POST /cpro/structures/v1/rechercher`.
 #[derive(Debug, Serialize)]
@@ -60,7 +186,7 @@ pub struct StructureSearchAnswer {
 pub struct FoundStructure {
     #[serde(default)]
     pub designation_structure: Option<String>,
-    #[serde(default)]
+    #[serde(default, rename = "idStructureCPP")]
     pub id_structure_cpp: Option<Value>,
     #[serde(default)]
     pub identifiant_structure: Option<String>,
@@ -195,15 +321,50 @@ pub fn refusal(body: &Value) -> Option<Refusal> {
     })
 }
 
-/// The neutral state of a Chorus Pro flow state: the three final states, anything else
-/// still in progress.
+/// The neutral state of a Chorus Pro flow state. A state none of the lists names is
+/// `Unknown`, never `Pending`: a new state must be looked at, not waited for.
 pub fn deposit_state(code: &str) -> DepositState {
-    match code.trim() {
+    let code = code.trim();
+    match code {
         STATE_INTEGRATED => DepositState::Integrated,
         STATE_PARTIALLY_INTEGRATED => DepositState::PartiallyIntegrated,
-        STATE_REJECTED => DepositState::Rejected,
-        _ => DepositState::Pending,
+        _ if STATES_FAILED.contains(&code) => DepositState::Rejected,
+        _ if STATES_IN_PROGRESS.contains(&code) => DepositState::Pending,
+        _ => DepositState::Unknown,
     }
+}
+
+/// A Chorus Pro id (number or string) as text.
+pub fn id_text(value: Option<&Value>) -> Option<String> {
+    match value? {
+        Value::Number(n) => Some(n.to_string()),
+        Value::String(s) if !s.trim().is_empty() => Some(s.trim().to_owned()),
+        _ => None,
+    }
+}
+
+/// The invoices of a supplier search, in neutral terms.
+pub fn submitted_invoices(found: &SupplierInvoices) -> Vec<SubmittedInvoice> {
+    found
+        .liste_factures
+        .iter()
+        .filter_map(|f| {
+            let invoice_id = id_text(f.identifiant_facture_cpp.as_ref())?;
+            let status = f
+                .statut
+                .as_deref()
+                .or(f.statut_facture.as_deref())
+                .map(str::trim)
+                .unwrap_or_default()
+                .to_owned();
+            Some(SubmittedInvoice {
+                invoice_id,
+                number: f.numero_facture.clone(),
+                settled: INVOICE_SETTLED.contains(&status.as_str()),
+                status,
+            })
+        })
+        .collect()
 }
 
 /// Every error of a report: the flow's technical errors, then each payment request's.
@@ -242,10 +403,44 @@ mod tests {
             deposit_state("IN_INTEGRE_PARTIEL"),
             DepositState::PartiallyIntegrated
         );
-        assert_eq!(deposit_state("IN_REJETE"), DepositState::Rejected);
-        for pending in ["IN_RECU", "IN_EN_COURS_TRAITEMENT", "IN_INCIDENTE", ""] {
-            assert_eq!(deposit_state(pending), DepositState::Pending);
+        for failed in [
+            "IN_REJETE",
+            "IN_INCIDENTE",
+            "QP_IRRECEVABLE",
+            "QP_RECEVABLE_AVEC_ERREUR",
+        ] {
+            assert_eq!(deposit_state(failed), DepositState::Rejected, "{failed}");
         }
+        for pending in [
+            "IN_RECU",
+            "IN_EN_COURS_TRAITEMENT_CPP",
+            "IN_TRAITE_SE_CPP",
+            " IN_EN_COURS_TRAITEMENT ",
+        ] {
+            assert_eq!(deposit_state(pending), DepositState::Pending, "{pending}");
+        }
+        for unknown in ["IN_NOUVEL_ETAT", "", "in_recu"] {
+            assert_eq!(deposit_state(unknown), DepositState::Unknown, "{unknown:?}");
+        }
+    }
+
+    #[test]
+    fn supplier_invoices_read_with_their_status() {
+        let found: SupplierInvoices = serde_json::from_value(json!({
+            "codeRetour": 0,
+            "listeFactures": [
+                {"identifiantFactureCPP": 987654, "numeroFacture": "F-1", "statut": "MISE_A_DISPOSITION"},
+                {"identifiantFactureCPP": "987655", "numeroFacture": "F-2", "statut": "MISE_EN_PAIEMENT"},
+                {"numeroFacture": "no id"}
+            ]
+        }))
+        .unwrap();
+        let invoices = submitted_invoices(&found);
+        assert_eq!(invoices.len(), 2);
+        assert_eq!(invoices[0].invoice_id, "987654");
+        assert!(!invoices[0].settled);
+        assert_eq!(invoices[1].status, "MISE_EN_PAIEMENT");
+        assert!(invoices[1].settled);
     }
 
     #[test]

@@ -12,7 +12,7 @@ use passerelle_plugin_api::prelude::*;
 use passerelle_plugin_api::testing::{self, ScriptedHost};
 use serde_json::{json, Value};
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 
 const OAUTH: &str = "https://sandbox-oauth.piste.gouv.fr/api/oauth/token";
 const API: &str = "https://sandbox-api.piste.gouv.fr";
@@ -47,6 +47,15 @@ fn respond(status: u16, body: Value) -> Result<HttpResponse, HttpError> {
     })
 }
 
+/// SIRET, idStructureCPP and name of the structures the scripted directory knows.
+const DIRECTORY: &[(&str, u64, &str)] = &[
+    (support::SUPPLIER_SIRET, 25000101, "ACME FOURNITURES SAS"),
+    ("21920023500014", 26000201, "COMMUNE DE CLAMART"),
+    (STRICT_BUYER, 26000202, "DRFIP"),
+];
+/// A recipient requiring a service code and an engagement number.
+const STRICT_BUYER: &str = "13002526500013";
+
 /// A host where PISTE grants tokens and Chorus Pro answers like the sandbox.
 fn host() -> ScriptedHost {
     let host = ScriptedHost::new();
@@ -64,20 +73,68 @@ fn host() -> ScriptedHost {
         200,
         r#"{"statusCode":"200"}"#,
     );
-    host.on(
+    // The directory: the supplier, a buyer with no requirement and a strict one.
+    host.on_fn(
         Method::Post,
         &format!("{API}/cpro/structures/v1/rechercher"),
+        |req| {
+            let body: Value = serde_json::from_slice(&req.body).unwrap();
+            let wanted = body["structure"]["identifiantStructure"].as_str().unwrap_or("");
+            let found: Vec<Value> = DIRECTORY
+                .iter()
+                .filter(|(id, ..)| *id == wanted)
+                .map(|(id, cpp, name)| json!({
+                    "designationStructure": name, "idStructureCPP": cpp,
+                    "identifiantStructure": id, "statut": "ACTIF",
+                    "typeIdentifiantStructure": "SIRET"
+                }))
+                .collect();
+            if found.is_empty() {
+                return respond(400, json!({"codeRetour": 20001, "libelle": "Aucune structure"}));
+            }
+            respond(
+                200,
+                json!({
+                    "codeRetour": 0, "libelle": "GCU_MSG_01_000", "listeStructures": found,
+                    "parametresRetour": {"pageCourante": 1, "pages": 1, "nbResultatsParPage": 10, "total": 1}
+                }),
+            )
+        },
+    );
+    host.on_fn(
+        Method::Post,
+        &format!("{API}/cpro/structures/v1/consulter"),
+        |req| {
+            let body: Value = serde_json::from_slice(&req.body).unwrap();
+            let strict = body["idStructureCPP"] == json!(26000202);
+            respond(
+                200,
+                json!({"codeRetour": 0, "parametres": {
+                    "codeServiceDoitEtreRenseigne": strict, "numeroEJDoitEtreRenseigne": strict,
+                    "gestionNumeroEJOuCodeService": false
+                }}),
+            )
+        },
+    );
+    host.on(
+        Method::Post,
+        &format!("{API}/cpro/utilisateurs/v1/monCompte/recuperer/rattachements"),
         200,
         json!({
             "codeRetour": 0, "libelle": "GCU_MSG_01_000",
-            "listeStructures": [{
-                "designationStructure": "ACME FOURNITURES SAS", "idStructureCPP": 25000101,
-                "identifiantStructure": support::SUPPLIER_SIRET, "statut": "ACTIF",
+            "listeStructureRattachement": [{
+                "designationStructure": "ACME FOURNITURES SAS", "idStructure": 25000101,
+                "identifiantStructure": support::SUPPLIER_SIRET, "statutRattachementStructure": "ACTIF",
                 "typeIdentifiantStructure": "SIRET"
-            }],
-            "parametresRetour": {"pageCourante": 1, "pages": 1, "nbResultatsParPage": 10, "total": 1}
+            }]
         })
         .to_string(),
+    );
+    host.on(
+        Method::Post,
+        &format!("{API}/cpro/factures/v1/rechercher/fournisseur"),
+        200,
+        r#"{"codeRetour":0,"libelle":"GCU_MSG_01_000","listeFactures":[]}"#,
     );
     let deposits = Arc::new(AtomicUsize::new(0));
     host.on_fn(
@@ -151,7 +208,8 @@ fn test_routine_passes_and_sends_both_credentials() {
         [
             "get token",
             "reach API",
-            "check technical account and structure"
+            "check technical account and structure",
+            "check attachment"
         ]
     );
     assert!(
@@ -557,7 +615,11 @@ fn a_deposit_that_may_have_been_applied_is_not_sent_again() {
         "{}",
         e.message
     );
-    assert_eq!(api_requests(&host).len(), 1);
+    let deposits = api_requests(&host)
+        .iter()
+        .filter(|r| r.url.ends_with("/deposer/flux"))
+        .count();
+    assert_eq!(deposits, 1);
     // Exhausted retries say how it went.
     let host = self::host();
     deposit_sequence(&host, vec![503, 503, 503]);
@@ -652,17 +714,14 @@ fn status_maps_every_state_with_its_errors_and_records_it() {
         {"codeErreur": "E1", "libelleErreur": "Élément absent : cbc:IssueDate", "natureErreur": "BLOQUANTE"},
         {"codeErreur": "E2", "libelleErreur": "Élément absent : cac:AccountingCustomerParty", "natureErreur": "BLOQUANTE"}
     ]);
-    report_route(
-        &host,
-        vec![report("IN_RECU"), report("IN_INTEGRE"), partial, rejected],
-    );
+    report_route(&host, vec![report("IN_RECU"), partial, rejected]);
     let query = DepositRef {
         deposit_id: deposit.deposit_id.clone(),
     };
-    let status = |host: &ScriptedHost| {
-        testing::invoke::<ChorusPro, EinvoiceStatus>(&query, config(), host).unwrap()
+    let status = |host: &ScriptedHost, query: &DepositRef| {
+        testing::invoke::<ChorusPro, EinvoiceStatus>(query, config(), host).unwrap()
     };
-    let d = status(&host);
+    let d = status(&host, &query);
     assert_eq!(
         (d.state, d.provider_state.as_deref()),
         (DepositState::Pending, Some("IN_RECU"))
@@ -674,15 +733,39 @@ fn status_maps_every_state_with_its_errors_and_records_it() {
         sent,
         json!({"numeroFluxDepot": deposit.deposit_id, "syntaxeFlux": "IN_DP_E1_UBL_INVOICE"})
     );
-    let d = status(&host);
-    assert_eq!(d.state, DepositState::Integrated);
-    assert_eq!(d.state_changed_at.as_deref(), Some("2027-01-15T10:05:00Z"));
-    let d = status(&host);
+    let d = status(&host, &query);
     assert_eq!(d.state, DepositState::PartiallyIntegrated);
+    assert_eq!(d.state_changed_at.as_deref(), Some("2027-01-15T10:05:00Z"));
     assert_eq!(d.errors.len(), 1);
     assert_eq!(d.errors[0].invoice.as_deref(), Some("FA-11"));
     assert_eq!(d.errors[0].recipient.as_deref(), Some("21920023500014"));
-    let d = status(&host);
+    // An integrated flow does not change: its invoices are asked for, not its report.
+    let reports_before = api_requests(&host)
+        .iter()
+        .filter(|r| r.url.ends_with("consulterCRDetaille"))
+        .count();
+    let again = status(&host, &query);
+    assert_eq!(again.state, DepositState::PartiallyIntegrated);
+    let reports_after = api_requests(&host)
+        .iter()
+        .filter(|r| r.url.ends_with("consulterCRDetaille"))
+        .count();
+    assert_eq!(reports_after, reports_before);
+    let recorded: Deposit =
+        serde_json::from_value(host.state()[&format!("deposit/{}", deposit.deposit_id)].clone())
+            .unwrap();
+    assert_eq!(recorded, again);
+
+    let second = submit(
+        &host,
+        config(),
+        &submission("FA-12.xml", &support::ubl("FA-12")),
+    )
+    .unwrap();
+    let query = DepositRef {
+        deposit_id: second.deposit_id.clone(),
+    };
+    let d = status(&host, &query);
     assert_eq!(d.state, DepositState::Rejected);
     let messages: Vec<&str> = d.errors.iter().map(|e| e.message.as_str()).collect();
     assert_eq!(
@@ -693,6 +776,7 @@ fn status_maps_every_state_with_its_errors_and_records_it() {
         ]
     );
     assert_eq!(d.errors[1].code.as_deref(), Some("E2"));
+    let deposit = second;
     let recorded: Deposit =
         serde_json::from_value(host.state()[&format!("deposit/{}", deposit.deposit_id)].clone())
             .unwrap();
@@ -830,14 +914,39 @@ fn the_follow_up_task_checks_pending_deposits_only() {
         outcome.summary,
         "checked 3 of 3 deposit(s) in progress: 1 integrated, 0 partially integrated, 1 rejected, 1 still in progress"
     );
+    // The last one is integrated now; the integrated ones' invoices are followed until paid.
     let before = api_requests(&host).len();
     let outcome = testing::run_task::<ChorusPro>("follow_deposits", config(), &host).unwrap();
     assert!(
-        outcome.summary.starts_with("checked 1 of 1"),
+        outcome.summary.starts_with("checked 2 of 2"),
         "{}",
         outcome.summary
     );
-    assert_eq!(api_requests(&host).len(), before + 1);
+    // One report (the pending one) and one invoice search per integrated deposit.
+    assert_eq!(api_requests(&host).len(), before + 3);
+    host.on_fn(
+        Method::Post,
+        &format!("{API}/cpro/factures/v1/rechercher/fournisseur"),
+        |req| {
+            let body: Value = serde_json::from_slice(&req.body).unwrap();
+            let flow = body["numeroFluxDepot"].as_str().unwrap().to_owned();
+            respond(
+                200,
+                json!({"codeRetour": 0, "listeFactures": [{
+                    "identifiantFactureCPP": 8420001, "numeroFacture": flow,
+                    "statut": "MISE_EN_PAIEMENT"
+                }]}),
+            )
+        },
+    );
+    let outcome = testing::run_task::<ChorusPro>("follow_deposits", config(), &host).unwrap();
+    assert!(
+        outcome
+            .summary
+            .ends_with("; 2 invoice(s) followed: 2 in payment, 0 rejected or suspended"),
+        "{}",
+        outcome.summary
+    );
     let outcome = testing::run_task::<ChorusPro>("follow_deposits", config(), &host).unwrap();
     assert_eq!(outcome.summary, "no deposit in progress");
     let e = testing::run_task::<ChorusPro>("nope", config(), &host).unwrap_err();
@@ -911,4 +1020,298 @@ fn manifest_quotas_and_validation() {
     let errors = ChorusPro::validate(&mixed);
     assert_eq!(errors.len(), 1);
     assert_eq!(errors[0].field.as_deref(), Some("api_url"));
+}
+
+#[test]
+fn the_health_check_accepts_every_healthy_shape_and_only_those() {
+    for (body, healthy) in [
+        (r#"{"statusCode":"200"}"#, true),
+        (r#"{"statusCode":200}"#, true),
+        (
+            r#"{"headers":{},"body":null,"statusCode":"OK","statusCodeValue":200}"#,
+            true,
+        ),
+        (r#"{"statusCode":"503"}"#, false),
+        (r#"{"statusCode":"OK","statusCodeValue":500}"#, false),
+        (r#"{}"#, false),
+    ] {
+        let host = host();
+        host.on(
+            Method::Get,
+            &format!("{API}/cpro/transverses/v1/health-check"),
+            200,
+            body,
+        );
+        let report = testing::test::<ChorusPro>(config(), &host);
+        let step = report.steps.iter().find(|s| s.name == "reach API").unwrap();
+        assert_eq!(
+            step.status == Status::Ok,
+            healthy,
+            "{body}: {}",
+            step.detail
+        );
+        assert_eq!(report.status == Status::Ok, healthy, "{body}");
+    }
+}
+
+#[test]
+fn a_technical_account_not_attached_fails_the_test_routine() {
+    let host = host();
+    host.on(
+        Method::Post,
+        &format!("{API}/cpro/utilisateurs/v1/monCompte/recuperer/rattachements"),
+        200,
+        json!({"codeRetour": 0, "listeStructureRattachement": [{
+            "identifiantStructure": "99999999900019", "statutRattachementStructure": "ACTIF"
+        }]})
+        .to_string(),
+    );
+    let report = testing::test::<ChorusPro>(config(), &host);
+    assert_eq!(report.status, Status::Failed);
+    let step = report.steps.last().unwrap();
+    assert_eq!(
+        (step.name.as_str(), step.status),
+        ("check attachment", Status::Failed)
+    );
+    assert!(
+        step.detail
+            .contains("is not attached to structure 12345678200010")
+            && step.detail.contains("only 99999999900019"),
+        "{}",
+        step.detail
+    );
+    let sent = api_requests(&host);
+    let body: Value = serde_json::from_slice(&sent.last().unwrap().body).unwrap();
+    assert_eq!(body["parametresRecherche"]["pageResultatDemandee"], 1);
+}
+
+/// A UBL invoice to the strict recipient, with the references given.
+fn ubl_to_strict(number: &str, service: Option<&str>, engagement: Option<&str>) -> Vec<u8> {
+    let mut references = String::new();
+    if let Some(s) = service {
+        references.push_str(&format!("<cbc:BuyerReference>{s}</cbc:BuyerReference>"));
+    }
+    if let Some(e) = engagement {
+        references.push_str(&format!(
+            "<cac:OrderReference><cbc:ID>{e}</cbc:ID></cac:OrderReference>"
+        ));
+    }
+    String::from_utf8(support::ubl(number))
+        .unwrap()
+        .replace("21920023500014", STRICT_BUYER)
+        .replace(
+            "  <cac:AccountingSupplierParty>",
+            &format!("  {references}\n  <cac:AccountingSupplierParty>"),
+        )
+        .into_bytes()
+}
+
+#[test]
+fn an_invoice_lacking_what_its_recipient_requires_is_refused_before_deposit() {
+    let host = host();
+    let e = submit(
+        &host,
+        config(),
+        &submission("S-1.xml", &ubl_to_strict("S-1", None, Some("EJ-1"))),
+    )
+    .unwrap_err();
+    assert_eq!(e.kind, ErrorKind::InvalidInput);
+    assert_eq!(e.field.as_deref(), Some("content_base64"));
+    assert!(
+        e.message
+            .contains("DRFIP (13002526500013) requires a service code")
+            && !e.message.contains("engagement number (")
+            && e.message.contains("it was not sent"),
+        "{}",
+        e.message
+    );
+    let deposits = |host: &ScriptedHost| {
+        api_requests(host)
+            .iter()
+            .filter(|r| r.url.ends_with("/deposer/flux"))
+            .count()
+    };
+    assert_eq!(deposits(&host), 0);
+    let consult: Value = serde_json::from_slice(
+        &api_requests(&host)
+            .iter()
+            .find(|r| r.url.ends_with("/structures/v1/consulter"))
+            .unwrap()
+            .body,
+    )
+    .unwrap();
+    assert_eq!(
+        consult,
+        json!({"idStructureCPP": 26000202, "codeLangue": "fr"})
+    );
+    let e = submit(
+        &host,
+        config(),
+        &submission("S-2.xml", &ubl_to_strict("S-2", Some("SERV-1"), None)),
+    )
+    .unwrap_err();
+    assert!(e.message.contains("an engagement number"), "{}", e.message);
+    // With both, it is deposited; the recipient's rules were asked for once.
+    submit(
+        &host,
+        config(),
+        &submission(
+            "S-3.xml",
+            &ubl_to_strict("S-3", Some("SERV-1"), Some("EJ-1")),
+        ),
+    )
+    .unwrap();
+    assert_eq!(deposits(&host), 1);
+    let lookups = api_requests(&host)
+        .iter()
+        .filter(|r| r.url.ends_with("/structures/v1/consulter"))
+        .count();
+    assert_eq!(lookups, 1);
+}
+
+#[test]
+fn every_failed_flow_state_is_final_with_its_errors_and_frees_the_file() {
+    for state in [
+        "IN_REJETE",
+        "IN_INCIDENTE",
+        "QP_IRRECEVABLE",
+        "QP_RECEVABLE_AVEC_ERREUR",
+    ] {
+        let host = host();
+        let file = submission("R-1.xml", &support::ubl("R-1"));
+        let deposit = submit(&host, config(), &file).unwrap();
+        let mut failed = report(state);
+        failed["listeErreurTechnique"] = json!([{"codeErreur": "X1", "libelleErreur": format!("échec {state}"), "natureErreur": "BLOQUANTE"}]);
+        report_route(&host, vec![failed]);
+        let d = testing::invoke::<ChorusPro, EinvoiceStatus>(
+            &DepositRef {
+                deposit_id: deposit.deposit_id.clone(),
+            },
+            config(),
+            &host,
+        )
+        .unwrap();
+        assert_eq!(d.state, DepositState::Rejected, "{state}");
+        assert!(d.state.is_final());
+        assert_eq!(d.provider_state.as_deref(), Some(state));
+        assert_eq!(d.errors[0].message, format!("échec {state}"));
+        // Not followed any more, and the same file may be deposited again.
+        let outcome = testing::run_task::<ChorusPro>("follow_deposits", config(), &host).unwrap();
+        assert_eq!(outcome.summary, "no deposit in progress", "{state}");
+        let again = submit(&host, config(), &file).unwrap();
+        assert_ne!(again.deposit_id, deposit.deposit_id);
+    }
+}
+
+#[test]
+fn an_unknown_flow_state_is_reported_as_such_not_as_pending() {
+    let host = host();
+    let deposit = submit(
+        &host,
+        config(),
+        &submission("U-1.xml", &support::ubl("U-1")),
+    )
+    .unwrap();
+    report_route(
+        &host,
+        vec![report("IN_ETAT_INEDIT"), report("IN_ETAT_INEDIT")],
+    );
+    let d = testing::invoke::<ChorusPro, EinvoiceStatus>(
+        &DepositRef {
+            deposit_id: deposit.deposit_id.clone(),
+        },
+        config(),
+        &host,
+    )
+    .unwrap();
+    assert_eq!(
+        (d.state, d.provider_state.as_deref()),
+        (DepositState::Unknown, Some("IN_ETAT_INEDIT"))
+    );
+    let outcome = testing::run_task::<ChorusPro>("follow_deposits", config(), &host).unwrap();
+    assert!(
+        outcome.summary.contains(&format!(
+            "1 in a state this plugin does not know ({}: IN_ETAT_INEDIT)",
+            deposit.deposit_id
+        )),
+        "{}",
+        outcome.summary
+    );
+    assert!(
+        !outcome.summary.contains("1 still in progress"),
+        "{}",
+        outcome.summary
+    );
+}
+
+#[test]
+fn an_integrated_invoice_is_followed_to_payment() {
+    let host = host();
+    let deposit = submit(
+        &host,
+        config(),
+        &submission("P-1.xml", &support::ubl("P-1")),
+    )
+    .unwrap();
+    report_route(&host, vec![report("IN_INTEGRE")]);
+    let statuses = Arc::new(Mutex::new(vec![
+        "MISE_EN_PAIEMENT",
+        "MANDATEE",
+        "SUSPENDUE",
+        "MISE_A_DISPOSITION",
+        "DEPOSEE",
+    ]));
+    host.on_fn(
+        Method::Post,
+        &format!("{API}/cpro/factures/v1/rechercher/fournisseur"),
+        move |req| {
+            let body: Value = serde_json::from_slice(&req.body).unwrap();
+            let status = {
+                let mut s = statuses.lock().unwrap();
+                if s.len() > 1 {
+                    s.pop().unwrap()
+                } else {
+                    s[0]
+                }
+            };
+            respond(
+                200,
+                json!({"codeRetour": 0, "listeFactures": [{
+                    "identifiantFactureCPP": 8420001, "numeroFacture": "P-1",
+                    "numeroFluxDepot": body["numeroFluxDepot"], "statut": status
+                }]}),
+            )
+        },
+    );
+    let query = DepositRef {
+        deposit_id: deposit.deposit_id.clone(),
+    };
+    let mut seen = Vec::new();
+    for _ in 0..5 {
+        let d = testing::invoke::<ChorusPro, EinvoiceStatus>(&query, config(), &host).unwrap();
+        assert_eq!(d.state, DepositState::Integrated);
+        assert_eq!(d.invoices.len(), 1);
+        assert_eq!(d.invoices[0].invoice_id, "8420001");
+        assert_eq!(d.invoices[0].number.as_deref(), Some("P-1"));
+        seen.push((d.invoices[0].status.clone(), d.invoices[0].settled));
+    }
+    assert_eq!(
+        seen,
+        [
+            ("DEPOSEE".to_owned(), false),
+            ("MISE_A_DISPOSITION".to_owned(), false),
+            ("SUSPENDUE".to_owned(), false),
+            ("MANDATEE".to_owned(), false),
+            ("MISE_EN_PAIEMENT".to_owned(), true),
+        ]
+    );
+    let sent: Value = serde_json::from_slice(&api_requests(&host).pop().unwrap().body).unwrap();
+    assert_eq!(sent, json!({"numeroFluxDepot": deposit.deposit_id}));
+    assert!(host.logs().iter().any(
+        |l| l.contains("invoice P-1 (identifiantFactureCPP 8420001)")
+            && l.contains("is now SUSPENDUE")
+    ));
+    // Paid: the follow-up has nothing left to ask.
+    let outcome = testing::run_task::<ChorusPro>("follow_deposits", config(), &host).unwrap();
+    assert_eq!(outcome.summary, "no deposit in progress");
 }

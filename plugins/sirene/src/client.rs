@@ -1,16 +1,14 @@
-//! Requests to API Sirene through the host: authentication, and the one translation of HTTP
-//! outcomes into [`PluginError`]s.
+//! Requests to API Sirene through the host, and the one translation of HTTP outcomes into
+//! [`PluginError`]s.
 //!
-//! The test routine and the lookups share [`status_error`] and [`transport_error`] so that a
-//! refused key or a rate limit reads the same wherever it is met. With OAuth2 (the legacy
-//! gateway), tokens are the host's business: [`OAuth2Client`] asks the host, which fetches
-//! them with HTTP Basic client authentication, caches them per instance until shortly before
-//! they expire (the gateway grants about one hour, so a lookup costs one request, not two) and
-//! redacts them; a token the gateway refuses is replaced once before the error is reported.
+//! Every request carries the portal's API key in `X-INSEE-Api-Key-Integration`. The test
+//! routine, the lookups and the search share [`status_error`] and [`transport_error`] so that
+//! a refused key or a rate limit reads the same wherever it is met. A refused key gets the
+//! likely reason: since INSEE closed its OAuth2 gateway (10 September 2025), the value most
+//! often pasted by mistake is the old gateway's access token ("Jeton").
 
-use crate::config::{AuthMode, Config};
+use crate::config::{Config, MIGRATION};
 use crate::siret::CompanyId;
-use passerelle_plugin_api::oauth2::SendError;
 use passerelle_plugin_api::prelude::*;
 use serde_json::Value;
 
@@ -22,39 +20,21 @@ pub const API_KEY_HEADER: &str = "X-INSEE-Api-Key-Integration";
 pub enum Target<'a> {
     /// `/informations`, the service's own status.
     Informations,
-    /// A `/siret` or `/siren` lookup.
+    /// A lookup of one SIRET or SIREN.
     Company(&'a CompanyId),
+    /// A multi-criteria search (`/siret?q=`).
+    Search,
 }
 
 /// A Sirene client for one call into the plugin.
 pub struct Client<'c, 'h> {
     config: &'c Config,
     host: &'c Host<'h>,
-    /// Set in OAuth2 mode only.
-    oauth2: Option<OAuth2Client>,
 }
 
 impl<'c, 'h> Client<'c, 'h> {
     pub fn new(config: &'c Config, host: &'c Host<'h>) -> Self {
-        let oauth2 = (config.auth_mode == AuthMode::Oauth2).then(|| {
-            let secret = config
-                .client_secret
-                .as_ref()
-                .map(|s| s.expose().trim())
-                .unwrap_or_default();
-            OAuth2Client::new(
-                config.token_url.trim(),
-                config.client_id.as_deref().unwrap_or_default().trim(),
-                secret,
-            )
-            // The legacy gateway authenticates clients with HTTP Basic, not form fields.
-            .basic_auth()
-        });
-        Client {
-            config,
-            host,
-            oauth2,
-        }
+        Client { config, host }
     }
 
     /// The full URL of an API path such as `/informations`.
@@ -62,72 +42,82 @@ impl<'c, 'h> Client<'c, 'h> {
         format!("{}{path}", self.config.effective_base_url())
     }
 
-    /// GETs an API path and parses its JSON body; any other outcome is an error that says
-    /// what to do.
+    /// GETs an API path (query string included, already encoded) and parses its JSON body;
+    /// any other outcome is an error that says what to do.
     pub fn get_json(&self, path: &str, target: Target<'_>) -> Result<Value, PluginError> {
-        let url = self.url(path);
-        let request = HttpRequest::get(&url)
-            .header("Accept", "application/json")
-            .timeout_ms(self.config.timeout_ms());
-        let transport = |e| transport_error(e, &url, self.config.timeout_secs);
-        let response = match &self.oauth2 {
-            None => {
-                let key = self
-                    .config
-                    .api_key
-                    .as_ref()
-                    .map(|k| k.expose().trim().to_owned())
-                    .unwrap_or_default();
-                self.host
-                    .http(&request.secret_header(API_KEY_HEADER, key))
-                    .map_err(transport)?
-            }
-            // Adds the bearer; on a 401 (token revoked, gateway restarted) gets a fresh token
-            // and sends once more before the refusal is reported below.
-            Some(oauth2) => oauth2.send(self.host, &request).map_err(|e| match e {
-                SendError::Token(e) => token_error(e),
-                SendError::Http(e) => transport(e),
-            })?,
-        };
-        if !response.is_success() {
-            return Err(status_error(&response, self.config.auth_mode, &url, target));
-        }
-        response.json()
+        self.get(path, target, false)?
+            .ok_or_else(|| PluginError::internal("a 404 was taken for an empty search"))
     }
 
-    /// Asks the token endpoint for a new token, bypassing the host's cache, so that the test
-    /// routine checks the credentials rather than a token granted earlier. The host caches the
-    /// new token for the requests that follow. Nothing to do with an API key.
-    pub fn fresh_token(&self) -> Result<(), PluginError> {
-        match &self.oauth2 {
-            Some(oauth2) => oauth2.refresh(self.host).map(|_| ()).map_err(token_error),
-            None => Ok(()),
+    /// Like [`Client::get_json`], for a search: API Sirene answers 404 when nothing matches,
+    /// which is `None` here rather than an error.
+    pub fn search_json(&self, path: &str) -> Result<Option<Value>, PluginError> {
+        self.get(path, Target::Search, true)
+    }
+
+    fn get(
+        &self,
+        path: &str,
+        target: Target<'_>,
+        none_if_404: bool,
+    ) -> Result<Option<Value>, PluginError> {
+        let url = self.url(path);
+        let key = self
+            .config
+            .api_key
+            .as_ref()
+            .map(|k| k.expose().trim().to_owned())
+            .unwrap_or_default();
+        let looks_like_token = looks_like_old_token(&key);
+        let request = HttpRequest::get(&url)
+            .header("Accept", "application/json")
+            .timeout_ms(self.config.timeout_ms())
+            .secret_header(API_KEY_HEADER, key);
+        let response = self
+            .host
+            .http(&request)
+            .map_err(|e| transport_error(e, &url, self.config.timeout_secs))?;
+        if none_if_404 && response.status == 404 {
+            return Ok(None);
         }
+        if !response.is_success() {
+            let mut error = status_error(&response, &url, target);
+            if looks_like_token && error.kind == ErrorKind::Unauthorized {
+                error.message = format!(
+                    "{}. The key looks like an access token of the old gateway (a \"Bearer\" \
+                     value or a JWT) rather than a portal API key",
+                    error.message
+                );
+            }
+            return Err(error);
+        }
+        response.json().map(Some)
     }
 }
 
-/// A token error from the host, which already says what the endpoint answered and what to
-/// check (e.g. "… invalid_client …; check the client id and secret"); this only names the
-/// field concerned.
-fn token_error(error: PluginError) -> PluginError {
-    if error.field.is_some() {
-        return error;
+/// Whether a pasted key has the shape of an OAuth2 access token rather than of a portal key:
+/// a `Bearer ` prefix, or a JWT (three base64url parts, the first a JSON header).
+pub fn looks_like_old_token(key: &str) -> bool {
+    let key = key.trim();
+    if key
+        .get(..7)
+        .is_some_and(|p| p.eq_ignore_ascii_case("bearer "))
+    {
+        return true;
     }
-    match error.kind {
-        ErrorKind::Unauthorized => error.with_field("client_secret"),
-        ErrorKind::Config => error.with_field("token_url"),
-        _ => error,
-    }
+    let parts: Vec<&str> = key.split('.').collect();
+    parts.len() == 3
+        && key.starts_with("eyJ")
+        && parts.iter().all(|p| {
+            !p.is_empty()
+                && p.bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+        })
 }
 
 /// The error for an HTTP answer that is not a success. The single place where statuses get a
 /// meaning, for the test routine and the lookups alike.
-pub fn status_error(
-    response: &HttpResponse,
-    mode: AuthMode,
-    url: &str,
-    target: Target<'_>,
-) -> PluginError {
+pub fn status_error(response: &HttpResponse, url: &str, target: Target<'_>) -> PluginError {
     let status = response.status;
     let said = provider_message(response);
     let quoted = said
@@ -144,23 +134,20 @@ pub fn status_error(
             ErrorKind::Forbidden,
             format!("{id} is not diffusible: INSEE withholds its data at the owner's request"),
         ),
-        (401 | 403, _) => match mode {
-            AuthMode::ApiKey => PluginError::new(
-                ErrorKind::Unauthorized,
-                format!(
-                    "the API key was refused (HTTP {status}): check the key in the INSEE portal \
-                     (API Sirene subscription)"
-                ),
-            )
-            .with_field("api_key"),
-            AuthMode::Oauth2 => PluginError::new(
-                ErrorKind::Unauthorized,
-                format!(
-                    "the access token was refused (HTTP {status}{quoted}): check that your \
-                     application is subscribed to API Sirene on the INSEE gateway"
-                ),
+        (401 | 403, _) => PluginError::new(
+            ErrorKind::Unauthorized,
+            format!(
+                "the API key was refused (HTTP {status}{quoted}): check that `api_key` holds \
+                 the key of an application subscribed to API Sirene in the INSEE portal \
+                 (portail-api.insee.fr). If it is the access token (\"Jeton\") of the old \
+                 gateway, it cannot work any more: {MIGRATION}"
             ),
-        },
+        )
+        .with_field("api_key"),
+        (400, Target::Search) => PluginError::invalid_input(format!(
+            "API Sirene refused the search (HTTP 400{quoted}): simplify the name (letters, \
+             digits and spaces) and check the postal code"
+        )),
         (404, Target::Company(id @ CompanyId::Siret(_))) => PluginError::new(
             ErrorKind::NotFound,
             format!("no establishment with {id} in the Sirene register"),
@@ -236,7 +223,7 @@ pub fn transport_error(error: HttpError, url: &str, timeout_secs: u32) -> Plugin
     }
 }
 
-/// What the provider said in its body: Sirene's `header.message`, or an OAuth2 error.
+/// What the provider said in its body: Sirene's `header.message`, or the gateway's own.
 fn provider_message(response: &HttpResponse) -> Option<String> {
     let body: Value = serde_json::from_slice(&response.body).ok()?;
     let message = body
@@ -284,7 +271,6 @@ mod tests {
                 r#"{"header":{"statut":404,"message":"Aucun élément trouvé pour le siret 21920023500014"}}"#,
                 &[],
             ),
-            AuthMode::ApiKey,
             URL,
             lookup,
         );
@@ -293,12 +279,7 @@ mod tests {
             e.message,
             "no establishment with SIRET 21920023500014 in the Sirene register"
         );
-        let e = status_error(
-            &response(404, "", &[]),
-            AuthMode::ApiKey,
-            URL,
-            Target::Company(&siren),
-        );
+        let e = status_error(&response(404, "", &[]), URL, Target::Company(&siren));
         assert_eq!(
             e.message,
             "no legal unit with SIREN 219200235 in the Sirene register"
@@ -310,7 +291,6 @@ mod tests {
                 r#"{"header":{"statut":403,"message":"Unité légale non diffusable"}}"#,
                 &[],
             ),
-            AuthMode::ApiKey,
             URL,
             lookup,
         );
@@ -321,22 +301,29 @@ mod tests {
         );
 
         for status in [401, 403] {
-            let e = status_error(&response(status, "{}", &[]), AuthMode::ApiKey, URL, lookup);
+            let e = status_error(&response(status, "{}", &[]), URL, lookup);
             assert_eq!(e.kind, ErrorKind::Unauthorized);
             assert_eq!(e.field.as_deref(), Some("api_key"));
             assert!(e
                 .message
                 .starts_with(&format!("the API key was refused (HTTP {status})")));
         }
-        let e = status_error(&response(401, "", &[]), AuthMode::Oauth2, URL, lookup);
-        assert!(e.message.contains("access token"));
-
+        let e = status_error(&response(401, "", &[]), URL, lookup);
+        assert!(e.message.contains("\"Jeton\""), "{}", e.message);
+        assert!(e.message.contains("portail-api.insee.fr"), "{}", e.message);
         let e = status_error(
-            &response(429, "", &[("retry-after", "17")]),
-            AuthMode::ApiKey,
+            &response(
+                400,
+                r#"{"header":{"statut":400,"message":"Erreur de syntaxe"}}"#,
+                &[],
+            ),
             URL,
-            lookup,
+            Target::Search,
         );
+        assert_eq!(e.kind, ErrorKind::InvalidInput);
+        assert!(e.message.contains("Erreur de syntaxe"), "{}", e.message);
+
+        let e = status_error(&response(429, "", &[("retry-after", "17")]), URL, lookup);
         assert_eq!(e.kind, ErrorKind::RateLimited);
         assert!(
             e.message.ends_with("retry in 17 s (Retry-After)"),
@@ -344,24 +331,14 @@ mod tests {
             e.message
         );
 
-        let e = status_error(
-            &response(503, "<html>down</html>", &[]),
-            AuthMode::ApiKey,
-            URL,
-            lookup,
-        );
+        let e = status_error(&response(503, "<html>down</html>", &[]), URL, lookup);
         assert_eq!(e.kind, ErrorKind::Unavailable);
         assert!(e.message.contains("HTTP 503)"), "{}", e.message);
 
-        let e = status_error(&response(418, "", &[]), AuthMode::ApiKey, URL, lookup);
+        let e = status_error(&response(418, "", &[]), URL, lookup);
         assert_eq!(e.kind, ErrorKind::Upstream);
 
-        let e = status_error(
-            &response(404, "", &[]),
-            AuthMode::ApiKey,
-            URL,
-            Target::Informations,
-        );
+        let e = status_error(&response(404, "", &[]), URL, Target::Informations);
         assert_eq!(e.kind, ErrorKind::Config);
         assert_eq!(e.field.as_deref(), Some("base_url"));
     }
@@ -401,6 +378,20 @@ mod tests {
         );
         assert_eq!(e.kind, ErrorKind::Timeout);
         assert!(e.message.contains("within 7 s"));
+    }
+
+    #[test]
+    fn old_tokens_are_told_from_portal_keys() {
+        assert!(looks_like_old_token(
+            "Bearer 214c0e62-bc3c-4fd6-959f-67e5400bdd41"
+        ));
+        assert!(looks_like_old_token(
+            "eyJhbGciOiJSUzI1NiJ9.eyJzdWIiOiJ4In0.c2lnbmF0dXJl"
+        ));
+        assert!(!looks_like_old_token(
+            "f339d307-3eac-42e5-b9d3-073eac62e5fb"
+        ));
+        assert!(!looks_like_old_token("eyJ.not a jwt.x"));
     }
 
     #[test]

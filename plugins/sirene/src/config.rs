@@ -2,19 +2,28 @@
 //!
 //! The schema is generated from this struct and rendered as a form by the console: doc
 //! comments are titles (first paragraph) and descriptions, `x-group` sorts fields into
-//! sections, and the `dependencies` block tells the form which credentials each
-//! authentication mode needs. [`Config::problems`] repeats those conditional rules in code so
-//! that a lookup with an incomplete configuration fails with a message naming the field,
-//! before any request leaves the host.
+//! sections, and the `dependencies` block tells the form that the API key is required.
+//! [`Config::problems`] repeats those rules in code so that a lookup with an incomplete
+//! configuration fails with a message naming the field, before any request leaves the host.
+//!
+//! INSEE closed its OAuth2 gateway (`api.insee.fr/token`, consumer key and secret) on
+//! 10 September 2025. Instances saved with `auth_mode = "oauth2"` and their client id, secret
+//! and token URL still load — the fields stay in the schema so that a saved instance is not
+//! a parse error — but every use is refused with the steps of the migration to an API key.
 
 use passerelle_plugin_api::prelude::*;
 
 /// API base of the current INSEE portal (portail-api.insee.fr), authenticated by API key.
 pub const CURRENT_BASE_URL: &str = "https://api.insee.fr/api-sirene/3.11";
-/// API base of the legacy gateway (api.insee.fr/catalogue), authenticated by OAuth2 tokens.
+/// API base of the closed OAuth2 gateway, refused with the migration steps.
 pub const LEGACY_BASE_URL: &str = "https://api.insee.fr/entreprises/sirene/V3.11";
-/// Token endpoint of the legacy gateway.
+/// Token endpoint of the closed OAuth2 gateway.
 pub const LEGACY_TOKEN_URL: &str = "https://api.insee.fr/token";
+/// What to do when an instance still points at the closed gateway.
+pub const MIGRATION: &str = "INSEE closed its OAuth2 gateway (api.insee.fr/token, consumer key \
+     and secret) on 10 September 2025, so client id, secret and tokens no longer work: sign in \
+     to portail-api.insee.fr, create an application subscribed to API Sirene (public plan), \
+     paste its API key in `api_key` and set Authentication to \"API key\"";
 
 /// Settings of an INSEE Sirene instance.
 #[derive(Debug, Clone, Deserialize, JsonSchema)]
@@ -27,8 +36,7 @@ pub const LEGACY_TOKEN_URL: &str = "https://api.insee.fr/token";
                 "required": ["api_key"]
             },
             {
-                "properties": { "auth_mode": { "const": "oauth2" } },
-                "required": ["client_id", "client_secret"]
+                "properties": { "auth_mode": { "const": "oauth2" } }
             }
         ]
     }
@@ -44,8 +52,9 @@ pub struct Config {
 
     /// Authentication
     ///
-    /// How Passerelle proves its identity to INSEE: an API key from the current portal
-    /// (portail-api.insee.fr), or an OAuth2 application of the legacy gateway.
+    /// How Passerelle proves its identity to INSEE: an API key from the portal
+    /// (portail-api.insee.fr). OAuth2 is only listed so that instances saved with it load:
+    /// INSEE closed that gateway on 10 September 2025 and it is refused.
     #[serde(default)]
     #[schemars(extend("x-group" = "authentication"))]
     pub auth_mode: AuthMode,
@@ -53,37 +62,39 @@ pub struct Config {
     /// API key
     ///
     /// The key of your application subscribed to API Sirene in the INSEE portal
-    /// (portail-api.insee.fr), sent in the X-INSEE-Api-Key-Integration header.
+    /// (portail-api.insee.fr), sent in the X-INSEE-Api-Key-Integration header. Not the
+    /// access token ("Jeton") of the old gateway: that one is refused.
     #[serde(default)]
     #[schemars(extend("x-group" = "authentication"))]
     pub api_key: Option<Secret>,
 
-    /// Client id
+    /// Client id (retired)
     ///
-    /// The consumer key of your application on the legacy INSEE gateway (OAuth2 only).
+    /// The consumer key of an application on INSEE's closed OAuth2 gateway. No longer used;
+    /// kept so that older instances load. Leave it empty.
     #[serde(default)]
     #[schemars(extend("x-group" = "authentication"))]
     pub client_id: Option<String>,
 
-    /// Client secret
+    /// Client secret (retired)
     ///
-    /// The consumer secret of your application on the legacy INSEE gateway (OAuth2 only).
+    /// The consumer secret of an application on INSEE's closed OAuth2 gateway. No longer
+    /// used; kept so that older instances load. Leave it empty.
     #[serde(default)]
     #[schemars(extend("x-group" = "authentication"))]
     pub client_secret: Option<Secret>,
 
-    /// Token URL
+    /// Token URL (retired)
     ///
-    /// Where OAuth2 access tokens are requested (client credentials grant). Only used with
-    /// OAuth2.
+    /// The token endpoint of INSEE's closed OAuth2 gateway. No longer used; kept so that
+    /// older instances load.
     #[serde(default = "default_token_url")]
     #[schemars(extend("x-group" = "authentication"))]
     pub token_url: String,
 
     /// API base URL
     ///
-    /// Base of the API Sirene 3.11 endpoints. With OAuth2 and this default left unchanged,
-    /// the legacy gateway's base (api.insee.fr/entreprises/sirene/V3.11) is used instead.
+    /// Base of the API Sirene 3.11 endpoints of the INSEE portal.
     #[serde(default = "default_base_url")]
     #[schemars(extend("x-group" = "connection"))]
     pub base_url: String,
@@ -101,10 +112,10 @@ pub struct Config {
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum AuthMode {
-    /// API key (current INSEE portal)
+    /// API key (INSEE portal)
     #[default]
     ApiKey,
-    /// OAuth2 client credentials (legacy gateway)
+    /// OAuth2 client credentials (closed on 10 September 2025, refused)
     Oauth2,
 }
 
@@ -129,45 +140,25 @@ impl Config {
     pub fn problems(&self) -> Vec<PluginError> {
         let mut problems = Vec::new();
         match self.auth_mode {
-            AuthMode::ApiKey => {
-                if is_blank_secret(self.api_key.as_ref()) {
-                    problems.push(PluginError::config(
-                        "api_key",
-                        "an API key is required with API key authentication: create an \
-                         application subscribed to API Sirene in the INSEE portal \
-                         (portail-api.insee.fr) and paste its key here",
-                    ));
-                }
+            AuthMode::Oauth2 => problems.push(PluginError::config("auth_mode", MIGRATION)),
+            AuthMode::ApiKey if is_blank_secret(self.api_key.as_ref()) => {
+                problems.push(PluginError::config(
+                    "api_key",
+                    "an API key is required: create an application subscribed to API Sirene \
+                     in the INSEE portal (portail-api.insee.fr) and paste its key here",
+                ));
             }
-            AuthMode::Oauth2 => {
-                if self
-                    .client_id
-                    .as_deref()
-                    .is_none_or(|s| s.trim().is_empty())
-                {
-                    problems.push(PluginError::config(
-                        "client_id",
-                        "a client id is required with OAuth2 authentication: copy the consumer \
-                         key of your application on the INSEE gateway",
-                    ));
-                }
-                if is_blank_secret(self.client_secret.as_ref()) {
-                    problems.push(PluginError::config(
-                        "client_secret",
-                        "a client secret is required with OAuth2 authentication: copy the \
-                         consumer secret of your application on the INSEE gateway",
-                    ));
-                }
-                if !is_http_url(&self.token_url) {
-                    problems.push(PluginError::config(
-                        "token_url",
-                        format!(
-                            "the token URL {:?} must start with http:// or https://, e.g. {}",
-                            self.token_url, LEGACY_TOKEN_URL
-                        ),
-                    ));
-                }
-            }
+            AuthMode::ApiKey => {}
+        }
+        // The closed gateway's path, on INSEE's host or behind a company proxy.
+        if self.base_url.contains("/entreprises/sirene/") {
+            problems.push(PluginError::config(
+                "base_url",
+                format!(
+                    "{LEGACY_BASE_URL} is the base of the closed OAuth2 gateway: use \
+                     {CURRENT_BASE_URL}. {MIGRATION}"
+                ),
+            ));
         }
         if !is_http_url(&self.base_url) {
             problems.push(PluginError::config(
@@ -188,14 +179,9 @@ impl Config {
         problems
     }
 
-    /// The API base actually used: see the description of `base_url`.
+    /// The API base, without a trailing slash.
     pub fn effective_base_url(&self) -> &str {
-        let base = self.base_url.trim_end_matches('/');
-        if self.auth_mode == AuthMode::Oauth2 && base == CURRENT_BASE_URL {
-            LEGACY_BASE_URL
-        } else {
-            base
-        }
+        self.base_url.trim().trim_end_matches('/')
     }
 
     /// The per-request timeout, in milliseconds.
@@ -249,17 +235,22 @@ mod tests {
     }
 
     #[test]
-    fn each_mode_requires_its_credentials() {
+    fn an_api_key_is_required() {
         assert!(fields(&config(json!({"api_key": "k"}))).is_empty());
         assert_eq!(fields(&config(json!({"api_key": "  "}))), ["api_key"]);
-        assert_eq!(
-            fields(&config(json!({"auth_mode": "oauth2", "api_key": "k"}))),
-            ["client_id", "client_secret"]
-        );
-        assert!(fields(&config(json!({
-            "auth_mode": "oauth2", "client_id": "id", "client_secret": "s"
-        })))
-        .is_empty());
+    }
+
+    #[test]
+    fn a_saved_oauth2_instance_loads_and_is_refused_with_the_migration() {
+        let c = config(json!({
+            "auth_mode": "oauth2", "client_id": "id", "client_secret": "s",
+            "token_url": LEGACY_TOKEN_URL, "base_url": LEGACY_BASE_URL
+        }));
+        assert_eq!(fields(&c), ["auth_mode", "base_url"]);
+        let message = &c.problems()[0].message;
+        assert!(message.contains("10 September 2025"), "{message}");
+        assert!(message.contains("portail-api.insee.fr"), "{message}");
+        assert!(message.contains("api_key"), "{message}");
     }
 
     #[test]
@@ -268,23 +259,11 @@ mod tests {
         assert_eq!(fields(&c), ["base_url"]);
         let c = config(json!({"api_key": "k", "base_url": "HTTPS://localhost:8080"}));
         assert!(fields(&c).is_empty());
-        let c = config(json!({
-            "auth_mode": "oauth2", "client_id": "id", "client_secret": "s", "token_url": "ftp://x"
-        }));
-        assert_eq!(fields(&c), ["token_url"]);
     }
 
     #[test]
     fn unknown_fields_are_refused() {
         assert!(serde_json::from_value::<Config>(json!({"apikey": "k"})).is_err());
-    }
-
-    #[test]
-    fn oauth2_with_the_default_base_uses_the_legacy_gateway() {
-        let c = config(json!({"auth_mode": "oauth2", "client_id": "i", "client_secret": "s"}));
-        assert_eq!(c.effective_base_url(), LEGACY_BASE_URL);
-        let c = config(json!({"api_key": "k", "base_url": "http://127.0.0.1:1/x/"}));
-        assert_eq!(c.effective_base_url(), "http://127.0.0.1:1/x");
     }
 
     #[test]
@@ -303,7 +282,7 @@ mod tests {
         assert_eq!(props["auth_mode"]["oneOf"][1]["const"], "oauth2");
         assert_eq!(
             props["auth_mode"]["oneOf"][1]["title"],
-            "OAuth2 client credentials (legacy gateway)"
+            "OAuth2 client credentials (closed on 10 September 2025, refused)"
         );
         assert_eq!(props["timeout_secs"]["minimum"], 1);
         assert_eq!(props["timeout_secs"]["maximum"], 120);
@@ -311,9 +290,12 @@ mod tests {
         assert_eq!(props["base_url"]["x-order"], 6);
         assert_eq!(s["additionalProperties"], false);
         assert_eq!(
-            s["dependencies"]["auth_mode"]["oneOf"][1]["required"],
-            json!(["client_id", "client_secret"])
+            s["dependencies"]["auth_mode"]["oneOf"][0]["required"],
+            json!(["api_key"])
         );
+        assert!(s["dependencies"]["auth_mode"]["oneOf"][1]
+            .get("required")
+            .is_none());
         assert!(!s.to_string().contains("$ref"));
         assert!(s
             .get("required")

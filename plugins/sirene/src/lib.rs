@@ -1,24 +1,27 @@
 //! # passerelle-sirene
 //!
-//! Passerelle plugin for the French company register: serves `company.lookup` from INSEE's
-//! API Sirene 3.11, with an API key (current portal) or OAuth2 client credentials (legacy
-//! gateway; tokens are fetched and cached by the host through
-//! [`OAuth2Client`](passerelle_plugin_api::OAuth2Client)).
+//! Passerelle plugin for the French company register: serves `company.lookup` and
+//! `company.search` from INSEE's API Sirene 3.11, with an API key of the INSEE portal
+//! (portail-api.insee.fr). The OAuth2 gateway INSEE closed in September 2025 is refused with
+//! the migration steps (see [`config`]).
 //!
 //! This file only wires the plugin together; each concern has its module:
 //! [`siret`] validates identifiers before any request, [`client`] talks to INSEE and gives
-//! HTTP outcomes their meaning, [`mapping`] turns the register's JSON into a [`Company`],
-//! [`status`] reads the service's own status for the test routine, and [`config`] holds the
-//! instance settings. All network access goes through the host.
+//! HTTP outcomes their meaning, [`search`] builds Sirene's `q=` queries (the name search and
+//! the one-request SIREN lookup), [`mapping`] turns the register's JSON into a [`Company`],
+//! [`nomenclature`] labels its activity and legal category from tables shipped with the
+//! plugin, [`status`] reads the service's own status for the test routine, and [`config`]
+//! holds the instance settings. All network access goes through the host.
 
 pub mod client;
 pub mod config;
 pub mod mapping;
+pub mod nomenclature;
+pub mod search;
 pub mod siret;
 pub mod status;
 
 use client::{Client, Target};
-use config::AuthMode;
 pub use config::Config;
 use passerelle_plugin_api::prelude::*;
 use siret::CompanyId;
@@ -38,9 +41,13 @@ impl Plugin for Sirene {
             Category::Company,
         );
         m.description =
-            "Company and establishment lookup by SIRET or SIREN in the INSEE Sirene register"
+            "Company and establishment lookup by SIRET or SIREN, and search by name, in the \
+             INSEE Sirene register"
                 .to_owned();
-        m.capabilities = vec![CompanyLookup::NAME.to_owned()];
+        m.capabilities = vec![
+            CompanyLookup::NAME.to_owned(),
+            CompanySearch::NAME.to_owned(),
+        ];
         m.quotas = Quotas {
             per_minute: Some(30),
             ..Quotas::default()
@@ -58,20 +65,6 @@ impl Plugin for Sirene {
         }
         let client = Client::new(config, host);
         let mut report = TestReport::new();
-
-        if config.auth_mode == AuthMode::Oauth2 {
-            // A fresh token, not a cached one: this step checks the credentials.
-            let token = report.step("get token", || {
-                client
-                    .fresh_token()
-                    .map(|()| Check::ok((), format!("token granted by {}", config.token_url)))
-                    .map_err(|e| e.message)
-            });
-            if token.is_none() {
-                report.skip("reach service", "no access token");
-                return report.finish("");
-            }
-        }
 
         let url = client.url("/informations");
         let Some(info) = report.step("reach service", || {
@@ -100,61 +93,50 @@ impl Plugin for Sirene {
         if call.is::<CompanyLookup>() {
             return call.serve::<CompanyLookup>(|query| lookup(&query, config, host));
         }
+        if call.is::<CompanySearch>() {
+            return call.serve::<CompanySearch>(|query| {
+                ready(config)?;
+                search::search(&query, &Client::new(config, host))
+            });
+        }
         Err(call.unsupported())
     }
 }
 
-/// `company.lookup`: validates the identifier, then asks the register.
+/// Refuses a call on a switched-off or incomplete instance before any request.
+fn ready(config: &Config) -> Result<(), PluginError> {
+    if !config.enabled {
+        return Err(switched_off());
+    }
+    match config.problems().into_iter().next() {
+        Some(problem) => Err(problem),
+        None => Ok(()),
+    }
+}
+
+fn switched_off() -> PluginError {
+    PluginError::config(
+        "enabled",
+        "company lookups are switched off for this instance (Enabled): switch it on to answer \
+         them",
+    )
+}
+
+/// `company.lookup`: validates the identifier, then asks the register once: `/siret/{siret}`
+/// for an establishment, the search of the unit's head office for a SIREN.
 fn lookup(query: &CompanyQuery, config: &Config, host: &Host<'_>) -> Result<Company, PluginError> {
     if !config.enabled {
-        return Err(PluginError::config(
-            "enabled",
-            "company lookups are switched off for this instance (Enabled): switch it on to \
-             answer them",
-        ));
+        return Err(switched_off());
     }
     let id = CompanyId::parse(&query.id)?;
-    if let Some(problem) = config.problems().into_iter().next() {
-        return Err(problem);
-    }
+    ready(config)?;
     let client = Client::new(config, host);
     match &id {
         CompanyId::Siret(siret) => {
             let body = client.get_json(&format!("/siret/{siret}"), Target::Company(&id))?;
             mapping::from_siret(&body)
         }
-        CompanyId::Siren(siren) => {
-            let body = client.get_json(&format!("/siren/{siren}"), Target::Company(&id))?;
-            let unit = mapping::unit_from_siren(&body)?;
-            let head_office = match mapping::head_office_siret(&unit) {
-                Some(siret) => head_office(&client, host, CompanyId::Siret(siret))?,
-                None => None,
-            };
-            mapping::from_unit(&unit, head_office.as_ref())
-        }
-    }
-}
-
-/// The `/siret` answer of a unit's head office, for its address. A unit whose head office
-/// cannot be read (unknown or withheld) is still answered, from what the unit says.
-fn head_office(
-    client: &Client<'_, '_>,
-    host: &Host<'_>,
-    id: CompanyId,
-) -> Result<Option<serde_json::Value>, PluginError> {
-    match client.get_json(&format!("/siret/{}", id.as_str()), Target::Company(&id)) {
-        Ok(body) => Ok(Some(body)),
-        Err(e) if matches!(e.kind, ErrorKind::NotFound | ErrorKind::Forbidden) => {
-            host.log(
-                LogLevel::Warn,
-                format!(
-                    "head office {id} not readable ({}); answering without its address",
-                    e.message
-                ),
-            );
-            Ok(None)
-        }
-        Err(e) => Err(e),
+        CompanyId::Siren(_) => search::siren_with_head_office(&id, &client),
     }
 }
 

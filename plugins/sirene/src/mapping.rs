@@ -7,6 +7,7 @@
 //! Every field is therefore read through [`text`], which turns absent, `null`, empty and
 //! `[ND]` into `None`, so a withheld value can never end up in an ERP as if it were data.
 
+use crate::nomenclature;
 use passerelle_plugin_api::prelude::*;
 use serde_json::{Map, Value};
 
@@ -19,6 +20,12 @@ pub fn from_siret(body: &Value) -> Result<Company, PluginError> {
         .get("etablissement")
         .filter(|v| v.is_object())
         .ok_or_else(|| unexpected("it has no \"etablissement\" object"))?;
+    from_establishment(establishment)
+}
+
+/// The company of one establishment object: the `etablissement` of a `/siret/{siret}` answer
+/// or one of the `etablissements` of a search, each with its `uniteLegale` embedded.
+pub fn from_establishment(establishment: &Value) -> Result<Company, PluginError> {
     let unit = establishment
         .get("uniteLegale")
         .filter(|v| v.is_object())
@@ -27,31 +34,14 @@ pub fn from_siret(body: &Value) -> Result<Company, PluginError> {
     build(&unit, Some(establishment))
 }
 
-/// The legal unit of a `/siren/{siren}` answer, with its current period's fields lifted to
-/// the top level so that it reads like the `uniteLegale` embedded in a `/siret` answer.
-pub fn unit_from_siren(body: &Value) -> Result<Value, PluginError> {
-    let unit = body
-        .get("uniteLegale")
-        .filter(|v| v.is_object())
-        .ok_or_else(|| unexpected("it has no \"uniteLegale\" object"))?;
-    Ok(Value::Object(flatten(unit, "periodesUniteLegale")))
-}
-
-/// The SIRET of a unit's head office (SIREN + `nicSiegeUniteLegale`), when both are known.
-pub fn head_office_siret(unit: &Value) -> Option<String> {
-    let siren = text(unit, "siren")?;
-    let nic = text(unit, "nicSiegeUniteLegale")?;
-    let siret = format!("{siren}{nic}");
-    (siret.len() == 14 && siret.bytes().all(|b| b.is_ascii_digit())).then_some(siret)
-}
-
-/// The company of a SIREN lookup: the unit from `/siren` (see [`unit_from_siren`]) and, when
-/// it could be read, its head office's `/siret` answer for the address.
-pub fn from_unit(unit: &Value, head_office: Option<&Value>) -> Result<Company, PluginError> {
-    let establishment = head_office
-        .and_then(|b| b.get("etablissement"))
-        .filter(|v| v.is_object());
-    build(unit, establishment)
+/// The establishments of a `/siret?q=` answer, in the register's order.
+pub fn from_search(body: &Value) -> Result<Vec<Company>, PluginError> {
+    body.get("etablissements")
+        .and_then(Value::as_array)
+        .ok_or_else(|| unexpected("it has no \"etablissements\" list"))?
+        .iter()
+        .map(from_establishment)
+        .collect()
 }
 
 fn build(unit: &Value, establishment: Option<&Value>) -> Result<Company, PluginError> {
@@ -78,9 +68,27 @@ fn build(unit: &Value, establishment: Option<&Value>) -> Result<Company, PluginE
         .or_else(|| text(unit, "sigleUniteLegale"))
         .or_else(|| text(unit, "denominationUsuelle1UniteLegale"));
 
-    let activity_code = est
-        .and_then(|e| text(e, "activitePrincipaleEtablissement"))
-        .or_else(|| text(unit, "activitePrincipaleUniteLegale"));
+    // The establishment's activity with its own nomenclature, else the unit's.
+    let (activity_code, activity_nomenclature) =
+        match est.and_then(|e| text(e, "activitePrincipaleEtablissement")) {
+            Some(code) => (
+                Some(code),
+                est.and_then(|e| text(e, "nomenclatureActivitePrincipaleEtablissement")),
+            ),
+            None => (
+                text(unit, "activitePrincipaleUniteLegale"),
+                text(unit, "nomenclatureActivitePrincipaleUniteLegale"),
+            ),
+        };
+    let activity_label = activity_code
+        .as_deref()
+        .and_then(|c| nomenclature::activity_label(c, activity_nomenclature.as_deref()))
+        .map(str::to_owned);
+    let legal_category = text(unit, "categorieJuridiqueUniteLegale");
+    let legal_category_label = legal_category
+        .as_deref()
+        .and_then(nomenclature::legal_category_label)
+        .map(str::to_owned);
 
     let mut company = Company {
         siren,
@@ -88,7 +96,9 @@ fn build(unit: &Value, establishment: Option<&Value>) -> Result<Company, PluginE
         legal_name: legal_name(unit),
         trade_name,
         activity_code,
-        legal_category: text(unit, "categorieJuridiqueUniteLegale"),
+        activity_label,
+        legal_category,
+        legal_category_label,
         active,
         head_office: est
             .and_then(|e| e.get("etablissementSiege"))
@@ -287,7 +297,9 @@ mod tests {
                 city: Some("CLAMART".into()),
                 country: Some("FRANCE".into()),
                 activity_code: Some("84.11Z".into()),
+                activity_label: Some("Administration publique générale".into()),
                 legal_category: Some("7210".into()),
+                legal_category_label: Some("Commune et commune nouvelle".into()),
                 active: true,
                 head_office: true,
                 fully_public: true,
@@ -433,46 +445,21 @@ mod tests {
     }
 
     #[test]
-    fn siren_answer_reads_the_current_period() {
+    fn search_answers_list_their_establishments() {
+        let one = fixture!("siret_32816124500027.json");
         let body = json!({
-            "header": {"statut": 200, "message": "ok"},
-            "uniteLegale": {
-                "siren": "328161245",
-                "statutDiffusionUniteLegale": "O",
-                "sigleUniteLegale": null,
-                "periodesUniteLegale": [
-                    {
-                        "dateFin": "2009-12-31",
-                        "denominationUniteLegale": "OLD NAME",
-                        "activitePrincipaleUniteLegale": "72.2A",
-                        "nicSiegeUniteLegale": "00019",
-                        "etatAdministratifUniteLegale": "A"
-                    },
-                    {
-                        "dateFin": null,
-                        "denominationUniteLegale": "MGDIS",
-                        "categorieJuridiqueUniteLegale": "5710",
-                        "activitePrincipaleUniteLegale": "58.29C",
-                        "nicSiegeUniteLegale": "00027",
-                        "etatAdministratifUniteLegale": "A"
-                    }
-                ]
-            }
+            "header": {"statut": 200, "message": "OK", "total": 1, "debut": 0, "nombre": 1},
+            "etablissements": [one["etablissement"].clone()]
         });
-        let unit = unit_from_siren(&body).unwrap();
-        assert_eq!(head_office_siret(&unit).as_deref(), Some("32816124500027"));
-        let alone = from_unit(&unit, None).unwrap();
-        assert_eq!(alone.legal_name.as_deref(), Some("MGDIS"));
-        assert_eq!(alone.activity_code.as_deref(), Some("58.29C"));
-        assert_eq!(alone.siret, None);
-        assert!(alone.address_lines.is_empty());
-        assert!(alone.active);
-
-        let head = fixture!("siret_32816124500027.json");
-        let full = from_unit(&unit, Some(&head)).unwrap();
-        assert_eq!(full.siret.as_deref(), Some("32816124500027"));
-        assert_eq!(full.city.as_deref(), Some("VANNES"));
-        assert!(full.head_office);
+        let found = from_search(&body).unwrap();
+        assert_eq!(found.len(), 1);
+        assert_eq!(found[0].siret.as_deref(), Some("32816124500027"));
+        assert_eq!(found[0], from_siret(&one).unwrap());
+        assert_eq!(
+            found[0].legal_category_label.as_deref(),
+            Some("SAS, société par actions simplifiée")
+        );
+        assert!(from_search(&json!({"header": {}})).is_err());
     }
 
     #[test]
@@ -480,7 +467,5 @@ mod tests {
         let err = from_siret(&json!({"header": {"statut": 200}})).unwrap_err();
         assert_eq!(err.kind, ErrorKind::Upstream);
         assert!(err.message.contains("etablissement"));
-        let err = unit_from_siren(&json!([])).unwrap_err();
-        assert_eq!(err.kind, ErrorKind::Upstream);
     }
 }

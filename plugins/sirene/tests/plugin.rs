@@ -10,7 +10,6 @@ use passerelle_plugin_api::prelude::*;
 use passerelle_plugin_api::testing::{self, ScriptedHost};
 use passerelle_sirene::Sirene;
 use serde_json::{json, Value};
-use std::sync::atomic::{AtomicU32, Ordering};
 
 const BASE: &str = "https://sirene.test/api-sirene/3.11";
 const LEGACY: &str = "https://sirene.test/entreprises/sirene/V3.11";
@@ -85,6 +84,7 @@ fn api_key_config() -> Value {
     json!({ "api_key": "secret-key", "base_url": BASE })
 }
 
+/// An instance saved before INSEE closed its OAuth2 gateway.
 fn oauth_config() -> Value {
     json!({
         "auth_mode": "oauth2",
@@ -93,21 +93,6 @@ fn oauth_config() -> Value {
         "token_url": TOKEN_URL,
         "base_url": LEGACY,
     })
-}
-
-/// A token endpoint granting `tok-1`, `tok-2`, … for an hour.
-fn grant_numbered_tokens(host: &ScriptedHost) {
-    let granted = AtomicU32::new(0);
-    host.on_fn(Method::Post, TOKEN_URL, move |_| {
-        let n = granted.fetch_add(1, Ordering::SeqCst) + 1;
-        let body = json!({
-            "access_token": format!("tok-{n}"),
-            "scope": "am_application_scope default",
-            "token_type": "Bearer",
-            "expires_in": 3600
-        });
-        Ok(response(200, &[], &body.to_string()))
-    });
 }
 
 fn lookup(host: &ScriptedHost, config: &Value, id: &str) -> Result<Company, PluginError> {
@@ -157,7 +142,7 @@ fn manifest_declares_the_lookup_and_the_quota() {
     assert_eq!(m.id, "sirene");
     assert_eq!(m.name, "INSEE Sirene");
     assert_eq!(m.category, Category::Company);
-    assert_eq!(m.capabilities, ["company.lookup"]);
+    assert_eq!(m.capabilities, ["company.lookup", "company.search"]);
     assert_eq!(m.quotas.per_minute, Some(30));
 }
 
@@ -220,14 +205,18 @@ fn test_routine_explains_a_refused_key() {
         Method::Get,
         BASE,
         401,
-        r#"{"header":{"statut":401,"message":"Invalid API key"}}"#,
+        r#"{"message":"Unauthorized","http_status_code":401}"#,
     );
     let report = testing::test::<Sirene>(api_key_config(), &host);
     assert_eq!(report.status, Status::Failed);
-    assert_eq!(
-        report.summary,
-        "reach service: the API key was refused (HTTP 401): check the key in the INSEE portal (API \
-         Sirene subscription)"
+    assert!(
+        report.summary.starts_with(
+            "reach service: the API key was refused (HTTP 401: \"Unauthorized\"): check that \
+             `api_key` holds the key of an application subscribed to API Sirene in the INSEE \
+             portal (portail-api.insee.fr)"
+        ),
+        "{}",
+        report.summary
     );
     assert_eq!(step_names(&report), [("reach service", Status::Failed)]);
 }
@@ -303,282 +292,73 @@ fn test_routine_checks_the_configuration_first() {
 }
 
 #[test]
-fn oauth2_test_gets_a_token_then_uses_it() {
+fn a_saved_oauth2_instance_is_refused_with_the_migration_steps() {
     let host = host();
-    grant_numbered_tokens(&host);
-    host.on(
-        Method::Get,
-        &format!("{LEGACY}/informations"),
-        200,
-        informations("2026-11-27T23:43:04.000"),
-    );
-    let report = testing::test::<Sirene>(oauth_config(), &host);
-    assert_eq!(report.status, Status::Ok, "{report:?}");
-    assert_eq!(step_names(&report)[0], ("get token", Status::Ok));
-    assert_eq!(
-        report.steps[0].detail,
-        format!("token granted by {TOKEN_URL}")
-    );
-    let sent = host.requests();
-    assert_eq!(sent.len(), 2);
-    let token_request = &sent[0];
-    assert_eq!(token_request.method, Method::Post);
-    assert_eq!(token_request.url, TOKEN_URL);
-    assert_eq!(token_request.body, b"grant_type=client_credentials");
-    // The legacy gateway authenticates the client with HTTP Basic, not form fields.
-    assert_eq!(
-        header(token_request, "Authorization").as_deref(),
-        Some("Basic dGhlLWNsaWVudDp0aGUtc2VjcmV0")
-    );
-    let call = &sent[1];
-    assert_eq!(call.url, format!("{LEGACY}/informations"));
-    assert_eq!(
-        header(call, "Authorization").as_deref(),
-        Some("Bearer tok-1")
-    );
-    assert_eq!(header(call, "X-INSEE-Api-Key-Integration"), None);
-    assert_eq!(call.timeout_ms, Some(10_000));
-
-    // Each test checks the credentials again instead of trusting the cached token.
-    let report = testing::test::<Sirene>(oauth_config(), &host);
-    assert_eq!(report.status, Status::Ok, "{report:?}");
-    let sent = host.requests();
-    assert_eq!(sent[2].url, TOKEN_URL);
-    assert_eq!(
-        header(&sent[3], "Authorization").as_deref(),
-        Some("Bearer tok-2")
-    );
-}
-
-#[test]
-fn oauth2_test_stops_when_the_client_is_refused() {
-    let host = host();
-    host.on(
-        Method::Post,
-        TOKEN_URL,
-        401,
-        r#"{"error":"invalid_client","error_description":"Client authentication failed"}"#,
-    );
     let report = testing::test::<Sirene>(oauth_config(), &host);
     assert_eq!(report.status, Status::Failed);
     assert_eq!(
         step_names(&report),
-        [
-            ("get token", Status::Failed),
-            ("reach service", Status::Skipped)
-        ]
+        [("check configuration", Status::Failed)]
     );
-    assert!(
-        report.summary.starts_with(
-            "get token: the token endpoint refused the request (HTTP 401): invalid_client — \
-             Client authentication failed; check the client id and secret"
-        ),
-        "{}",
-        report.summary
-    );
-    assert_eq!(urls(&host), [TOKEN_URL]);
-    assert!(!report.summary.contains("the-secret"));
-}
+    let detail = &report.steps[0].detail;
+    assert!(detail.contains("closed its OAuth2 gateway"), "{detail}");
+    assert!(detail.contains("10 September 2025"), "{detail}");
+    assert!(detail.contains("portail-api.insee.fr"), "{detail}");
+    assert!(!detail.contains("the-secret"), "{detail}");
 
-#[test]
-fn oauth2_test_explains_an_unreachable_token_endpoint() {
-    let host = host();
-    host.fail(
-        Method::Post,
-        TOKEN_URL,
-        HttpErrorKind::Connect,
-        "connection refused",
-    );
-    let report = testing::test::<Sirene>(oauth_config(), &host);
-    assert_eq!(report.status, Status::Failed);
-    assert_eq!(
-        step_names(&report),
-        [
-            ("get token", Status::Failed),
-            ("reach service", Status::Skipped)
-        ]
-    );
-    assert!(
-        report.steps[0].detail.contains("connection refused"),
-        "{}",
-        report.steps[0].detail
-    );
-    assert_eq!(urls(&host), [TOKEN_URL]);
-}
-
-#[test]
-fn oauth2_lookups_reuse_the_cached_token_and_renew_a_refused_one() {
-    let host = host();
-    grant_numbered_tokens(&host);
-    serve_fixtures(&host, LEGACY);
-    // The gateway forgot token 1 after the second lookup.
-    host.on_fn(
-        Method::Get,
-        &format!("{LEGACY}/siret/32816124500027"),
-        |r| {
-            if header(r, "Authorization").as_deref() == Some("Bearer tok-1") {
-                return Ok(response(
-                    401,
-                    &[],
-                    r#"{"fault":{"message":"Invalid Credentials"}}"#,
-                ));
-            }
-            Ok(response(200, &[], &fixture("32816124500027")))
-        },
-    );
-    let config = oauth_config();
-    assert_eq!(
-        lookup(&host, &config, "21920023500014")
-            .unwrap()
-            .city
-            .as_deref(),
-        Some("CLAMART")
-    );
-    assert_eq!(
-        lookup(&host, &config, "13002437500011")
-            .unwrap()
-            .city
-            .as_deref(),
-        Some("PARIS 7")
-    );
-    assert_eq!(
-        lookup(&host, &config, "32816124500027")
-            .unwrap()
-            .city
-            .as_deref(),
-        Some("VANNES")
-    );
-    assert_eq!(
-        urls(&host),
-        [
-            TOKEN_URL.to_owned(),
-            format!("{LEGACY}/siret/21920023500014"),
-            format!("{LEGACY}/siret/13002437500011"),
-            format!("{LEGACY}/siret/32816124500027"),
-            TOKEN_URL.to_owned(),
-            format!("{LEGACY}/siret/32816124500027"),
-        ]
-    );
-    let bearers: Vec<_> = host
-        .requests()
-        .iter()
-        .filter(|r| r.method == Method::Get)
-        .map(|r| header(r, "Authorization").unwrap())
-        .collect();
-    assert_eq!(
-        bearers,
-        [
-            "Bearer tok-1",
-            "Bearer tok-1",
-            "Bearer tok-1",
-            "Bearer tok-2"
-        ]
-    );
-    // The renewed token is the one reused afterwards.
-    lookup(&host, &config, "21920023500014").unwrap();
-    let sent = host.requests();
-    assert_eq!(sent.len(), 7);
-    assert_eq!(
-        header(&sent[6], "Authorization").as_deref(),
-        Some("Bearer tok-2")
-    );
-}
-
-#[test]
-fn oauth2_tokens_are_renewed_before_they_expire_and_per_client() {
-    let host = host();
-    grant_numbered_tokens(&host);
-    serve_fixtures(&host, LEGACY);
-    let config = oauth_config();
-    lookup(&host, &config, "21920023500014").unwrap();
-    // Half an hour later the token (valid one hour) is still reused…
-    host.set_now_ms(NOW_MS + 1_800_000);
-    lookup(&host, &config, "21920023500014").unwrap();
-    assert_eq!(urls(&host).iter().filter(|u| *u == TOKEN_URL).count(), 1);
-    // …but not in its last minute.
-    host.set_now_ms(NOW_MS + 3_570_000);
-    lookup(&host, &config, "21920023500014").unwrap();
-    let sent = host.requests();
-    assert_eq!(sent.len(), 5);
-    assert_eq!(sent[3].url, TOKEN_URL);
-    assert_eq!(
-        header(&sent[4], "Authorization").as_deref(),
-        Some("Bearer tok-2")
-    );
-
-    // Other credentials never reuse a token granted for the previous ones.
-    let mut other = oauth_config();
-    other["client_id"] = json!("another-client");
-    lookup(&host, &other, "21920023500014").unwrap();
-    let sent = host.requests();
-    assert_eq!(sent[5].url, TOKEN_URL);
-    assert_eq!(
-        header(&sent[5], "Authorization").as_deref(),
-        Some("Basic YW5vdGhlci1jbGllbnQ6dGhlLXNlY3JldA==")
-    );
-    assert_eq!(
-        header(&sent[6], "Authorization").as_deref(),
-        Some("Bearer tok-3")
-    );
-}
-
-#[test]
-fn oauth2_lookup_refused_with_a_fresh_token_is_retried_only_once() {
-    let host = host();
-    grant_numbered_tokens(&host);
-    host.on(
-        Method::Get,
-        LEGACY,
-        401,
-        r#"{"fault":{"message":"Invalid Credentials"}}"#,
-    );
     let e = lookup(&host, &oauth_config(), "21920023500014").unwrap_err();
-    assert_eq!(e.kind, ErrorKind::Unauthorized);
-    assert_eq!(
-        e.message,
-        "the access token was refused (HTTP 401: \"Invalid Credentials\"): check that your \
-         application is subscribed to API Sirene on the INSEE gateway"
-    );
-    assert_eq!(
-        urls(&host),
-        [
-            TOKEN_URL.to_owned(),
-            format!("{LEGACY}/siret/21920023500014"),
-            TOKEN_URL.to_owned(),
-            format!("{LEGACY}/siret/21920023500014"),
-        ]
-    );
-}
-
-#[test]
-fn oauth2_lookup_errors_from_the_token_endpoint_name_the_field() {
-    let host = host();
-    host.on(
-        Method::Post,
-        TOKEN_URL,
-        401,
-        r#"{"error":"invalid_client"}"#,
-    );
-    let e = lookup(&host, &oauth_config(), "21920023500014").unwrap_err();
-    assert_eq!(e.kind, ErrorKind::Unauthorized);
-    assert_eq!(e.field.as_deref(), Some("client_secret"));
+    assert_eq!(e.kind, ErrorKind::Config);
+    assert_eq!(e.field.as_deref(), Some("auth_mode"));
     assert!(
-        e.message.contains("invalid_client")
-            && e.message.contains("check the client id and secret"),
+        e.message.contains("paste its API key in `api_key`"),
         "{}",
         e.message
     );
-    assert_eq!(urls(&host), [TOKEN_URL]);
-
-    host.fail(
-        Method::Post,
-        TOKEN_URL,
-        HttpErrorKind::Timeout,
-        "no answer within 10 s",
+    // Even with an API key filled in, the old gateway's base is refused.
+    let mut config = oauth_config();
+    config["auth_mode"] = json!("api_key");
+    config["api_key"] = json!("k");
+    let e = lookup(&host, &config, "21920023500014").unwrap_err();
+    assert_eq!(e.field.as_deref(), Some("base_url"));
+    assert!(
+        e.message
+            .contains(BASE.trim_start_matches("https://sirene.test")),
+        "{}",
+        e.message
     );
-    let e = lookup(&host, &oauth_config(), "21920023500014").unwrap_err();
-    assert_eq!(e.kind, ErrorKind::Timeout);
-    assert_eq!(urls(&host).len(), 2, "no lookup without a token");
+    assert!(
+        host.requests().is_empty(),
+        "nothing may reach the closed gateway"
+    );
+}
+
+#[test]
+fn an_old_gateway_token_pasted_as_key_gets_a_401_that_says_so() {
+    let host = host();
+    host.on(
+        Method::Get,
+        BASE,
+        401,
+        r#"{"message":"Unauthorized","http_status_code":401}"#,
+    );
+    let mut config = api_key_config();
+    config["api_key"] = json!("Bearer 214c0e62-bc3c-4fd6-959f-67e5400bdd41");
+    let e = lookup(&host, &config, "21920023500014").unwrap_err();
+    assert_eq!(e.kind, ErrorKind::Unauthorized);
+    assert_eq!(e.field.as_deref(), Some("api_key"));
+    assert!(e.message.contains("HTTP 401"), "{}", e.message);
+    assert!(e.message.contains("\"Jeton\""), "{}", e.message);
+    assert!(
+        e.message.contains("looks like an access token"),
+        "{}",
+        e.message
+    );
+    assert!(!e.message.contains("214c0e62"), "{}", e.message);
+    // A key of the portal's shape gets the same advice, without the guess.
+    config["api_key"] = json!("f339d307-3eac-42e5-b9d3-073eac62e5fb");
+    let e = lookup(&host, &config, "21920023500014").unwrap_err();
+    assert!(e.message.contains("\"Jeton\""), "{}", e.message);
+    assert!(!e.message.contains("looks like"), "{}", e.message);
 }
 
 #[test]
@@ -618,90 +398,146 @@ fn siret_lookup_maps_the_establishment() {
     assert_eq!(urls(&host), [format!("{BASE}/siret/21920023500014")]);
 }
 
+/// A `/siret?q=` answer listing the establishments of the given fixtures.
+fn search_answer(sirets: &[&str], total: u64, debut: u64) -> String {
+    let list: Vec<Value> = sirets
+        .iter()
+        .map(|s| serde_json::from_str::<Value>(&fixture(s)).unwrap()["etablissement"].clone())
+        .collect();
+    json!({
+        "header": {"statut": 200, "message": "OK", "total": total, "debut": debut, "nombre": list.len()},
+        "etablissements": list
+    })
+    .to_string()
+}
+
 #[test]
-fn siren_lookup_reads_the_unit_then_its_head_office() {
+fn siren_lookup_costs_one_request_for_the_head_office() {
     let host = host();
     host.on(
         Method::Get,
-        &format!("{BASE}/siren/328161245"),
+        &format!("{BASE}/siret?"),
         200,
-        json!({
-            "header": {"statut": 200, "message": "ok"},
-            "uniteLegale": {
-                "siren": "328161245",
-                "statutDiffusionUniteLegale": "O",
-                "sigleUniteLegale": "MGDIS",
-                "periodesUniteLegale": [
-                    {
-                        "dateFin": null,
-                        "etatAdministratifUniteLegale": "A",
-                        "denominationUniteLegale": "MGDIS",
-                        "categorieJuridiqueUniteLegale": "5710",
-                        "activitePrincipaleUniteLegale": "58.29C",
-                        "nicSiegeUniteLegale": "00027"
-                    }
-                ]
-            }
-        })
-        .to_string(),
-    );
-    host.on(
-        Method::Get,
-        &format!("{BASE}/siret/32816124500027"),
-        200,
-        fixture("32816124500027"),
+        search_answer(&["32816124500027"], 1, 0),
     );
     let c = lookup(&host, &api_key_config(), "328161245").unwrap();
     assert_eq!(c.siren, "328161245");
     assert_eq!(c.siret.as_deref(), Some("32816124500027"));
     assert_eq!(c.city.as_deref(), Some("VANNES"));
+    assert_eq!(
+        c.legal_category_label.as_deref(),
+        Some("SAS, société par actions simplifiée")
+    );
+    assert!(c.activity_label.is_some());
     assert!(c.head_office);
     assert_eq!(
         urls(&host),
-        [
-            format!("{BASE}/siren/328161245"),
-            format!("{BASE}/siret/32816124500027")
-        ]
+        [format!(
+            "{BASE}/siret?q=siren%3A328161245+AND+etablissementSiege%3Atrue&nombre=1"
+        )]
     );
 }
 
 #[test]
-fn siren_lookup_without_a_readable_head_office_answers_from_the_unit() {
+fn siren_lookup_of_an_unknown_unit_is_not_found() {
     let host = host();
     host.on(
         Method::Get,
-        &format!("{BASE}/siret/"),
+        &format!("{BASE}/siret?"),
         404,
-        r#"{"header":{"statut":404,"message":"Aucun élément trouvé pour le siret 55204944700014"}}"#,
+        r#"{"header":{"statut":404,"message":"Aucun élément trouvé pour q=siren:552049447 AND etablissementSiege:true"}}"#,
     );
+    let e = lookup(&host, &api_key_config(), "552049447").unwrap_err();
+    assert_eq!(e.kind, ErrorKind::NotFound);
+    assert_eq!(
+        e.message,
+        "no legal unit with SIREN 552049447 in the Sirene register"
+    );
+}
+
+fn search(
+    host: &ScriptedHost,
+    query: CompanySearchQuery,
+) -> Result<CompanySearchPage, PluginError> {
+    testing::invoke::<Sirene, CompanySearch>(&query, api_key_config(), host)
+}
+
+#[test]
+fn search_pages_through_the_results() {
+    let host = host();
+    host.on_fn(Method::Get, &format!("{BASE}/siret?"), |r| {
+        let body = if r.url.ends_with("&debut=0") {
+            search_answer(&["21920023500014", "32816124500027"], 3, 0)
+        } else {
+            search_answer(&["55204944700006"], 3, 2)
+        };
+        Ok(response(200, &[], &body))
+    });
+    let query = CompanySearchQuery {
+        name: "Clamart".into(),
+        postal_code: Some("92140".into()),
+        per_page: Some(2),
+        ..CompanySearchQuery::default()
+    };
+    let first = search(&host, query.clone()).unwrap();
+    assert_eq!(first.total, Some(3));
+    assert_eq!(first.companies.len(), 2);
+    assert_eq!(
+        first.companies[0].activity_label.as_deref(),
+        Some("Administration publique générale")
+    );
+    assert_eq!(first.next_page.as_deref(), Some("2"));
+    let second = search(
+        &host,
+        CompanySearchQuery {
+            page: first.next_page.clone(),
+            ..query
+        },
+    )
+    .unwrap();
+    assert_eq!(second.companies.len(), 1);
+    assert_eq!(second.next_page, None);
+    let sent = urls(&host);
+    assert_eq!(sent.len(), 2);
+    assert!(
+        sent[0].contains("codePostalEtablissement%3A92140"),
+        "{}",
+        sent[0]
+    );
+    assert!(sent[0].ends_with("&nombre=2&debut=0"), "{}", sent[0]);
+    assert!(sent[1].ends_with("&nombre=2&debut=2"), "{}", sent[1]);
+}
+
+#[test]
+fn search_without_match_is_an_empty_page_and_bad_input_never_leaves() {
+    let host = host();
     host.on(
         Method::Get,
-        &format!("{BASE}/siren/552049447"),
-        200,
-        json!({
-            "header": {"statut": 200, "message": "ok"},
-            "uniteLegale": {
-                "siren": "552049447",
-                "statutDiffusionUniteLegale": "O",
-                "periodesUniteLegale": [{
-                    "dateFin": null,
-                    "etatAdministratifUniteLegale": "A",
-                    "denominationUniteLegale": "DEMO",
-                    "nicSiegeUniteLegale": "00014"
-                }]
-            }
-        })
-        .to_string(),
+        &format!("{BASE}/siret?"),
+        404,
+        r#"{"header":{"statut":404,"message":"Aucun élément trouvé"}}"#,
     );
-    let c = lookup(&host, &api_key_config(), "552049447").unwrap();
-    assert_eq!(c.legal_name.as_deref(), Some("DEMO"));
-    assert_eq!(c.siret, None);
-    assert_eq!(urls(&host)[1], format!("{BASE}/siret/55204944700014"));
-    assert!(
-        host.logs()[0].starts_with("head office SIRET 55204944700014 not readable"),
-        "{:?}",
-        host.logs()
-    );
+    let page = search(
+        &host,
+        CompanySearchQuery {
+            name: "Nobody at all".into(),
+            ..CompanySearchQuery::default()
+        },
+    )
+    .unwrap();
+    assert!(page.companies.is_empty());
+    assert_eq!((page.total, page.next_page), (Some(0), None));
+    let e = search(
+        &host,
+        CompanySearchQuery {
+            name: "ACME".into(),
+            postal_code: Some("75".into()),
+            ..CompanySearchQuery::default()
+        },
+    )
+    .unwrap_err();
+    assert_eq!(e.field.as_deref(), Some("postal_code"));
+    assert_eq!(host.requests().len(), 1);
 }
 
 #[test]
@@ -746,10 +582,10 @@ fn lookup_errors_carry_their_kind() {
 #[test]
 fn lookup_with_an_incomplete_configuration_names_the_field() {
     let host = host();
-    let config = json!({"auth_mode": "oauth2", "client_id": "x"});
+    let config = json!({"api_key": " "});
     let e = lookup(&host, &config, "32816124500027").unwrap_err();
     assert_eq!(e.kind, ErrorKind::Config);
-    assert_eq!(e.field.as_deref(), Some("client_secret"));
+    assert_eq!(e.field.as_deref(), Some("api_key"));
     assert!(host.requests().is_empty());
 }
 

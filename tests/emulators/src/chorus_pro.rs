@@ -23,9 +23,24 @@
 //!   `factur-x.xml`, UBL `Invoice`, CII `CrossIndustryInvoice`), then answers a
 //!   `numeroFluxDepot`;
 //! - `POST /cpro/transverses/v1/consulterCRDetaille`: deposit states that progress over
-//!   successive consultations (`IN_RECU`, `IN_EN_COURS_TRAITEMENT`, then `IN_INTEGRE`, or
-//!   `IN_REJETE` with each error when the invoice lacks mandatory elements, or whatever a test
-//!   forced with [`ChorusProEmulator::force_outcome`], e.g. `IN_INTEGRE_PARTIEL`).
+//!   successive consultations (`IN_RECU`, `IN_EN_COURS_TRAITEMENT_CPP`, `IN_TRAITE_SE_CPP`,
+//!   then `IN_INTEGRE`, or `IN_REJETE` with each error when the invoice lacks mandatory
+//!   elements or the service code / engagement number its recipient requires, or whatever a
+//!   test forced with [`ChorusProEmulator::force_outcome`]: `IN_INTEGRE_PARTIEL`,
+//!   `IN_INCIDENTE`, `QP_IRRECEVABLE`, `QP_RECEVABLE_AVEC_ERREUR`). Only published states are
+//!   ever answered: the emulator invents none;
+//! - `POST /cpro/utilisateurs/v1/monCompte/recuperer/rattachements`: the structures the
+//!   technical account is attached to (a test detaches one with [`ChorusProEmulator::detach`];
+//!   it stays in the directory, so the structure search still finds it);
+//! - `POST /cpro/structures/v1/consulter`: a structure's `parametres`
+//!   (`codeServiceDoitEtreRenseigne`, `numeroEJDoitEtreRenseigne`), for the recipients
+//!   ([`Recipient`]) as well as the supplier;
+//! - `POST /cpro/factures/v1/rechercher/fournisseur` (`numeroFluxDepot`): the invoices of an
+//!   integrated deposit with their `identifiantFactureCPP` and `statut`, which progresses at
+//!   each search along `DEPOSEE`, `MISE_A_DISPOSITION`, `MANDATEE`, `MISE_EN_PAIEMENT` unless
+//!   a test sets it ([`ChorusProEmulator::set_invoice_status`], e.g. `SUSPENDUE`);
+//! - the health check answers one of the shapes the gateway is known to give
+//!   ([`HealthShape`]).
 //!
 //! The JSON shapes are those of the published clients' samples (see
 //! `fixtures/chorus-pro/README.md`); the `codeRetour` numbers and French messages of refusals
@@ -56,6 +71,35 @@ pub const HEALTH_CHECK_PATH: &str = "/cpro/transverses/v1/health-check";
 pub const STRUCTURES_PATH: &str = "/cpro/structures/v1/rechercher";
 pub const DEPOSIT_PATH: &str = "/cpro/factures/v1/deposer/flux";
 pub const REPORT_PATH: &str = "/cpro/transverses/v1/consulterCRDetaille";
+pub const ATTACHMENTS_PATH: &str = "/cpro/utilisateurs/v1/monCompte/recuperer/rattachements";
+pub const STRUCTURE_CONSULT_PATH: &str = "/cpro/structures/v1/consulter";
+pub const SUPPLIER_INVOICES_PATH: &str = "/cpro/factures/v1/rechercher/fournisseur";
+
+/// Invoice statuses a deposit's invoices go through, one step per search, when no test sets
+/// them.
+pub const INVOICE_PATH: &[&str] = &[
+    "DEPOSEE",
+    "MISE_A_DISPOSITION",
+    "MANDATEE",
+    "MISE_EN_PAIEMENT",
+];
+/// Every invoice status (`statutFacture`) a test may set, as published clients list them.
+pub const INVOICE_STATUSES: &[&str] = &[
+    "DEPOSEE",
+    "EN_COURS_ACHEMINEMENT",
+    "MISE_A_DISPOSITION",
+    "A_RECYCLER",
+    "SUSPENDUE",
+    "REJETEE",
+    "SERVICE_FAIT",
+    "MANDATEE",
+    "MISE_EN_PAIEMENT",
+    "COMPTABILISEE",
+    "MISE_A_DISPOSITION_COMPTABLE",
+    "COMPLETEE",
+    "ABANDONNEE",
+    "SUPPRIMEE",
+];
 
 /// Largest file accepted in a deposit: 10 MB.
 pub const MAX_FILE_BYTES: usize = 10 * 1024 * 1024;
@@ -93,6 +137,32 @@ pub struct Structure {
     pub status: String,
 }
 
+/// A public recipient of the directory, with what its invoices must carry.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Recipient {
+    pub structure: Structure,
+    /// `codeServiceDoitEtreRenseigne`: invoices must name the executing service (BT-10).
+    pub service_code_required: bool,
+    /// `numeroEJDoitEtreRenseigne`: invoices must carry the engagement number (BT-13).
+    pub engagement_required: bool,
+}
+
+/// SIRET of a recipient that requires a service code and an engagement number.
+pub const STRICT_BUYER_SIRET: &str = "13002526500013";
+
+/// The shape the health check answers in (all healthy but `Failing`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum HealthShape {
+    /// `{"statusCode": "200"}`, the published sample.
+    StringCode,
+    /// `{"statusCode": 200}`.
+    NumberCode,
+    /// Spring's `{"headers": {}, "body": null, "statusCode": "OK", "statusCodeValue": 200}`.
+    Spring,
+    /// HTTP 200 with `{"statusCode": "503"}`: the service reports itself down.
+    Failing,
+}
+
 /// SIRET of the default supplier structure.
 pub const SUPPLIER_SIRET: &str = "12345678200010";
 /// SIRET of the default buyer (a public entity) the sample invoices are addressed to.
@@ -113,9 +183,11 @@ pub struct ChorusProOptions {
     pub per_day: u32,
     /// Lifetime of the tokens granted.
     pub token_lifetime: Duration,
-    /// Consultations of a deposit's report that still show it in progress (`IN_RECU`, then
-    /// `IN_EN_COURS_TRAITEMENT`) before the final state shows.
+    /// Consultations of a deposit's report that still show it in progress (`IN_RECU`,
+    /// `IN_EN_COURS_TRAITEMENT_CPP`, then `IN_TRAITE_SE_CPP`) before the final state shows.
     pub consultations_before_final: u32,
+    /// Public structures invoices may be addressed to.
+    pub recipients: Vec<Recipient>,
 }
 
 impl Default for ChorusProOptions {
@@ -136,25 +208,66 @@ impl Default for ChorusProOptions {
             per_day: 50_000,
             token_lifetime: Duration::from_secs(3600),
             consultations_before_final: 2,
+            recipients: vec![
+                Recipient {
+                    structure: Structure {
+                        id_cpp: 26_000_201,
+                        identifier: BUYER_SIRET.to_owned(),
+                        id_type: "SIRET".to_owned(),
+                        designation: "COMMUNE DE CLAMART".to_owned(),
+                        status: "ACTIF".to_owned(),
+                    },
+                    service_code_required: false,
+                    engagement_required: false,
+                },
+                Recipient {
+                    structure: Structure {
+                        id_cpp: 26_000_202,
+                        identifier: STRICT_BUYER_SIRET.to_owned(),
+                        id_type: "SIRET".to_owned(),
+                        designation: "DIRECTION REGIONALE DES FINANCES PUBLIQUES".to_owned(),
+                        status: "ACTIF".to_owned(),
+                    },
+                    service_code_required: true,
+                    engagement_required: true,
+                },
+            ],
         }
     }
 }
 
-/// Final states a test can force for a deposit (by file name).
+/// Final states a test can force for a deposit (by file name): the published ones only.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum DepositOutcome {
     Integrated,
     PartiallyIntegrated,
     Rejected,
+    /// `IN_INCIDENTE`: processing failed on Chorus Pro's side.
+    Incident,
+    /// `QP_IRRECEVABLE`: the flow is not receivable.
+    Irreceivable,
+    /// `QP_RECEVABLE_AVEC_ERREUR`: received with errors.
+    ReceivableWithError,
 }
 
 impl DepositOutcome {
-    fn code(self) -> &'static str {
+    pub fn code(self) -> &'static str {
         match self {
             DepositOutcome::Integrated => "IN_INTEGRE",
             DepositOutcome::PartiallyIntegrated => "IN_INTEGRE_PARTIEL",
             DepositOutcome::Rejected => "IN_REJETE",
+            DepositOutcome::Incident => "IN_INCIDENTE",
+            DepositOutcome::Irreceivable => "QP_IRRECEVABLE",
+            DepositOutcome::ReceivableWithError => "QP_RECEVABLE_AVEC_ERREUR",
         }
+    }
+
+    /// Whether invoices were made of the deposit.
+    fn integrated(self) -> bool {
+        matches!(
+            self,
+            DepositOutcome::Integrated | DepositOutcome::PartiallyIntegrated
+        )
     }
 }
 
@@ -213,6 +326,32 @@ impl ChorusProEmulator {
     /// Forces the final state of deposits of files with this name.
     pub fn force_outcome(&self, file_name: &str, outcome: DepositOutcome) {
         lock(&self.state.forced).insert(file_name.to_owned(), outcome);
+    }
+
+    /// Detaches the technical account from a structure (by identifier): the structure stays
+    /// in the directory but is no longer listed in the account's attachments.
+    pub fn detach(&self, identifier: &str) {
+        lock(&self.state.detached).push(identifier.to_owned());
+    }
+
+    /// Makes the health check answer in this shape from now on.
+    pub fn set_health_shape(&self, shape: HealthShape) {
+        *lock(&self.state.health) = shape;
+    }
+
+    /// Sets the status of the invoices numbered `number` (and stops their progress), as the
+    /// buyer's processing would; `status` must be a published one ([`INVOICE_STATUSES`]).
+    pub fn set_invoice_status(&self, number: &str, status: &str) {
+        assert!(
+            INVOICE_STATUSES.contains(&status),
+            "{status} is not a Chorus Pro invoice status"
+        );
+        lock(&self.state.invoice_status).insert(number.to_owned(), status.to_owned());
+    }
+
+    /// Invoice searches received (`factures/v1/rechercher/fournisseur`).
+    pub fn invoice_searches(&self) -> usize {
+        self.state.invoice_searches.load(Ordering::SeqCst)
     }
 
     /// Makes every token granted so far expired.
@@ -300,6 +439,10 @@ struct Deposit {
     consultations: u32,
     state_changed_secs: u64,
     last_state: String,
+    /// `identifiantFactureCPP` of its invoice once integrated.
+    invoice_id: u64,
+    /// Invoice searches seen since integration (drives the status progression).
+    invoice_searches: usize,
 }
 
 #[derive(Debug)]
@@ -319,6 +462,10 @@ struct Shared {
     deposits: Mutex<Vec<Deposit>>,
     forced: Mutex<HashMap<String, DepositOutcome>>,
     deposit_seq: AtomicU64,
+    detached: Mutex<Vec<String>>,
+    health: Mutex<HealthShape>,
+    invoice_status: Mutex<HashMap<String, String>>,
+    invoice_searches: AtomicUsize,
 }
 
 impl Shared {
@@ -337,6 +484,10 @@ impl Shared {
             deposits: Mutex::new(Vec::new()),
             forced: Mutex::new(HashMap::new()),
             deposit_seq: AtomicU64::new(0),
+            detached: Mutex::new(Vec::new()),
+            health: Mutex::new(HealthShape::StringCode),
+            invoice_status: Mutex::new(HashMap::new()),
+            invoice_searches: AtomicUsize::new(0),
         }
     }
 }
@@ -352,6 +503,9 @@ fn app(state: Arc<Shared>) -> Router {
         .route(STRUCTURES_PATH, post(search_structures))
         .route(DEPOSIT_PATH, post(deposit))
         .route(REPORT_PATH, post(report))
+        .route(ATTACHMENTS_PATH, post(attachments))
+        .route(STRUCTURE_CONSULT_PATH, post(consult_structure))
+        .route(SUPPLIER_INVOICES_PATH, post(supplier_invoices))
         // Innermost first: axum runs the last layer added first.
         .route_layer(middleware::from_fn(content_type))
         .route_layer(middleware::from_fn_with_state(
@@ -668,8 +822,196 @@ async fn token(State(state): State<Arc<Shared>>, headers: HeaderMap, body: Strin
     )
 }
 
-async fn health_check() -> Response {
-    json_response(StatusCode::OK, &json!({"statusCode": "200"}))
+async fn health_check(State(state): State<Arc<Shared>>) -> Response {
+    let body = match *lock(&state.health) {
+        HealthShape::StringCode => json!({"statusCode": "200"}),
+        HealthShape::NumberCode => json!({"statusCode": 200}),
+        HealthShape::Spring => json!({
+            "headers": {}, "body": null, "statusCode": "OK", "statusCodeValue": 200
+        }),
+        HealthShape::Failing => json!({"statusCode": "503"}),
+    };
+    json_response(StatusCode::OK, &body)
+}
+
+/// Every structure of the directory: the account's own, then the public recipients.
+fn directory(opts: &ChorusProOptions) -> Vec<&Structure> {
+    opts.structures
+        .iter()
+        .chain(opts.recipients.iter().map(|r| &r.structure))
+        .collect()
+}
+
+async fn attachments(State(state): State<Arc<Shared>>, body: Bytes) -> Response {
+    if json_body(&body).is_none() {
+        return bad_json();
+    }
+    let detached = lock(&state.detached).clone();
+    let attached: Vec<Value> = state
+        .opts
+        .structures
+        .iter()
+        .filter(|s| !detached.contains(&s.identifier))
+        .enumerate()
+        .map(|(i, s)| {
+            json!({
+                "designationStructure": s.designation,
+                "idRattachementStructure": 90_000 + i,
+                "idStructure": s.id_cpp,
+                "identifiantStructure": s.identifier,
+                "listeServicesRattache": [{
+                    "codeService": "FACTURES",
+                    "dateDbtService": "2020-01-01T00:00:00Z",
+                    "dateFinService": "2099-12-31T00:00:00Z",
+                    "estActif": true,
+                    "idRattachementService": 91_000 + i,
+                    "idService": 70_000 + i,
+                    "libelleService": "Service facturation",
+                    "statutRattachementService": "ACTIF",
+                    "statutService": "ACTIF"
+                }],
+                "roleUtilisateur": "GESTIONNAIRE",
+                "statutRattachementStructure": "ACTIF",
+                "statutUtilisateur": "ACTIF",
+                "typeIdentifiantStructure": s.id_type
+            })
+        })
+        .collect();
+    json_response(
+        StatusCode::OK,
+        &json!({
+            "codeRetour": 0,
+            "libelle": "GCU_MSG_01_000",
+            "listeStructureRattachement": attached,
+            "parametresRetour": {"pageCourante": 1, "pages": 1, "nbResultatsParPage": 100, "total": attached.len()}
+        }),
+    )
+}
+
+async fn consult_structure(State(state): State<Arc<Shared>>, body: Bytes) -> Response {
+    let Some(body) = json_body(&body) else {
+        return bad_json();
+    };
+    let Some(id) = body.get("idStructureCPP").and_then(|v| {
+        v.as_u64()
+            .or_else(|| v.as_str().and_then(|s| s.trim().parse().ok()))
+    }) else {
+        return refusal(
+            StatusCode::BAD_REQUEST,
+            CODE_MISSING_FIELD,
+            "Champ obligatoire : idStructureCPP",
+        );
+    };
+    let recipient = state
+        .opts
+        .recipients
+        .iter()
+        .find(|r| r.structure.id_cpp == id);
+    let structure = directory(&state.opts).into_iter().find(|s| s.id_cpp == id);
+    let Some(structure) = structure else {
+        return refusal(
+            StatusCode::BAD_REQUEST,
+            CODE_UNKNOWN_STRUCTURE,
+            &format!("Aucune structure ne correspond à l'identifiant {id}"),
+        );
+    };
+    let (service, engagement) = recipient.map_or((false, false), |r| {
+        (r.service_code_required, r.engagement_required)
+    });
+    json_response(
+        StatusCode::OK,
+        &json!({
+            "codeRetour": 0,
+            "libelle": "GCU_MSG_01_000",
+            "idStructureCPP": structure.id_cpp,
+            "identifiant": {
+                "identifiantStructure": structure.identifier,
+                "typeIdentifiantStructure": structure.id_type,
+                "libelleStructure": structure.designation
+            },
+            "parametres": {
+                "codeServiceDoitEtreRenseigne": service,
+                "numeroEJDoitEtreRenseigne": engagement,
+                "gestionNumeroEJOuCodeService": false,
+                "statutMiseEnPaiementNestPasRemonte": false
+            }
+        }),
+    )
+}
+
+async fn supplier_invoices(
+    State(state): State<Arc<Shared>>,
+    axum::Extension(Login(login)): axum::Extension<Login>,
+    body: Bytes,
+) -> Response {
+    let Some(body) = json_body(&body) else {
+        return bad_json();
+    };
+    state.invoice_searches.fetch_add(1, Ordering::SeqCst);
+    let wanted = body
+        .get("numeroFluxDepot")
+        .and_then(Value::as_str)
+        .map(str::trim);
+    let forced = lock(&state.invoice_status).clone();
+    let mut deposits = lock(&state.deposits);
+    let mut list = Vec::new();
+    for d in deposits.iter_mut().filter(|d| d.login == login) {
+        if wanted.is_some_and(|w| w != d.number) {
+            continue;
+        }
+        // Invoices exist once the flow shows as integrated.
+        let shown = d.consultations > state.opts.consultations_before_final;
+        if !(shown && d.outcome.integrated()) {
+            continue;
+        }
+        let number = d
+            .invoice_number
+            .clone()
+            .unwrap_or_else(|| d.file_name.clone());
+        let status = match forced.get(&number) {
+            Some(status) => status.clone(),
+            None => {
+                let step = d.invoice_searches.min(INVOICE_PATH.len() - 1);
+                d.invoice_searches += 1;
+                INVOICE_PATH[step].to_owned()
+            }
+        };
+        list.push(json!({
+            "identifiantFactureCPP": d.invoice_id,
+            "numeroFacture": number,
+            "dateFacture": date(d.deposited_secs),
+            "dateDepot": date(d.deposited_secs),
+            "identifiantDestinataire": "",
+            "identifiantFournisseur": state.opts.structures.first().map(|s| s.identifier.clone()).unwrap_or_default(),
+            "numeroFluxDepot": d.number,
+            "statut": status,
+            "typeFacture": "FACTURE"
+        }));
+    }
+    if wanted.is_some()
+        && list.is_empty()
+        && !deposits
+            .iter()
+            .any(|d| Some(d.number.as_str()) == wanted && d.login == login)
+    {
+        return refusal(
+            StatusCode::BAD_REQUEST,
+            CODE_UNKNOWN_DEPOSIT,
+            &format!(
+                "Aucun flux déposé ne correspond au numéro {}",
+                wanted.unwrap_or_default()
+            ),
+        );
+    }
+    json_response(
+        StatusCode::OK,
+        &json!({
+            "codeRetour": 0,
+            "libelle": "GCU_MSG_01_000",
+            "listeFactures": list,
+            "parametresRetour": {"pageCourante": 1, "pages": 1, "nbResultatsParPage": 10, "total": list.len()}
+        }),
+    )
 }
 
 /// A JSON object body.
@@ -701,10 +1043,8 @@ async fn search_structures(State(state): State<Arc<Shared>>, body: Bytes) -> Res
         .get("typeIdentifiantStructure")
         .and_then(Value::as_str)
         .map(str::trim);
-    let found: Vec<&Structure> = state
-        .opts
-        .structures
-        .iter()
+    let found: Vec<&Structure> = directory(&state.opts)
+        .into_iter()
         .filter(|s| identifier.is_none_or(|i| i == s.identifier))
         .filter(|s| id_type.is_none_or(|t| t == s.id_type))
         .collect();
@@ -811,6 +1151,8 @@ async fn deposit(
         consultations: 0,
         state_changed_secs: now,
         last_state: "IN_DEPOSE".to_owned(),
+        invoice_id: 8_420_000 + seq,
+        invoice_searches: 0,
     });
     json_response(
         StatusCode::OK,
@@ -862,6 +1204,31 @@ fn decide(
             vec![],
             vec![dp_error("Le destinataire est inconnu de Chorus Pro")],
         ),
+        Some(outcome @ DepositOutcome::Incident) => (
+            outcome,
+            vec![json!({
+                "codeErreur": "INC_TRAITEMENT",
+                "libelleErreur": "Incident lors du traitement du flux",
+                "natureErreur": "TECHNIQUE"
+            })],
+            vec![],
+        ),
+        Some(outcome @ DepositOutcome::Irreceivable) => (
+            outcome,
+            vec![json!({
+                "codeErreur": "QP_IRRECEVABLE",
+                "libelleErreur": "Flux irrecevable : le fichier ne respecte pas le format annoncé",
+                "natureErreur": "BLOQUANTE"
+            })],
+            vec![],
+        ),
+        Some(outcome @ DepositOutcome::ReceivableWithError) => (
+            outcome,
+            vec![],
+            vec![dp_error(
+                "Montant total incohérent avec la somme des lignes",
+            )],
+        ),
         None if !invoice.missing.is_empty() => (
             DepositOutcome::Rejected,
             invoice
@@ -877,7 +1244,28 @@ fn decide(
                 .collect(),
             vec![],
         ),
-        None => (DepositOutcome::Integrated, vec![], vec![]),
+        None => {
+            let recipient = opts
+                .recipients
+                .iter()
+                .find(|r| invoice.buyer.as_deref() == Some(r.structure.identifier.as_str()));
+            let mut errors = Vec::new();
+            if recipient.is_some_and(|r| r.service_code_required) && invoice.service.is_none() {
+                errors.push(dp_error(
+                    "Le code service est obligatoire pour ce destinataire",
+                ));
+            }
+            if recipient.is_some_and(|r| r.engagement_required) && invoice.engagement.is_none() {
+                errors.push(dp_error(
+                    "Le numéro d'engagement est obligatoire pour ce destinataire",
+                ));
+            }
+            if errors.is_empty() {
+                (DepositOutcome::Integrated, vec![], vec![])
+            } else {
+                (DepositOutcome::Rejected, vec![], errors)
+            }
+        }
     }
 }
 
@@ -915,10 +1303,10 @@ async fn report(
     d.consultations += 1;
     let before = state.opts.consultations_before_final;
     let current = if d.consultations <= before {
-        if d.consultations == 1 {
-            "IN_RECU"
-        } else {
-            "IN_EN_COURS_TRAITEMENT"
+        match d.consultations {
+            1 => "IN_RECU",
+            n if n == before => "IN_TRAITE_SE_CPP",
+            _ => "IN_EN_COURS_TRAITEMENT_CPP",
         }
     } else {
         d.outcome.code()
@@ -956,6 +1344,10 @@ async fn unknown_route() -> Response {
 struct Invoice {
     number: Option<String>,
     buyer: Option<String>,
+    /// BT-10, the buyer reference Chorus Pro reads as the service code.
+    service: Option<String>,
+    /// BT-13, the purchase order reference Chorus Pro reads as the engagement number.
+    engagement: Option<String>,
     /// Mandatory elements that are absent.
     missing: Vec<&'static str>,
 }
@@ -1031,6 +1423,18 @@ fn read_invoice(xml: &[u8], expected: (&str, &str)) -> Result<Invoice, String> {
                 }
                 if !ubl && joined == "CrossIndustryInvoice/ExchangedDocument/ID" {
                     invoice.number = Some(text.to_owned());
+                }
+                if !text.is_empty()
+                    && (joined == "Invoice/BuyerReference"
+                        || joined.ends_with("ApplicableHeaderTradeAgreement/BuyerReference"))
+                {
+                    invoice.service = Some(text.to_owned());
+                }
+                if !text.is_empty()
+                    && (joined == "Invoice/OrderReference/ID"
+                        || joined.ends_with("BuyerOrderReferencedDocument/IssuerAssignedID"))
+                {
+                    invoice.engagement = Some(text.to_owned());
                 }
                 if (joined.contains("AccountingCustomerParty") && joined.ends_with("CompanyID"))
                     || (joined.contains("BuyerTradeParty")
@@ -1227,6 +1631,36 @@ pub mod samples {
     /// A UBL invoice without its issue date and buyer: Chorus Pro rejects it after deposit.
     pub fn incomplete_ubl_invoice(number: &str) -> Vec<u8> {
         ubl(number, false)
+    }
+
+    /// A UBL invoice to `buyer`, with the service code (BT-10, `cbc:BuyerReference`) and
+    /// engagement number (BT-13, `cac:OrderReference/cbc:ID`) given.
+    pub fn ubl_invoice_to(
+        number: &str,
+        buyer: &str,
+        service: Option<&str>,
+        engagement: Option<&str>,
+    ) -> Vec<u8> {
+        let text = String::from_utf8(ubl(number, true)).unwrap_or_default();
+        let mut references = String::new();
+        if let Some(service) = service {
+            references.push_str(&format!(
+                "  <cbc:BuyerReference>{}</cbc:BuyerReference>\n",
+                escape(service)
+            ));
+        }
+        if let Some(engagement) = engagement {
+            references.push_str(&format!(
+                "  <cac:OrderReference><cbc:ID>{}</cbc:ID></cac:OrderReference>\n",
+                escape(engagement)
+            ));
+        }
+        text.replace(BUYER_SIRET, buyer)
+            .replace(
+                "  <cac:AccountingSupplierParty>",
+                &format!("{references}  <cac:AccountingSupplierParty>"),
+            )
+            .into_bytes()
     }
 
     fn ubl(number: &str, complete: bool) -> Vec<u8> {
@@ -1702,7 +2136,7 @@ mod tests {
             states,
             [
                 json!("IN_RECU"),
-                json!("IN_EN_COURS_TRAITEMENT"),
+                json!("IN_TRAITE_SE_CPP"),
                 json!("IN_INTEGRE"),
                 json!("IN_INTEGRE")
             ]
@@ -1774,6 +2208,198 @@ mod tests {
             partial["listeErreurDP"][0]["identifiantDestinataire"],
             BUYER_SIRET
         );
+    }
+
+    /// Deposits `bytes` (UBL) as `file` and consults its report until the final state shows.
+    fn deposit_to_the_end(
+        emu: &ChorusProEmulator,
+        t: &str,
+        file: &str,
+        bytes: &[u8],
+    ) -> (String, Value) {
+        let (status, body) = api(
+            emu,
+            t,
+            DEPOSIT_PATH,
+            &json!({"fichierFlux": b64(bytes), "nomFichier": file, "syntaxeFlux": SYNTAX_UBL}),
+        );
+        assert_eq!(status, 200, "{body}");
+        let number = body["numeroFluxDepot"].as_str().unwrap().to_owned();
+        let mut last = Value::Null;
+        for _ in 0..=emu.options().consultations_before_final {
+            last = api(emu, t, REPORT_PATH, &json!({"numeroFluxDepot": number})).1;
+        }
+        (number, last)
+    }
+
+    #[test]
+    fn every_published_flow_state_and_only_those() {
+        let emu = ChorusProEmulator::start(ChorusProOptions {
+            consultations_before_final: 3,
+            ..options()
+        })
+        .unwrap();
+        let t = token(&emu);
+        let (status, body) = api(
+            &emu,
+            &t,
+            DEPOSIT_PATH,
+            &json!({"fichierFlux": b64(&samples::ubl_invoice("FS-0")), "nomFichier": "FS-0.xml", "syntaxeFlux": SYNTAX_UBL}),
+        );
+        assert_eq!(status, 200);
+        let number = body["numeroFluxDepot"].as_str().unwrap().to_owned();
+        let states: Vec<Value> = (0..4)
+            .map(|_| {
+                api(&emu, &t, REPORT_PATH, &json!({"numeroFluxDepot": number})).1
+                    ["etatCourantDepotFlux"]
+                    .clone()
+            })
+            .collect();
+        assert_eq!(
+            states,
+            [
+                json!("IN_RECU"),
+                json!("IN_EN_COURS_TRAITEMENT_CPP"),
+                json!("IN_TRAITE_SE_CPP"),
+                json!("IN_INTEGRE")
+            ]
+        );
+        for (i, outcome) in [
+            DepositOutcome::Incident,
+            DepositOutcome::Irreceivable,
+            DepositOutcome::ReceivableWithError,
+        ]
+        .into_iter()
+        .enumerate()
+        {
+            let file = format!("FS-{}.xml", i + 1);
+            emu.force_outcome(&file, outcome);
+            let (_, report) = deposit_to_the_end(
+                &emu,
+                &t,
+                &file,
+                &samples::ubl_invoice(&format!("FS-{}", i + 1)),
+            );
+            assert_eq!(report["etatCourantDepotFlux"], outcome.code());
+            let errors = report["listeErreurTechnique"].as_array().unwrap().len()
+                + report["listeErreurDP"].as_array().unwrap().len();
+            assert!(errors > 0, "{report}");
+        }
+    }
+
+    #[test]
+    fn attachments_recipients_and_invoices() {
+        let emu = ChorusProEmulator::start(options()).unwrap();
+        let t = token(&emu);
+        let paging =
+            json!({"parametresRecherche": {"nbResultatsParPage": 10, "pageResultatDemandee": 1}});
+        let (status, body) = api(&emu, &t, ATTACHMENTS_PATH, &paging);
+        assert_eq!(status, 200);
+        assert_eq!(
+            body["listeStructureRattachement"][0]["identifiantStructure"],
+            SUPPLIER_SIRET
+        );
+        emu.detach(SUPPLIER_SIRET);
+        let (_, body) = api(&emu, &t, ATTACHMENTS_PATH, &paging);
+        assert_eq!(body["listeStructureRattachement"], json!([]));
+        // Detached, the structure is still in the directory.
+        let (status, _) = api(
+            &emu,
+            &t,
+            STRUCTURES_PATH,
+            &json!({"structure": {"identifiantStructure": SUPPLIER_SIRET, "typeIdentifiantStructure": "SIRET"}}),
+        );
+        assert_eq!(status, 200);
+
+        let (status, found) = api(
+            &emu,
+            &t,
+            STRUCTURES_PATH,
+            &json!({"structure": {"identifiantStructure": STRICT_BUYER_SIRET, "typeIdentifiantStructure": "SIRET"}}),
+        );
+        assert_eq!(status, 200);
+        let id = found["listeStructures"][0]["idStructureCPP"].clone();
+        let (_, details) = api(
+            &emu,
+            &t,
+            STRUCTURE_CONSULT_PATH,
+            &json!({"idStructureCPP": id, "codeLangue": "fr"}),
+        );
+        assert_eq!(details["parametres"]["codeServiceDoitEtreRenseigne"], true);
+        assert_eq!(details["parametres"]["numeroEJDoitEtreRenseigne"], true);
+
+        // Without the service code and engagement its recipient requires: rejected.
+        let (_, report) = deposit_to_the_end(
+            &emu,
+            &t,
+            "S-1.xml",
+            &samples::ubl_invoice_to("S-1", STRICT_BUYER_SIRET, None, None),
+        );
+        assert_eq!(report["etatCourantDepotFlux"], "IN_REJETE");
+        assert_eq!(report["listeErreurDP"].as_array().unwrap().len(), 2);
+        let (number, report) = deposit_to_the_end(
+            &emu,
+            &t,
+            "S-2.xml",
+            &samples::ubl_invoice_to(
+                "S-2",
+                STRICT_BUYER_SIRET,
+                Some("SERV-01"),
+                Some("EJ-2025-7"),
+            ),
+        );
+        assert_eq!(report["etatCourantDepotFlux"], "IN_INTEGRE", "{report}");
+
+        let search = json!({"numeroFluxDepot": number});
+        let statuses: Vec<Value> = (0..5)
+            .map(|_| {
+                let (status, body) = api(&emu, &t, SUPPLIER_INVOICES_PATH, &search);
+                assert_eq!(status, 200, "{body}");
+                assert!(body["listeFactures"][0]["identifiantFactureCPP"].is_u64());
+                body["listeFactures"][0]["statut"].clone()
+            })
+            .collect();
+        assert_eq!(
+            statuses,
+            [
+                json!("DEPOSEE"),
+                json!("MISE_A_DISPOSITION"),
+                json!("MANDATEE"),
+                json!("MISE_EN_PAIEMENT"),
+                json!("MISE_EN_PAIEMENT")
+            ]
+        );
+        emu.set_invoice_status("S-2", "SUSPENDUE");
+        let (_, body) = api(&emu, &t, SUPPLIER_INVOICES_PATH, &search);
+        assert_eq!(body["listeFactures"][0]["statut"], "SUSPENDUE");
+        let (status, body) = api(
+            &emu,
+            &t,
+            SUPPLIER_INVOICES_PATH,
+            &json!({"numeroFluxDepot": "CPP0"}),
+        );
+        assert_eq!(
+            (status, body["codeRetour"].clone()),
+            (400, json!(CODE_UNKNOWN_DEPOSIT))
+        );
+
+        let bearer = format!("Bearer {t}");
+        let account = account(&emu);
+        let headers = [
+            ("Authorization", bearer.as_str()),
+            ("cpro-account", account.as_str()),
+        ];
+        for (shape, field, value) in [
+            (HealthShape::NumberCode, "statusCode", json!(200)),
+            (HealthShape::Spring, "statusCodeValue", json!(200)),
+            (HealthShape::Failing, "statusCode", json!("503")),
+        ] {
+            emu.set_health_shape(shape);
+            let (status, _, body) = call(&emu, "GET", HEALTH_CHECK_PATH, &headers, b"");
+            assert_eq!(status, 200);
+            let body: Value = serde_json::from_str(&body).unwrap();
+            assert_eq!(body[field], value, "{body}");
+        }
     }
 
     #[test]
@@ -1859,6 +2485,9 @@ mod tests {
                 include_str!("../fixtures/chorus-pro/structures_rechercher.response.json")
             }
             "deposit" => include_str!("../fixtures/chorus-pro/factures_deposer_flux.response.json"),
+            "attachments" => {
+                include_str!("../fixtures/chorus-pro/utilisateurs_rattachements.response.json")
+            }
             _ => {
                 include_str!("../fixtures/chorus-pro/transverses_consulterCRDetaille.response.json")
             }
@@ -1912,6 +2541,13 @@ mod tests {
             &json!({"structure": {"identifiantStructure": SUPPLIER_SIRET}}),
         );
         same_shape(&fixture("structures"), &body, "structures");
+        let (_, body) = api(
+            &emu,
+            &t,
+            ATTACHMENTS_PATH,
+            &json!({"parametresRecherche": {"nbResultatsParPage": 10, "pageResultatDemandee": 1}}),
+        );
+        same_shape(&fixture("attachments"), &body, "attachments");
         let mut reports = Vec::new();
         for (name, content, outcome) in [
             (

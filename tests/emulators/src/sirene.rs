@@ -1,39 +1,43 @@
 //! An emulator of INSEE's API Sirene 3.11, for end-to-end tests of the `sirene` plugin.
 //!
-//! It serves both ways in: the current portal (`/api-sirene/3.11`, API key in
-//! `X-INSEE-Api-Key-Integration`) and the legacy gateway (`/entreprises/sirene/V3.11`,
-//! Bearer tokens from `POST /token`). It reproduces what the plugin must cope with rather
-//! than the whole API: the answer shapes (real `/siret` samples, served byte for byte),
-//! refused credentials, unknown and malformed identifiers, a non-diffusible unit, a
-//! partially diffusible one (`[ND]` values), the per-minute quota (429 with `Retry-After`)
-//! and a gateway outage (503 with an HTML body).
+//! It serves the portal's API (`/api-sirene/3.11`, API key in `X-INSEE-Api-Key-Integration`);
+//! the OAuth2 gateway INSEE closed on 10 September 2025 (`/token`,
+//! `/entreprises/sirene/V3.11`) is gone, as on the real host, and an old access token sent as
+//! the key is refused with 401 like any wrong key. It reproduces what the plugin must cope
+//! with rather than the whole API: the answer shapes (real `/siret` samples, served byte for
+//! byte), the multi-criteria search (`GET /siret?q=…` with Sirene's query syntax, 400 on a
+//! malformed query, paging by `debut`/`nombre` with the `total` in the header, 404 when
+//! nothing matches), refused credentials, unknown and malformed identifiers, a
+//! non-diffusible unit, a partially diffusible one (`[ND]` values), the per-minute quota
+//! (429 with `Retry-After`, searches included) and a gateway outage (503 with an HTML body).
 //!
 //! Known identifiers: SIRETs 21920023500014, 13002437500011, 32816124500027,
 //! 55204944700006 (samples), 81234567600009 (partially diffusible individual), their SIRENs,
 //! and 73282932000074 / 732829320 (non-diffusible). Any other well-formed id is a 404.
 
+mod query;
+
 use crate::server::{self, RunningServer};
-use axum::extract::{Path, Request, State};
+use axum::extract::{Path, Query, Request, State};
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post};
+use axum::routing::get;
 use axum::Router;
-use base64::Engine as _;
 use serde_json::{json, Map, Value};
 use std::collections::{HashMap, VecDeque};
-use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU32, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 /// Path of the current portal's API under the emulator's root.
 pub const CURRENT_PATH: &str = "/api-sirene/3.11";
-/// Path of the legacy gateway's API under the emulator's root.
-pub const LEGACY_PATH: &str = "/entreprises/sirene/V3.11";
 /// Header carrying the API key on the current portal.
 pub const API_KEY_HEADER: &str = "X-INSEE-Api-Key-Integration";
-/// Lifetime of the tokens `POST /token` grants, in seconds.
-pub const TOKEN_LIFETIME_SECS: u64 = 3600;
+/// Most results a search page may ask for (`nombre`), as documented by INSEE.
+pub const MAX_PAGE: u64 = 1000;
+/// Results of a search page when `nombre` is not given.
+pub const DEFAULT_PAGE: u64 = 20;
 
 /// SIRET of the synthetic non-diffusible unit (403 on every lookup).
 pub const NON_DIFFUSIBLE_SIRET: &str = "73282932000074";
@@ -105,10 +109,6 @@ const UNIT_CHANGE_FLAGS: &[&str] = &[
 pub struct SireneOptions {
     /// Expected in `X-INSEE-Api-Key-Integration` on the current portal.
     pub api_key: String,
-    /// Client id for `POST /token` (HTTP Basic user).
-    pub client_id: String,
-    /// Client secret for `POST /token` (HTTP Basic password).
-    pub client_secret: String,
     /// API requests allowed in any rolling 60 s; 0 disables the quota.
     pub per_minute: u32,
 }
@@ -117,8 +117,6 @@ impl Default for SireneOptions {
     fn default() -> Self {
         SireneOptions {
             api_key: "test-key".to_owned(),
-            client_id: "test-client".to_owned(),
-            client_secret: "test-secret".to_owned(),
             per_minute: 30,
         }
     }
@@ -165,22 +163,12 @@ impl SireneEmulator {
         format!("{}{CURRENT_PATH}", self.url())
     }
 
-    /// Base of the legacy gateway's API, the plugin's `base_url` in OAuth2 mode.
-    pub fn legacy_base_url(&self) -> String {
-        format!("{}{LEGACY_PATH}", self.url())
-    }
-
-    /// The OAuth2 token endpoint, the plugin's `token_url`.
-    pub fn token_url(&self) -> String {
-        format!("{}/token", self.url())
-    }
-
     /// The options it was started with.
     pub fn options(&self) -> &SireneOptions {
         &self.state.opts
     }
 
-    /// Every request received so far, whatever its answer (token requests included).
+    /// Every request received so far, whatever its answer.
     pub fn request_count(&self) -> usize {
         self.state.requests.load(Ordering::SeqCst)
     }
@@ -204,11 +192,6 @@ impl SireneEmulator {
             None => collections.push((collection.to_owned(), state.to_owned())),
         }
     }
-
-    /// Forgets every token granted so far, as a gateway restart would.
-    pub fn revoke_tokens(&self) {
-        lock(&self.state.tokens).clear();
-    }
 }
 
 /// State shared by the handlers.
@@ -219,8 +202,6 @@ struct Shared {
     unavailable: AtomicBool,
     data_age_days: AtomicU32,
     collections: Mutex<Vec<(String, String)>>,
-    tokens: Mutex<HashMap<String, Instant>>,
-    issued: AtomicU64,
     /// Times of the API requests admitted in the last 60 s.
     window: Mutex<VecDeque<Instant>>,
 }
@@ -238,8 +219,6 @@ impl Shared {
                     .map(|c| ((*c).to_owned(), "UP".to_owned()))
                     .collect(),
             ),
-            tokens: Mutex::new(HashMap::new()),
-            issued: AtomicU64::new(0),
             window: Mutex::new(VecDeque::new()),
         }
     }
@@ -253,17 +232,13 @@ fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
 fn app(state: Arc<Shared>) -> Router {
     let api = Router::new()
         .route("/informations", get(informations))
+        .route("/siret", get(search))
         .route("/siret/{siret}", get(siret))
         .route("/siren/{siren}", get(siren))
-        .route_layer(middleware::from_fn_with_state(state.clone(), quota));
-    let current = api
-        .clone()
+        .route_layer(middleware::from_fn_with_state(state.clone(), quota))
         .route_layer(middleware::from_fn_with_state(state.clone(), api_key_auth));
-    let legacy = api.route_layer(middleware::from_fn_with_state(state.clone(), bearer_auth));
     Router::new()
-        .nest(CURRENT_PATH, current)
-        .nest(LEGACY_PATH, legacy)
-        .route("/token", post(token))
+        .nest(CURRENT_PATH, api)
         .fallback(unknown_route)
         .layer(middleware::from_fn_with_state(state.clone(), gateway))
         .with_state(state)
@@ -324,41 +299,6 @@ async fn api_key_auth(
     }
 }
 
-async fn bearer_auth(
-    State(state): State<Arc<Shared>>,
-    headers: HeaderMap,
-    request: Request,
-    next: Next,
-) -> Response {
-    let token = headers
-        .get(header::AUTHORIZATION)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.strip_prefix("Bearer "))
-        .map(str::trim);
-    let valid = token.is_some_and(|t| {
-        lock(&state.tokens)
-            .get(t)
-            .is_some_and(|expiry| *expiry > Instant::now())
-    });
-    if valid {
-        return next.run(request).await;
-    }
-    // The legacy gateway (WSO2) answers with its own `fault` shape, not Sirene's header.
-    let (code, message) = match token {
-        None => (900_902, "Missing Credentials"),
-        Some(_) => (900_901, "Invalid Credentials"),
-    };
-    json_response(
-        StatusCode::UNAUTHORIZED,
-        json!({"fault": {
-            "code": code,
-            "message": message,
-            "description": "Invalid Credentials. Make sure you have provided the correct security credentials"
-        }})
-        .to_string(),
-    )
-}
-
 /// The per-minute quota over a rolling window; refused requests do not count.
 async fn quota(State(state): State<Arc<Shared>>, request: Request, next: Next) -> Response {
     let limit = state.opts.per_minute as usize;
@@ -387,58 +327,6 @@ async fn quota(State(state): State<Arc<Shared>>, request: Request, next: Next) -
         window.push_back(now);
     }
     next.run(request).await
-}
-
-async fn token(State(state): State<Arc<Shared>>, headers: HeaderMap, body: String) -> Response {
-    let credentials = headers
-        .get(header::AUTHORIZATION)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.strip_prefix("Basic "))
-        .and_then(|b| {
-            base64::engine::general_purpose::STANDARD
-                .decode(b.trim())
-                .ok()
-        })
-        .and_then(|raw| String::from_utf8(raw).ok());
-    let expected = format!("{}:{}", state.opts.client_id, state.opts.client_secret);
-    if credentials.as_deref() != Some(expected.as_str()) {
-        return json_response(
-            StatusCode::UNAUTHORIZED,
-            json!({"error": "invalid_client"}).to_string(),
-        );
-    }
-    let grant = body
-        .split('&')
-        .filter_map(|pair| pair.split_once('='))
-        .find(|(k, _)| *k == "grant_type")
-        .map(|(_, v)| v);
-    if grant != Some("client_credentials") {
-        // RFC 6749 §5.2: a known client asking for another grant.
-        return json_response(
-            StatusCode::BAD_REQUEST,
-            json!({"error": "unsupported_grant_type"}).to_string(),
-        );
-    }
-    let n = state.issued.fetch_add(1, Ordering::SeqCst) + 1;
-    let nanos = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.subsec_nanos())
-        .unwrap_or(0);
-    let access_token = format!("emu-{n:06}-{nanos:08x}");
-    lock(&state.tokens).insert(
-        access_token.clone(),
-        Instant::now() + Duration::from_secs(TOKEN_LIFETIME_SECS),
-    );
-    json_response(
-        StatusCode::OK,
-        json!({
-            "access_token": access_token,
-            "scope": "am_application_scope default",
-            "token_type": "Bearer",
-            "expires_in": TOKEN_LIFETIME_SECS
-        })
-        .to_string(),
-    )
 }
 
 async fn informations(State(state): State<Arc<Shared>>) -> Response {
@@ -495,6 +383,90 @@ async fn siret(Path(siret): Path<String>) -> Response {
             &format!("Aucun élément trouvé pour le siret {siret}"),
         ),
     }
+}
+
+/// Every establishment the emulator knows, as `/siret?q=` lists them: the `etablissement`
+/// of each sample, in SIRET order.
+fn establishments() -> Vec<Value> {
+    let mut all: Vec<Value> = FIXTURES
+        .iter()
+        .filter_map(|(_, body)| serde_json::from_str::<Value>(body).ok())
+        .filter_map(|body| body.get("etablissement").cloned())
+        .collect();
+    all.sort_by(|a, b| a["siret"].as_str().cmp(&b["siret"].as_str()));
+    all
+}
+
+/// A paging parameter: absent is the default, anything but a number in range is refused
+/// with the message of the 400 to answer.
+fn paging(
+    params: &HashMap<String, String>,
+    name: &str,
+    default: u64,
+    max: u64,
+) -> Result<u64, String> {
+    match params.get(name).map(|v| v.trim()) {
+        None => Ok(default),
+        Some(v) => match v.parse::<u64>() {
+            Ok(n) if n <= max => Ok(n),
+            _ => Err(format!(
+                "Le paramètre {name} doit être un entier compris entre 0 et {max}"
+            )),
+        },
+    }
+}
+
+/// `GET /siret?q=…&nombre=…&debut=…`: the multi-criteria search.
+async fn search(Query(params): Query<HashMap<String, String>>) -> Response {
+    let Some(q) = params.get("q").filter(|q| !q.trim().is_empty()) else {
+        return sirene_error(
+            StatusCode::BAD_REQUEST,
+            "Le paramètre q est obligatoire pour une recherche multicritères",
+        );
+    };
+    let parsed = match query::parse(q) {
+        Ok(parsed) => parsed,
+        Err(message) => return sirene_error(StatusCode::BAD_REQUEST, &message),
+    };
+    let nombre = match paging(&params, "nombre", DEFAULT_PAGE, MAX_PAGE) {
+        Ok(n) if n > 0 => n,
+        Ok(_) => DEFAULT_PAGE,
+        Err(message) => return sirene_error(StatusCode::BAD_REQUEST, &message),
+    };
+    let debut = match paging(&params, "debut", 0, u64::MAX) {
+        Ok(n) => n,
+        Err(message) => return sirene_error(StatusCode::BAD_REQUEST, &message),
+    };
+    let found: Vec<Value> = establishments()
+        .into_iter()
+        .filter(|e| query::matches(&parsed, e))
+        .collect();
+    let total = found.len() as u64;
+    let page: Vec<Value> = found
+        .into_iter()
+        .skip(usize::try_from(debut).unwrap_or(usize::MAX))
+        .take(usize::try_from(nombre).unwrap_or(usize::MAX))
+        .collect();
+    if page.is_empty() {
+        return sirene_error(
+            StatusCode::NOT_FOUND,
+            &format!("Aucun élément trouvé pour q={q}"),
+        );
+    }
+    json_response(
+        StatusCode::OK,
+        json!({
+            "header": {
+                "statut": 200,
+                "message": "OK",
+                "total": total,
+                "debut": debut,
+                "nombre": page.len()
+            },
+            "etablissements": page
+        })
+        .to_string(),
+    )
 }
 
 async fn siren(Path(siren): Path<String>) -> Response {

@@ -108,11 +108,6 @@ fn urls_follow_the_insee_layout() {
     let emu = start(30);
     assert!(emu.url().starts_with("http://127.0.0.1:"));
     assert_eq!(emu.base_url(), format!("{}/api-sirene/3.11", emu.url()));
-    assert_eq!(
-        emu.legacy_base_url(),
-        format!("{}/entreprises/sirene/V3.11", emu.url())
-    );
-    assert_eq!(emu.token_url(), format!("{}/token", emu.url()));
 }
 
 #[test]
@@ -238,58 +233,98 @@ fn the_quota_answers_429_with_retry_after() {
 }
 
 #[test]
-fn the_legacy_gateway_wants_a_token_from_the_token_endpoint() {
+fn the_closed_gateway_is_gone_and_its_tokens_are_refused() {
     let emu = start(30);
-    let url = format!("{}/siret/21920023500014", emu.legacy_base_url());
     let form = "grant_type=client_credentials";
     let form_type = ("Content-Type", "application/x-www-form-urlencoded");
-
-    // dGVzdC1jbGllbnQ6d3Jvbmc= is test-client:wrong
-    let refused = send(
-        "POST",
-        &emu.token_url(),
-        &[
-            ("Authorization", "Basic dGVzdC1jbGllbnQ6d3Jvbmc="),
-            form_type,
-        ],
-        form,
-    );
-    assert_eq!(refused.status, 401);
-    assert_eq!(refused.json()["error"], "invalid_client");
-    assert_eq!(
-        send("POST", &emu.token_url(), &[form_type], form).status,
-        401
-    );
-
     // dGVzdC1jbGllbnQ6dGVzdC1zZWNyZXQ= is test-client:test-secret
     let basic = ("Authorization", "Basic dGVzdC1jbGllbnQ6dGVzdC1zZWNyZXQ=");
-    let bad_grant = send(
+    let token = send(
         "POST",
-        &emu.token_url(),
+        &format!("{}/token", emu.url()),
         &[basic, form_type],
-        "grant_type=password",
+        form,
     );
-    assert_eq!(bad_grant.status, 400);
-    let granted = send("POST", &emu.token_url(), &[basic, form_type], form);
-    assert_eq!(granted.status, 200);
-    let grant = granted.json();
-    assert_eq!(grant["token_type"], "Bearer");
-    assert_eq!(grant["expires_in"], 3600);
-    let token = grant["access_token"].as_str().unwrap().to_owned();
+    assert_eq!(token.status, 404);
+    let legacy = with_key(&format!(
+        "{}/entreprises/sirene/V3.11/siret/21920023500014",
+        emu.url()
+    ));
+    assert_eq!(legacy.status, 404);
+    // An old access token, as a bearer or pasted as the key, opens nothing.
+    let url = format!("{}/siret/21920023500014", emu.base_url());
+    let bearer = (
+        "Authorization",
+        "Bearer 214c0e62-bc3c-4fd6-959f-67e5400bdd41",
+    );
+    assert_eq!(get(&url, &[bearer]).status, 401);
+    let pasted = get(
+        &url,
+        &[(
+            "X-INSEE-Api-Key-Integration",
+            "214c0e62-bc3c-4fd6-959f-67e5400bdd41",
+        )],
+    );
+    assert_eq!(pasted.status, 401);
+}
 
-    let bearer = format!("Bearer {token}");
-    assert_eq!(get(&url, &[("Authorization", &bearer)]).status, 200);
-    assert_eq!(get(&url, &[]).status, 401);
-    let unknown = get(&url, &[("Authorization", "Bearer made-up")]);
-    assert_eq!(unknown.status, 401);
-    assert_eq!(unknown.json()["fault"]["message"], "Invalid Credentials");
-    // The API key does not open the legacy gateway, nor a token the current portal.
-    assert_eq!(with_key(&url).status, 401);
-    let current = format!("{}/siret/21920023500014", emu.base_url());
-    assert_eq!(get(&current, &[("Authorization", &bearer)]).status, 401);
+fn search(emu: &SireneEmulator, query: &str) -> Answer {
+    with_key(&format!("{}/siret?{query}", emu.base_url()))
+}
 
-    emu.revoke_tokens();
-    assert_eq!(get(&url, &[("Authorization", &bearer)]).status, 401);
+#[test]
+fn the_multi_criteria_search_pages_with_a_total() {
+    let emu = start(30);
+    // (denominationUniteLegale:"de" OR nomUniteLegale:"de") AND codePostalEtablissement:92140
+    let q = "q=%28denominationUniteLegale%3A%22de%22+OR+nomUniteLegale%3A%22de%22%29+AND+\
+             codePostalEtablissement%3A92140";
+    let first = search(&emu, &format!("{q}&nombre=1&debut=0"));
+    assert_eq!(first.status, 200, "{}", first.body);
+    let first = first.json();
+    assert_eq!(first["header"]["total"], 2);
+    assert_eq!(first["header"]["debut"], 0);
+    assert_eq!(first["header"]["nombre"], 1);
+    assert_eq!(first["etablissements"][0]["siret"], "21920023500014");
+    let second = search(&emu, &format!("{q}&nombre=1&debut=1")).json();
+    assert_eq!(second["etablissements"][0]["siret"], "55204944700006");
+    assert_eq!(search(&emu, &format!("{q}&nombre=1&debut=2")).status, 404);
+
+    // A closed establishment is left out by periode(etatAdministratifEtablissement:A).
+    let closed = "q=siren%3A130024375";
+    assert_eq!(search(&emu, closed).json()["header"]["total"], 1);
+    let open_only = "q=siren%3A130024375+AND+periode%28etatAdministratifEtablissement%3AA%29";
+    assert_eq!(search(&emu, open_only).status, 404);
+
+    // The head office of a unit, in one request.
+    let head = search(
+        &emu,
+        "q=siren%3A328161245+AND+etablissementSiege%3Atrue&nombre=1",
+    )
+    .json();
+    assert_eq!(head["etablissements"][0]["siret"], "32816124500027");
+    assert_eq!(
+        head["etablissements"][0]["uniteLegale"]["denominationUniteLegale"],
+        "MGDIS"
+    );
+}
+
+#[test]
+fn malformed_searches_are_refused_with_400() {
+    let emu = start(30);
+    for query in [
+        "",
+        "q=",
+        "q=denominationUniteLegale%3A%22open",
+        "q=%28siren%3A1",
+        "q=raisonSocial%3AACME",
+        "q=ACME",
+        "q=siren%3A328161245&nombre=1001",
+        "q=siren%3A328161245&debut=-1",
+    ] {
+        let answer = search(&emu, query);
+        assert_eq!(answer.status, 400, "{query}: {}", answer.body);
+        assert_eq!(answer.json()["header"]["statut"], 400);
+    }
 }
 
 #[test]
@@ -298,7 +333,7 @@ fn an_outage_answers_503_in_html() {
     emu.set_unavailable(true);
     for url in [
         format!("{}/informations", emu.base_url()),
-        format!("{}/siret/21920023500014", emu.legacy_base_url()),
+        format!("{}/siret?q=siren%3A219200235", emu.base_url()),
     ] {
         let down = with_key(&url);
         assert_eq!(down.status, 503);

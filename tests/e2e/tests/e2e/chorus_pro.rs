@@ -1,14 +1,16 @@
 //! The Chorus Pro plugin end to end: the real `passerelle` binary and plugin library against
 //! the Chorus Pro emulator — test routine, deposits of generated Factur-X, UBL and CII files,
-//! states that progress, rejection, retries after 503, the quota and the environment guard.
+//! states that progress, every failed state, invoices followed to payment, the recipient's
+//! requirements, the attachment of the technical account, retries after 503, the quota and
+//! the environment guard.
 
 // clippy's allow-unwrap-in-tests covers #[test] functions only, not the helpers beside them.
 
 use base64::Engine as _;
 use passerelle_e2e::{step, TestEnv};
 use passerelle_emulators::chorus_pro::{
-    samples, ChorusProEmulator, ChorusProOptions, DepositOutcome, SUPPLIER_SIRET, SYNTAX_CII,
-    SYNTAX_FACTURX, SYNTAX_UBL,
+    samples, ChorusProEmulator, ChorusProOptions, DepositOutcome, HealthShape, STRICT_BUYER_SIRET,
+    SUPPLIER_SIRET, SYNTAX_CII, SYNTAX_FACTURX, SYNTAX_UBL,
 };
 use serde_json::{json, Value};
 use std::time::{Duration, Instant};
@@ -110,6 +112,15 @@ fn test_routine_names_what_is_wrong() {
             .contains("ACME FOURNITURES SAS"),
         "{report:#}"
     );
+    assert_eq!(step(&report, "check attachment")["status"], "ok");
+    // Every healthy shape of the health check passes; a real failure fails.
+    emu.set_health_shape(HealthShape::Spring);
+    let report = env.ok(&["test", "cpro", "--json"]).json();
+    assert_eq!(step(&report, "reach API")["status"], "ok", "{report:#}");
+    emu.set_health_shape(HealthShape::Failing);
+    let report = env.run(&["test", "cpro", "--json"]).expect_code(1).json();
+    assert_eq!(step(&report, "reach API")["status"], "failed", "{report:#}");
+    emu.set_health_shape(HealthShape::NumberCode);
 
     set_secret(&env, "client_secret", "not-the-secret");
     let r = env.run(&["test", "cpro", "--json"]).expect_code(1);
@@ -146,6 +157,23 @@ fn test_routine_names_what_is_wrong() {
             .contains("structure_id: Chorus Pro found no structure SIRET 99999999999999"),
         "{}",
         r.stdout
+    );
+    // The structure exists but the technical account is not attached to it.
+    env.ok(&["config", "set", "cpro", "structure_id", SUPPLIER_SIRET]);
+    emu.detach(SUPPLIER_SIRET);
+    let report = env.run(&["test", "cpro", "--json"]).expect_code(1).json();
+    assert_eq!(
+        step(&report, "check technical account and structure")["status"],
+        "ok"
+    );
+    let attachment = step(&report, "check attachment");
+    assert_eq!(attachment["status"], "failed", "{report:#}");
+    assert!(
+        attachment["detail"]
+            .as_str()
+            .unwrap()
+            .contains(&format!("is not attached to structure {SUPPLIER_SIRET}")),
+        "{attachment:#}"
     );
     // The secrets never show, not even in the refusals.
     for text in [r.all(), env.data_dump()] {
@@ -210,7 +238,8 @@ fn generated_invoices_of_each_format_are_deposited_and_followed() {
             ("FA-2025-003.xml", SYNTAX_CII, Some("FA-2025-003")),
         ]
     );
-    // States progress over consultations: received, in processing, integrated.
+    // States progress over consultations: received, processed by the exchange service,
+    // integrated.
     let states: Vec<(Value, Value)> = (0..3)
         .map(|_| {
             let d = status(&env, &ids[1]);
@@ -221,7 +250,7 @@ fn generated_invoices_of_each_format_are_deposited_and_followed() {
         states,
         [
             (json!("pending"), json!("IN_RECU")),
-            (json!("pending"), json!("IN_EN_COURS_TRAITEMENT")),
+            (json!("pending"), json!("IN_TRAITE_SE_CPP")),
             (json!("integrated"), json!("IN_INTEGRE")),
         ]
     );
@@ -311,6 +340,53 @@ fn rejected_and_partially_integrated_deposits_carry_their_errors() {
         .expect_code(3);
     assert!(r.stderr.contains("PAPER"), "{}", r.stderr);
     assert_eq!(emu.deposits().len(), 2);
+
+    // An invoice lacking the service code and engagement number its recipient requires is
+    // refused before it leaves.
+    let r = env
+        .run(&[
+            "invoke",
+            "einvoice.submit",
+            "--input",
+            &submit_input(
+                "FA-S.xml",
+                &samples::ubl_invoice_to("FA-S", STRICT_BUYER_SIRET, None, None),
+            ),
+        ])
+        .expect_code(3);
+    assert!(
+        r.stderr.contains("requires a service code") && r.stderr.contains("engagement number"),
+        "{}",
+        r.stderr
+    );
+    assert_eq!(emu.deposits().len(), 2);
+    let ok = submit(
+        &env,
+        "FA-S.xml",
+        &samples::ubl_invoice_to("FA-S", STRICT_BUYER_SIRET, Some("SERV-01"), Some("EJ-7")),
+    );
+    assert_eq!(
+        status(&env, ok["deposit_id"].as_str().unwrap())["state"],
+        "integrated"
+    );
+
+    // Every failed state is final, carries its errors, and frees the file.
+    for outcome in [
+        DepositOutcome::Incident,
+        DepositOutcome::Irreceivable,
+        DepositOutcome::ReceivableWithError,
+    ] {
+        let file = format!("FA-{}.xml", outcome.code());
+        emu.force_outcome(&file, outcome);
+        let bytes = samples::ubl_invoice(&file);
+        let first = submit(&env, &file, &bytes);
+        let d = status(&env, first["deposit_id"].as_str().unwrap());
+        assert_eq!(d["state"], "rejected", "{d:#}");
+        assert_eq!(d["provider_state"], outcome.code());
+        assert!(!d["errors"].as_array().unwrap().is_empty(), "{d:#}");
+        let again = submit(&env, &file, &bytes);
+        assert_ne!(again["deposit_id"], first["deposit_id"]);
+    }
 }
 
 #[test]
@@ -327,8 +403,52 @@ fn the_follow_up_task_records_final_states() {
         .expect_output("checked 2 of 2 deposit(s) in progress: 0 integrated, 0 partially integrated, 0 rejected, 2 still in progress");
     env.ok(&["tasks", "run", "cpro", "follow_deposits"])
         .expect_output("checked 2 of 2 deposit(s) in progress: 1 integrated, 0 partially integrated, 1 rejected, 0 still in progress");
+    // The integrated flow's invoice is followed, one search a run (the first in the run that
+    // saw it integrated), until it is in payment.
+    let listed = env
+        .ok(&[
+            "invoke",
+            "einvoice.list",
+            "--input",
+            r#"{"state":"integrated"}"#,
+        ])
+        .json();
+    assert_eq!(listed["deposits"][0]["invoices"][0]["status"], "DEPOSEE");
+    for expected in ["MISE_A_DISPOSITION", "MANDATEE"] {
+        env.ok(&["tasks", "run", "cpro", "follow_deposits"])
+            .expect_output("1 invoice(s) followed: 0 in payment");
+        let listed = env
+            .ok(&[
+                "invoke",
+                "einvoice.list",
+                "--input",
+                r#"{"state":"integrated"}"#,
+            ])
+            .json();
+        assert_eq!(listed["deposits"][0]["invoices"][0]["status"], expected);
+    }
+    env.ok(&["tasks", "run", "cpro", "follow_deposits"])
+        .expect_output("1 invoice(s) followed: 1 in payment");
+    let paid = env
+        .ok(&[
+            "invoke",
+            "einvoice.list",
+            "--input",
+            r#"{"state":"integrated"}"#,
+        ])
+        .json();
+    let invoice = &paid["deposits"][0]["invoices"][0];
+    assert_eq!(invoice["status"], "MISE_EN_PAIEMENT", "{paid:#}");
+    assert_eq!(invoice["settled"], true);
+    assert_eq!(invoice["number"], "FA-T1");
+    assert!(invoice["invoice_id"]
+        .as_str()
+        .unwrap()
+        .parse::<u64>()
+        .is_ok());
     env.ok(&["tasks", "run", "cpro", "follow_deposits"])
         .expect_output("no deposit in progress");
+    assert_eq!(emu.invoice_searches(), 4);
     let rejected = env
         .ok(&[
             "invoke",
@@ -357,11 +477,15 @@ fn transient_503s_are_retried_with_the_configured_delay() {
     });
     let env = setup(&emu, "");
     env.ok(&["config", "set", "cpro", "retry_delay_secs", "1"]);
+    // A first invoice to the same buyer: its rules are looked up once and kept, so that the
+    // failures below hit the deposit itself.
+    submit(&env, "FA-R0.xml", &samples::ubl_invoice("FA-R0"));
+    let before = emu.admitted_times().len();
     emu.fail_next(2);
     let started = Instant::now();
     let deposit = submit(&env, "FA-R1.xml", &samples::ubl_invoice("FA-R1"));
     assert_eq!(deposit["attempts"], 3, "{deposit:#}");
-    let times = emu.admitted_times();
+    let times = emu.admitted_times()[before..].to_vec();
     assert_eq!(times.len(), 3);
     for pair in times.windows(2) {
         let gap = pair[1].duration_since(pair[0]);
@@ -371,7 +495,7 @@ fn transient_503s_are_retried_with_the_configured_delay() {
         );
     }
     assert!(started.elapsed() >= Duration::from_secs(2));
-    assert_eq!(emu.deposits().len(), 1);
+    assert_eq!(emu.deposits().len(), 2);
 
     // With 0 s the retries follow at once; out of attempts, the error says how it went.
     env.ok(&["config", "set", "cpro", "retry_delay_secs", "0"]);
@@ -390,7 +514,7 @@ fn transient_503s_are_retried_with_the_configured_delay() {
         "{}",
         r.stderr
     );
-    assert_eq!(emu.deposits().len(), 1);
+    assert_eq!(emu.deposits().len(), 2);
 }
 
 /// A batch of deposits through `passerelle invoice submit` (one process) never exceeds the

@@ -109,7 +109,7 @@ fn enabling_checks_the_whole_configuration_and_enabled_instances_stay_valid() {
     env.ok(&["config", "set", "s", "auth_mode", "oauth2"]);
     let r = env.run(&["config", "enable", "s"]).expect_code(3);
     assert!(
-        r.stderr.contains("client_id") && r.stderr.contains("client_secret"),
+        r.stderr.contains("auth_mode") && r.stderr.contains("10 September 2025"),
         "{}",
         r.stderr
     );
