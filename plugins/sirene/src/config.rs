@@ -36,7 +36,14 @@ pub const MIGRATION: &str = "INSEE closed its OAuth2 gateway (api.insee.fr/token
                 "required": ["api_key"]
             },
             {
-                "properties": { "auth_mode": { "const": "oauth2" } }
+                // The retired fields show only on an instance still saved in this mode,
+                // next to the refusal that explains the migration.
+                "properties": {
+                    "auth_mode": { "const": "oauth2" },
+                    "client_id": {},
+                    "client_secret": {},
+                    "token_url": {}
+                }
             }
         ]
     }
