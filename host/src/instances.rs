@@ -101,9 +101,18 @@ impl Instances<'_> {
             })
     }
 
+    /// Creates an instance holding the plugin's `x-initial` values (see
+    /// [`crate::schema::ConfigSchema::initial_values`]).
     pub fn create(&self, id: &InstanceId, plugin_id: &str) -> Result<InstanceRecord, ConfigError> {
-        self.plugin(plugin_id)?;
-        Ok(self.store.create(id, plugin_id)?)
+        let initial = self.plugin(plugin_id)?.schema.initial_values();
+        let record = self.store.create(id, plugin_id)?;
+        if initial.is_empty() {
+            return Ok(record);
+        }
+        self.store.update(id, Some(record.revision), |record| {
+            record.values.extend(initial);
+            Ok::<_, ConfigError>(())
+        })
     }
 
     /// Saves one field after checking it. Returns the new record.
@@ -437,7 +446,7 @@ impl Instances<'_> {
                 }
                 Ok(_) => report.push(format!("updated {id}")),
                 Err(StoreError::NotFound(_)) => {
-                    self.store.create(&id, &spec.plugin)?;
+                    self.create(&id, &spec.plugin)?;
                     report.push(format!("created {id}"));
                 }
                 Err(e) => return Err(e.into()),
