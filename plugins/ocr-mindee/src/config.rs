@@ -263,7 +263,9 @@ impl Config {
                 ),
             ));
         }
-        if self.mindee_enabled && self.api_version == ApiVersion::V2 {
+        // Like the schema's `api_version` dependency: the model is part of what v2 means,
+        // switched on or not.
+        if self.api_version == ApiVersion::V2 {
             match self.model_id.as_deref().map(str::trim) {
                 None | Some("") => problems.push(PluginError::config(
                     "model_id",
@@ -463,6 +465,8 @@ mod tests {
         assert_eq!(config(v.clone()).base_url(), "http://127.0.0.1:9");
         v["mindee_enabled"] = json!(false);
         v["model_id"] = json!(null);
+        assert_eq!(fields(&config(v.clone())), ["model_id"]);
+        v["api_version"] = json!("v1");
         assert!(fields(&config(v)).is_empty());
     }
 
