@@ -699,8 +699,9 @@ fn check_jpeg(b: &[u8]) -> Result<(u16, u16), &'static str> {
     }
 }
 
-/// Page objects (`/Type /Page`, not `/Pages`) in a PDF.
-fn count_pdf_pages(pdf: &[u8]) -> usize {
+/// Page objects (`/Type /Page`, not `/Pages`) in a PDF. Also used by the Universign
+/// emulator to check signature field pages.
+pub(crate) fn count_pdf_pages(pdf: &[u8]) -> usize {
     let mut count = 0;
     let mut at = 0;
     while let Some(p) = find(&pdf[at..], b"/Type") {
@@ -721,7 +722,7 @@ fn find(haystack: &[u8], needle: &[u8]) -> Option<usize> {
     haystack.windows(needle.len()).position(|w| w == needle)
 }
 
-fn contains(haystack: &[u8], needle: &[u8]) -> bool {
+pub(crate) fn contains(haystack: &[u8], needle: &[u8]) -> bool {
     find(haystack, needle).is_some()
 }
 
