@@ -276,8 +276,13 @@ fn app(state: Arc<Shared>) -> Router {
             post(predict),
         )
         .route("/v2/inferences/enqueue", post(v2::enqueue))
+        .route("/v2/products/extraction/enqueue", post(v2::enqueue))
         .route("/v2/jobs/{id}", get(v2::get_job))
         .route("/v2/inferences/{id}", get(v2::get_inference))
+        .route(
+            "/v2/products/extraction/results/{id}",
+            get(v2::get_inference),
+        )
         .route("/v2/search/models", get(v2::search_models))
         .fallback(unknown_route)
         .layer(DefaultBodyLimit::max(BODY_LIMIT))
@@ -1530,6 +1535,13 @@ mod tests {
         assert_eq!(r.json()["job"]["result_url"], result_url);
         let r = v2_get(&emu, &format!("/v2/inferences/{id}"), V2_KEY);
         assert_eq!(r.status, 200);
+        assert_eq!(r.text(), FINDOC_COMPLETE);
+        // The Node.js client's path for the same extraction.
+        let r = v2_get(
+            &emu,
+            &format!("/v2/products/extraction/results/{id}"),
+            V2_KEY,
+        );
         assert_eq!(r.text(), FINDOC_COMPLETE);
         let r = v2_get(
             &emu,

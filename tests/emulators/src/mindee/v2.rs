@@ -5,7 +5,10 @@
 //! - Every route wants the key alone in `Authorization`. No header: 401 `401-008`
 //!   "Missing credentials"; anything else than the key, a v1-style `Token <key>` included:
 //!   401 `401-001` "Invalid API key" (the real bodies).
-//! - `POST /v2/inferences/enqueue`, multipart with `model_id` and `file`: a `model_id` that
+//! - `POST /v2/inferences/enqueue` (the Python client's path for extraction; the Node.js
+//!   client, `src/v2/http/mindeeApiV2.ts`, posts to `/v2/products/extraction/enqueue` and
+//!   reads `/v2/products/extraction/results/{id}`, both served too), multipart with
+//!   `model_id` and `file`: a `model_id` that
 //!   is not a UUID gets 422 `422-001` with the pointer `#/model_id` (the error of the
 //!   real failed-job sample, which the clients' integration tests also get at enqueue); a
 //!   well-formed but unknown model gets 404 (the clients' `test_unknown_model_must_throw_error`
