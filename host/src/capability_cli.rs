@@ -321,6 +321,7 @@ pub async fn sign(engine: &Engine, cmd: SignCommand) -> anyhow::Result<()> {
                 documents.push(DocumentToSign {
                     name: file_name(doc),
                     content_base64: b64().encode(read(doc)?),
+                    ..DocumentToSign::default()
                 });
             }
             let signers = signers
@@ -333,8 +334,7 @@ pub async fn sign(engine: &Engine, cmd: SignCommand) -> anyhow::Result<()> {
                 language,
                 custom_id,
                 description,
-                handwritten_signature: None,
-                chaining: None,
+                ..SignatureRequest::default()
             };
             let t: SignatureTransaction = call::<EsignRequest>(engine, &target, &request).await?;
             if target.json {

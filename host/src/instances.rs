@@ -110,9 +110,27 @@ impl Instances<'_> {
             })
     }
 
+    /// Creates an instance holding the plugin's `x-initial` values (see
+    /// [`crate::schema::ConfigSchema::initial_values`]).
     pub fn create(&self, id: &InstanceId, plugin_id: &str) -> Result<InstanceRecord, ConfigError> {
         self.plugin(plugin_id)?;
-        Ok(self.store.create(id, plugin_id)?)
+        let record = self.store.create(id, plugin_id)?;
+        self.with_initial_values(record)
+    }
+
+    /// Writes the plugin's `x-initial` values into a record just created.
+    fn with_initial_values(&self, record: InstanceRecord) -> Result<InstanceRecord, ConfigError> {
+        let initial = self.plugin(&record.plugin)?.schema.initial_values();
+        if initial.is_empty() {
+            return Ok(record);
+        }
+        Ok(self
+            .store
+            .update(&record.id, Some(record.revision), |r| {
+                r.values.extend(initial);
+                Ok::<_, ConfigError>(())
+            })?
+            .after)
     }
 
     /// Creates a disabled instance of `plugin_id` carrying over the fields of instance
@@ -517,6 +535,7 @@ impl Instances<'_> {
                         )));
                     }
                     if created {
+                        let existing = self.with_initial_values(existing)?;
                         on_change(Applied::Created(&existing));
                     }
                     report.push(format!(

@@ -226,6 +226,20 @@ impl ConfigSchema {
         out
     }
 
+    /// The values a new instance starts with: fields whose schema carries `x-initial`.
+    /// `default` says what an absent value means (so instances saved before a field existed
+    /// keep their behaviour); `x-initial` is what a new instance is given instead, e.g. a
+    /// provider's newer API version.
+    pub fn initial_values(&self) -> Map<String, Value> {
+        self.order
+            .iter()
+            .filter_map(|name| {
+                let initial = self.field(name)?.get("x-initial")?;
+                Some((name.clone(), initial.clone()))
+            })
+            .collect()
+    }
+
     /// Checks a whole configuration (defaults already applied). Conditional requirements
     /// written as `dependencies` with a `const`-tagged `oneOf` get a precise message.
     pub fn validate_whole(&self, config: &Map<String, Value>) -> Vec<FieldError> {
@@ -419,6 +433,22 @@ mod tests {
             json!(["A", "B"])
         );
         assert_eq!(s.parse_cli_value("codes", "[\"A\"]").unwrap(), json!(["A"]));
+    }
+
+    #[test]
+    fn new_instances_start_from_x_initial_not_default() {
+        let s = ConfigSchema::new(json!({
+            "type": "object",
+            "properties": {
+                "api_version": {"title": "API", "type": "string", "default": "v1", "x-initial": "v2"},
+                "timeout": {"title": "Timeout", "type": "integer", "default": 10}
+            }
+        }))
+        .unwrap();
+        let initial = s.initial_values();
+        assert_eq!(Value::Object(initial), json!({"api_version": "v2"}));
+        assert_eq!(s.with_defaults(&Map::new())["api_version"], json!("v1"));
+        assert!(demo().initial_values().is_empty());
     }
 
     #[test]

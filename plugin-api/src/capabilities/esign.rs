@@ -1,8 +1,9 @@
 //! `esign.*`: electronic signature of documents (quotes, delivery notes) by one or more
 //! signers, whatever the provider.
 //!
-//! The ERP asks for a transaction with [`EsignRequest`], follows it with [`EsignStatus`] and
-//! collects the signed documents with [`EsignDocuments`]. Providers keep each transaction in
+//! The ERP asks for a transaction with [`EsignRequest`], follows it with [`EsignStatus`],
+//! collects the signed documents with [`EsignDocuments`] and may withdraw a pending one with
+//! [`EsignCancel`]. Providers keep each transaction in
 //! the instance's state, so status and documents are answered from there and refreshed from
 //! the provider on demand (`refresh: true`) or by the provider's polling task.
 //!
@@ -44,8 +45,23 @@ impl Operation for EsignDocuments {
     type Output = SignedDocuments;
 }
 
+/// Cancels a transaction still waiting for signatures: its signers can no longer sign.
+/// A transaction that is already completed, expired or canceled cannot be canceled; the
+/// provider's refusal is returned.
+#[derive(Debug)]
+pub struct EsignCancel;
+
+impl Operation for EsignCancel {
+    const NAME: &'static str = "esign.cancel";
+    type Input = SignatureRef;
+    type Output = SignatureTransaction;
+}
+
 /// What to have signed, by whom.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+///
+/// The fields after `chaining` were added in plugin API 1.1; they default to "the provider's
+/// default", so requests written before keep their meaning.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct SignatureRequest {
     /// At least one PDF document.
     pub documents: Vec<DocumentToSign>,
@@ -67,19 +83,91 @@ pub struct SignatureRequest {
     /// How signers are invited one after the other; the provider's default when absent.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub chaining: Option<SignerChaining>,
+    /// Level of the signature (and of the certificate behind it); the provider's default
+    /// (simple) when absent. Certified and advanced levels need an account that offers them.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub certificate_level: Option<CertificateLevel>,
+    /// How signers prove who they are before signing; the provider's default when absent.
+    /// `sms` needs every signer's `phone` and an account that allows it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub identification: Option<SignerIdentification>,
+    /// Where signers are sent after signing (`http`/`https` URL); the provider's page when
+    /// absent.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub success_url: Option<String>,
+    /// Where signers are sent when they cancel; `success_url`, then the provider's page,
+    /// when absent.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cancel_url: Option<String>,
+    /// Where signers are sent when signing fails; `cancel_url`, then the provider's page,
+    /// when absent.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub fail_url: Option<String>,
 }
 
 /// A PDF document to sign.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct DocumentToSign {
     /// File name shown to the signers, e.g. `quote-2024-0042.pdf`.
     pub name: String,
     /// The PDF bytes, standard base64.
     pub content_base64: String,
+    /// Where the visible signatures go (plugin API 1.1); the provider's placement when
+    /// empty.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub signature_fields: Vec<SignatureField>,
+}
+
+/// Where one signer's visible signature goes on a document: a page and coordinates, or
+/// the name of a signature field the PDF already has.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SignatureField {
+    /// Which signer signs here: index in `signers`, 0 for the first.
+    #[serde(default)]
+    pub signer: u32,
+    /// Page, from 1 for the first; -1 for the last page. Required with coordinates.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub page: Option<i32>,
+    /// Horizontal position on the page, in PDF points from the left edge.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub x: Option<i32>,
+    /// Vertical position on the page, in PDF points.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub y: Option<i32>,
+    /// Name of an existing signature field of the PDF, instead of (or before) coordinates.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
+    /// Label printed with the field; needed when a signer has several fields on a document.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub label: Option<String>,
+}
+
+/// Level of an electronic signature.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum CertificateLevel {
+    /// Simple electronic signature.
+    Simple,
+    /// Advanced signature with a certificate issued after checking the signer's identity.
+    Advanced,
+    /// Signature with a certified (qualified) certificate, identity documents checked.
+    Certified,
+}
+
+/// How a signer is identified before signing.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum SignerIdentification {
+    /// No code asked.
+    None,
+    /// A one-time code sent by e-mail.
+    Email,
+    /// A one-time code sent by SMS to the signer's `phone`.
+    Sms,
 }
 
 /// A person asked to sign.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct SignerRequest {
     pub first_name: String,
     pub last_name: String,

@@ -137,8 +137,8 @@ pub fn status_error(response: &HttpResponse, url: &str, attempts: Option<&str>) 
     let tried = attempts.map(|a| format!(" ({a})")).unwrap_or_default();
     match status {
         400 => PluginError::invalid_input(format!(
-            "Mindee refused the document (HTTP 400{said}): send a readable JPEG, PNG, WebP, HEIC \
-             or PDF of at most 10 MB and 10 pages"
+            "Mindee refused the document (HTTP 400{said}): send a readable JPEG, PNG, WebP, HEIC, \
+             TIFF or PDF of at most 10 MB and 10 pages"
         ))
         .with_field(CONTENT_FIELD),
         401 => PluginError::new(

@@ -14,6 +14,8 @@ use std::time::Duration;
 
 /// Mindee's API base (API v1), without the product path.
 pub const DEFAULT_URL: &str = "https://api.mindee.net/v1";
+/// Mindee's API v2 host (the client libraries' `BASE_URL_DEFAULT`); paths start with `/v2/`.
+pub const DEFAULT_URL_V2: &str = "https://api-v2.mindee.net";
 
 /// Settings of a Mindee expense receipts instance.
 #[derive(Debug, Clone, Deserialize, JsonSchema)]
@@ -27,6 +29,17 @@ pub const DEFAULT_URL: &str = "https://api.mindee.net/v1";
             },
             {
                 "properties": { "mindee_enabled": { "const": false } }
+            }
+        ]
+    },
+    "api_version": {
+        "oneOf": [
+            {
+                "properties": { "api_version": { "const": "v2" } },
+                "required": ["model_id"]
+            },
+            {
+                "properties": { "api_version": { "const": "v1" } }
             }
         ]
     }
@@ -49,27 +62,48 @@ pub struct Config {
     #[schemars(extend("x-group" = "general"))]
     pub mindee_enabled: bool,
 
+    /// API version
+    ///
+    /// Mindee's API generation. New Mindee accounts get API v2 keys (app.mindee.com): choose
+    /// v2 and give the model ID. v1 (platform.mindee.com, `Token` keys) is kept for accounts
+    /// created before V2; an instance saved without this field is a v1 instance.
+    #[serde(default)]
+    #[schemars(extend("x-group" = "connection", "x-initial" = "v2"))]
+    pub api_version: ApiVersion,
+
     /// Connection URL
     ///
-    /// Base URL of Mindee's web service (API v1), without the product path. Change it only
-    /// for a proxy or a test server.
-    #[serde(default = "default_url")]
+    /// Base URL of Mindee's web service. Leave empty for Mindee's own:
+    /// https://api-v2.mindee.net for API v2, https://api.mindee.net/v1 for API v1 (without
+    /// the product path). Change it only for a proxy or a test server.
+    #[serde(default)]
     #[schemars(extend("x-group" = "connection"))]
     pub url: String,
 
-    /// Mindee token
+    /// Mindee API key
     ///
-    /// The API key of your Mindee account (platform.mindee.com, API keys), sent in the
-    /// Authorization header as `Token …`.
+    /// The API key of your Mindee account. API v2: the key from app.mindee.com (API keys),
+    /// sent as is in the Authorization header. API v1: the key from platform.mindee.com,
+    /// sent as `Token …`. Paste the key alone in both cases.
     #[serde(default)]
     #[schemars(extend("x-group" = "connection"))]
     pub token: Option<Secret>,
 
-    /// Product version
+    /// Model ID (API v2)
     ///
-    /// Which version of Mindee's expense receipts model reads the documents. Version 5
-    /// reads more fields (supplier address, phone and registrations, receipt number, line
-    /// items); version 4 is accepted for accounts that still use it.
+    /// The ID of your expense receipt or financial document model on app.mindee.com (a UUID
+    /// such as 94340559-b994-45e6-8b5c-be626027f1b2, shown on the model's page). Required
+    /// with API v2; unused with v1.
+    #[serde(default)]
+    #[schemars(extend("x-group" = "connection"))]
+    pub model_id: Option<String>,
+
+    /// Product version (API v1)
+    ///
+    /// Which version of Mindee's expense receipts model reads the documents with API v1.
+    /// Version 5 reads more fields (supplier address, phone and registrations, receipt
+    /// number, line items); version 4 is accepted for accounts that still use it. Unused
+    /// with API v2, where the model ID chooses the model.
     #[serde(default)]
     #[schemars(extend("x-group" = "connection"))]
     pub product_version: ProductVersion,
@@ -120,6 +154,23 @@ pub struct Config {
     pub erp_password: Option<Secret>,
 }
 
+/// Mindee's API generation.
+///
+/// The serde default (and so the schema's `default`, which the host applies to fields an
+/// instance never saved) is v1: instances saved before this field existed are v1
+/// instances and must stay so. New instances start at v2 through `x-initial`, the value
+/// the host writes into an instance when it creates it.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub enum ApiVersion {
+    /// API v2 (accounts on app.mindee.com)
+    #[serde(rename = "v2")]
+    V2,
+    /// API v1 (older accounts on platform.mindee.com)
+    #[default]
+    #[serde(rename = "v1")]
+    V1,
+}
+
 /// The version of Mindee's expense receipts product.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 pub enum ProductVersion {
@@ -144,10 +195,6 @@ impl ProductVersion {
 
 fn yes() -> bool {
     true
-}
-
-fn default_url() -> String {
-    DEFAULT_URL.to_owned()
 }
 
 fn default_timeout_secs() -> u32 {
@@ -189,23 +236,64 @@ impl Config {
                 ));
             }
         }
-        if !is_http_url(&self.url) {
+        let url = self.url.trim();
+        let example = self.default_url();
+        if !url.is_empty() && !is_http_url(url) {
             problems.push(PluginError::config(
                 "url",
                 format!(
-                    "the connection URL {:?} must start with http:// or https://, e.g. {DEFAULT_URL}",
-                    self.url
+                    "the connection URL {url:?} must start with http:// or https://, e.g. \
+                     {example}, or be left empty for Mindee's own"
                 ),
             ));
-        } else if self.url.contains("/products/") {
+        } else if url.contains("/products/") {
             problems.push(PluginError::config(
                 "url",
                 format!(
-                    "the connection URL {:?} must be the API base only, without the product \
-                     path: e.g. {DEFAULT_URL}",
-                    self.url
+                    "the connection URL {url:?} must be the API base only, without the product \
+                     path: e.g. {example}, or leave it empty"
                 ),
             ));
+        } else if self.api_version == ApiVersion::V2 && url.trim_end_matches('/').ends_with("/v1") {
+            problems.push(PluginError::config(
+                "url",
+                format!(
+                    "the connection URL {url:?} is an API v1 address but the API version is v2: \
+                     leave the URL empty (Mindee's {DEFAULT_URL_V2}) or choose API version v1"
+                ),
+            ));
+        }
+        // Like the schema's `api_version` dependency: the model is part of what v2 means,
+        // switched on or not.
+        if self.api_version == ApiVersion::V2 {
+            match self.model_id.as_deref().map(str::trim) {
+                None | Some("") => problems.push(PluginError::config(
+                    "model_id",
+                    "a model ID is required with API v2: copy your expense receipt or financial \
+                     document model's ID from app.mindee.com (e.g. \
+                     94340559-b994-45e6-8b5c-be626027f1b2)",
+                )),
+                Some(id) if !is_uuid(id) => problems.push(PluginError::config(
+                    "model_id",
+                    format!(
+                        "the model ID {id:?} is not a UUID (8-4-4-4-12 hexadecimal digits, e.g. \
+                         94340559-b994-45e6-8b5c-be626027f1b2): copy it from the model's page \
+                         on app.mindee.com"
+                    ),
+                )),
+                Some(_) => {}
+            }
+            if self
+                .token
+                .as_ref()
+                .is_some_and(|t| t.expose().trim_start().starts_with("Token "))
+            {
+                problems.push(PluginError::config(
+                    "token",
+                    "API v2 keys are sent without the `Token ` prefix of API v1: paste the key \
+                     alone, or choose API version v1 for a platform.mindee.com key",
+                ));
+            }
         }
         problems.extend(check_range(
             "timeout_secs",
@@ -231,9 +319,26 @@ impl Config {
         problems
     }
 
-    /// The API base without a trailing slash.
+    /// Mindee's own base URL for the configured API version.
+    pub fn default_url(&self) -> &'static str {
+        match self.api_version {
+            ApiVersion::V1 => DEFAULT_URL,
+            ApiVersion::V2 => DEFAULT_URL_V2,
+        }
+    }
+
+    /// The API base without a trailing slash: the configured URL, or Mindee's own.
     pub fn base_url(&self) -> &str {
-        self.url.trim().trim_end_matches('/')
+        match self.url.trim().trim_end_matches('/') {
+            "" => self.default_url(),
+            url => url,
+        }
+    }
+
+    /// The API v2 model ID, trimmed; empty when unset (the caller checked
+    /// [`Config::problems`]).
+    pub fn model_id(&self) -> &str {
+        self.model_id.as_deref().map(str::trim).unwrap_or("")
     }
 
     /// The token, trimmed; empty when unset (the caller checked [`Config::problems`]).
@@ -262,6 +367,16 @@ impl Config {
 
 fn is_blank_secret(secret: Option<&Secret>) -> bool {
     secret.is_none_or(|s| s.expose().trim().is_empty())
+}
+
+/// `8-4-4-4-12` hexadecimal digits, the form of Mindee's model IDs.
+fn is_uuid(s: &str) -> bool {
+    let groups: Vec<&str> = s.split('-').collect();
+    groups.len() == 5
+        && groups
+            .iter()
+            .zip([8, 4, 4, 4, 12])
+            .all(|(g, n)| g.len() == n && g.bytes().all(|b| b.is_ascii_hexdigit()))
 }
 
 fn is_http_url(url: &str) -> bool {
@@ -302,7 +417,13 @@ mod tests {
         let c = config(json!({}));
         assert!(c.ocr_enabled);
         assert!(c.mindee_enabled);
-        assert_eq!(c.url, DEFAULT_URL);
+        assert_eq!(
+            c.api_version,
+            ApiVersion::V1,
+            "a saved v1 instance stays v1"
+        );
+        assert_eq!(c.url, "");
+        assert_eq!(c.base_url(), DEFAULT_URL);
         assert_eq!(c.product_version, ProductVersion::V5);
         assert_eq!(c.timeout_secs, 30);
         assert_eq!(c.retry_attempts, 3);
@@ -320,6 +441,33 @@ mod tests {
             )),
             ["token", "erp_user"]
         );
+    }
+
+    #[test]
+    fn v2_needs_a_model_id_and_a_bare_key() {
+        let mut v = complete();
+        v["api_version"] = json!("v2");
+        assert_eq!(fields(&config(v.clone())), ["model_id"]);
+        v["model_id"] = json!("my-model");
+        let problems = config(v.clone()).problems();
+        assert!(problems[0].message.contains("not a UUID"), "{:?}", problems);
+        v["model_id"] = json!(" 94340559-b994-45e6-8b5c-be626027f1b2 ");
+        let c = config(v.clone());
+        assert!(fields(&c).is_empty());
+        assert_eq!(c.model_id(), "94340559-b994-45e6-8b5c-be626027f1b2");
+        assert_eq!(c.base_url(), DEFAULT_URL_V2);
+        v["token"] = json!("Token abc");
+        assert_eq!(fields(&config(v.clone())), ["token"]);
+        v["token"] = json!("abc");
+        v["url"] = json!("https://api.mindee.net/v1");
+        assert_eq!(fields(&config(v.clone())), ["url"]);
+        v["url"] = json!("http://127.0.0.1:9/");
+        assert_eq!(config(v.clone()).base_url(), "http://127.0.0.1:9");
+        v["mindee_enabled"] = json!(false);
+        v["model_id"] = json!(null);
+        assert_eq!(fields(&config(v.clone())), ["model_id"]);
+        v["api_version"] = json!("v1");
+        assert!(fields(&config(v)).is_empty());
     }
 
     #[test]
@@ -371,8 +519,10 @@ mod tests {
             [
                 "ocr_enabled",
                 "mindee_enabled",
+                "api_version",
                 "url",
                 "token",
+                "model_id",
                 "product_version",
                 "timeout_secs",
                 "retry_attempts",
@@ -391,7 +541,14 @@ mod tests {
             assert_eq!(props[secret]["format"], "password");
         }
         assert_eq!(props["ocr_enabled"]["title"], "OCR active");
-        assert_eq!(props["url"]["default"], DEFAULT_URL);
+        assert_eq!(props["url"]["default"], "");
+        assert_eq!(props["api_version"]["default"], "v1");
+        assert_eq!(props["api_version"]["x-initial"], "v2");
+        assert_eq!(props["api_version"]["oneOf"][0]["const"], "v2");
+        assert_eq!(
+            s["dependencies"]["api_version"]["oneOf"][0]["required"],
+            json!(["model_id"])
+        );
         assert_eq!(props["product_version"]["default"], "v5");
         assert_eq!(props["product_version"]["oneOf"][0]["const"], "v5");
         assert_eq!(

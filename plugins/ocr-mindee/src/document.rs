@@ -24,6 +24,7 @@ pub enum Format {
     Png,
     Webp,
     Heic,
+    Tiff,
     Pdf,
 }
 
@@ -35,6 +36,7 @@ impl Format {
             Format::Png => "image/png",
             Format::Webp => "image/webp",
             Format::Heic => "image/heic",
+            Format::Tiff => "image/tiff",
             Format::Pdf => "application/pdf",
         }
     }
@@ -46,6 +48,7 @@ impl Format {
             Format::Png => "png",
             Format::Webp => "webp",
             Format::Heic => "heic",
+            Format::Tiff => "tif",
             Format::Pdf => "pdf",
         }
     }
@@ -57,6 +60,7 @@ impl Format {
             Format::Png => ext == "png",
             Format::Webp => ext == "webp",
             Format::Heic => matches!(ext.as_str(), "heic" | "heif"),
+            Format::Tiff => matches!(ext.as_str(), "tif" | "tiff"),
             Format::Pdf => ext == "pdf",
         }
     }
@@ -68,6 +72,7 @@ impl Format {
             Format::Png => "PNG",
             Format::Webp => "WebP",
             Format::Heic => "HEIC",
+            Format::Tiff => "TIFF",
             Format::Pdf => "PDF",
         }
     }
@@ -91,6 +96,10 @@ pub fn detect(bytes: &[u8]) -> Option<Format> {
     }
     if bytes.starts_with(b"%PDF-") {
         return Some(Format::Pdf);
+    }
+    // Little- and big-endian TIFF (TIFF 6.0 §2), what document scanners produce.
+    if bytes.starts_with(b"II*\0") || bytes.starts_with(b"MM\0*") {
+        return Some(Format::Tiff);
     }
     if heif_brands(bytes).is_some_and(|brands| brands.iter().any(|b| HEIC_BRANDS.contains(b))) {
         return Some(Format::Heic);
@@ -118,8 +127,6 @@ fn heif_brands(bytes: &[u8]) -> Option<Vec<&[u8; 4]>> {
 fn describe_unsupported(bytes: &[u8]) -> String {
     let known: &[(&[u8], &str)] = &[
         (b"GIF8", "a GIF image"),
-        (b"II*\0", "a TIFF image"),
-        (b"MM\0*", "a TIFF image"),
         (b"BM", "a BMP image"),
         (b"PK\x03\x04", "a ZIP archive (or an Office document)"),
         (b"\xD0\xCF\x11\xE0", "an old Office document"),
@@ -168,7 +175,7 @@ pub fn prepare(input: &ReceiptDocument) -> Result<Document, PluginError> {
     }
     let format = detect(&bytes).ok_or_else(|| {
         invalid(format!(
-            "the document is {}, not a JPEG, PNG, WebP, HEIC or PDF file (the type is read from \
+            "the document is {}, not a JPEG, PNG, WebP, HEIC, TIFF or PDF file (the type is read from \
              the content, not from the name): take a photo of the receipt or export it as PDF",
             describe_unsupported(&bytes)
         ))
@@ -368,7 +375,10 @@ mod tests {
         );
         assert_eq!(detect(b"\0\0\0\x1cftypavif\0\0\0\0avifmif1miaf"), None);
         assert_eq!(detect(b"GIF89a"), None);
-        assert_eq!(detect(b"II*\0"), None);
+        assert_eq!(detect(b"II*\0\x08\0\0\0"), Some(Format::Tiff));
+        assert_eq!(detect(b"MM\0*\0\0\0\x08"), Some(Format::Tiff));
+        assert_eq!(Format::Tiff.media_type(), "image/tiff");
+        assert_eq!(detect(b"II+\0"), None);
         assert_eq!(detect(b"hello"), None);
     }
 
@@ -385,7 +395,9 @@ mod tests {
             assert_eq!(e.kind, ErrorKind::InvalidInput);
             assert_eq!(e.field.as_deref(), Some(CONTENT_FIELD));
             assert!(e.message.contains(what), "{what}: {}", e.message);
-            assert!(e.message.contains("not a JPEG, PNG, WebP, HEIC or PDF"));
+            assert!(e
+                .message
+                .contains("not a JPEG, PNG, WebP, HEIC, TIFF or PDF"));
         }
     }
 

@@ -179,7 +179,7 @@ fn line_item(item: &Value) -> ReceiptLineItem {
     }
 }
 
-fn upstream(message: &str) -> PluginError {
+pub(crate) fn upstream(message: &str) -> PluginError {
     PluginError::new(ErrorKind::Upstream, message)
 }
 
@@ -193,7 +193,7 @@ fn confidence_of(field: &Value) -> f64 {
 }
 
 /// A non-blank string, without Mindee's placeholders for "nothing".
-fn text(value: &Value) -> Option<String> {
+pub(crate) fn text(value: &Value) -> Option<String> {
     let s = match value {
         Value::String(s) => s.trim().to_owned(),
         Value::Number(n) => n.to_string(),
@@ -203,7 +203,7 @@ fn text(value: &Value) -> Option<String> {
 }
 
 /// A number, or a string holding one (`"10.20"`).
-fn number(value: &Value) -> Option<f64> {
+pub(crate) fn number(value: &Value) -> Option<f64> {
     match value {
         Value::Number(n) => n.as_f64(),
         Value::String(s) => s.trim().parse().ok(),
@@ -213,7 +213,7 @@ fn number(value: &Value) -> Option<f64> {
 }
 
 /// `EXPENSE RECEIPT` → `expense_receipt`.
-fn label(s: &str) -> String {
+pub(crate) fn label(s: &str) -> String {
     s.split_whitespace()
         .collect::<Vec<_>>()
         .join("_")
@@ -222,7 +222,7 @@ fn label(s: &str) -> String {
 }
 
 /// `YYYY-MM-DD` with a plausible month and day.
-fn is_date(s: &str) -> bool {
+pub(crate) fn is_date(s: &str) -> bool {
     let b = s.as_bytes();
     let digits = |r: std::ops::Range<usize>| b[r].iter().all(u8::is_ascii_digit);
     if b.len() != 10
@@ -240,7 +240,7 @@ fn is_date(s: &str) -> bool {
 }
 
 /// `HH:MM` from `H:MM`, `HH:MM` or `HH:MM:SS`; `None` for anything else.
-fn normal_time(s: &str) -> Option<String> {
+pub(crate) fn normal_time(s: &str) -> Option<String> {
     let mut parts = s.split(':');
     let hour: u32 = parts.next()?.parse().ok()?;
     let minute_text = parts.next()?;

@@ -15,8 +15,37 @@ pub struct Form {
 
 /// A form with one file part.
 pub fn file_form(field: &str, file_name: &str, media_type: &str, bytes: &[u8], seed: u64) -> Form {
-    let boundary = boundary_for(bytes, seed);
-    let mut body = Vec::with_capacity(bytes.len() + 256);
+    form_with_fields(&[], field, file_name, media_type, bytes, seed)
+}
+
+/// A form with text fields (API v2's `model_id`) and then one file part. The boundary is
+/// checked against the text values too.
+pub fn form_with_fields(
+    fields: &[(&str, &str)],
+    field: &str,
+    file_name: &str,
+    media_type: &str,
+    bytes: &[u8],
+    seed: u64,
+) -> Form {
+    let texts: Vec<u8> = fields
+        .iter()
+        .flat_map(|(_, v)| v.as_bytes().iter().copied())
+        .collect();
+    let boundary = boundary_for(&[texts.as_slice(), bytes].concat(), seed);
+    let mut body = Vec::with_capacity(bytes.len() + 256 * (fields.len() + 1));
+    for (name, value) in fields {
+        body.extend_from_slice(format!("--{boundary}\r\n").as_bytes());
+        body.extend_from_slice(
+            format!(
+                "Content-Disposition: form-data; name=\"{}\"\r\n\r\n",
+                escape(name)
+            )
+            .as_bytes(),
+        );
+        body.extend_from_slice(value.as_bytes());
+        body.extend_from_slice(b"\r\n");
+    }
     body.extend_from_slice(format!("--{boundary}\r\n").as_bytes());
     body.extend_from_slice(
         format!(
@@ -118,6 +147,32 @@ mod tests {
         let form = file_form("document", "a\"b\r\nc.jpg", "image/jpeg", b"x", 0);
         let text = String::from_utf8_lossy(&form.body);
         assert!(text.contains("filename=\"a%22b%0D%0Ac.jpg\""), "{text}");
+    }
+
+    #[test]
+    fn text_fields_come_before_the_file() {
+        let form = form_with_fields(
+            &[("model_id", "abc-123")],
+            "file",
+            "t.tif",
+            "image/tiff",
+            b"II*\0",
+            1,
+        );
+        let boundary = form
+            .content_type
+            .strip_prefix("multipart/form-data; boundary=")
+            .unwrap();
+        let expected = [
+            format!("--{boundary}\r\n").into_bytes(),
+            b"Content-Disposition: form-data; name=\"model_id\"\r\n\r\nabc-123\r\n".to_vec(),
+            format!("--{boundary}\r\n").into_bytes(),
+            b"Content-Disposition: form-data; name=\"file\"; filename=\"t.tif\"\r\n".to_vec(),
+            b"Content-Type: image/tiff\r\n\r\nII*\0".to_vec(),
+            format!("\r\n--{boundary}--\r\n").into_bytes(),
+        ]
+        .concat();
+        assert_eq!(form.body, expected);
     }
 
     #[test]

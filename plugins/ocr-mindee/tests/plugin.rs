@@ -593,3 +593,384 @@ fn manifest_declares_the_capability_and_quotas() {
     assert_eq!(m.quotas.per_minute, Some(75));
     assert!(m.check().is_ok());
 }
+
+// ---- API v2 -------------------------------------------------------------------------
+
+const API2: &str = "https://mindee-v2.test";
+const MODEL: &str = "94340559-b994-45e6-8b5c-be626027f1b2";
+const V2_KEY: &str = "md_canary_v2_key_77aa";
+const V2_PROCESSING: &str = fixture!("v2/job_ok_processing.json");
+const V2_PROCESSED: &str = fixture!("v2/job_ok_processed_webhooks_ok.json");
+const V2_FAILED: &str = fixture!("v2/job_fail_422.json");
+const V2_FINDOC: &str = fixture!("v2/financial_document_complete_with_coordinates.json");
+const V2_FINDOC_NO_CONFIDENCE: &str = fixture!("v2/financial_document_complete.json");
+const V2_BLANK: &str = fixture!("v2/financial_document_blank.json");
+const V2_E401: &str = fixture!("v2/error_401_invalid_api_key.json");
+const V2_MODELS: &str = fixture!("v2/search_models.json");
+/// The job id of the job samples.
+const JOB: &str = "12345678-1234-1234-1234-123456789ABC";
+
+fn config_v2() -> Value {
+    json!({
+        "api_version": "v2",
+        "url": API2,
+        "model_id": MODEL,
+        "token": V2_KEY,
+        "erp_user": "svc-ocr",
+        "erp_password": ERP_PASSWORD,
+        "retry_delay_secs": 0
+    })
+}
+
+fn reply(status: u16, body: &str) -> HttpResponse {
+    HttpResponse {
+        status,
+        headers: vec![("Content-Type".into(), "application/json".into())],
+        body: body.as_bytes().to_vec(),
+    }
+}
+
+/// Scripts enqueue (202 Processing), then `jobs` answers in turn (the last one repeats),
+/// and the inference.
+fn v2_script(host: &ScriptedHost, jobs: Vec<(u16, &'static str)>, inference: &'static str) {
+    host.on(
+        Method::Post,
+        &format!("{API2}/v2/inferences/enqueue"),
+        202,
+        V2_PROCESSING,
+    );
+    let calls = AtomicUsize::new(0);
+    host.on_fn(Method::Get, &format!("{API2}/v2/jobs/"), move |_| {
+        let n = calls.fetch_add(1, Ordering::SeqCst);
+        let (status, body) = jobs[n.min(jobs.len() - 1)];
+        Ok(reply(status, body))
+    });
+    host.on(
+        Method::Get,
+        &format!("{API2}/v2/inferences/"),
+        200,
+        inference,
+    );
+}
+
+fn header<'a>(r: &'a HttpRequest, name: &str) -> &'a str {
+    r.headers
+        .iter()
+        .find(|(k, _)| k.eq_ignore_ascii_case(name))
+        .map(|(_, v)| v.as_str())
+        .unwrap()
+}
+
+#[test]
+fn v2_enqueues_polls_follows_the_result_and_maps_the_real_sample() {
+    let host = ScriptedHost::new();
+    v2_script(
+        &host,
+        vec![(200, V2_PROCESSING), (302, V2_PROCESSED)],
+        V2_FINDOC,
+    );
+    let r = ocr(
+        config_v2(),
+        &host,
+        &document("scan.tiff", b"II*\0\x08\0\0\0"),
+    )
+    .unwrap();
+
+    let requests = host.requests();
+    let urls: Vec<String> = requests
+        .iter()
+        .map(|r| format!("{:?} {}", r.method, r.url))
+        .collect();
+    // The job says its result is on api-v2.mindee.net: the key stays on the configured host.
+    assert_eq!(
+        urls,
+        [
+            format!("Post {API2}/v2/inferences/enqueue"),
+            format!("Get {API2}/v2/jobs/{JOB}"),
+            format!("Get {API2}/v2/jobs/{JOB}"),
+            format!("Get {API2}/v2/inferences/{JOB}"),
+        ]
+    );
+    for r in &requests {
+        assert_eq!(
+            header(r, "Authorization"),
+            V2_KEY,
+            "no `Token ` prefix on v2"
+        );
+        assert!(r.secret_headers.iter().any(|h| h == "Authorization"));
+    }
+    let enqueue = &requests[0];
+    let boundary = header(enqueue, "Content-Type")
+        .strip_prefix("multipart/form-data; boundary=")
+        .unwrap()
+        .to_owned();
+    let expected = [
+        format!("--{boundary}\r\n").into_bytes(),
+        format!("Content-Disposition: form-data; name=\"model_id\"\r\n\r\n{MODEL}\r\n")
+            .into_bytes(),
+        format!("--{boundary}\r\n").into_bytes(),
+        b"Content-Disposition: form-data; name=\"file\"; filename=\"scan.tiff\"\r\n".to_vec(),
+        b"Content-Type: image/tiff\r\n\r\nII*\0\x08\0\0\0".to_vec(),
+        format!("\r\n--{boundary}--\r\n").into_bytes(),
+    ]
+    .concat();
+    assert_eq!(enqueue.body, expected);
+    // The clients' intervals: 2 s before the first look, 1.5 s between looks.
+    assert_eq!(host.slept_ms(), 3500);
+
+    assert_eq!(r.provider, "mindee");
+    assert_eq!(r.model, format!("mindee v2 model {MODEL}"));
+    assert_eq!(
+        r.provider_document_id.as_deref(),
+        Some("b9929e90-1751-4414-8f53-334733afccc0")
+    );
+    assert_eq!(r.pages, 1);
+    assert_eq!(r.date.as_deref(), Some("2019-02-11"));
+    assert_eq!(r.total_incl_tax, Some(204.75));
+    assert_eq!(r.total_excl_tax, Some(195.0));
+    assert_eq!(r.total_tax, Some(9.75));
+    assert_eq!(r.tip, None);
+    assert_eq!(r.taxes.len(), 1);
+    assert_eq!(r.taxes[0].rate_percent, Some(5.0), "0.05 of 195 is 9.75");
+    assert_eq!(r.taxes[0].base, Some(195.0));
+    assert_eq!(r.taxes[0].amount, Some(9.75));
+    assert_eq!(r.taxes[0].confidence, 0.8);
+    assert_eq!(r.currency.as_deref(), Some("USD"));
+    assert_eq!(r.language.as_deref(), Some("en"));
+    assert_eq!(r.country.as_deref(), Some("US"));
+    assert_eq!(r.supplier.name.as_deref(), Some("John Smith"));
+    assert_eq!(
+        r.supplier.address.as_deref(),
+        Some("4490 Oak Drive\nAlbany, NY 12210")
+    );
+    assert_eq!(r.supplier.phone, None);
+    assert_eq!(r.document_type.as_deref(), Some("invoice"));
+    assert_eq!(r.category.as_deref(), Some("miscellaneous"));
+    assert_eq!(r.subcategory.as_deref(), Some("other"));
+    assert_eq!(r.line_items.len(), 3);
+    assert_eq!(
+        r.line_items[0].description.as_deref(),
+        Some("Front and rear brake cables")
+    );
+    assert_eq!(r.line_items[1].quantity, Some(2.0));
+    assert_eq!(r.line_items[1].unit_price, Some(25.0));
+    assert_eq!(r.line_items[1].total_amount, Some(50.0));
+    assert_eq!(r.confidence["date"], 0.5, "Medium");
+    assert_eq!(r.confidence["total_incl_tax"], 0.8, "High");
+    assert_eq!(r.confidence["supplier.address"], 0.2, "Low");
+    assert_eq!(r.recorded_by, "svc-ocr");
+    let logs = host.logs().join("\n");
+    assert!(logs.contains(&format!("job {JOB} enqueued")), "{logs}");
+    assert!(!logs.contains(V2_KEY), "{logs}");
+}
+
+#[test]
+fn v2_samples_without_confidence_and_blank_map_too() {
+    // The host followed the job's redirect itself: the poll answers the inference.
+    let host = ScriptedHost::new();
+    v2_script(&host, vec![(200, V2_FINDOC_NO_CONFIDENCE)], V2_BLANK);
+    let r = ocr(config_v2(), &host, &document("t.jpg", JPEG)).unwrap();
+    assert_eq!(host.requests().len(), 2, "enqueue and one poll");
+    assert_eq!(r.date.as_deref(), Some("2019-11-02"));
+    assert_eq!(r.currency.as_deref(), Some("EUR"));
+    assert_eq!(r.language.as_deref(), Some("fr"));
+    assert_eq!(
+        r.supplier.address.as_deref(),
+        Some("1, Fake Street, 00001, Fake City USA")
+    );
+    assert_eq!(r.supplier.phone.as_deref(), Some("01.11.11.11.11"));
+    let registrations: Vec<(Option<&str>, &str)> = r
+        .supplier
+        .registrations
+        .iter()
+        .map(|x| (x.kind.as_deref(), x.value.as_str()))
+        .collect();
+    assert_eq!(
+        registrations,
+        [
+            (Some("VAT"), "FR 11 111 111 111"),
+            (Some("SIRET"), "11111111111111")
+        ]
+    );
+    assert_eq!(r.category.as_deref(), Some("food"));
+    assert_eq!(r.subcategory.as_deref(), Some("restaurant"));
+    assert_eq!(r.confidence["date"], 0.0, "no confidence option: unknown");
+
+    let host = ScriptedHost::new();
+    v2_script(&host, vec![(302, V2_PROCESSED)], V2_BLANK);
+    let r = ocr(config_v2(), &host, &document("t.pdf", b"%PDF-1.4\n%%EOF")).unwrap();
+    assert_eq!(r.date, None);
+    assert_eq!(r.total_incl_tax, None);
+    assert_eq!(r.supplier.name, None);
+    assert!(r.taxes.is_empty() && r.line_items.is_empty());
+    assert_eq!(r.currency, None);
+}
+
+#[test]
+fn v2_failed_jobs_and_refusals_name_what_to_fix() {
+    let host = ScriptedHost::new();
+    v2_script(&host, vec![(200, V2_FAILED)], V2_BLANK);
+    let e = ocr(config_v2(), &host, &document("t.jpg", JPEG)).unwrap_err();
+    assert_eq!(e.kind, ErrorKind::Config);
+    assert_eq!(e.field.as_deref(), Some("model_id"));
+    assert!(
+        e.message.contains(&format!("job {JOB}"))
+            && e.message.contains("Invalid fields in form")
+            && e.message.contains("[422-001]"),
+        "{}",
+        e.message
+    );
+
+    let host = ScriptedHost::new();
+    host.on(
+        Method::Post,
+        &format!("{API2}/v2/inferences/enqueue"),
+        401,
+        V2_E401,
+    );
+    let e = ocr(config_v2(), &host, &document("t.jpg", JPEG)).unwrap_err();
+    assert_eq!(e.kind, ErrorKind::Unauthorized);
+    assert_eq!(e.field.as_deref(), Some("token"));
+    assert!(e.message.contains("Invalid API key"), "{}", e.message);
+    assert_eq!(host.requests().len(), 1, "a 401 is not retried");
+    assert!(!e.message.contains(V2_KEY));
+
+    // A billed enqueue is not retried after a 500 (it may have been applied)…
+    let host = ScriptedHost::new();
+    host.on(
+        Method::Post,
+        &format!("{API2}/v2/inferences/enqueue"),
+        500,
+        r#"{"status":500,"title":"Internal error","detail":"x","code":"500-001"}"#,
+    );
+    let e = ocr(config_v2(), &host, &document("t.jpg", JPEG)).unwrap_err();
+    assert_eq!(e.kind, ErrorKind::Unavailable);
+    assert_eq!(host.requests().len(), 1);
+}
+
+#[test]
+fn v2_polling_stops_before_the_call_deadline() {
+    let host = ScriptedHost::new();
+    v2_script(&host, vec![(200, V2_PROCESSING)], V2_BLANK);
+    let e = ocr(config_v2(), &host, &document("t.jpg", JPEG)).unwrap_err();
+    assert_eq!(e.kind, ErrorKind::Timeout);
+    assert!(e.message.contains(JOB), "{}", e.message);
+    assert!(host.slept_ms() <= 110_000, "{}", host.slept_ms());
+    assert!(host.slept_ms() >= 108_000, "{}", host.slept_ms());
+    let polls = host.requests().len() - 1;
+    assert_eq!(polls, 73, "2 s, then every 1.5 s, within 110 s");
+}
+
+#[test]
+fn v2_polling_honours_retry_after() {
+    let host = ScriptedHost::new();
+    host.on(
+        Method::Post,
+        &format!("{API2}/v2/inferences/enqueue"),
+        202,
+        V2_PROCESSING,
+    );
+    let calls = AtomicUsize::new(0);
+    host.on_fn(Method::Get, &format!("{API2}/v2/jobs/"), move |_| {
+        let mut r = reply(200, V2_PROCESSING);
+        if calls.fetch_add(1, Ordering::SeqCst) > 0 {
+            r = reply(302, V2_PROCESSED);
+        }
+        r.headers.push(("Retry-After".into(), "5".into()));
+        Ok(r)
+    });
+    host.on(
+        Method::Get,
+        &format!("{API2}/v2/inferences/"),
+        200,
+        V2_FINDOC,
+    );
+    ocr(config_v2(), &host, &document("t.jpg", JPEG)).unwrap();
+    assert_eq!(host.slept_ms(), 2000 + 5000);
+}
+
+#[test]
+fn v2_test_routine_lists_models_without_reading_a_document() {
+    let ok = |model: &str| {
+        let host = ScriptedHost::new();
+        host.on(
+            Method::Get,
+            &format!("{API2}/v2/search/models"),
+            200,
+            V2_MODELS,
+        );
+        let report =
+            testing::test::<MindeeOcr>(with(config_v2(), json!({"model_id": model})), &host);
+        let requests = host.requests();
+        assert_eq!(requests.len(), 1);
+        assert_eq!(requests[0].method, Method::Get);
+        assert_eq!(requests[0].url, format!("{API2}/v2/search/models"));
+        assert_eq!(header(&requests[0], "Authorization"), V2_KEY);
+        report
+    };
+    let report = ok("b3274545-bb22-bb22-991e-9ca0639829a3");
+    assert_eq!(report.status, Status::Ok, "{report:#?}");
+    let names: Vec<&str> = report.steps.iter().map(|s| s.name.as_str()).collect();
+    assert_eq!(
+        names,
+        ["configuration", "reach API", "authenticate", "find model"]
+    );
+    assert!(step(&report, "find model")
+        .detail
+        .contains("\"Extraction Without Webhooks\" (extraction)"));
+    assert!(
+        report.summary.contains("no page billed"),
+        "{}",
+        report.summary
+    );
+
+    let report = ok(MODEL);
+    assert_eq!(report.status, Status::Failed);
+    let detail = &step(&report, "find model").detail;
+    assert!(
+        detail.contains(&format!("no model {MODEL}"))
+            && detail.contains("Split Without Webhooks (c88c19ba-cc33-cc33-ae83-80253fb7c27d)"),
+        "{detail}"
+    );
+    let report = ok("c88c19ba-cc33-cc33-ae83-80253fb7c27d");
+    assert_eq!(report.status, Status::Failed);
+    assert!(step(&report, "find model")
+        .detail
+        .contains("is a split model"));
+
+    let host = ScriptedHost::new();
+    host.on(
+        Method::Get,
+        &format!("{API2}/v2/search/models"),
+        401,
+        V2_E401,
+    );
+    let report = testing::test::<MindeeOcr>(config_v2(), &host);
+    assert_eq!(report.status, Status::Failed);
+    assert_eq!(step(&report, "authenticate").status, Status::Failed);
+    assert!(step(&report, "authenticate")
+        .detail
+        .contains("Invalid API key: The provided API key is invalid. [401-001]"));
+    assert_eq!(step(&report, "find model").status, Status::Skipped);
+}
+
+#[test]
+fn v2_configuration_is_checked_before_any_request() {
+    let host = ScriptedHost::new();
+    let e = ocr(
+        with(config_v2(), json!({"model_id": null})),
+        &host,
+        &document("t.jpg", JPEG),
+    )
+    .unwrap_err();
+    assert_eq!(e.field.as_deref(), Some("model_id"));
+    let e = ocr(
+        with(config_v2(), json!({"token": format!("Token {V2_KEY}")})),
+        &host,
+        &document("t.jpg", JPEG),
+    )
+    .unwrap_err();
+    assert_eq!(e.field.as_deref(), Some("token"));
+    assert!(!e.message.contains(V2_KEY));
+    assert!(host.requests().is_empty());
+}

@@ -13,9 +13,21 @@ use base64::Engine as _;
 use passerelle_plugin_api::prelude::*;
 
 /// Universign's fault codes (public documentation of the signer API).
+/// Fault codes from Universign's signature guide 8.8 (appendix "Error codes"), the same
+/// codes as the `CapSens/Universign` client's `Universign::Error.match_class`. A code not
+/// listed here is shown verbatim with Universign's message.
 pub mod faults {
     /// The PDF could not be signed (invalid or protected document, bad signature field).
     pub const PDF_SIGNING: i32 = 73002;
+    /// A stored private key could not be retrieved.
+    pub const PRIVATE_KEY: i32 = 73004;
+    /// The user has no valid signing account (73011), or it is inactive (73013).
+    pub const NO_SIGNING_ACCOUNT: i32 = 73011;
+    pub const INACTIVE_SIGNING_ACCOUNT: i32 = 73013;
+    /// The transaction id is missing or wrong when retrieving a document.
+    pub const DOCUMENT_TRANSACTION_ID: i32 = 73014;
+    /// The document is being retrieved from archival; asking again later returns it.
+    pub const ARCHIVED: i32 = 73070;
     /// Invalid login or password.
     pub const INVALID_LOGIN: i32 = 73010;
     /// The request is malformed (missing or mistyped member).
@@ -214,7 +226,9 @@ fn fault_error(fault: &Fault, config: &Config, method: &str, subject: Subject<'_
             match subject {
                 Subject::NewTransaction => format!(
                     "Universign refused the signature request as malformed ({said}): check the \
-                     signers' names, e-mail addresses and phone numbers, and the documents"
+                     signers' names, e-mail addresses and phone numbers, the documents and \
+                     their signature fields (page within the document, coordinates), and that \
+                     the account allows the certificate level and SMS identification asked"
                 ),
                 _ => format!("Universign refused {method} as malformed ({said})"),
             },
@@ -244,6 +258,36 @@ fn fault_error(fault: &Fault, config: &Config, method: &str, subject: Subject<'_
             format!(
                 "Universign cannot sign the PDF ({said}): check that every document is a valid, \
                  unprotected PDF"
+            ),
+        ),
+        faults::NO_SIGNING_ACCOUNT | faults::INACTIVE_SIGNING_ACCOUNT => PluginError::new(
+            ErrorKind::Forbidden,
+            format!(
+                "Universign says user {:?} has no valid signing account, or an inactive one \
+                 ({said}): ask Universign to activate the account's signature service",
+                config.user()
+            ),
+        ),
+        faults::PRIVATE_KEY => PluginError::new(
+            ErrorKind::Unavailable,
+            format!("Universign could not retrieve a stored signing key ({said}); try again later"),
+        ),
+        faults::DOCUMENT_TRANSACTION_ID => PluginError::new(
+            ErrorKind::NotFound,
+            format!("Universign found no transaction for {method} ({said}): check the id"),
+        ),
+        faults::ARCHIVED => PluginError::new(
+            ErrorKind::Unavailable,
+            format!(
+                "Universign is bringing the documents back from its archive ({said}); this can \
+                 take a few hours, ask again later"
+            ),
+        ),
+        _ if fault.message.contains("Not enough tokens") => PluginError::new(
+            ErrorKind::Forbidden,
+            format!(
+                "Universign refused {method}: the account has no signatures left ({said}); buy \
+                 more from Universign"
             ),
         ),
         faults::INTERNAL => PluginError::new(
@@ -361,7 +405,30 @@ mod tests {
                 "valid, unprotected PDF",
             ),
             (faults::INTERNAL, ErrorKind::Unavailable, "try again later"),
+            (faults::PRIVATE_KEY, ErrorKind::Unavailable, "signing key"),
+            (
+                faults::NO_SIGNING_ACCOUNT,
+                ErrorKind::Forbidden,
+                "no valid signing account",
+            ),
+            (
+                faults::INACTIVE_SIGNING_ACCOUNT,
+                ErrorKind::Forbidden,
+                "activate",
+            ),
+            (
+                faults::DOCUMENT_TRANSACTION_ID,
+                ErrorKind::NotFound,
+                "check the id",
+            ),
+            (faults::ARCHIVED, ErrorKind::Unavailable, "archive"),
             (12345, ErrorKind::Upstream, "fault 12345"),
+            // Unknown codes are shown as Universign gave them.
+            (
+                73099,
+                ErrorKind::Upstream,
+                "fault 73099: \"said by Universign\"",
+            ),
         ];
         for (code, kind, needle) in cases {
             let e = describe(&fault(code), &c, "requester.getTransactionInfo", tx);
@@ -380,6 +447,18 @@ mod tests {
             Subject::NewTransaction,
         );
         assert!(e.message.contains("e-mail addresses"), "{}", e.message);
+        let tokens = Failure::Fault(Fault {
+            code: 73000,
+            message: "Not enough tokens".into(),
+        });
+        let e = describe(
+            &tokens,
+            &c,
+            "requester.requestTransaction",
+            Subject::NewTransaction,
+        );
+        assert_eq!(e.kind, ErrorKind::Forbidden);
+        assert!(e.message.contains("no signatures left"), "{}", e.message);
     }
 
     #[test]

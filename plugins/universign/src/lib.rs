@@ -2,7 +2,9 @@
 //!
 //! Passerelle plugin for electronic signature with Universign: the ERP sends quotes and
 //! delivery notes for signature (`esign.request`), follows them (`esign.status`) and collects
-//! the signed PDFs (`esign.documents`); the `poll_signatures` task follows every pending
+//! the signed PDFs (`esign.documents`), may withdraw a pending request (`esign.cancel`);
+//! signature placement, certificate level, SMS identification and return URLs are options
+//! of `esign.request`. The `poll_signatures` task follows every pending
 //! transaction in the background and stores the signed documents once.
 //!
 //! This file only wires the plugin together; each concern has its module: [`xmlrpc`] is the
@@ -15,6 +17,7 @@
 pub mod client;
 pub mod config;
 pub mod mapping;
+pub mod pdf_fields;
 pub mod poll;
 pub mod store;
 pub mod transactions;
@@ -49,6 +52,7 @@ impl Plugin for Universign {
             EsignRequest::NAME.to_owned(),
             EsignStatus::NAME.to_owned(),
             EsignDocuments::NAME.to_owned(),
+            EsignCancel::NAME.to_owned(),
         ];
         m.tasks = vec![TaskDecl {
             name: poll::TASK.to_owned(),
@@ -75,6 +79,9 @@ impl Plugin for Universign {
         }
         if call.is::<EsignStatus>() {
             return call.serve::<EsignStatus>(|input| transactions::status(&input, config, host));
+        }
+        if call.is::<EsignCancel>() {
+            return call.serve::<EsignCancel>(|input| transactions::cancel(&input, config, host));
         }
         if call.is::<EsignDocuments>() {
             return call

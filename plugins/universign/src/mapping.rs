@@ -3,10 +3,19 @@
 //! Requests are checked here before anything is sent (each refusal names the input field),
 //! then written with the member names of Universign's `TransactionRequest`
 //! (`firstname`, `emailAddress`, `phoneNum`, `handwrittenSignatureMode`, `chainingMode`…).
+//! Options, from Universign's signature guide 8.8 (published with the `CapSens/Universign`
+//! client as `spec/fixtures/universign-guide-8.8.pdf`) and that client's members:
+//! `certificateType` (simple, advanced, certified) on the request; `identificationType`
+//! (none, email, sms) and `successURL`/`cancelURL`/`failURL` on each signer, as the client
+//! sends them; `signatureFields` on each document, `DocSignatureField` structs with `page`
+//! (from 1, -1 for the last), `x`, `y` (all three mandatory), `signerIndex` (from 0), and
+//! optionally `name` (an existing field, whose position then wins) and `label` (mandatory
+//! when a signer has several fields on one document).
 //! Answers are read by member name, never by position: Universign's member order changed
 //! between versions (see the 2015 and 2021 recordings), and members absent from one version
 //! (`transactionId`, a signer's `id` or `email`) are optional here.
 
+use crate::pdf_fields::{self, Fields};
 use crate::xmlrpc::{Struct, Value};
 use base64::Engine as _;
 use passerelle_plugin_api::prelude::*;
@@ -59,11 +68,22 @@ pub fn prepare(request: &SignatureRequest) -> Result<Prepared, PluginError> {
                 ),
             ));
         }
-        doc_values.push(Value::Struct(
-            Struct::new()
-                .with("name", name)
-                .with("content", Value::Base64(bytes.clone())),
-        ));
+        let mut member = Struct::new()
+            .with("name", name)
+            .with("content", Value::Base64(bytes.clone()));
+        if !doc.signature_fields.is_empty() {
+            member.push(
+                "signatureFields",
+                placements(
+                    i,
+                    name,
+                    &bytes,
+                    &doc.signature_fields,
+                    request.signers.len(),
+                )?,
+            );
+        }
+        doc_values.push(Value::Struct(member));
         documents.push((name.to_owned(), bytes));
     }
     let mut signers = Vec::new();
@@ -108,6 +128,38 @@ pub fn prepare(request: &SignatureRequest) -> Result<Prepared, PluginError> {
         if let Some(p) = &phone {
             member.push("phoneNum", p.as_str());
         }
+        if let Some(identification) = request.identification {
+            if identification == SignerIdentification::Sms && phone.is_none() {
+                return Err(invalid(
+                    &format!("signers[{i}].phone"),
+                    "identification by SMS needs the signer's mobile phone in international \
+                     form, e.g. +33612345678",
+                ));
+            }
+            member.push(
+                "identificationType",
+                match identification {
+                    SignerIdentification::None => "none",
+                    SignerIdentification::Email => "email",
+                    SignerIdentification::Sms => "sms",
+                },
+            );
+        }
+        for (field, member_name, url) in [
+            ("success_url", "successURL", &request.success_url),
+            ("cancel_url", "cancelURL", &request.cancel_url),
+            ("fail_url", "failURL", &request.fail_url),
+        ] {
+            if let Some(url) = non_empty(url.as_deref()) {
+                if !is_http_url(url) {
+                    return Err(invalid(
+                        field,
+                        &format!("{url:?} is not an http:// or https:// URL"),
+                    ));
+                }
+                member.push(member_name, url);
+            }
+        }
         signer_values.push(Value::Struct(member));
         signers.push(SignerRequest {
             first_name: first.to_owned(),
@@ -149,6 +201,16 @@ pub fn prepare(request: &SignatureRequest) -> Result<Prepared, PluginError> {
         };
         params.push("handwrittenSignatureMode", code);
     }
+    if let Some(level) = request.certificate_level {
+        params.push(
+            "certificateType",
+            match level {
+                CertificateLevel::Simple => "simple",
+                CertificateLevel::Advanced => "advanced",
+                CertificateLevel::Certified => "certified",
+            },
+        );
+    }
     if let Some(chaining) = request.chaining {
         let mode = match chaining {
             SignerChaining::Email => "email",
@@ -162,6 +224,106 @@ pub fn prepare(request: &SignatureRequest) -> Result<Prepared, PluginError> {
         signers,
         params,
     })
+}
+
+/// The `signatureFields` of document `doc`: checked, then written as `DocSignatureField`s.
+fn placements(
+    doc: usize,
+    doc_name: &str,
+    pdf: &[u8],
+    fields: &[SignatureField],
+    signers: usize,
+) -> Result<Value, PluginError> {
+    let mut values = Vec::new();
+    let mut per_signer = std::collections::BTreeMap::<u32, usize>::new();
+    for field in fields {
+        *per_signer.entry(field.signer).or_default() += 1;
+    }
+    for (j, f) in fields.iter().enumerate() {
+        let at = |member: &str| format!("documents[{doc}].signature_fields[{j}].{member}");
+        if f.signer as usize >= signers {
+            return Err(invalid(
+                &at("signer"),
+                &format!(
+                    "signer {} does not exist: signers are numbered from 0 and this request has \
+                     {signers}",
+                    f.signer
+                ),
+            ));
+        }
+        let name = non_empty(f.name.as_deref());
+        let label = non_empty(f.label.as_deref());
+        if per_signer.get(&f.signer).copied().unwrap_or(0) > 1 && label.is_none() {
+            return Err(invalid(
+                &at("label"),
+                "a signer with several fields on one document needs a label for each, printed \
+                 on the signing page",
+            ));
+        }
+        let (page, x, y) = match (f.page, f.x, f.y, name) {
+            (Some(page), Some(x), Some(y), _) => (page, x, y),
+            // A named field: its own position wins; page and coordinates are mandatory in
+            // the protocol and only used if the name is unknown, which is checked below.
+            (page, None, None, Some(_)) => (page.unwrap_or(1), 0, 0),
+            _ => {
+                return Err(invalid(
+                    &at("page"),
+                    "give the page and both coordinates (page, x, y), or the name of a \
+                     signature field of the PDF",
+                ))
+            }
+        };
+        if page == 0 || page < -1 {
+            return Err(invalid(
+                &at("page"),
+                &format!("page {page} does not exist: pages count from 1, and -1 is the last"),
+            ));
+        }
+        if x < 0 || y < 0 {
+            return Err(invalid(
+                &at("x"),
+                &format!("coordinates ({x}, {y}) must be positive PDF points"),
+            ));
+        }
+        if let Some(name) = name {
+            let explicit = f.x.is_some() && f.y.is_some();
+            if let Fields::Known(names) = pdf_fields::fields(pdf) {
+                if !explicit && !names.iter().any(|n| n == name) {
+                    return Err(invalid(
+                        &at("name"),
+                        &format!(
+                            "document {doc_name:?} has no field named {name:?}{}: give an \
+                             existing field's name, or a page and coordinates",
+                            if names.is_empty() {
+                                " (it has no form fields at all)".to_owned()
+                            } else {
+                                format!("; its fields are {}", names.join(", "))
+                            }
+                        ),
+                    ));
+                }
+            }
+        }
+        let mut member = Struct::new()
+            .with("page", page)
+            .with("x", x)
+            .with("y", y)
+            .with("signerIndex", i32::try_from(f.signer).unwrap_or(i32::MAX));
+        if let Some(name) = name {
+            member.push("name", name);
+        }
+        if let Some(label) = label {
+            member.push("label", label);
+        }
+        values.push(Value::Struct(member));
+    }
+    Ok(Value::Array(values))
+}
+
+fn is_http_url(url: &str) -> bool {
+    let lower = url.to_ascii_lowercase();
+    (lower.starts_with("https://") && url.len() > 8)
+        || (lower.starts_with("http://") && url.len() > 7)
 }
 
 /// `requester.requestTransaction`'s answer: `{id, url}`.
@@ -390,6 +552,7 @@ mod tests {
             documents: vec![DocumentToSign {
                 name: "quote.pdf".into(),
                 content_base64: base64::engine::general_purpose::STANDARD.encode(PDF),
+                ..DocumentToSign::default()
             }],
             signers: vec![SignerRequest {
                 first_name: "Jeanne".into(),
@@ -402,6 +565,7 @@ mod tests {
             description: Some("Devis 2024-0042".into()),
             handwritten_signature: Some(HandwrittenSignature::Enabled),
             chaining: Some(SignerChaining::Email),
+            ..SignatureRequest::default()
         }
     }
 
@@ -582,5 +746,152 @@ mod tests {
         assert!(looks_like_email("a.b+c@example.co.uk"));
         assert!(!looks_like_email("Jeanne <j@example.com>"));
         assert!(!looks_like_email("j@localhost"));
+    }
+
+    fn member<'v>(s: &'v Struct, name: &str) -> &'v Value {
+        s.get(name).unwrap_or_else(|| panic!("no member {name}"))
+    }
+
+    #[test]
+    fn options_become_universign_members() {
+        let mut r = request();
+        r.certificate_level = Some(CertificateLevel::Certified);
+        r.identification = Some(SignerIdentification::Sms);
+        r.success_url = Some("https://erp.example.com/signed".into());
+        r.cancel_url = Some("https://erp.example.com/canceled".into());
+        r.fail_url = Some("https://erp.example.com/failed".into());
+        let p = prepare(&r).unwrap();
+        assert_eq!(
+            member(&p.params, "certificateType").as_str(),
+            Some("certified")
+        );
+        let signer = member(&p.params, "signers").as_array().unwrap()[0]
+            .as_struct()
+            .unwrap()
+            .clone();
+        assert_eq!(member(&signer, "identificationType").as_str(), Some("sms"));
+        assert_eq!(
+            member(&signer, "successURL").as_str(),
+            Some("https://erp.example.com/signed")
+        );
+        assert_eq!(
+            member(&signer, "cancelURL").as_str(),
+            Some("https://erp.example.com/canceled")
+        );
+        assert_eq!(
+            member(&signer, "failURL").as_str(),
+            Some("https://erp.example.com/failed")
+        );
+
+        r.signers[0].phone = None;
+        let e = prepare(&r).unwrap_err();
+        assert_eq!(e.field.as_deref(), Some("signers[0].phone"));
+        r.identification = Some(SignerIdentification::Email);
+        r.fail_url = Some("javascript:alert(1)".into());
+        assert_eq!(prepare(&r).unwrap_err().field.as_deref(), Some("fail_url"));
+        // Absent options send nothing: Universign's defaults apply.
+        let p = prepare(&request()).unwrap();
+        assert!(p.params.get("certificateType").is_none());
+    }
+
+    fn placed(fields: Vec<SignatureField>, pdf: &[u8]) -> Result<Vec<Struct>, PluginError> {
+        let mut r = request();
+        r.documents[0].content_base64 = base64::engine::general_purpose::STANDARD.encode(pdf);
+        r.documents[0].signature_fields = fields;
+        let p = prepare(&r)?;
+        let doc = member(&p.params, "documents").as_array().unwrap()[0]
+            .as_struct()
+            .unwrap()
+            .clone();
+        Ok(member(&doc, "signatureFields")
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|v| v.as_struct().unwrap().clone())
+            .collect())
+    }
+
+    #[test]
+    fn signature_fields_by_coordinates_or_by_name() {
+        let at = SignatureField {
+            page: Some(-1),
+            x: Some(350),
+            y: Some(80),
+            ..SignatureField::default()
+        };
+        let f = placed(vec![at.clone()], PDF).unwrap();
+        assert_eq!(member(&f[0], "page").as_i32(), Some(-1));
+        assert_eq!(member(&f[0], "x").as_i32(), Some(350));
+        assert_eq!(member(&f[0], "y").as_i32(), Some(80));
+        assert_eq!(member(&f[0], "signerIndex").as_i32(), Some(0));
+        assert!(f[0].get("name").is_none());
+
+        let form = b"%PDF-1.7\n4 0 obj << /FT /Sig /T (Client) >> endobj\n%%EOF";
+        let named = SignatureField {
+            name: Some("Client".into()),
+            ..SignatureField::default()
+        };
+        let f = placed(vec![named.clone()], form).unwrap();
+        assert_eq!(member(&f[0], "name").as_str(), Some("Client"));
+        assert_eq!(member(&f[0], "page").as_i32(), Some(1), "mandatory member");
+        let e = placed(
+            vec![SignatureField {
+                name: Some("Seller".into()),
+                ..SignatureField::default()
+            }],
+            form,
+        )
+        .unwrap_err();
+        assert_eq!(
+            e.field.as_deref(),
+            Some("documents[0].signature_fields[0].name")
+        );
+        assert!(e.message.contains("its fields are Client"), "{}", e.message);
+        let e = placed(vec![named], PDF).unwrap_err();
+        assert!(e.message.contains("no form fields at all"), "{}", e.message);
+
+        for (bad, field) in [
+            (
+                SignatureField {
+                    page: Some(1),
+                    x: Some(10),
+                    ..SignatureField::default()
+                },
+                "page",
+            ),
+            (
+                SignatureField {
+                    page: Some(0),
+                    x: Some(1),
+                    y: Some(1),
+                    ..SignatureField::default()
+                },
+                "page",
+            ),
+            (
+                SignatureField {
+                    page: Some(1),
+                    x: Some(-5),
+                    y: Some(1),
+                    ..SignatureField::default()
+                },
+                "x",
+            ),
+            (
+                SignatureField {
+                    signer: 3,
+                    ..at.clone()
+                },
+                "signer",
+            ),
+        ] {
+            let e = placed(vec![bad], PDF).unwrap_err();
+            assert_eq!(
+                e.field.as_deref(),
+                Some(format!("documents[0].signature_fields[0].{field}").as_str())
+            );
+        }
+        let e = placed(vec![at.clone(), at], PDF).unwrap_err();
+        assert!(e.field.unwrap().ends_with(".label"));
     }
 }

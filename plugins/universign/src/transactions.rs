@@ -16,6 +16,8 @@ use passerelle_plugin_api::prelude::*;
 pub const GET_TRANSACTION_INFO: &str = "requester.getTransactionInfo";
 pub const GET_DOCUMENTS: &str = "requester.getDocuments";
 pub const REQUEST_TRANSACTION: &str = "requester.requestTransaction";
+/// `requester.cancelTransaction(String transactionId)`, `void` (signature guide 8.8).
+pub const CANCEL_TRANSACTION: &str = "requester.cancelTransaction";
 
 /// A step that failed, and whether every other transaction would fail the same way.
 #[derive(Debug, Clone)]
@@ -253,6 +255,46 @@ pub fn request(
             record.transaction.signers.len()
         ),
     );
+    Ok(record.transaction)
+}
+
+/// `esign.cancel`: asks Universign to cancel, then reads the transaction back so that the
+/// answer (and the stored record) is what Universign now says. Universign refuses to cancel
+/// a transaction that is no longer pending (fault 73027), and that refusal is returned.
+pub fn cancel(
+    input: &SignatureRef,
+    config: &Config,
+    host: &Host<'_>,
+) -> Result<SignatureTransaction, PluginError> {
+    if !config.enabled {
+        return Err(PluginError::config(
+            "enabled",
+            "electronic signature is disabled for this instance: set `enabled` to true to \
+             cancel transactions",
+        ));
+    }
+    require_connection(config)?;
+    let id = store::check_id(&input.id)?;
+    let stored = store::load(host, id)?;
+    if let Some(record) = &stored {
+        if record.transaction.status.is_final() {
+            return Err(PluginError::invalid_input(format!(
+                "transaction {id} is already {} and cannot be canceled",
+                record.transaction.status
+            ))
+            .with_field("id"));
+        }
+    }
+    Client::new(config, host).call_or_error(
+        CANCEL_TRANSACTION,
+        vec![Value::from(id)],
+        Subject::Transaction(id),
+    )?;
+    host.log(LogLevel::Info, format!("transaction {id} canceled"));
+    let record = match stored {
+        Some(record) => refreshed(record, config, host)?,
+        None => adopt(id, config, host)?,
+    };
     Ok(record.transaction)
 }
 

@@ -464,9 +464,16 @@ pub fn decode_response(xml: &[u8]) -> Result<MethodResponse, XmlRpcError> {
         MethodResponse::Fault(fault)
     } else {
         p.open("params")?;
-        p.open("param")?;
-        let value = p.value(0)?;
-        p.close("param")?;
+        // A method without a result (`requester.cancelTransaction` is `void`) may answer
+        // no `<param>` at all; it reads as nil.
+        let value = if p.next_is_open("param")? {
+            p.open("param")?;
+            let value = p.value(0)?;
+            p.close("param")?;
+            value
+        } else {
+            Value::Nil
+        };
         p.close("params")?;
         MethodResponse::Success(value)
     };

@@ -195,6 +195,20 @@ impl Scripted {
                     .collect::<Vec<_>>();
                 MethodResponse::Success(Value::Array(docs))
             }
+            "requester.cancelTransaction" => {
+                let mut txs = self.txs.lock().unwrap();
+                let Some(tx) = txs.get_mut(id.as_deref().unwrap()) else {
+                    return fault(73025, "Invalid transaction id");
+                };
+                if tx.status != "ready" {
+                    return fault(73027, "Action not allowed in the current state");
+                }
+                tx.status = "canceled";
+                for s in &mut tx.signers {
+                    s.2 = "canceled";
+                }
+                MethodResponse::Success(Value::Nil)
+            }
             other => fault(-32601, &format!("no method {other}")),
         }
     }
@@ -242,6 +256,7 @@ fn signature_request(custom_id: &str, signers: usize) -> SignatureRequest {
         documents: vec![DocumentToSign {
             name: format!("{custom_id}.pdf"),
             content_base64: base64::engine::general_purpose::STANDARD.encode(PDF),
+            ..DocumentToSign::default()
         }],
         signers: (0..signers)
             .map(|i| SignerRequest {
@@ -256,6 +271,7 @@ fn signature_request(custom_id: &str, signers: usize) -> SignatureRequest {
         description: None,
         handwritten_signature: None,
         chaining: Some(SignerChaining::Email),
+        ..SignatureRequest::default()
     }
 }
 
@@ -316,7 +332,12 @@ fn manifest_declares_the_capabilities_and_the_task() {
     assert_eq!(m.category, Category::Esign);
     assert_eq!(
         m.capabilities,
-        ["esign.request", "esign.status", "esign.documents"]
+        [
+            "esign.request",
+            "esign.status",
+            "esign.documents",
+            "esign.cancel"
+        ]
     );
     assert_eq!(m.tasks.len(), 1);
     assert_eq!(m.tasks[0].name, "poll_signatures");
@@ -814,4 +835,57 @@ fn secrets_stay_out_of_state_and_logs() {
     let state = serde_json::to_string(&host.state()).unwrap();
     assert!(!state.contains(PASSWORD));
     assert!(!host.logs().join("\n").contains(PASSWORD));
+}
+
+fn cancel(host: &ScriptedHost, id: &str) -> Result<SignatureTransaction, PluginError> {
+    testing::invoke::<Universign, EsignCancel>(
+        &SignatureRef {
+            id: id.to_owned(),
+            refresh: false,
+        },
+        config(),
+        host,
+    )
+}
+
+#[test]
+fn a_pending_transaction_is_canceled_and_read_back() {
+    let (host, scripted) = setup();
+    let tx = request(&host, "DEV-CANCEL-1");
+    let canceled = cancel(&host, &tx.id).unwrap();
+    assert_eq!(canceled.status, SignatureStatus::Canceled);
+    assert_eq!(canceled.signers[0].status, SignerStatus::Canceled);
+    assert_eq!(
+        scripted.count("requester.cancelTransaction", Some(&tx.id)),
+        1
+    );
+    assert_eq!(
+        scripted.count("requester.getTransactionInfo", Some(&tx.id)),
+        1
+    );
+    // Stored as canceled: a second cancel is refused here, without asking Universign.
+    let e = cancel(&host, &tx.id).unwrap_err();
+    assert_eq!(e.kind, ErrorKind::InvalidInput);
+    assert!(e.message.contains("already canceled"), "{}", e.message);
+    assert_eq!(
+        scripted.count("requester.cancelTransaction", Some(&tx.id)),
+        1
+    );
+}
+
+#[test]
+fn universign_refuses_to_cancel_a_completed_transaction() {
+    let (host, scripted) = setup();
+    let tx = request(&host, "DEV-CANCEL-2");
+    // Signed at Universign after the last refresh: the stored record still says ready.
+    scripted.set_status(&tx.id, "completed", "signed");
+    let e = cancel(&host, &tx.id).unwrap_err();
+    assert_eq!(e.kind, ErrorKind::InvalidInput);
+    assert!(
+        e.message.contains("fault 73027") && e.message.contains("requester.cancelTransaction"),
+        "{}",
+        e.message
+    );
+    let e = cancel(&host, "no-such-tx").unwrap_err();
+    assert_eq!(e.kind, ErrorKind::NotFound, "{}", e.message);
 }

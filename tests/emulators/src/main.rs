@@ -210,7 +210,10 @@ fn main() -> ExitCode {
         Err(code) => return code,
     };
     say!(
-        "mindee: {} (token: {})",
+        "mindee: v2 {} (key: {}, model {}), v1 {} (token: {})",
+        mindee.v2_url(),
+        mindee.options().v2_api_key,
+        mindee.options().v2_model_id,
         mindee.api_url(),
         mindee.options().api_key
     );

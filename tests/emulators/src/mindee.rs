@@ -1,5 +1,7 @@
-//! An emulator of Mindee's API v1 for expense receipts, for end-to-end tests of the
-//! `ocr-mindee` plugin.
+//! An emulator of Mindee's API v1 for expense receipts, and of API v2 ([`v2`]: enqueue,
+//! job polling, inference, model listing), for end-to-end tests of the `ocr-mindee` plugin.
+//! Both are served on the same port: v1 under `/v1`, v2 under `/v2` as on
+//! `api-v2.mindee.net`.
 //!
 //! It serves `POST /v1/products/mindee/expense_receipts/{v5,v4}/predict` and refuses what
 //! Mindee refuses, in Mindee's order (the one of the Django REST framework it runs on):
@@ -25,7 +27,7 @@ use axum::extract::{DefaultBodyLimit, Path, Request, State};
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode, Uri};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
-use axum::routing::post;
+use axum::routing::{get, post};
 use axum::Router;
 use base64::Engine as _;
 use serde_json::{json, Value};
@@ -33,6 +35,9 @@ use std::collections::VecDeque;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
+
+mod v2;
+pub use v2::{FINDOC_BLANK, FINDOC_COMPLETE, SEARCH_MODELS};
 
 /// Path of the API under the emulator's root: the plugin's `url` is `{url()}/v1`.
 pub const API_PATH: &str = "/v1";
@@ -70,6 +75,12 @@ pub struct MindeeOptions {
     pub per_second: u32,
     /// Requests allowed in any rolling minute; 0 disables the limit.
     pub per_minute: u32,
+    /// API v2: expected alone in `Authorization`.
+    pub v2_api_key: String,
+    /// API v2: the account's extraction model (the model ID of the real samples).
+    pub v2_model_id: String,
+    /// API v2: polls answered `Processing` before a job is processed.
+    pub v2_polls_before_done: u32,
 }
 
 impl Default for MindeeOptions {
@@ -78,6 +89,9 @@ impl Default for MindeeOptions {
             api_key: "test-mindee-key".to_owned(),
             per_second: 4,
             per_minute: 75,
+            v2_api_key: "test-mindee-v2-key".to_owned(),
+            v2_model_id: "94340559-b994-45e6-8b5c-be626027f1b2".to_owned(),
+            v2_polls_before_done: 1,
         }
     }
 }
@@ -145,6 +159,21 @@ impl MindeeEmulator {
         format!("{}{API_PATH}", self.url())
     }
 
+    /// The plugin's connection URL for API v2 (`http://127.0.0.1:PORT`).
+    pub fn v2_url(&self) -> String {
+        self.url()
+    }
+
+    /// The next v2 job ends `Failed` with an error instead of an inference.
+    pub fn fail_next_v2_job(&self) {
+        self.state.v2.fail_next_job();
+    }
+
+    /// `GET /v2/jobs/{id}` requests received so far.
+    pub fn v2_polls(&self) -> usize {
+        self.state.v2.polls()
+    }
+
     /// The options it was started with.
     pub fn options(&self) -> &MindeeOptions {
         &self.state.opts
@@ -207,6 +236,7 @@ struct Shared {
     /// Times of the authenticated requests of the last minute.
     window: Mutex<VecDeque<Instant>>,
     uploads: Mutex<Vec<Upload>>,
+    v2: v2::V2State,
 }
 
 impl Shared {
@@ -222,6 +252,7 @@ impl Shared {
             failures: Mutex::new(VecDeque::new()),
             window: Mutex::new(VecDeque::new()),
             uploads: Mutex::new(Vec::new()),
+            v2: v2::V2State::default(),
         }
     }
 
@@ -244,6 +275,15 @@ fn app(state: Arc<Shared>) -> Router {
             "/v1/products/{owner}/{product}/{version}/predict",
             post(predict),
         )
+        .route("/v2/inferences/enqueue", post(v2::enqueue))
+        .route("/v2/products/extraction/enqueue", post(v2::enqueue))
+        .route("/v2/jobs/{id}", get(v2::get_job))
+        .route("/v2/inferences/{id}", get(v2::get_inference))
+        .route(
+            "/v2/products/extraction/results/{id}",
+            get(v2::get_inference),
+        )
+        .route("/v2/search/models", get(v2::search_models))
         .fallback(unknown_route)
         .layer(DefaultBodyLimit::max(BODY_LIMIT))
         .layer(middleware::from_fn_with_state(state.clone(), gateway))
@@ -319,6 +359,9 @@ async fn gateway(State(state): State<Arc<Shared>>, request: Request, next: Next)
 }
 
 async fn unknown_route(uri: Uri) -> Response {
+    if uri.path().starts_with("/v2/") {
+        return v2::not_found(uri.path());
+    }
     api_error(
         StatusCode::NOT_FOUND,
         uri.path(),
@@ -661,8 +704,9 @@ fn check_jpeg(b: &[u8]) -> Result<(u16, u16), &'static str> {
     }
 }
 
-/// Page objects (`/Type /Page`, not `/Pages`) in a PDF.
-fn count_pdf_pages(pdf: &[u8]) -> usize {
+/// Page objects (`/Type /Page`, not `/Pages`) in a PDF. Also used by the Universign
+/// emulator to check signature field pages.
+pub(crate) fn count_pdf_pages(pdf: &[u8]) -> usize {
     let mut count = 0;
     let mut at = 0;
     while let Some(p) = find(&pdf[at..], b"/Type") {
@@ -683,7 +727,7 @@ fn find(haystack: &[u8], needle: &[u8]) -> Option<usize> {
     haystack.windows(needle.len()).position(|w| w == needle)
 }
 
-fn contains(haystack: &[u8], needle: &[u8]) -> bool {
+pub(crate) fn contains(haystack: &[u8], needle: &[u8]) -> bool {
     find(haystack, needle).is_some()
 }
 
@@ -971,6 +1015,7 @@ mod tests {
 
     struct Reply {
         status: u16,
+        head: String,
         body: Vec<u8>,
     }
 
@@ -986,8 +1031,12 @@ mod tests {
         }
     }
 
-    /// One HTTP/1.1 request on a fresh connection (std only, `Connection: close`).
+    /// One HTTP/1.1 POST on a fresh connection (std only, `Connection: close`).
     fn send(url: &str, headers: &[(&str, &str)], body: &[u8]) -> Reply {
+        exchange("POST", url, headers, body)
+    }
+
+    fn exchange(method: &str, url: &str, headers: &[(&str, &str)], body: &[u8]) -> Reply {
         let rest = url.strip_prefix("http://").unwrap();
         let (authority, path) = rest.split_at(rest.find('/').unwrap());
         let mut stream = TcpStream::connect(authority).unwrap();
@@ -995,7 +1044,7 @@ mod tests {
             .set_read_timeout(Some(Duration::from_secs(20)))
             .unwrap();
         let mut head = format!(
-            "POST {path} HTTP/1.1\r\nHost: {authority}\r\nConnection: close\r\nContent-Length: {}\r\n",
+            "{method} {path} HTTP/1.1\r\nHost: {authority}\r\nConnection: close\r\nContent-Length: {}\r\n",
             body.len()
         );
         for (k, v) in headers {
@@ -1016,7 +1065,7 @@ mod tests {
         {
             body = dechunk(&body);
         }
-        Reply { status, body }
+        Reply { status, head, body }
     }
 
     fn dechunk(mut body: &[u8]) -> Vec<u8> {
@@ -1338,5 +1387,219 @@ mod tests {
             inspect(b"hello world"),
             Err(Inspection::Unsupported)
         ));
+    }
+
+    // ---- API v2 ---------------------------------------------------------------------
+
+    const V2_KEY: &str = "test-mindee-v2-key";
+    const MODEL: &str = "94340559-b994-45e6-8b5c-be626027f1b2";
+
+    fn v2_form(model_id: Option<&str>, file: Option<(&str, &[u8])>) -> (String, Vec<u8>) {
+        let boundary = "emulator-v2-boundary";
+        let mut body = Vec::new();
+        if let Some(m) = model_id {
+            body.extend_from_slice(
+                format!(
+                    "--{boundary}\r\nContent-Disposition: form-data; name=\"model_id\"\r\n\r\n{m}\r\n"
+                )
+                .as_bytes(),
+            );
+        }
+        if let Some((name, bytes)) = file {
+            body.extend_from_slice(
+                format!(
+                    "--{boundary}\r\nContent-Disposition: form-data; name=\"file\"; filename=\"{name}\"\r\nContent-Type: application/octet-stream\r\n\r\n"
+                )
+                .as_bytes(),
+            );
+            body.extend_from_slice(bytes);
+            body.extend_from_slice(b"\r\n");
+        }
+        body.extend_from_slice(format!("--{boundary}--\r\n").as_bytes());
+        (format!("multipart/form-data; boundary={boundary}"), body)
+    }
+
+    fn enqueue(
+        emu: &MindeeEmulator,
+        auth: Option<&str>,
+        model_id: Option<&str>,
+        file: Option<(&str, &[u8])>,
+    ) -> Reply {
+        let (content_type, body) = v2_form(model_id, file);
+        let mut headers = vec![("Content-Type", content_type.as_str())];
+        if let Some(a) = auth {
+            headers.push(("Authorization", a));
+        }
+        send(
+            &format!("{}/v2/inferences/enqueue", emu.v2_url()),
+            &headers,
+            &body,
+        )
+    }
+
+    fn v2_get(emu: &MindeeEmulator, path: &str, auth: &str) -> Reply {
+        exchange(
+            "GET",
+            &format!("{}{path}", emu.v2_url()),
+            &[("Authorization", auth)],
+            b"",
+        )
+    }
+
+    #[test]
+    fn v2_refuses_a_v1_header_and_a_missing_key_with_the_real_bodies() {
+        let emu = start();
+        let jpeg = sample_jpeg(8, 8);
+        let r = enqueue(
+            &emu,
+            Some(&format!("Token {V2_KEY}")),
+            Some(MODEL),
+            Some(("r.jpg", &jpeg)),
+        );
+        assert_eq!(r.status, 401);
+        assert_eq!(r.text(), v2::ERROR_401_INVALID_API_KEY);
+        let r = enqueue(&emu, None, Some(MODEL), Some(("r.jpg", &jpeg)));
+        assert_eq!(r.status, 401);
+        assert_eq!(r.json()["code"], "401-008");
+        let r = v2_get(&emu, "/v2/search/models", KEY);
+        assert_eq!(r.status, 401, "a v1 key is not a v2 key");
+        assert!(emu.uploads().is_empty());
+    }
+
+    #[test]
+    fn v2_refuses_bad_and_unknown_models_and_files() {
+        let emu = start();
+        let jpeg = sample_jpeg(8, 8);
+        let r = enqueue(
+            &emu,
+            Some(V2_KEY),
+            Some("INVALID MODEL ID"),
+            Some(("r.jpg", &jpeg)),
+        );
+        assert_eq!(r.status, 422);
+        assert_eq!(r.json()["errors"][0]["pointer"], "#/model_id");
+        assert_eq!(r.json()["code"], "422-001");
+        let r = enqueue(&emu, Some(V2_KEY), None, Some(("r.jpg", &jpeg)));
+        assert_eq!(r.status, 422);
+        let r = enqueue(
+            &emu,
+            Some(V2_KEY),
+            Some("fc405e37-4ba4-4d03-aeba-533a8d1f0f21"),
+            Some(("r.jpg", &jpeg)),
+        );
+        assert_eq!(r.status, 404);
+        assert!(r.json()["code"].as_str().unwrap().starts_with("404-"));
+        let r = enqueue(&emu, Some(V2_KEY), Some(MODEL), None);
+        assert_eq!(r.status, 422);
+        assert_eq!(r.json()["errors"][0]["pointer"], "#/file");
+        let r = enqueue(
+            &emu,
+            Some(V2_KEY),
+            Some(MODEL),
+            Some(("r.gif", b"GIF89a\x01\0")),
+        );
+        assert_eq!(r.status, 422);
+        assert!(emu.uploads().is_empty());
+    }
+
+    #[test]
+    fn v2_job_lifecycle_processing_then_redirect_to_the_inference() {
+        let emu = start();
+        let tiff = b"II*\0\x08\0\0\0";
+        let r = enqueue(&emu, Some(V2_KEY), Some(MODEL), Some(("scan.tif", tiff)));
+        assert_eq!(r.status, 202, "{}", r.text());
+        let job = r.json()["job"].clone();
+        assert_eq!(job["status"], "Processing");
+        assert_eq!(job["model_id"], MODEL);
+        assert_eq!(job["filename"], "scan.tif");
+        let id = job["id"].as_str().unwrap().to_owned();
+        assert_eq!(job["polling_url"], format!("{}/v2/jobs/{id}", emu.v2_url()));
+        assert_eq!(emu.uploads()[0].kind, "tiff");
+
+        let r = v2_get(&emu, &format!("/v2/inferences/{id}"), V2_KEY);
+        assert_eq!(r.status, 404, "no inference before the job is processed");
+        let r = v2_get(&emu, &format!("/v2/jobs/{id}"), V2_KEY);
+        assert_eq!(r.status, 200);
+        assert_eq!(r.json()["job"]["status"], "Processing");
+        let r = v2_get(&emu, &format!("/v2/jobs/{id}"), V2_KEY);
+        assert_eq!(r.status, 302);
+        let result_url = format!("{}/v2/inferences/{id}", emu.v2_url());
+        assert!(
+            r.head
+                .to_ascii_lowercase()
+                .contains(&format!("location: {result_url}").to_ascii_lowercase()),
+            "{}",
+            r.head
+        );
+        assert_eq!(r.json()["job"]["status"], "Processed");
+        assert_eq!(r.json()["job"]["result_url"], result_url);
+        let r = v2_get(&emu, &format!("/v2/inferences/{id}"), V2_KEY);
+        assert_eq!(r.status, 200);
+        assert_eq!(r.text(), FINDOC_COMPLETE);
+        // The Node.js client's path for the same extraction.
+        let r = v2_get(
+            &emu,
+            &format!("/v2/products/extraction/results/{id}"),
+            V2_KEY,
+        );
+        assert_eq!(r.text(), FINDOC_COMPLETE);
+        let r = v2_get(
+            &emu,
+            &format!("/v2/inferences/{id}"),
+            &format!("Token {V2_KEY}"),
+        );
+        assert_eq!(r.status, 401);
+        assert_eq!(v2_get(&emu, "/v2/jobs/nope", V2_KEY).status, 404);
+        assert_eq!(emu.v2_polls(), 3);
+    }
+
+    #[test]
+    fn v2_failed_jobs_carry_their_error() {
+        let emu = start();
+        emu.fail_next_v2_job();
+        let jpeg = sample_jpeg(8, 8);
+        let id = enqueue(&emu, Some(V2_KEY), Some(MODEL), Some(("r.jpg", &jpeg))).json()["job"]
+            ["id"]
+            .as_str()
+            .unwrap()
+            .to_owned();
+        v2_get(&emu, &format!("/v2/jobs/{id}"), V2_KEY);
+        let r = v2_get(&emu, &format!("/v2/jobs/{id}"), V2_KEY);
+        assert_eq!(r.status, 200);
+        let job = &r.json()["job"];
+        assert_eq!(job["status"], "Failed");
+        assert_eq!(job["result_url"], Value::Null);
+        assert_eq!(job["error"]["status"], 422);
+        assert_eq!(job["error"]["title"], "Inference failed");
+        // A broken image fails its job too, with the reason.
+        let broken = &jpeg[..jpeg.len() / 2];
+        let id = enqueue(&emu, Some(V2_KEY), Some(MODEL), Some(("r.jpg", broken))).json()["job"]
+            ["id"]
+            .as_str()
+            .unwrap()
+            .to_owned();
+        v2_get(&emu, &format!("/v2/jobs/{id}"), V2_KEY);
+        let r = v2_get(&emu, &format!("/v2/jobs/{id}"), V2_KEY);
+        assert!(r.json()["job"]["error"]["detail"]
+            .as_str()
+            .unwrap()
+            .contains("JPEG"));
+    }
+
+    #[test]
+    fn v2_lists_models_without_billing() {
+        let emu = start();
+        let r = v2_get(&emu, "/v2/search/models", V2_KEY);
+        assert_eq!(r.status, 200);
+        let models = r.json()["models"].as_array().unwrap().clone();
+        assert_eq!(models[0]["id"], MODEL);
+        assert_eq!(models.len(), 6);
+        let r = v2_get(&emu, "/v2/search/models?model_type=split", V2_KEY);
+        assert_eq!(r.json()["models"].as_array().unwrap().len(), 1);
+        assert_eq!(r.json()["pagination"]["total_items_unfiltered"], 6);
+        let r = v2_get(&emu, "/v2/search/models?name=expense", V2_KEY);
+        assert_eq!(r.json()["models"][0]["id"], MODEL);
+        assert_eq!(emu.predicted_pages(), 0);
+        assert_eq!(v2_get(&emu, "/v2/nothing", V2_KEY).status, 404);
     }
 }

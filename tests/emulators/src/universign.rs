@@ -21,9 +21,23 @@
 //! same transactions. Signed documents are the submitted PDFs with a stamp appended (a PDF
 //! comment naming the signers), so a test can tell them from the originals.
 //!
+//! Request options, from Universign's signature guide 8.8 (published with the
+//! `CapSens/Universign` client, `spec/fixtures/universign-guide-8.8.pdf`) and that client:
+//! `certificateType` (simple, advanced, certified; the last two only if the account offers
+//! them, [`UniversignOptions::certified_allowed`]), each signer's `identificationType` (none,
+//! email, sms; sms needs `phoneNum` and an account that allows it) and its
+//! `successURL`/`cancelURL`/`failURL`, and each document's `signatureFields`: `page`, `x`,
+//! `y` and `signerIndex` are mandatory, the page must exist (from 1, -1 for the last), the
+//! signer index must name a signer, a signer with several fields on one document needs a
+//! `label`; a `name` that the PDF has wins over the coordinates, an unknown one falls back to
+//! them, as the guide says. Every refusal is fault 73020 with a message naming the member.
+//! Placements are kept and shown in [`TransactionView::placements`].
+//!
 //! Emulator choices where the public contract is silent: `getDocuments` on a transaction that
 //! is not completed answers 73027; an unknown method answers the XML-RPC interoperability
-//! fault -32601.
+//! fault -32601; `cancelTransaction` (`void` in the guide) answers `true`; a certificate level
+//! or SMS identification the account does not offer is fault 73020, the guide's code for
+//! incompatible elements.
 
 use crate::server::{self, RunningServer};
 use axum::body::Bytes;
@@ -72,6 +86,10 @@ pub struct UniversignOptions {
     pub user: String,
     pub password: String,
     pub bad_credentials: BadCredentials,
+    /// Whether the account offers `certified` and `advanced` signatures.
+    pub certified_allowed: bool,
+    /// Whether the account may identify signers by SMS.
+    pub sms_allowed: bool,
 }
 
 impl Default for UniversignOptions {
@@ -80,6 +98,8 @@ impl Default for UniversignOptions {
             user: "erp@example.com".to_owned(),
             password: "test-password".to_owned(),
             bad_credentials: BadCredentials::Fault,
+            certified_allowed: false,
+            sms_allowed: true,
         }
     }
 }
@@ -127,6 +147,24 @@ pub struct TransactionView {
     pub signers: Vec<(String, String, String, String)>,
     /// File names of the documents.
     pub documents: Vec<String>,
+    /// Where each signature goes, per document, in request order.
+    pub placements: Vec<Vec<Placement>>,
+    /// `certificateType` as requested (`simple` when absent).
+    pub certificate_type: String,
+    /// Each signer's `identificationType` (`none` when absent) and `successURL`.
+    pub identification: Vec<(String, Option<String>)>,
+}
+
+/// Where one signature goes on a document.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Placement {
+    pub signer_index: i64,
+    pub page: i64,
+    pub x: i64,
+    pub y: i64,
+    /// The PDF field used, when the requested name exists in the document.
+    pub field: Option<String>,
+    pub label: Option<String>,
 }
 
 /// A running Universign emulator. Stops when dropped.
@@ -307,6 +345,7 @@ struct Transaction {
     current_signer: usize,
     signers: Vec<Signer>,
     documents: Vec<Document>,
+    certificate_type: String,
 }
 
 #[derive(Debug, Clone)]
@@ -317,12 +356,15 @@ struct Signer {
     email: String,
     status: &'static str,
     action_date: Option<String>,
+    identification: String,
+    success_url: Option<String>,
 }
 
 #[derive(Debug, Clone)]
 struct Document {
     name: String,
     content: Vec<u8>,
+    placements: Vec<Placement>,
 }
 
 impl Transaction {
@@ -344,6 +386,17 @@ impl Transaction {
                 })
                 .collect(),
             documents: self.documents.iter().map(|d| d.name.clone()).collect(),
+            placements: self
+                .documents
+                .iter()
+                .map(|d| d.placements.clone())
+                .collect(),
+            certificate_type: self.certificate_type.clone(),
+            identification: self
+                .signers
+                .iter()
+                .map(|s| (s.identification.clone(), s.success_url.clone()))
+                .collect(),
         }
     }
 
@@ -764,11 +817,42 @@ fn request_transaction(state: &Shared, params: &[Rpc]) -> Result<Rpc, Fault> {
             .and_then(Rpc::as_str)
             .map(str::to_owned)
             .unwrap_or_else(|| format!("document{i}.pdf"));
-        docs.push(Document { name, content });
+        docs.push((name, content, d.get("signatureFields")));
     }
     let signers = match req.get("signers") {
         Some(Rpc::Array(items)) if !items.is_empty() => items,
         _ => return Err(malformed("signers: at least one signer is required")),
+    };
+    let docs = docs
+        .into_iter()
+        .enumerate()
+        .map(|(i, (name, content, fields))| {
+            let placements = match fields {
+                None => Vec::new(),
+                Some(fields) => placements(i, &content, fields, signers.len())?,
+            };
+            Ok(Document {
+                name,
+                content,
+                placements,
+            })
+        })
+        .collect::<Result<Vec<_>, Fault>>()?;
+    let certificate_type = match req.get("certificateType").and_then(Rpc::as_str) {
+        None => "simple".to_owned(),
+        Some(t @ "simple") => t.to_owned(),
+        Some(t @ ("certified" | "advanced")) if state.opts.certified_allowed => t.to_owned(),
+        Some(t @ ("certified" | "advanced")) => {
+            return Err(malformed(format!(
+                "certificateType {t} is not allowed for this account: its profile offers \
+                 simple signatures only"
+            )))
+        }
+        Some(other) => {
+            return Err(malformed(format!(
+                "certificateType must be simple, certified or advanced, not {other}"
+            )))
+        }
     };
     let mut people = Vec::new();
     for (i, item) in signers.iter().enumerate() {
@@ -803,6 +887,35 @@ fn request_transaction(state: &Shared, params: &[Rpc]) -> Result<Rpc, Fault> {
                 )));
             }
         }
+        let identification = text("identificationType")?.unwrap_or_else(|| "none".to_owned());
+        match identification.as_str() {
+            "none" | "email" => {}
+            "sms" if text("phoneNum")?.is_none() => {
+                return Err(malformed(format!(
+                    "signers[{i}].identificationType sms requires the signer's phoneNum"
+                )))
+            }
+            "sms" if !state.opts.sms_allowed => {
+                return Err(malformed(format!(
+                    "signers[{i}].identificationType sms is not allowed for this account"
+                )))
+            }
+            "sms" => {}
+            other => {
+                return Err(malformed(format!(
+                    "signers[{i}].identificationType must be none, email or sms, not {other}"
+                )))
+            }
+        }
+        for member in ["successURL", "cancelURL", "failURL"] {
+            if let Some(url) = text(member)? {
+                if !(url.starts_with("http://") || url.starts_with("https://")) {
+                    return Err(malformed(format!(
+                        "signers[{i}].{member} is not a valid URL: {url}"
+                    )));
+                }
+            }
+        }
         people.push(Signer {
             id: state.new_id(),
             first_name: text("firstname")?.unwrap_or_default(),
@@ -810,6 +923,8 @@ fn request_transaction(state: &Shared, params: &[Rpc]) -> Result<Rpc, Fault> {
             email,
             status: if i == 0 { "ready" } else { "waiting" },
             action_date: None,
+            identification,
+            success_url: text("successURL")?,
         });
     }
     if let Some(Rpc::Int(mode)) = req.get("handwrittenSignatureMode") {
@@ -846,12 +961,86 @@ fn request_transaction(state: &Shared, params: &[Rpc]) -> Result<Rpc, Fault> {
         current_signer: 0,
         signers: people,
         documents: docs,
+        certificate_type,
     };
     lock(&state.transactions).insert(id.clone(), tx);
     Ok(Rpc::Struct(BTreeMap::from([
         ("id".to_owned(), Rpc::Str(id)),
         ("url".to_owned(), Rpc::Str(first_url)),
     ])))
+}
+
+/// Checks document `doc`'s `signatureFields` (`DocSignatureField[]`) and says where each
+/// signature goes.
+fn placements(
+    doc: usize,
+    pdf: &[u8],
+    fields: &Rpc,
+    signers: usize,
+) -> Result<Vec<Placement>, Fault> {
+    let Rpc::Array(items) = fields else {
+        return Err(malformed(format!(
+            "documents[{doc}].signatureFields must be an array, not a {}",
+            fields.type_name()
+        )));
+    };
+    let pages = crate::mindee::count_pdf_pages(pdf).max(1);
+    let mut out: Vec<Placement> = Vec::new();
+    for (j, item) in items.iter().enumerate() {
+        let at = format!("documents[{doc}].signatureFields[{j}]");
+        let Rpc::Struct(f) = item else {
+            return Err(malformed(format!("{at} must be a struct")));
+        };
+        let int = |member: &str| match f.get(member) {
+            Some(Rpc::Int(v)) => Ok(*v),
+            Some(other) => Err(malformed(format!(
+                "{at}.{member} must be an int, not a {}",
+                other.type_name()
+            ))),
+            None => Err(malformed(format!("{at}.{member} is mandatory"))),
+        };
+        let (page, x, y, signer_index) = (int("page")?, int("x")?, int("y")?, int("signerIndex")?);
+        if page == 0 || page < -1 || page > i64::try_from(pages).unwrap_or(i64::MAX) {
+            return Err(malformed(format!(
+                "{at}.page {page} is out of the document, which has {pages} page(s)"
+            )));
+        }
+        if signer_index < 0 || signer_index as usize >= signers {
+            return Err(malformed(format!(
+                "{at}.signerIndex {signer_index} does not match any of the {signers} signer(s)"
+            )));
+        }
+        let text = |member: &str| f.get(member).and_then(Rpc::as_str).map(str::to_owned);
+        let field = text("name").filter(|name| {
+            let literal = format!("/T ({name})");
+            let tight = format!("/T({name})");
+            crate::mindee::contains(pdf, literal.as_bytes())
+                || crate::mindee::contains(pdf, tight.as_bytes())
+        });
+        out.push(Placement {
+            signer_index,
+            page,
+            x,
+            y,
+            field,
+            label: text("label"),
+        });
+    }
+    for p in &out {
+        let several = out
+            .iter()
+            .filter(|q| q.signer_index == p.signer_index)
+            .count()
+            > 1;
+        if several && p.label.is_none() {
+            return Err(malformed(format!(
+                "documents[{doc}].signatureFields: signer {} has several fields, each needs a \
+                 label",
+                p.signer_index
+            )));
+        }
+    }
+    Ok(out)
 }
 
 /// `getTransactionInfo`'s answer, members in the order of the 2021 recording.
@@ -1527,5 +1716,190 @@ mod tests {
         assert_eq!(now.len(), 17, "{now}");
         assert!(now.starts_with("20"), "{now}");
         assert_eq!(&now[8..9], "T");
+    }
+
+    /// A two-page PDF with a signature field named `Client`.
+    const TWO_PAGES: &[u8] = b"%PDF-1.7\n1 0 obj << /Type /Page >> endobj\n2 0 obj << /Type /Page >> endobj\n3 0 obj << /FT /Sig /T (Client) >> endobj\n%%EOF";
+
+    fn field(members: &[(&str, i64)], texts: &[(&str, &str)]) -> String {
+        let mut out = String::from("<value><struct>");
+        for (k, v) in members {
+            out.push_str(&format!(
+                "<member><name>{k}</name><value><i4>{v}</i4></value></member>"
+            ));
+        }
+        for (k, v) in texts {
+            out.push_str(&format!(
+                "<member><name>{k}</name><value><string>{v}</string></value></member>"
+            ));
+        }
+        out.push_str("</struct></value>");
+        out
+    }
+
+    fn request_with(fields: &[String], signer_extra: &str, top_extra: &str) -> Call {
+        let pdf = base64::engine::general_purpose::STANDARD.encode(TWO_PAGES);
+        let xml = format!(
+            "<methodCall><methodName>requester.requestTransaction</methodName><params><param><value><struct>\
+             <member><name>documents</name><value><array><data><value><struct>\
+             <member><name>name</name><value><string>quote.pdf</string></value></member>\
+             <member><name>content</name><value><base64>{pdf}</base64></value></member>\
+             <member><name>signatureFields</name><value><array><data>{}</data></array></value></member>\
+             </struct></value></data></array></value></member>\
+             <member><name>signers</name><value><array><data><value><struct>\
+             <member><name>firstname</name><value><string>Jeanne</string></value></member>\
+             <member><name>lastname</name><value><string>Martin</string></value></member>\
+             <member><name>emailAddress</name><value><string>jeanne@example.com</string></value></member>\
+             {signer_extra}</struct></value></data></array></value></member>{top_extra}\
+             </struct></value></param></params></methodCall>",
+            fields.concat()
+        );
+        parse_call(xml.as_bytes()).unwrap()
+    }
+
+    fn refused(state: &Shared, call: &Call) -> String {
+        let (code, message) = dispatch(state, call).unwrap_err();
+        assert_eq!(code, faults::MALFORMED_REQUEST, "{message}");
+        message
+    }
+
+    #[test]
+    fn signature_fields_are_checked_and_placed() {
+        let state = Shared::new(UniversignOptions::default());
+        let ok = request_with(
+            &[
+                field(
+                    &[("page", 2), ("x", 100), ("y", 50), ("signerIndex", 0)],
+                    &[("label", "a")],
+                ),
+                field(
+                    &[("page", 1), ("x", 0), ("y", 0), ("signerIndex", 0)],
+                    &[("name", "Client"), ("label", "b")],
+                ),
+                field(
+                    &[("page", -1), ("x", 9), ("y", 9), ("signerIndex", 0)],
+                    &[("name", "Nope"), ("label", "c")],
+                ),
+            ],
+            "",
+            "",
+        );
+        let Rpc::Struct(answer) = dispatch(&state, &ok).unwrap() else {
+            panic!()
+        };
+        let Some(Rpc::Str(id)) = answer.get("id") else {
+            panic!()
+        };
+        let view = lock(&state.transactions)[id].view();
+        let p = &view.placements[0];
+        assert_eq!(
+            (p[0].page, p[0].x, p[0].y, p[0].field.clone()),
+            (2, 100, 50, None)
+        );
+        assert_eq!(
+            p[1].field.as_deref(),
+            Some("Client"),
+            "a name the PDF has wins"
+        );
+        assert_eq!(
+            p[2].field, None,
+            "an unknown name falls back to the coordinates"
+        );
+        assert_eq!(view.certificate_type, "simple");
+
+        let cases = [
+            (
+                field(&[("page", 3), ("x", 1), ("y", 1), ("signerIndex", 0)], &[]),
+                "out of the document, which has 2 page(s)",
+            ),
+            (
+                field(&[("page", 0), ("x", 1), ("y", 1), ("signerIndex", 0)], &[]),
+                "page 0 is out",
+            ),
+            (
+                field(&[("page", 1), ("x", 1), ("signerIndex", 0)], &[]),
+                "signatureFields[0].y is mandatory",
+            ),
+            (
+                field(
+                    &[("page", 1), ("y", 1), ("signerIndex", 0)],
+                    &[("name", "Client")],
+                ),
+                "signatureFields[0].x is mandatory",
+            ),
+            (
+                field(&[("page", 1), ("x", 1), ("y", 1), ("signerIndex", 1)], &[]),
+                "signerIndex 1 does not match",
+            ),
+        ];
+        for (f, needle) in cases {
+            let message = refused(&state, &request_with(&[f], "", ""));
+            assert!(message.contains(needle), "{needle}: {message}");
+        }
+        let twice = field(&[("page", 1), ("x", 1), ("y", 1), ("signerIndex", 0)], &[]);
+        let message = refused(&state, &request_with(&[twice.clone(), twice], "", ""));
+        assert!(message.contains("needs a label"), "{message}");
+    }
+
+    #[test]
+    fn certificate_levels_and_sms_follow_the_account() {
+        let state = Shared::new(UniversignOptions::default());
+        let certified = "<member><name>certificateType</name><value><string>certified</string></value></member>";
+        assert!(refused(&state, &request_with(&[], "", certified))
+            .contains("not allowed for this account"));
+        let sms =
+            "<member><name>identificationType</name><value><string>sms</string></value></member>";
+        assert!(
+            refused(&state, &request_with(&[], sms, "")).contains("requires the signer's phoneNum")
+        );
+        let phone =
+            "<member><name>phoneNum</name><value><string>+33612345678</string></value></member>";
+        let url = "<member><name>successURL</name><value><string>https://erp.example.com/ok</string></value></member>";
+        dispatch(
+            &state,
+            &request_with(&[], &format!("{sms}{phone}{url}"), ""),
+        )
+        .unwrap();
+
+        let strict = Shared::new(UniversignOptions {
+            certified_allowed: true,
+            sms_allowed: false,
+            ..UniversignOptions::default()
+        });
+        assert!(
+            refused(&strict, &request_with(&[], &format!("{sms}{phone}"), ""))
+                .contains("sms is not allowed")
+        );
+        let Rpc::Struct(answer) = dispatch(&strict, &request_with(&[], "", certified)).unwrap()
+        else {
+            panic!()
+        };
+        let Some(Rpc::Str(id)) = answer.get("id") else {
+            panic!()
+        };
+        assert_eq!(
+            lock(&strict.transactions)[id].view().certificate_type,
+            "certified"
+        );
+        let bad =
+            "<member><name>certificateType</name><value><string>gold</string></value></member>";
+        assert!(refused(&strict, &request_with(&[], "", bad))
+            .contains("must be simple, certified or advanced"));
+    }
+
+    #[test]
+    fn only_a_pending_transaction_can_be_canceled() {
+        let state = Shared::new(UniversignOptions::default());
+        let Rpc::Struct(answer) = dispatch(&state, &request_with(&[], "", "")).unwrap() else {
+            panic!()
+        };
+        let Some(Rpc::Str(id)) = answer.get("id") else {
+            panic!()
+        };
+        let cancel = parse_call(format!("<methodCall><methodName>requester.cancelTransaction</methodName><params><param><value><string>{id}</string></value></param></params></methodCall>").as_bytes()).unwrap();
+        dispatch(&state, &cancel).unwrap();
+        assert_eq!(lock(&state.transactions)[id].status, TxStatus::Canceled);
+        let (code, _) = dispatch(&state, &cancel).unwrap_err();
+        assert_eq!(code, faults::NOT_ALLOWED_IN_STATE);
     }
 }

@@ -2,11 +2,14 @@
 //! `libpasserelle_ocr_mindee.so` and talks over HTTP to the Mindee emulator. Configuration,
 //! the test routine (good token, bad token, plan and rate limits), the OCR of a JPEG made
 //! by the test, checked value by value against the sample Mindee answered, v4, documents
-//! refused before sending, retries and outages, and secrets that never show.
+//! refused before sending, retries and outages, and secrets that never show. API v2: a new
+//! instance is a v2 one; a TIFF is enqueued, polled and mapped from Mindee's real sample;
+//! the test routine lists models without billing; a v1 key or header is refused.
 
 // clippy's allow-unwrap-in-tests covers #[test] functions only, not the helpers beside them.
 
 use passerelle_e2e::{step, Run, TestEnv};
+use passerelle_emulators::mindee::FINDOC_COMPLETE;
 use passerelle_emulators::mindee::{
     receipt_input, sample_jpeg, sample_pdf, Answer, Failure, MindeeEmulator, MindeeOptions,
     V4_COMPLETE, V4_EMPTY, V5_COMPLETE,
@@ -25,10 +28,13 @@ fn emulator() -> MindeeEmulator {
     .unwrap()
 }
 
-/// A host with one enabled instance `m` pointed at the emulator, retries without delay.
+/// A host with one enabled API v1 instance `m` pointed at the emulator, retries without
+/// delay. New instances start at v2: clearing `api_version` makes `m` what an instance
+/// saved before API v2 existed looks like, which must stay a v1 instance.
 fn configured(emu: &MindeeEmulator) -> TestEnv {
     let env = TestEnv::with_plugins(&["passerelle_ocr_mindee"]);
     env.ok(&["config", "create", "m", "--plugin", "ocr-mindee"]);
+    env.ok(&["config", "unset", "m", "api_version"]);
     env.ok(&["config", "set", "m", "url", &emu.api_url()]);
     env.run_with_stdin(
         &["config", "set", "m", "token", "--stdin"],
@@ -87,7 +93,7 @@ fn credentials_are_required_only_while_mindee_is_active() {
     let env = TestEnv::with_plugins(&["passerelle_ocr_mindee"]);
     env.ok(&["config", "create", "m", "--plugin", "ocr-mindee"]);
     let refused = env.run(&["config", "enable", "m"]).expect_code(3);
-    for field in ["token", "erp_user", "erp_password"] {
+    for field in ["token", "erp_user", "erp_password", "model_id"] {
         assert!(refused.stderr.contains(field), "{}", refused.stderr);
     }
     assert!(
@@ -99,6 +105,11 @@ fn credentials_are_required_only_while_mindee_is_active() {
     env.run(&["config", "set", "m", "product_version", "v3"])
         .expect_code(3);
     env.ok(&["config", "set", "m", "mindee_enabled", "false"]);
+    // A new instance is an API v2 one: its model is part of the configuration.
+    let refused = env.run(&["config", "enable", "m"]).expect_code(3);
+    assert!(refused.stderr.contains("model_id"), "{}", refused.stderr);
+    assert!(!refused.stderr.contains("token"), "{}", refused.stderr);
+    env.ok(&["config", "set", "m", "api_version", "v1"]);
     env.ok(&["config", "enable", "m"]);
 }
 
@@ -390,7 +401,7 @@ fn documents_mindee_would_refuse_are_refused_before_sending() {
         &receipt_input("receipt.jpg", b"Total 12,50 EUR\nTVA 20%\n"),
     )
     .expect_code(3);
-    text.expect_output("the document is text, not a JPEG, PNG, WebP, HEIC or PDF file");
+    text.expect_output("the document is text, not a JPEG, PNG, WebP, HEIC, TIFF or PDF file");
     let gif = ocr(
         &env,
         &receipt_input("receipt.jpg", b"GIF89a\x01\x00\x01\x00"),
@@ -485,4 +496,156 @@ fn the_ocr_command_reads_a_file_and_prints_the_expense() {
     std::fs::write(&text, "not an image").unwrap();
     env.run(&["ocr", text.to_str().unwrap()]).expect_code(3);
     env.run(&["ocr", "/nonexistent/file.jpg"]).expect_code(3);
+}
+
+// ---- API v2 -------------------------------------------------------------------------
+
+const V2_KEY: &str = "canary-mindee-v2-key-90f1";
+const MODEL: &str = "94340559-b994-45e6-8b5c-be626027f1b2";
+
+fn emulator_v2() -> MindeeEmulator {
+    MindeeEmulator::start(MindeeOptions {
+        api_key: KEY.to_owned(),
+        v2_api_key: V2_KEY.to_owned(),
+        v2_model_id: MODEL.to_owned(),
+        ..MindeeOptions::default()
+    })
+    .unwrap()
+}
+
+/// A new instance `m` (API v2 from its creation, never set) pointed at the emulator with
+/// `key`, not yet enabled.
+fn configured_v2(emu: &MindeeEmulator, key: &str) -> TestEnv {
+    let env = TestEnv::with_plugins(&["passerelle_ocr_mindee"]);
+    env.ok(&["config", "create", "m", "--plugin", "ocr-mindee"]);
+    env.ok(&["config", "set", "m", "url", &emu.v2_url()]);
+    env.run_with_stdin(
+        &["config", "set", "m", "token", "--stdin"],
+        Some(&format!("{key}\n")),
+    )
+    .expect_code(0);
+    env.ok(&["config", "set", "m", "erp_user", "svc-ocr"]);
+    env.run_with_stdin(
+        &["config", "set", "m", "erp_password", "--stdin"],
+        Some(ERP_PASSWORD),
+    )
+    .expect_code(0);
+    env
+}
+
+#[test]
+fn v2_new_instance_needs_a_model_then_reads_a_tiff_end_to_end() {
+    let emu = emulator_v2();
+    let env = configured_v2(&emu, V2_KEY);
+    assert!(
+        env.ok(&["config", "get", "m", "api_version"])
+            .stdout
+            .contains("v2"),
+        "a new instance is an API v2 instance"
+    );
+    // The host's whole-config check: model_id is required with v2.
+    let refused = env.run(&["config", "enable", "m"]);
+    assert_ne!(refused.code, Some(0), "{}", refused.all());
+    assert!(refused.all().contains("model_id"), "{}", refused.all());
+    env.ok(&["config", "set", "m", "model_id", MODEL]);
+    env.ok(&["config", "enable", "m"]);
+
+    // The test routine lists the models: no document, nothing billed.
+    let report = test_report(&env, 0);
+    assert_eq!(report["status"], "ok", "{report:#}");
+    let names: Vec<&str> = report["steps"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        names,
+        ["configuration", "reach API", "authenticate", "find model"]
+    );
+    assert!(
+        step(&report, "find model")["detail"]
+            .as_str()
+            .unwrap()
+            .contains("\"Expense Receipts\" (extraction)"),
+        "{report:#}"
+    );
+    assert!(emu.uploads().is_empty());
+    assert_eq!(emu.predicted_pages(), 0);
+
+    // A scanner's TIFF: enqueued with the model, polled, redirected, mapped.
+    let tiff = b"II*\0\x08\0\0\0\x01\0\0\x01\x03\0\x01\0\0\0\x01\0\0\0\0\0\0\0".to_vec();
+    let run = ocr(&env, &receipt_input("scan-0042.tif", &tiff)).expect_code(0);
+    no_secret(&run);
+    assert!(!run.all().contains(V2_KEY));
+    let out = run.json();
+    let uploads = emu.uploads();
+    assert_eq!(uploads.len(), 1);
+    assert_eq!(uploads[0].product_version, "v2");
+    assert_eq!(uploads[0].kind, "tiff");
+    assert_eq!(uploads[0].content_type.as_deref(), Some("image/tiff"));
+    assert_eq!(uploads[0].bytes, tiff);
+    assert!(emu.v2_polls() >= 2, "Processing, then Processed");
+
+    let sample: Value = serde_json::from_str(FINDOC_COMPLETE).unwrap();
+    let fields = &sample["inference"]["result"]["fields"];
+    assert_eq!(out["model"], format!("mindee v2 model {MODEL}"));
+    assert_eq!(out["provider_document_id"], sample["inference"]["id"]);
+    assert_eq!(out["date"], fields["date"]["value"]);
+    assert_eq!(out["total_incl_tax"], fields["total_amount"]["value"]);
+    assert_eq!(out["total_excl_tax"], fields["total_net"]["value"]);
+    assert_eq!(out["total_tax"], fields["total_tax"]["value"]);
+    assert_eq!(out["supplier"]["name"], fields["supplier_name"]["value"]);
+    assert_eq!(
+        out["currency"],
+        fields["locale"]["fields"]["currency"]["value"]
+    );
+    assert_eq!(out["taxes"][0]["rate_percent"], 5.0);
+    assert_eq!(
+        out["line_items"].as_array().unwrap().len(),
+        fields["line_items"]["items"].as_array().unwrap().len()
+    );
+    assert_eq!(out["confidence"]["total_incl_tax"], 0.8);
+    assert_eq!(out["recorded_by"], "svc-ocr");
+}
+
+#[test]
+fn v2_refuses_a_v1_key_and_a_v1_header() {
+    let emu = emulator_v2();
+    // A platform.mindee.com (v1) key on a v2 instance: Mindee's own 401.
+    let env = configured_v2(&emu, KEY);
+    env.ok(&["config", "set", "m", "model_id", MODEL]);
+    env.ok(&["config", "enable", "m"]);
+    let report = test_report(&env, 1);
+    let auth = step(&report, "authenticate");
+    assert_eq!(auth["status"], "failed", "{report:#}");
+    let detail = auth["detail"].as_str().unwrap();
+    assert!(
+        detail.contains("Invalid API key: The provided API key is invalid. [401-001]"),
+        "{detail}"
+    );
+    let run = ocr(&env, &receipt_input("r.jpg", &sample_jpeg(16, 16)));
+    assert_ne!(run.code, Some(0));
+    assert!(
+        run.all().contains("Mindee refused the API key"),
+        "{}",
+        run.all()
+    );
+    no_secret(&run);
+    assert!(emu.uploads().is_empty());
+
+    // The key pasted with v1's `Token ` prefix is refused when saved, before any request.
+    let before = emu.request_count();
+    let run = env.run_with_stdin(
+        &["config", "set", "m", "token", "--stdin"],
+        Some(&format!("Token {V2_KEY}\n")),
+    );
+    assert_ne!(run.code, Some(0));
+    assert!(
+        run.all().contains("without the `Token ` prefix"),
+        "{}",
+        run.all()
+    );
+    assert!(!run.all().contains(V2_KEY));
+    assert_eq!(emu.request_count(), before);
 }

@@ -57,6 +57,7 @@ fn receipt_png() -> Vec<u8> {
 fn host(emu: &MindeeEmulator) -> TestEnv {
     let env = TestEnv::with_plugins(&["passerelle_ocr_mindee", "passerelle_ocr_tesseract"]);
     env.ok(&["config", "create", "mindee", "--plugin", "ocr-mindee"]);
+    env.ok(&["config", "set", "mindee", "api_version", "v1"]);
     env.ok(&["config", "set", "mindee", "url", &emu.api_url()]);
     env.run_with_stdin(&["config", "set", "mindee", "token", "--stdin"], Some(KEY))
         .expect_code(0);

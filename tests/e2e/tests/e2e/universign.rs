@@ -3,7 +3,9 @@
 //! requests, on-demand status and documents through `passerelle invoke`, and the
 //! `poll_signatures` task through `passerelle tasks run`: completed transactions have their
 //! signed documents stored once, final states stop the polling, a failing transaction does
-//! not stop the others, and an outage loses nothing.
+//! not stop the others, and an outage loses nothing. Placement, certificate level, SMS and
+//! return URLs as `esign.request` options, and `esign.cancel` of a pending then a completed
+//! transaction.
 
 // clippy's allow-unwrap-in-tests covers #[test] functions only, not the helpers beside them.
 
@@ -28,6 +30,7 @@ fn emulator_with(bad_credentials: BadCredentials) -> UniversignEmulator {
         user: "erp@example.com".into(),
         password: PASSWORD.into(),
         bad_credentials,
+        ..UniversignOptions::default()
     })
     .unwrap()
 }
@@ -547,4 +550,111 @@ fn the_sign_commands_request_follow_and_fetch_to_files() {
         out.to_str().unwrap(),
         "--force",
     ]);
+}
+
+/// Two pages, and a signature field named `Acheteur` on the second.
+const FORM_PDF: &[u8] = b"%PDF-1.7\n1 0 obj << /Type /Page >> endobj\n2 0 obj << /Type /Page >> endobj\n3 0 obj << /FT /Sig /T (Acheteur) /P 2 0 R >> endobj\n%%EOF\n";
+
+fn placed_request(fields: Value, extra: Value) -> String {
+    let mut input = json!({
+        "documents": [{
+            "name": "bon-de-livraison.pdf",
+            "content_base64": base64::engine::general_purpose::STANDARD.encode(FORM_PDF),
+            "signature_fields": fields,
+        }],
+        "signers": [{
+            "first_name": "Jeanne", "last_name": "Martin", "email": "jeanne@example.com",
+            "phone": "+33 6 12 34 56 78"
+        }],
+    });
+    for (k, v) in extra.as_object().unwrap() {
+        input[k] = v.clone();
+    }
+    input.to_string()
+}
+
+#[test]
+fn placement_options_and_cancel_end_to_end() {
+    let emu = emulator();
+    let env = configured(&emu, PASSWORD);
+
+    // Placed by coordinates on the last page and on the PDF's own field, SMS, return URLs.
+    let input = placed_request(
+        json!([
+            {"page": -1, "x": 400, "y": 60, "label": "Lu et approuvé"},
+            {"name": "Acheteur", "label": "Acheteur"}
+        ]),
+        json!({
+            "identification": "sms",
+            "certificate_level": "simple",
+            "success_url": "https://erp.example.com/esign/ok",
+            "cancel_url": "https://erp.example.com/esign/cancel",
+            "fail_url": "https://erp.example.com/esign/fail"
+        }),
+    );
+    let tx = env
+        .ok(&["invoke", "esign.request", "--input", &input])
+        .json();
+    let id = tx["id"].as_str().unwrap().to_owned();
+    let view = emu.transaction(&id).unwrap();
+    let p = &view.placements[0];
+    assert_eq!(
+        (p[0].page, p[0].x, p[0].y, p[0].field.as_deref()),
+        (-1, 400, 60, None)
+    );
+    assert_eq!(p[1].field.as_deref(), Some("Acheteur"));
+    assert_eq!(view.certificate_type, "simple");
+    assert_eq!(
+        view.identification[0],
+        (
+            "sms".to_owned(),
+            Some("https://erp.example.com/esign/ok".to_owned())
+        )
+    );
+
+    // Refused by Universign (a page the document does not have): fault 73020, verbatim.
+    let beyond = placed_request(json!([{"page": 5, "x": 1, "y": 1}]), json!({}));
+    let run = env.run(&["invoke", "esign.request", "--input", &beyond]);
+    assert_ne!(run.code, Some(0));
+    assert!(
+        run.all().contains("fault 73020") && run.all().contains("page 5 is out of the document"),
+        "{}",
+        run.all()
+    );
+    // Refused before sending: a field name the PDF does not have, a level the account lacks.
+    let before = emu.transaction_ids().len();
+    let unknown = placed_request(json!([{"name": "Vendeur"}]), json!({}));
+    let run = env.run(&["invoke", "esign.request", "--input", &unknown]);
+    assert!(
+        run.all().contains("its fields are Acheteur"),
+        "{}",
+        run.all()
+    );
+    let certified = placed_request(json!([]), json!({"certificate_level": "certified"}));
+    let run = env.run(&["invoke", "esign.request", "--input", &certified]);
+    assert!(
+        run.all().contains("fault 73020") && run.all().contains("not allowed for this account"),
+        "{}",
+        run.all()
+    );
+    assert_eq!(emu.transaction_ids().len(), before);
+
+    // Cancel while pending, then a signed one: Universign's own refusal.
+    let canceled = invoke(&env, "esign.cancel", &id, false)
+        .expect_code(0)
+        .json();
+    assert_eq!(canceled["status"], "canceled");
+    assert_eq!(emu.transaction(&id).unwrap().status, TxStatus::Canceled);
+    assert_eq!(emu.calls("requester.cancelTransaction", Some(&id)), 1);
+    let signed = request(&env, "DEV-CANCEL-SIGNED");
+    let signed_id = signed["id"].as_str().unwrap();
+    emu.sign_all(signed_id).unwrap();
+    let run = invoke(&env, "esign.cancel", signed_id, false);
+    assert_ne!(run.code, Some(0));
+    assert!(
+        run.all().contains("fault 73027") && run.all().contains("requester.cancelTransaction"),
+        "{}",
+        run.all()
+    );
+    assert!(!run.all().contains(PASSWORD));
 }
