@@ -174,6 +174,18 @@ pub struct Deposit {
     /// When the state was last asked for (ms since the Unix epoch).
     #[serde(default)]
     pub checked_at_ms: Option<u64>,
+    /// The invoice's lifecycle statuses after the deposit (XP Z12-012 for French approved
+    /// platforms), oldest first, each with the platform's own code; empty for platforms
+    /// without one (Chorus Pro's deposit states are in `state`/`provider_state`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub lifecycle: Vec<crate::capabilities::lifecycle::LifecycleEvent>,
+}
+
+impl Deposit {
+    /// The latest lifecycle status, if the platform gave any.
+    pub fn current_lifecycle(&self) -> Option<&crate::capabilities::lifecycle::LifecycleEvent> {
+        self.lifecycle.last()
+    }
 }
 
 /// Names a deposit.

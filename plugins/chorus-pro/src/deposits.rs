@@ -151,6 +151,7 @@ pub fn submit(
         provider_message: reply.libelle.clone(),
         errors: Vec::new(),
         checked_at_ms: None,
+        lifecycle: Vec::new(),
     };
     // The deposit is made: failing to record it must not hide its number from the caller.
     let recorded = host
@@ -260,6 +261,7 @@ fn follow_one(
         provider_message: None,
         errors: Vec::new(),
         checked_at_ms: None,
+        lifecycle: Vec::new(),
     });
     let previous = deposit.state;
     deposit.state = protocol::deposit_state(&provider_state);
