@@ -231,11 +231,14 @@ pub struct Answer {
     pub reason_code: Option<String>,
 }
 
+/// The statuses (code, reason) an invoice goes through.
+type Script = Vec<(String, Option<String>)>;
+
 struct Shared {
     opts: AfnorOptions,
     tokens: Mutex<HashMap<String, Instant>>,
     flows: Mutex<Vec<EmulatedFlow>>,
-    scripts: Mutex<HashMap<String, Vec<(String, Option<String>)>>>,
+    scripts: Mutex<HashMap<String, Script>>,
     answers: Mutex<Vec<Answer>>,
     stall: AtomicBool,
     clock: AtomicU64,
@@ -859,7 +862,7 @@ async fn search(State(state): State<Arc<Shared>>, body: Bytes) -> Response {
             "limit must be between 1 and 100",
         );
     }
-    let list = |k: &str| -> Result<Option<Vec<String>>, Response> {
+    let list = |k: &str| -> Result<Option<Vec<String>>, String> {
         match filters.get(k) {
             None => Ok(None),
             Some(Value::Array(items)) => Ok(Some(
@@ -869,16 +872,14 @@ async fn search(State(state): State<Arc<Shared>>, body: Bytes) -> Response {
                     .map(str::to_owned)
                     .collect(),
             )),
-            Some(_) => Err(error(
-                StatusCode::BAD_REQUEST,
-                "INVALID_FIELD_VALUE",
-                &format!("{k} must be an array"),
-            )),
+            Some(_) => Err(format!("{k} must be an array")),
         }
     };
     let (types, directions) = match (list("flowType"), list("flowDirection")) {
         (Ok(t), Ok(d)) => (t, d),
-        (Err(e), _) | (_, Err(e)) => return e,
+        (Err(e), _) | (_, Err(e)) => {
+            return error(StatusCode::BAD_REQUEST, "INVALID_FIELD_VALUE", &e)
+        }
     };
     if let Some(bad) = types
         .iter()
