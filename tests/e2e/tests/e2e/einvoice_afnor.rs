@@ -418,3 +418,109 @@ fn the_buyers_answers_go_back_through_the_flow_service() {
     let answered = invoke(&env, "einvoice.inbox", json!({"unanswered": true}));
     assert_eq!(answered["invoices"], json!([]), "{answered:#}");
 }
+
+/// Chorus Pro and the approved platform side by side: the directory entry of each buyer
+/// decides the instance — the public portal through `chorus-pro`, a company through `pa`.
+#[test]
+fn public_buyers_go_through_chorus_pro_and_companies_through_the_platform() {
+    use passerelle_emulators::chorus_pro::{self, ChorusProEmulator, ChorusProOptions};
+    let pa = emulator();
+    let cpro = ChorusProEmulator::start(ChorusProOptions::default()).unwrap();
+    let mut env = setup(&pa);
+    env.add_plugin("passerelle_chorus_pro");
+    env.env("CPRO_SECRET_FOR_AFNOR_TEST", &cpro.options().client_secret);
+    env.env(
+        "CPRO_PASSWORD_FOR_AFNOR_TEST",
+        &cpro.options().technical_password,
+    );
+    let file = env.root.path().join("cpro.toml");
+    std::fs::write(
+        &file,
+        format!(
+            r#"
+[instances.cpro]
+plugin = "chorus-pro"
+enabled = true
+[instances.cpro.values]
+oauth_url = "{oauth}"
+api_url = "{api}"
+environment = "sandbox"
+client_id = "{client_id}"
+client_secret = {{ env = "CPRO_SECRET_FOR_AFNOR_TEST" }}
+technical_login = "{login}"
+technical_password = {{ env = "CPRO_PASSWORD_FOR_AFNOR_TEST" }}
+structure_id = "{siret}"
+retry_delay_secs = 0
+"#,
+            oauth = cpro.oauth_url(),
+            api = cpro.url(),
+            client_id = cpro.options().client_id,
+            login = cpro.options().technical_login,
+            siret = chorus_pro::SUPPLIER_SIRET,
+        ),
+    )
+    .unwrap();
+    env.ok(&["config", "apply", file.to_str().unwrap()]);
+
+    // Two providers serve einvoice.submit: the caller must choose.
+    let ambiguous = env
+        .run(&[
+            "invoke",
+            "einvoice.submit",
+            "--input",
+            &submit_input("x.xml", &samples::outgoing("X")).to_string(),
+        ])
+        .expect_code(3);
+    assert!(
+        ambiguous.all().contains("cpro") && ambiguous.all().contains("pa"),
+        "{}",
+        ambiguous.all()
+    );
+
+    let invoices = [
+        (
+            PUBLIC_SIREN,
+            "FA-PUB-1.xml",
+            chorus_pro::samples::ubl_invoice("FA-PUB-1"),
+        ),
+        (
+            CUSTOMER_SIREN,
+            "FA-PRIV-1.xml",
+            samples::outgoing("FA-PRIV-1"),
+        ),
+    ];
+    for (buyer, name, bytes) in invoices {
+        let entry = invoke(&env, "directory.lookup", json!({"id": buyer}));
+        let instance = if entry["entries"][0]["platform"] == "public_portal" {
+            "cpro"
+        } else {
+            "pa"
+        };
+        let mut input = submit_input(name, &bytes);
+        input["dematerialisation_code"] = json!("CHORUS_DEMATERIALIZED");
+        let out = env
+            .ok(&[
+                "invoke",
+                "einvoice.submit",
+                "--instance",
+                instance,
+                "--input",
+                &input.to_string(),
+            ])
+            .json();
+        assert!(
+            out["deposit_id"].as_str().is_some_and(|d| !d.is_empty()),
+            "{out:#}"
+        );
+    }
+    assert_eq!(
+        cpro.deposits().len(),
+        1,
+        "the public invoice went to Chorus Pro"
+    );
+    assert_eq!(
+        pa.flows().iter().filter(|f| f.direction == "Out").count(),
+        1,
+        "the private one to the platform"
+    );
+}
