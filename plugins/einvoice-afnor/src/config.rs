@@ -65,7 +65,7 @@ pub struct Config {
     /// Flow service URL
     ///
     /// Base URL of the platform's XP Z12-013 Flow service, without /v1, e.g.
-    /// https://api.flow.example-pa.fr/flow-service.
+    /// `https://api.flow.example-pa.fr/flow-service`.
     #[schemars(extend("x-group" = "platform", "x-order" = 10))]
     pub flow_url: String,
 
