@@ -12,7 +12,6 @@
 
 use crate::cdar;
 use crate::client::{Client, Service, Target};
-use crate::clock;
 use crate::config::Config;
 use crate::directory;
 use crate::format;
@@ -598,10 +597,4 @@ pub fn decode_base64(text: &str) -> Result<Vec<u8>, PluginError> {
 
 pub fn hex(bytes: &[u8]) -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
-}
-
-/// Now, as the standard's `updatedAfter` would read it.
-#[allow(dead_code)]
-pub fn now_rfc3339(host: &Host<'_>) -> String {
-    clock::rfc3339(host.now_unix_ms())
 }
