@@ -186,6 +186,11 @@ pub struct Deposit {
     /// (made available to the buyer, suspended, rejected, paid…).
     #[serde(default)]
     pub invoices: Vec<SubmittedInvoice>,
+    /// The invoice's lifecycle statuses after the deposit (XP Z12-012 for French approved
+    /// platforms), oldest first, each with the platform's own code; empty for platforms
+    /// without one (Chorus Pro's deposit states are in `state`/`provider_state`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub lifecycle: Vec<crate::capabilities::lifecycle::LifecycleEvent>,
 }
 
 /// One invoice of an integrated deposit, as the platform follows it.
@@ -201,6 +206,13 @@ pub struct SubmittedInvoice {
     /// Whether the status will not change any more (paid, rejected, cancelled).
     #[serde(default)]
     pub settled: bool,
+}
+
+impl Deposit {
+    /// The latest lifecycle status, if the platform gave any.
+    pub fn current_lifecycle(&self) -> Option<&crate::capabilities::lifecycle::LifecycleEvent> {
+        self.lifecycle.last()
+    }
 }
 
 /// Names a deposit.

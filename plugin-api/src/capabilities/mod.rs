@@ -4,14 +4,20 @@
 
 pub mod calendar;
 pub mod company;
+pub mod directory;
 pub mod einvoice;
 pub mod esign;
+pub mod inbox;
+pub mod lifecycle;
 pub mod ocr;
 
 pub use calendar::*;
 pub use company::{
     Company, CompanyLookup, CompanyQuery, CompanySearch, CompanySearchPage, CompanySearchQuery,
 };
+pub use directory::*;
 pub use einvoice::*;
 pub use esign::*;
+pub use inbox::*;
+pub use lifecycle::*;
 pub use ocr::*;

@@ -164,6 +164,7 @@ pub fn submit(
         errors: Vec::new(),
         checked_at_ms: None,
         invoices: Vec::new(),
+        lifecycle: Vec::new(),
     };
     // The deposit is made: failing to record it must not hide its number from the caller.
     let recorded = host
@@ -371,6 +372,7 @@ fn report_one(
         errors: Vec::new(),
         checked_at_ms: None,
         invoices: Vec::new(),
+        lifecycle: Vec::new(),
     });
     let previous = deposit.state;
     deposit.state = protocol::deposit_state(&provider_state);

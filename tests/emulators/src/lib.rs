@@ -14,6 +14,7 @@
 //! # Ok::<(), std::io::Error>(())
 //! ```
 
+pub mod afnor;
 pub mod chorus_pro;
 pub mod ews;
 pub mod graph;

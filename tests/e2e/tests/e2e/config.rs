@@ -213,6 +213,7 @@ fn the_committed_schemas_are_the_plugins() {
         ("passerelle_ocr_mindee", "ocr-mindee"),
         ("passerelle_ocr_tesseract", "ocr-tesseract"),
         ("passerelle_chorus_pro", "chorus-pro"),
+        ("passerelle_einvoice_afnor", "einvoice-afnor"),
         ("passerelle_universign", "universign"),
         ("passerelle_exchange_ews", "exchange-ews"),
         ("passerelle_calendar_graph", "calendar-graph"),

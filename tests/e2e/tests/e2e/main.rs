@@ -9,6 +9,7 @@ mod chorus_pro;
 mod config;
 mod console;
 mod demo;
+mod einvoice_afnor;
 mod exchange_ews;
 mod isolation;
 mod loader;
