@@ -4,10 +4,24 @@
 //! line per call with method, URL, status and duration — never headers or bodies, so that
 //! credentials cannot leak into logs. Failures without a response are classified
 //! (connect, TLS, timeout) so that a test report can say what to fix.
+//!
+//! NTLM (`HttpRequest::auth`) authenticates a connection, not a request, so those requests
+//! do not use the shared pool: each runs on a session of its own — a client that speaks
+//! HTTP/1.1 only (connection-bound authentication is not allowed over HTTP/2) and keeps at
+//! most one idle connection — taken from the idle sessions of its credentials and origin and
+//! given back after the answer was read, so the one connection it holds is the one that the
+//! handshake authenticated. A session serves one request at a time; concurrent requests get
+//! sessions (connections) of their own, each authenticated once. reqwest rather than a
+//! hand-held hyper connection keeps one TLS configuration, one trust store and one error
+//! classification for every request; when the server closes an idle connection, the
+//! session's next request gets a 401 on the new one and the handshake runs again.
 
+use super::ntlm;
 use crate::trust::TrustStore;
 use passerelle_plugin_api::host::wire::HttpOutcome;
-use passerelle_plugin_api::{HttpError, HttpErrorKind, HttpRequest, HttpResponse, Method};
+use passerelle_plugin_api::{
+    HttpAuth, HttpError, HttpErrorKind, HttpRequest, HttpResponse, Method,
+};
 use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
 use rustls::pki_types::{CertificateDer, ServerName, UnixTime};
 use rustls::{CertificateError, DigitallySignedStruct};
@@ -41,6 +55,38 @@ pub struct HttpService {
     state: RwLock<ClientState>,
     /// Issuer of the last certificate refused for an unknown issuer, by server name.
     unknown_issuers: Arc<Mutex<HashMap<String, String>>>,
+    /// Idle NTLM sessions by credentials, origin and trust stamp.
+    ntlm_sessions: Mutex<HashMap<SessionKey, Vec<NtlmSession>>>,
+}
+
+/// Idle NTLM sessions kept per key; more concurrent requests open more, then drop them.
+const MAX_IDLE_SESSIONS: usize = 32;
+
+/// Whose connections an NTLM session holds. The password enters only as a SHA-256, so a
+/// changed password never reuses a connection authenticated with the old one.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+struct SessionKey {
+    origin: String,
+    domain: String,
+    user: String,
+    password_sha256: [u8; 32],
+    trust_stamp: String,
+}
+
+/// A client holding (at most) one connection, and whether the handshake authenticated it.
+#[derive(Debug)]
+struct NtlmSession {
+    client: reqwest::Client,
+    authenticated: bool,
+}
+
+/// A checked request, ready to be sent on any client.
+struct Prepared {
+    method: reqwest::Method,
+    url: reqwest::Url,
+    timeout: Duration,
+    headers: Vec<(String, String)>,
+    body: Vec<u8>,
 }
 
 /// A certificate verifier that remembers which issuer it did not know, so that the error
@@ -102,9 +148,19 @@ impl ServerCertVerifier for RecordingVerifier {
     }
 }
 
+/// Which connections a client keeps.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Pooling {
+    /// The shared client: HTTP/2 or HTTP/1.1, pooled connections.
+    Shared,
+    /// An NTLM session: HTTP/1.1 only, one idle connection.
+    SingleConnection,
+}
+
 fn build_client(
     trust: &TrustStore,
     unknown_issuers: &Arc<Mutex<HashMap<String, String>>>,
+    pooling: Pooling,
 ) -> Result<reqwest::Client, HttpSetupError> {
     let setup = |e: &dyn std::fmt::Display| HttpSetupError(e.to_string());
     let mut roots = rustls::RootCertStore::empty();
@@ -135,8 +191,17 @@ fn build_client(
         .dangerous()
         .with_custom_certificate_verifier(Arc::new(verifier))
         .with_no_client_auth();
-    tls.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
-    reqwest::Client::builder()
+    let mut builder = reqwest::Client::builder();
+    match pooling {
+        Pooling::Shared => {
+            tls.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
+        }
+        Pooling::SingleConnection => {
+            tls.alpn_protocols = vec![b"http/1.1".to_vec()];
+            builder = builder.http1_only().pool_max_idle_per_host(1);
+        }
+    }
+    builder
         .use_preconfigured_tls(tls)
         .connect_timeout(CONNECT_TIMEOUT)
         .user_agent(concat!("passerelle/", env!("CARGO_PKG_VERSION")))
@@ -147,7 +212,7 @@ fn build_client(
 impl HttpService {
     pub fn new(trust: TrustStore) -> Result<Self, HttpSetupError> {
         let unknown_issuers = Arc::new(Mutex::new(HashMap::new()));
-        let client = build_client(&trust, &unknown_issuers)?;
+        let client = build_client(&trust, &unknown_issuers, Pooling::Shared)?;
         let stamp = trust.stamp();
         Ok(HttpService {
             trust,
@@ -157,6 +222,7 @@ impl HttpService {
                 checked: Instant::now(),
             }),
             unknown_issuers,
+            ntlm_sessions: Mutex::new(HashMap::new()),
         })
     }
 
@@ -177,7 +243,7 @@ impl HttpService {
         state.checked = Instant::now();
         let stamp = self.trust.stamp();
         if stamp != state.stamp {
-            match build_client(&self.trust, &self.unknown_issuers) {
+            match build_client(&self.trust, &self.unknown_issuers, Pooling::Shared) {
                 Ok(client) => {
                     tracing::info!(dir = %self.trust.dir().display(), "trust store changed; HTTP client reloaded");
                     state.client = client;
@@ -214,54 +280,54 @@ impl HttpService {
     }
 
     async fn send_inner(&self, request: HttpRequest) -> HttpOutcome {
-        let url = match reqwest::Url::parse(&request.url) {
-            Ok(u) if matches!(u.scheme(), "http" | "https") => u,
-            Ok(u) => {
-                return error(
-                    HttpErrorKind::InvalidUrl,
-                    format!("the URL scheme `{}` is not supported; use https:// (or http:// for a local service)", u.scheme()),
-                )
-            }
-            Err(e) => {
-                return error(
-                    HttpErrorKind::InvalidUrl,
-                    format!("{:?} is not a valid URL ({e})", request.url),
-                )
-            }
+        let auth = request.auth.clone();
+        let prepared = match prepare(request) {
+            Ok(p) => p,
+            Err(outcome) => return outcome,
         };
-        let method = match request.method {
-            Method::Get => reqwest::Method::GET,
-            Method::Post => reqwest::Method::POST,
-            Method::Put => reqwest::Method::PUT,
-            Method::Patch => reqwest::Method::PATCH,
-            Method::Delete => reqwest::Method::DELETE,
-            Method::Head => reqwest::Method::HEAD,
-        };
-        let timeout = request
-            .timeout_ms
-            .map(Duration::from_millis)
-            .unwrap_or(DEFAULT_TIMEOUT);
-        let mut builder = self.client().request(method, url.clone()).timeout(timeout);
-        for (name, value) in &request.headers {
-            let secret = name.eq_ignore_ascii_case("authorization")
-                || request
-                    .secret_headers
-                    .iter()
-                    .any(|s| s.eq_ignore_ascii_case(name));
-            if secret {
-                crate::redact::register(value);
-                if let Some((_, credential)) = value.split_once(' ') {
-                    crate::redact::register(credential);
-                }
+        match auth {
+            None => {
+                let client = self.client();
+                self.execute(&client, &prepared, None).await
+            }
+            Some(HttpAuth::Ntlm {
+                user,
+                domain,
+                password,
+            }) => {
+                crate::redact::register(&password);
+                self.send_ntlm(&prepared, &user, &domain, &password).await
+            }
+        }
+    }
+
+    /// Sends `prepared` on `client`, with `authorization` replacing any the plugin set.
+    async fn execute(
+        &self,
+        client: &reqwest::Client,
+        prepared: &Prepared,
+        authorization: Option<&str>,
+    ) -> HttpOutcome {
+        let url = &prepared.url;
+        let timeout = prepared.timeout;
+        let mut builder = client
+            .request(prepared.method.clone(), url.clone())
+            .timeout(timeout);
+        for (name, value) in &prepared.headers {
+            if authorization.is_some() && name.eq_ignore_ascii_case("authorization") {
+                continue;
             }
             builder = builder.header(name.as_str(), value.as_str());
         }
-        if !request.body.is_empty() {
-            builder = builder.body(request.body);
+        if let Some(value) = authorization {
+            builder = builder.header(reqwest::header::AUTHORIZATION, value);
+        }
+        if !prepared.body.is_empty() {
+            builder = builder.body(prepared.body.clone());
         }
         let response = match builder.send().await {
             Ok(r) => r,
-            Err(e) => return self.classify(&url, timeout, &e),
+            Err(e) => return self.classify(url, timeout, &e),
         };
         let status = response.status().as_u16();
         let headers = response
@@ -293,9 +359,184 @@ impl HttpService {
                 headers,
                 body: body.to_vec(),
             }),
-            Err(e) => self.classify(&url, timeout, &e),
+            Err(e) => self.classify(url, timeout, &e),
         }
     }
+
+    /// Sends `prepared` on an NTLM-authenticated connection: an idle session of these
+    /// credentials as it is, or the three-message handshake on a new connection (or again
+    /// on one the server no longer accepts).
+    async fn send_ntlm(
+        &self,
+        prepared: &Prepared,
+        user: &str,
+        domain: &str,
+        password: &str,
+    ) -> HttpOutcome {
+        use sha2::Digest as _;
+        // Refreshes the shared client, and with it the trust stamp the sessions are keyed by.
+        let _ = self.client();
+        let trust_stamp = self
+            .state
+            .read()
+            .map(|s| s.stamp.clone())
+            .unwrap_or_default();
+        let key = SessionKey {
+            origin: prepared.url.origin().ascii_serialization(),
+            domain: domain.to_owned(),
+            user: user.to_owned(),
+            password_sha256: sha2::Sha256::digest(password.as_bytes()).into(),
+            trust_stamp,
+        };
+        let idle = self
+            .ntlm_sessions
+            .lock()
+            .ok()
+            .and_then(|mut map| map.get_mut(&key).and_then(Vec::pop));
+        let mut session = match idle {
+            Some(s) => s,
+            None => match build_client(
+                &self.trust,
+                &self.unknown_issuers,
+                Pooling::SingleConnection,
+            ) {
+                Ok(client) => NtlmSession {
+                    client,
+                    authenticated: false,
+                },
+                Err(e) => return error(HttpErrorKind::Other, e.to_string()),
+            },
+        };
+        if session.authenticated {
+            let outcome = self.execute(&session.client, prepared, None).await;
+            match &outcome {
+                HttpOutcome::Response(r) if r.status == 401 && asks_ntlm(r) => {
+                    // A new connection (the server closed the idle one) or an expired
+                    // authentication: run the handshake again below.
+                    session.authenticated = false;
+                }
+                HttpOutcome::Response(_) => {
+                    self.give_back(key, session);
+                    return outcome;
+                }
+                HttpOutcome::Error(_) => return outcome,
+            }
+        }
+        let negotiate = match ntlm::negotiate_header() {
+            Ok(h) => h,
+            Err(e) => return error(HttpErrorKind::Other, e.to_string()),
+        };
+        let first = self
+            .execute(&session.client, prepared, Some(&negotiate))
+            .await;
+        let challenge = match &first {
+            HttpOutcome::Response(r) if r.status == 401 => r
+                .headers
+                .iter()
+                .filter(|(k, _)| k.eq_ignore_ascii_case("www-authenticate"))
+                .find_map(|(_, v)| ntlm::challenge_of(v).map(str::to_owned)),
+            // Not asked to authenticate (or failed): that is the answer.
+            _ => None,
+        };
+        let Some(challenge) = challenge else {
+            // A 401 without an NTLM challenge: the server does not offer NTLM here. The
+            // plugin reads its WWW-Authenticate and says which scheme to choose.
+            return first;
+        };
+        let authenticate = match ntlm::authenticate_header(&challenge, user, domain, password) {
+            Ok(h) => h,
+            Err(e) => {
+                return error(
+                    HttpErrorKind::Other,
+                    format!(
+                        "NTLM authentication with {} failed: {e}",
+                        strip_query(prepared.url.as_str())
+                    ),
+                )
+            }
+        };
+        let last = self
+            .execute(&session.client, prepared, Some(&authenticate))
+            .await;
+        if let HttpOutcome::Response(r) = &last {
+            if r.status != 401 {
+                session.authenticated = true;
+                self.give_back(key, session);
+            }
+        }
+        last
+    }
+
+    fn give_back(&self, key: SessionKey, session: NtlmSession) {
+        if let Ok(mut map) = self.ntlm_sessions.lock() {
+            let idle = map.entry(key).or_default();
+            if idle.len() < MAX_IDLE_SESSIONS {
+                idle.push(session);
+            }
+        }
+    }
+}
+
+/// Whether a 401 asks for NTLM (a fresh handshake).
+fn asks_ntlm(response: &HttpResponse) -> bool {
+    response
+        .headers
+        .iter()
+        .any(|(k, v)| k.eq_ignore_ascii_case("www-authenticate") && ntlm::offers_ntlm(v))
+}
+
+/// Checks the URL and method, registers secret headers with the redactor.
+fn prepare(request: HttpRequest) -> Result<Prepared, HttpOutcome> {
+    let url = match reqwest::Url::parse(&request.url) {
+        Ok(u) if matches!(u.scheme(), "http" | "https") => u,
+        Ok(u) => {
+            return Err(error(
+                HttpErrorKind::InvalidUrl,
+                format!(
+                    "the URL scheme `{}` is not supported; use https:// (or http:// for a local service)",
+                    u.scheme()
+                ),
+            ))
+        }
+        Err(e) => {
+            return Err(error(
+                HttpErrorKind::InvalidUrl,
+                format!("{:?} is not a valid URL ({e})", request.url),
+            ))
+        }
+    };
+    let method = match request.method {
+        Method::Get => reqwest::Method::GET,
+        Method::Post => reqwest::Method::POST,
+        Method::Put => reqwest::Method::PUT,
+        Method::Patch => reqwest::Method::PATCH,
+        Method::Delete => reqwest::Method::DELETE,
+        Method::Head => reqwest::Method::HEAD,
+    };
+    let timeout = request
+        .timeout_ms
+        .map(Duration::from_millis)
+        .unwrap_or(DEFAULT_TIMEOUT);
+    for (name, value) in &request.headers {
+        let secret = name.eq_ignore_ascii_case("authorization")
+            || request
+                .secret_headers
+                .iter()
+                .any(|s| s.eq_ignore_ascii_case(name));
+        if secret {
+            crate::redact::register(value);
+            if let Some((_, credential)) = value.split_once(' ') {
+                crate::redact::register(credential);
+            }
+        }
+    }
+    Ok(Prepared {
+        method,
+        url,
+        timeout,
+        headers: request.headers,
+        body: request.body,
+    })
 }
 
 fn error(kind: HttpErrorKind, message: String) -> HttpOutcome {

@@ -4,6 +4,7 @@
 
 pub mod callbacks;
 pub mod http;
+pub mod ntlm;
 pub mod oauth2;
 pub mod quota;
 pub mod state;
