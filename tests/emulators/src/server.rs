@@ -71,11 +71,15 @@ pub fn spawn_on(router: Router, port: u16) -> std::io::Result<RunningServer> {
         .spawn(move || {
             runtime.block_on(async move {
                 let (graceful, stop) = oneshot::channel::<()>();
-                let server = axum::serve(listener, router)
-                    .with_graceful_shutdown(async move {
-                        let _ = stop.await;
-                    })
-                    .into_future();
+                // Peer addresses let an emulator tell connections apart (NTLM binds to one).
+                let server = axum::serve(
+                    listener,
+                    router.into_make_service_with_connect_info::<SocketAddr>(),
+                )
+                .with_graceful_shutdown(async move {
+                    let _ = stop.await;
+                })
+                .into_future();
                 tokio::pin!(server);
                 tokio::select! {
                     _ = &mut server => return,
