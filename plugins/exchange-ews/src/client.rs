@@ -1,14 +1,15 @@
 //! Talking to EWS: authentication, HTTP, SOAP faults and throttling.
 //!
 //! Every request goes through [`Ews::call`], which authenticates it (basic authentication
-//! with the delegated user, or an app-only OAuth token that the host caches and refreshes once
-//! on a 401), adds `X-AnchorMailbox` when the Office 365 mode or OAuth asks for it, and turns
+//! with the delegated user; Windows authentication, whose connection-bound NTLM handshake the
+//! host runs for it; or an app-only OAuth token that the host caches and refreshes once on a
+//! 401), adds `X-AnchorMailbox` when the Office 365 mode or OAuth asks for it, and turns
 //! what came back into either the operation's response messages or a [`CallError`] that
 //! says whether Exchange answered at all. When Exchange throttles (ErrorServerBusy), the
 //! call waits the `BackOffMilliseconds` Exchange asks for, through the host's clock, a
 //! bounded number of times.
 
-use crate::config::{Config, EWS_SCOPE};
+use crate::config::{AuthMethod, Config, EWS_SCOPE};
 use crate::errors::{describe, Actor};
 use crate::response::{read, Answer, EwsError, Soap};
 use crate::soap::{Access, Envelope};
@@ -187,8 +188,14 @@ impl<'a, 'h> Ews<'a, 'h> {
                     .as_ref()
                     .map(Secret::expose)
                     .unwrap_or_default();
+                let request = match self.config.auth_method {
+                    AuthMethod::Basic => request.clone().basic_auth(user, password),
+                    // The host runs the handshake on a connection it keeps for these
+                    // credentials: NTLM authenticates connections, not requests.
+                    AuthMethod::Ntlm => request.clone().auth(HttpAuth::ntlm(user, password)),
+                };
                 self.host
-                    .http(&request.clone().basic_auth(user, password))
+                    .http(&request)
                     .map_err(|h| CallError::Transport(transport_error(h, url)))?
             }
         };
@@ -269,11 +276,46 @@ impl<'a, 'h> Ews<'a, 'h> {
                 ),
             )
         } else {
+            let offered = offered_schemes(response);
+            let offers = |scheme: &str| offered.iter().any(|s| s.eq_ignore_ascii_case(scheme));
+            let windows = offers("NTLM") || offers("Negotiate");
+            match self.config.auth_method {
+                AuthMethod::Basic if !offered.is_empty() && !offers("Basic") && windows => {
+                    return PluginError::config(
+                        "auth_method",
+                        format!(
+                            "{url} does not accept basic authentication: it asks for Windows \
+                             authentication (WWW-Authenticate: {}). Choose the authentication \
+                             method Windows authentication (NTLM) (auth_method = ntlm)",
+                            offered.join(", ")
+                        ),
+                    )
+                }
+                AuthMethod::Ntlm if !offered.is_empty() && !windows => {
+                    return PluginError::config(
+                        "auth_method",
+                        format!(
+                            "{url} does not accept Windows authentication (NTLM): it offers {}. \
+                             Choose the authentication method that it offers{}",
+                            offered.join(", "),
+                            if offers("Basic") {
+                                " (auth_method = basic)"
+                            } else {
+                                ""
+                            }
+                        ),
+                    )
+                }
+                _ => {}
+            }
             PluginError::new(
                 ErrorKind::Unauthorized,
                 format!(
-                    "{url} refused the delegated user or its password (HTTP 401{why}): check \
-                     them; Exchange Online no longer accepts basic authentication, use OAuth there"
+                    "{url} refused the delegated user or its password ({} authentication, HTTP \
+                     401{why}): check them (for Windows authentication, DOMAIN\\user or \
+                     user@domain); Exchange Online accepts neither, use OAuth or the \
+                     calendar-graph plugin there",
+                    self.config.auth_method.as_str()
                 ),
             )
             .with_field("password")
@@ -312,6 +354,21 @@ fn all_busy(answer: &Answer) -> Option<EwsError> {
         .iter()
         .all(|m| m.is_error() && m.code == "ErrorServerBusy")
         .then(|| first.error())
+}
+
+/// The schemes of every `WWW-Authenticate` header, in order (`Negotiate`, `NTLM`, `Basic`…).
+fn offered_schemes(response: &HttpResponse) -> Vec<String> {
+    response
+        .headers
+        .iter()
+        .filter(|(k, _)| k.eq_ignore_ascii_case("www-authenticate"))
+        .flat_map(|(_, v)| v.split(','))
+        .filter_map(|part| {
+            let word = part.split_whitespace().next()?;
+            // Parameters (realm="…") follow a scheme after a comma; schemes have no '='.
+            (!word.contains('=')).then(|| word.to_owned())
+        })
+        .collect()
 }
 
 /// Exchange Online's `x-ms-diagnostics` reason, or the `WWW-Authenticate` error.

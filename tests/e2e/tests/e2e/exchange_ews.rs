@@ -4,13 +4,16 @@
 //! identity platform, a wrong secret), with denied impersonation, with an unknown mailbox and
 //! through throttling; `calendar.sync` over 20 mailboxes with at most 3 threads, a second
 //! sync that changes nothing, and changes on both sides; and every SOAP request the plugin
-//! sent, validated against Microsoft's EWS schemas with `xmllint`.
+//! sent, validated against Microsoft's EWS schemas with `xmllint`. On-premises: Windows
+//! authentication (NTLM run by the host on kept-alive connections) against a virtual
+//! directory that refuses basic authentication; and passwords against Exchange Online
+//! refused when enabling, naming the calendar-graph plugin.
 
 // clippy's allow-unwrap-in-tests covers #[test] functions only, not the helpers beside them.
 
 use passerelle_e2e::TestEnv;
 use passerelle_emulators::ews::{
-    soap_parts, EwsEmulator, EwsOptions, PartKind, DEFAULT_CLIENT_ID, DEFAULT_TENANT,
+    soap_parts, EwsEmulator, EwsOptions, PartKind, ServerAuth, DEFAULT_CLIENT_ID, DEFAULT_TENANT,
 };
 use serde_json::{json, Value};
 use std::collections::BTreeSet;
@@ -168,6 +171,105 @@ fn test_routine_with_basic_auth() {
     assert!(summary.starts_with("reach EWS:"), "{summary}");
     assert!(summary.contains("HTTP 401"), "{summary}");
     assert_requests_validate(&emu);
+}
+
+#[test]
+fn windows_authentication_against_an_on_premises_server() {
+    let emu = EwsEmulator::start(EwsOptions {
+        users: vec![(USER.into(), PASSWORD.into())],
+        auth: ServerAuth::windows_only(),
+        ..EwsOptions::default()
+    })
+    .unwrap();
+    let env = basic(
+        &emu,
+        PASSWORD,
+        &[("auth_method", "ntlm"), ("username", "CONTOSO\\svc")],
+    );
+    let run = env.run(&["test", "x", "--json"]).expect_code(0);
+    let report = run.json();
+    assert_eq!(report["status"], "ok", "{report:#}");
+    assert_eq!(emu.ntlm_handshakes(), 1);
+    let legs: Vec<(u16, String)> = emu
+        .requests()
+        .iter()
+        .map(|r| {
+            let auth = r.header("authorization").unwrap_or_default();
+            (
+                r.status,
+                auth.split(' ').next().unwrap_or_default().to_owned(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        legs,
+        [(401, "NTLM".to_owned()), (200, "NTLM".to_owned())],
+        "negotiate then authenticate"
+    );
+    assert_no_secret(&env, &[&run.stdout, &run.stderr]);
+
+    // A sync over 6 mailboxes with 2 threads: each thread's connection is authenticated
+    // once and then reused, whatever the number of requests.
+    env.ok(&["config", "set", "x", "test_mailbox", "jane@contoso.com"]);
+    env.ok(&["config", "set", "x", "use_impersonation", "true"]);
+    env.ok(&["config", "set", "x", "max_threads", "2"]);
+    emu.clear_requests();
+    let before = emu.ntlm_handshakes();
+    let boxes = mailboxes(6);
+    let appointments: Vec<Value> = boxes
+        .iter()
+        .enumerate()
+        .map(|(i, m)| appointment(&format!("W-{i}"), m, 10, "Maintenance"))
+        .collect();
+    let out = sync(&env, &boxes, &appointments);
+    assert_eq!(totals(&out), (6, 0, 0, 0, 0), "{out:#}");
+    let requests = emu.requests();
+    let served = requests.iter().filter(|r| r.status == 200).count();
+    let handshakes = emu.ntlm_handshakes() - before;
+    eprintln!("NTLM sync: {served} requests served after {handshakes} handshake(s)");
+    assert!(served >= 12, "{served} requests served");
+    assert!(
+        (1..=2).contains(&handshakes),
+        "{handshakes} NTLM handshakes for {served} requests on 2 threads"
+    );
+    assert_requests_validate(&emu);
+
+    // A wrong password: refused by the server's NTLMv2 check, named.
+    let env = basic(
+        &emu,
+        "wrong-password",
+        &[("auth_method", "ntlm"), ("username", "CONTOSO\\svc")],
+    );
+    let report = test_report(&env, 1);
+    let summary = report["summary"].as_str().unwrap();
+    assert!(summary.contains("HTTP 401"), "{summary}");
+    assert!(summary.contains("ntlm authentication"), "{summary}");
+
+    // Basic authentication against this Windows-only virtual directory: told to choose NTLM.
+    let env = basic(&emu, PASSWORD, &[]);
+    let report = test_report(&env, 1);
+    let summary = report["summary"].as_str().unwrap();
+    assert!(
+        summary.contains("does not accept basic authentication"),
+        "{summary}"
+    );
+    assert!(summary.contains("Negotiate, NTLM"), "{summary}");
+    assert!(summary.contains("auth_method = ntlm"), "{summary}");
+}
+
+#[test]
+fn a_password_against_exchange_online_is_refused_when_enabling() {
+    let env = TestEnv::with_plugins(&["passerelle_exchange_ews"]);
+    env.ok(&["config", "create", "x", "--plugin", "exchange-ews"]);
+    env.ok(&["config", "set", "x", "username", USER]);
+    set_secret(&env, "password", PASSWORD);
+    // The default EWS URL is Exchange Online's.
+    let refused = env.run(&["config", "enable", "x"]).expect_code(3);
+    let text = refused.all();
+    assert!(text.contains("auth_method"), "{text}");
+    assert!(text.contains("calendar-graph"), "{text}");
+    assert!(text.contains("basic"), "{text}");
+    assert_no_secret(&env, &[&text]);
 }
 
 #[test]
