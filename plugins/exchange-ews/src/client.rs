@@ -7,15 +7,21 @@
 //! what came back into either the operation's response messages or a [`CallError`] that
 //! says whether Exchange answered at all. When Exchange throttles (ErrorServerBusy), the
 //! call waits the `BackOffMilliseconds` Exchange asks for, through the host's clock, a
-//! bounded number of times.
+//! bounded number of times. When a mailbox lives on an older server than the one answering
+//! (ErrorInvalidSchemaVersionForMailboxVersion: the proxy cannot serve the requested schema
+//! version), the request is written again with the next older `RequestServerVersion`, and
+//! that mailbox keeps the older version for the rest of the call, as exchangelib does.
 
-use crate::config::{AuthMethod, Config, EWS_SCOPE};
+use crate::config::{AuthMethod, Config, ServerVersion, EWS_SCOPE};
 use crate::errors::{describe, Actor};
 use crate::response::{read, Answer, EwsError, Soap};
 use crate::soap::{Access, Envelope};
 use passerelle_plugin_api::oauth2::SendError;
 use passerelle_plugin_api::prelude::*;
+use std::collections::HashMap;
+use std::io;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Mutex;
 use std::time::Duration;
 
 /// Attempts and longest accepted wait when Exchange throttles, in the standard mode…
@@ -44,6 +50,9 @@ pub struct Ews<'a, 'h> {
     oauth: Option<OAuth2Client>,
     busy_waits: AtomicU64,
     busy_waited_ms: AtomicU64,
+    /// Older schema versions that mailboxes asked for, by lower-case address ("" for the
+    /// account's own).
+    versions: Mutex<HashMap<String, ServerVersion>>,
 }
 
 impl<'a, 'h> Ews<'a, 'h> {
@@ -67,6 +76,7 @@ impl<'a, 'h> Ews<'a, 'h> {
             oauth,
             busy_waits: AtomicU64::new(0),
             busy_waited_ms: AtomicU64::new(0),
+            versions: Mutex::new(HashMap::new()),
         }
     }
 
@@ -84,16 +94,33 @@ impl<'a, 'h> Ews<'a, 'h> {
     }
 
     /// The envelope of a request on `mailbox`'s calendar (the account's own without one).
-    pub fn envelope<'m>(&self, mailbox: Option<&'m str>) -> Envelope<'m> {
+    pub fn envelope<'m>(&self, mailbox: Option<&'m str>) -> Envelope<'m>
+    where
+        'a: 'm,
+    {
         let access = match mailbox {
             Some(m) if self.config.impersonates() => Access::Impersonate(m),
             Some(m) => Access::Delegate(m),
             None => Access::Own,
         };
         Envelope {
-            version: self.config.server_version,
+            version: self.version_for(access),
             access,
+            time_zone: Some(self.config.time_zone.trim()),
         }
+    }
+
+    fn version_key(access: Access<'_>) -> String {
+        access.mailbox().unwrap_or_default().to_lowercase()
+    }
+
+    /// The schema version for a mailbox: the configured one, or an older one it asked for.
+    fn version_for(&self, access: Access<'_>) -> ServerVersion {
+        self.versions
+            .lock()
+            .ok()
+            .and_then(|v| v.get(&Self::version_key(access)).copied())
+            .unwrap_or(self.config.server_version)
     }
 
     /// Who acts, for error messages.
@@ -126,8 +153,50 @@ impl<'a, 'h> Ews<'a, 'h> {
         )
     }
 
+    /// Writes a request with `write` for the mailbox's schema version, sends it and reads its
+    /// answer; writes it again with an older version when the mailbox's server asks for one.
+    pub fn call(
+        &self,
+        envelope: &Envelope<'_>,
+        write: impl Fn(&Envelope<'_>) -> io::Result<Vec<u8>>,
+    ) -> Result<Answer, CallError> {
+        let mut envelope = *envelope;
+        envelope.version = self.version_for(envelope.access);
+        loop {
+            let body = write(&envelope).map_err(|e| {
+                CallError::Transport(PluginError::internal(format!(
+                    "cannot write the SOAP request: {e}"
+                )))
+            })?;
+            match self.send(&envelope, body) {
+                Err(CallError::Ews(e))
+                    if e.code == "ErrorInvalidSchemaVersionForMailboxVersion" =>
+                {
+                    let Some(older) = envelope.version.older() else {
+                        return Err(CallError::Ews(e));
+                    };
+                    self.host.log(
+                        LogLevel::Warn,
+                        format!(
+                            "the server of {} does not serve schema version {} \
+                             (ErrorInvalidSchemaVersionForMailboxVersion); trying {}",
+                            envelope.access.mailbox().unwrap_or("the account"),
+                            envelope.version.as_str(),
+                            older.as_str()
+                        ),
+                    );
+                    if let Ok(mut versions) = self.versions.lock() {
+                        versions.insert(Self::version_key(envelope.access), older);
+                    }
+                    envelope.version = older;
+                }
+                other => return other,
+            }
+        }
+    }
+
     /// Sends one SOAP request and reads its answer, waiting out throttling.
-    pub fn call(&self, envelope: &Envelope<'_>, body: Vec<u8>) -> Result<Answer, CallError> {
+    fn send(&self, envelope: &Envelope<'_>, body: Vec<u8>) -> Result<Answer, CallError> {
         let (attempts, max_wait) = if self.config.office365_mode {
             (O365_BUSY_ATTEMPTS, O365_BUSY_MAX_WAIT_MS)
         } else {

@@ -249,6 +249,19 @@ impl AuthMethod {
 }
 
 impl ServerVersion {
+    /// The next older version, if any.
+    pub fn older(self) -> Option<ServerVersion> {
+        match self {
+            ServerVersion::Exchange2007Sp1 => None,
+            ServerVersion::Exchange2010 => Some(ServerVersion::Exchange2007Sp1),
+            ServerVersion::Exchange2010Sp1 => Some(ServerVersion::Exchange2010),
+            ServerVersion::Exchange2010Sp2 => Some(ServerVersion::Exchange2010Sp1),
+            ServerVersion::Exchange2013 => Some(ServerVersion::Exchange2010Sp2),
+            ServerVersion::Exchange2013Sp1 => Some(ServerVersion::Exchange2013),
+            ServerVersion::Exchange2016 => Some(ServerVersion::Exchange2013Sp1),
+        }
+    }
+
     /// The value of `RequestServerVersion/@Version`.
     pub fn as_str(self) -> &'static str {
         match self {

@@ -105,6 +105,10 @@ pub struct EwsOptions {
     pub max_view_items: usize,
     /// Which authentication schemes the EWS virtual directory accepts, as its IIS settings.
     pub auth: ServerAuth,
+    /// Mailboxes living on an older server than the one answering, with that server's
+    /// newest schema version: a request for a newer one is refused for them with
+    /// ErrorInvalidSchemaVersionForMailboxVersion, as a proxying Client Access server does.
+    pub mailbox_versions: Vec<(String, String)>,
 }
 
 /// The authentication of the EWS virtual directory. Exchange Online: basic (until it was
@@ -163,6 +167,7 @@ impl Default for EwsOptions {
             latency_ms: 0,
             max_view_items: 1000,
             auth: ServerAuth::default(),
+            mailbox_versions: Vec::new(),
         }
     }
 }
@@ -199,6 +204,29 @@ pub struct CalendarItem {
     pub start: i64,
     pub end: i64,
     pub location: Option<String>,
+    pub all_day: bool,
+    pub cancelled: bool,
+    /// `LegacyFreeBusyStatus`: Free, Tentative, Busy, OOF, WorkingElsewhere, NoData.
+    pub show_as: String,
+    /// Normal, Personal, Private, Confidential.
+    pub sensitivity: String,
+    /// Exchange sets a 15-minute reminder on new calendar items unless told otherwise.
+    pub reminder_set: bool,
+    /// `StartTimeZone/@Id` and `EndTimeZone/@Id`, when the request gave them.
+    pub start_time_zone: Option<String>,
+    pub end_time_zone: Option<String>,
+    /// Named extended properties: (property set id in lower case, name, value).
+    pub extended: Vec<(String, String, String)>,
+}
+
+impl CalendarItem {
+    /// The value of a named String extended property.
+    pub fn extended_property(&self, set_id: &str, name: &str) -> Option<&str> {
+        self.extended
+            .iter()
+            .find(|(s, n, _)| s.eq_ignore_ascii_case(set_id) && n == name)
+            .map(|(_, _, v)| v.as_str())
+    }
 }
 
 /// A running EWS emulator; stops when dropped.
@@ -484,6 +512,14 @@ impl Shared {
             start,
             end,
             location: None,
+            all_day: false,
+            cancelled: false,
+            show_as: "Busy".into(),
+            sensitivity: "Normal".into(),
+            reminder_set: true,
+            start_time_zone: None,
+            end_time_zone: None,
+            extended: Vec::new(),
         }
     }
 
@@ -692,6 +728,21 @@ impl Shared {
         };
         let op_name = Some(operation.name.clone());
         let soap_header = doc.child(SOAP_NS, "Header");
+        let requested_rank = soap_header
+            .and_then(|h| h.child(TYPES_NS, "RequestServerVersion"))
+            .and_then(|v| version_rank(v.attr("Version").unwrap_or_default()))
+            .unwrap_or(0);
+        if let Some(zone) = soap_header.and_then(|h| h.child(TYPES_NS, "TimeZoneContext")) {
+            let id = zone
+                .child(TYPES_NS, "TimeZoneDefinition")
+                .and_then(|d| d.attr("Id"));
+            if id.is_none_or(|i| i.trim().is_empty()) {
+                return (
+                    op_name,
+                    schema_fault("TimeZoneContext needs a TimeZoneDefinition with an Id"),
+                );
+            }
+        }
         if let Some(version) = soap_header.and_then(|h| h.child(TYPES_NS, "RequestServerVersion")) {
             let value = version.attr("Version").unwrap_or_default();
             match version_rank(value) {
@@ -802,11 +853,27 @@ impl Shared {
                 )
             }
         };
+        let older_mailbox = self
+            .opts
+            .mailbox_versions
+            .iter()
+            .find(|(m, _)| m.eq_ignore_ascii_case(&acting))
+            .and_then(|(_, v)| version_rank(v));
+        if older_mailbox.is_some_and(|rank| requested_rank > rank) {
+            return (
+                op_name,
+                fault(
+                    "ErrorInvalidSchemaVersionForMailboxVersion",
+                    "The mailbox that was requested doesn't support the specified RequestServerVersion.",
+                    &[],
+                ),
+            );
+        }
         let reply = match operation.name.as_str() {
             "GetFolder" => self.get_folder(operation, &acting),
             "FindItem" => self.find_item(operation, &acting),
-            "CreateItem" => self.create_item(operation, &acting),
-            "UpdateItem" => self.update_item(operation, &acting),
+            "CreateItem" => self.create_item(operation, &acting, requested_rank),
+            "UpdateItem" => self.update_item(operation, &acting, requested_rank),
             "DeleteItem" => self.delete_item(operation, &acting),
             other => Err(fault(
                 "ErrorInvalidRequest",
@@ -936,6 +1003,12 @@ impl Shared {
                 .map(str::to_owned),
             );
         }
+        if let Some(props) = shape.child(TYPES_NS, "AdditionalProperties") {
+            for ext in props.children_named(TYPES_NS, "ExtendedFieldURI") {
+                let (set_id, name) = extended_uri(ext).map_err(|e| schema_fault(&e.text))?;
+                fields.push(format!("ext:{set_id}:{name}"));
+            }
+        }
         let body_asked = fields.iter().any(|f| f == "item:Body");
         let view = op.child(MESSAGES_NS, "CalendarView");
         let range = match view {
@@ -1025,7 +1098,7 @@ impl Shared {
         }))
     }
 
-    fn create_item(&self, op: &El, acting: &str) -> Result<Reply, Reply> {
+    fn create_item(&self, op: &El, acting: &str, version: usize) -> Result<Reply, Reply> {
         let invitations = op.attr("SendMeetingInvitations");
         if invitations.is_some_and(|v| !SEND_VALUES.contains(&v)) {
             return Err(schema_fault("SendMeetingInvitations has an invalid value"));
@@ -1085,6 +1158,23 @@ impl Shared {
                 );
                 item.body = el.child(TYPES_NS, "Body").map(|b| b.text.clone());
                 item.location = el.child(TYPES_NS, "Location").map(|l| l.text.clone());
+                if let Some(set) = el.child_text(TYPES_NS, "ReminderIsSet") {
+                    item.reminder_set = xs_bool(set);
+                }
+                if let Some(all_day) = el.child_text(TYPES_NS, "IsAllDayEvent") {
+                    item.all_day = xs_bool(all_day);
+                }
+                for property in el.children_named(TYPES_NS, "ExtendedProperty") {
+                    set_extended(&mut item, property)?;
+                }
+                for (name, slot) in [
+                    ("StartTimeZone", &mut item.start_time_zone),
+                    ("EndTimeZone", &mut item.end_time_zone),
+                ] {
+                    if let Some(zone) = el.child(TYPES_NS, name) {
+                        *slot = Some(time_zone_id(zone, version)?);
+                    }
+                }
                 lock(&self.items).insert(item.id.clone(), item.clone());
                 Ok(item)
             })
@@ -1121,7 +1211,7 @@ impl Shared {
         Ok(item)
     }
 
-    fn update_item(&self, op: &El, acting: &str) -> Result<Reply, Reply> {
+    fn update_item(&self, op: &El, acting: &str, version: usize) -> Result<Reply, Reply> {
         let conflict = op.attr("ConflictResolution").unwrap_or_default();
         if !matches!(
             conflict,
@@ -1187,6 +1277,17 @@ impl Shared {
                         .and_then(|c| c.children.first());
                     let set = update.is(TYPES_NS, "SetItemField");
                     let deleted = update.is(TYPES_NS, "DeleteItemField");
+                    if let Some(ext) = update.child(TYPES_NS, "ExtendedFieldURI") {
+                        let (set_id, name) = extended_uri(ext)?;
+                        item.extended.retain(|(s, n, _)| !(s == &set_id && n == &name));
+                        if set {
+                            let property = value.filter(|v| v.is(TYPES_NS, "ExtendedProperty")).ok_or_else(|| {
+                                item_error("ErrorIncorrectUpdatePropertyCount", "An object within a change description must contain one and only one property to modify.")
+                            })?;
+                            set_extended(&mut item, property)?;
+                        }
+                        continue;
+                    }
                     if !set && !deleted {
                         return Err(item_error("ErrorInvalidRequest", "This emulator serves SetItemField and DeleteItemField only."));
                     }
@@ -1198,6 +1299,15 @@ impl Shared {
                         ("item:Subject", _) => item.subject = text.unwrap_or_default(),
                         ("item:Body", _) => item.body = text,
                         ("calendar:Location", _) => item.location = text,
+                        ("calendar:IsAllDayEvent", true) => {
+                            item.all_day = text.as_deref().is_some_and(xs_bool)
+                        }
+                        ("calendar:StartTimeZone", true) => {
+                            item.start_time_zone = value.map(|z| time_zone_id(z, version)).transpose()?
+                        }
+                        ("calendar:EndTimeZone", true) => {
+                            item.end_time_zone = value.map(|z| time_zone_id(z, version)).transpose()?
+                        }
                         ("calendar:Start", true) => {
                             item.start = text.as_deref().and_then(parse_time).ok_or_else(|| {
                                 item_error("ErrorInvalidRequest", "Start is not an xs:dateTime.")
@@ -1345,6 +1455,69 @@ const UPDATE_SEND_VALUES: &[&str] = &[
     "SendToChangedAndSaveCopy",
 ];
 
+fn xs_bool(v: &str) -> bool {
+    matches!(v.trim(), "true" | "1")
+}
+
+/// The (lower-case property set id, name) of a named String `ExtendedFieldURI`; this
+/// emulator keeps no other kind.
+fn extended_uri(uri: &El) -> Result<(String, String), ItemError> {
+    match (
+        uri.attr("PropertySetId"),
+        uri.attr("PropertyName"),
+        uri.attr("PropertyType"),
+    ) {
+        (Some(set), Some(name), Some("String")) => Ok((set.to_lowercase(), name.to_owned())),
+        (_, _, None) => Err(item_error(
+            "ErrorInvalidExtendedProperty",
+            "The extended property attribute combination is invalid: PropertyType is required.",
+        )),
+        _ => Err(item_error(
+            "ErrorInvalidExtendedProperty",
+            "This emulator keeps named String extended properties (PropertySetId, PropertyName, PropertyType String) only.",
+        )),
+    }
+}
+
+fn set_extended(item: &mut CalendarItem, property: &El) -> Result<(), ItemError> {
+    let uri = property
+        .child(TYPES_NS, "ExtendedFieldURI")
+        .ok_or_else(|| {
+            item_error(
+                "ErrorInvalidExtendedProperty",
+                "An ExtendedProperty needs an ExtendedFieldURI.",
+            )
+        })?;
+    let (set_id, name) = extended_uri(uri)?;
+    let value = property.child_text(TYPES_NS, "Value").ok_or_else(|| {
+        item_error(
+            "ErrorInvalidExtendedPropertyValue",
+            "The extended property value is invalid.",
+        )
+    })?;
+    item.extended
+        .retain(|(s, n, _)| !(s == &set_id && n == &name));
+    item.extended.push((set_id, name, value.to_owned()));
+    Ok(())
+}
+
+/// The Id of a `StartTimeZone`/`EndTimeZone`: elements of the Exchange 2010 schema.
+fn time_zone_id(zone: &El, version: usize) -> Result<String, ItemError> {
+    if version < version_rank("Exchange2010").unwrap_or(0) {
+        return Err(item_error(
+            "ErrorSchemaValidation",
+            format!(
+                "The element '{}' is not valid for the requested server version.",
+                zone.name
+            ),
+        ));
+    }
+    zone.attr("Id")
+        .filter(|id| !id.trim().is_empty())
+        .map(str::to_owned)
+        .ok_or_else(|| item_error("ErrorTimeZone", "The time zone definition has no Id."))
+}
+
 fn version_rank(version: &str) -> Option<usize> {
     SCHEMA_VERSIONS.iter().position(|v| *v == version)
 }
@@ -1469,16 +1642,49 @@ fn write_item(w: &mut W, item: &CalendarItem, fields: &[String]) -> io::Result<(
             if asked("item:Subject") {
                 text_el(w, "t:Subject", &item.subject)?;
             }
+            if asked("item:Sensitivity") {
+                text_el(w, "t:Sensitivity", &item.sensitivity)?;
+            }
+            for (set_id, name, value) in &item.extended {
+                if asked(&format!("ext:{set_id}:{name}")) {
+                    w.create_element("t:ExtendedProperty")
+                        .write_inner_content(|w| {
+                            w.create_element("t:ExtendedFieldURI")
+                                .with_attribute(("PropertySetId", set_id.as_str()))
+                                .with_attribute(("PropertyName", name.as_str()))
+                                .with_attribute(("PropertyType", "String"))
+                                .write_empty()?;
+                            text_el(w, "t:Value", value)
+                        })?;
+                }
+            }
             if asked("calendar:Start") {
                 text_el(w, "t:Start", &format_time(item.start))?;
             }
             if asked("calendar:End") {
                 text_el(w, "t:End", &format_time(item.end))?;
             }
+            if asked("calendar:IsAllDayEvent") {
+                text_el(
+                    w,
+                    "t:IsAllDayEvent",
+                    if item.all_day { "true" } else { "false" },
+                )?;
+            }
+            if asked("calendar:LegacyFreeBusyStatus") {
+                text_el(w, "t:LegacyFreeBusyStatus", &item.show_as)?;
+            }
             if asked("calendar:Location") {
                 if let Some(location) = &item.location {
                     text_el(w, "t:Location", location)?;
                 }
+            }
+            if asked("calendar:IsCancelled") {
+                text_el(
+                    w,
+                    "t:IsCancelled",
+                    if item.cancelled { "true" } else { "false" },
+                )?;
             }
             Ok(())
         })?;

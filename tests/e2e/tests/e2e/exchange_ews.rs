@@ -21,6 +21,8 @@ use std::path::Path;
 use std::process::Command;
 
 const USER: &str = "svc@contoso.com";
+/// The property set of the plugin's ERP id property (`soap::PROPERTY_SET_ID`).
+const ERP_PROPERTY_SET: &str = "7a97642f-a7ec-4a27-a125-8f63444b89aa";
 const PASSWORD: &str = "canary-ews-pw-7f3a";
 const CLIENT_SECRET: &str = "canary-ews-secret-91b2";
 const WINDOW_START: &str = "2025-03-01T00:00:00Z";
@@ -651,6 +653,179 @@ fn sync_applies_changes_from_both_sides_and_every_request_validates() {
         .requests()
         .iter()
         .all(|r| r.body.contains("Version=\"Exchange2010_SP2\"")));
+    assert_requests_validate(&emu);
+}
+
+#[test]
+fn sync_with_time_zones_all_day_items_and_lost_state() {
+    let emu = emulator();
+    let settings = [
+        ("test_mailbox", "jane@contoso.com"),
+        ("use_impersonation", "true"),
+        ("time_zone", "Romance Standard Time"),
+    ];
+    let env = basic(&emu, PASSWORD, &settings);
+    let boxes = vec!["jane@contoso.com".to_owned()];
+    let mut all_day = appointment("D1", "jane@contoso.com", 10, "Inventaire");
+    all_day["start"] = json!("2025-03-10T00:00:00+01:00");
+    all_day["end"] = json!("2025-03-12T00:00:00+01:00");
+    all_day["all_day"] = json!(true);
+    let appointments = vec![
+        appointment("T1", "jane@contoso.com", 4, "Visite"),
+        all_day,
+        appointment("T2", "jane@contoso.com", 5, "Audit"),
+    ];
+    // What the user has in Outlook: a private all-day absence, and a cancelled meeting.
+    let away = emu.add_item("jane@contoso.com", "Congés", 1_741_564_800, 1_741_651_200);
+    emu.edit_item(&away, |i| {
+        i.all_day = true;
+        i.show_as = "OOF".into();
+        i.sensitivity = "Private".into();
+    })
+    .unwrap();
+    let cancelled = emu.add_item("jane@contoso.com", "Comité", 1_741_600_000, 1_741_603_600);
+    emu.edit_item(&cancelled, |i| i.cancelled = true).unwrap();
+
+    let first = sync(&env, &boxes, &appointments);
+    assert_eq!(totals(&first), (3, 0, 0, 0, 0), "{first:#}");
+    let items = emu.items("jane@contoso.com");
+    let ours: Vec<_> = items
+        .iter()
+        .filter(|i| i.id != away && i.id != cancelled)
+        .collect();
+    assert_eq!(ours.len(), 3);
+    for item in &ours {
+        assert_eq!(
+            item.start_time_zone.as_deref(),
+            Some("Romance Standard Time")
+        );
+        assert_eq!(item.end_time_zone.as_deref(), Some("Romance Standard Time"));
+        assert!(!item.reminder_set, "{item:?}");
+        assert!(item
+            .extended_property(ERP_PROPERTY_SET, "PasserelleErpId")
+            .is_some());
+    }
+    let inventory = ours.iter().find(|i| i.subject == "Inventaire").unwrap();
+    assert!(inventory.all_day);
+    assert_eq!(
+        inventory.extended_property(ERP_PROPERTY_SET, "PasserelleErpId"),
+        Some("D1")
+    );
+    assert_eq!(inventory.start, 1_741_561_200); // 2025-03-09T23:00:00Z
+    assert!(emu.requests().iter().all(|r| r
+        .body
+        .contains(r#"<t:TimeZoneDefinition Id="Romance Standard Time"/>"#)));
+    let events = first["mailboxes"][0]["events"].as_array().unwrap();
+    assert_eq!(events.len(), 2, "{first:#}");
+    let absence = events.iter().find(|e| e["id"] == away.as_str()).unwrap();
+    assert_eq!(absence["all_day"], true);
+    assert_eq!(absence["show_as"], "OOF");
+    assert_eq!(absence["sensitivity"], "Private");
+    assert_eq!(absence["cancelled"], false);
+    let meeting = events
+        .iter()
+        .find(|e| e["id"] == cancelled.as_str())
+        .unwrap();
+    assert_eq!(meeting["cancelled"], true);
+    assert_eq!(meeting["show_as"], "Busy");
+
+    // The plugin state is lost (a new data directory): the items are found again by
+    // their ERP id, not duplicated; a dropped appointment is still deleted.
+    let fresh = basic(&emu, PASSWORD, &settings);
+    let again = sync(&fresh, &boxes, &appointments);
+    assert_eq!(totals(&again), (0, 0, 3, 0, 0), "{again:#}");
+    assert_eq!(again["mailboxes"][0]["events"].as_array().unwrap().len(), 2);
+    assert_eq!(emu.items("jane@contoso.com").len(), 5);
+    let lost_again = basic(&emu, PASSWORD, &settings);
+    let mut changed = appointments[..2].to_vec();
+    changed[0]["subject"] = json!("Visite (décalée)");
+    let out = sync(&lost_again, &boxes, &changed);
+    assert_eq!(totals(&out), (0, 1, 1, 1, 0), "{out:#}");
+    let subjects: BTreeSet<String> = emu
+        .items("jane@contoso.com")
+        .into_iter()
+        .map(|i| i.subject)
+        .collect();
+    assert_eq!(
+        subjects,
+        ["Comité", "Congés", "Inventaire", "Visite (décalée)"]
+            .map(str::to_owned)
+            .into()
+    );
+    assert_requests_validate(&emu);
+}
+
+#[test]
+fn older_mailbox_servers_get_an_older_schema_version() {
+    let mut opts = EwsOptions {
+        users: vec![(USER.into(), PASSWORD.into())],
+        ..EwsOptions::default()
+    };
+    // Jane's mailbox is still on an Exchange 2010 SP2 server behind the 2016 front end.
+    opts.mailbox_versions = vec![("jane@contoso.com".into(), "Exchange2010_SP2".into())];
+    let emu = EwsEmulator::start(opts).unwrap();
+    let env = basic(
+        &emu,
+        PASSWORD,
+        &[
+            ("test_mailbox", "jane@contoso.com"),
+            ("use_impersonation", "true"),
+            ("server_version", "Exchange2016"),
+            ("time_zone", "W. Europe Standard Time"),
+        ],
+    );
+    let report = test_report(&env, 0);
+    assert_eq!(report["status"], "ok", "{report:#}");
+    let tried: Vec<(String, u16)> = emu
+        .requests()
+        .iter()
+        .map(|r| {
+            let v = r.body.split("Version=\"").nth(1).unwrap();
+            (v[..v.find('"').unwrap()].to_owned(), r.status)
+        })
+        .collect();
+    assert_eq!(
+        tried,
+        [
+            ("Exchange2016".to_owned(), 500),
+            ("Exchange2013_SP1".to_owned(), 500),
+            ("Exchange2013".to_owned(), 500),
+            ("Exchange2010_SP2".to_owned(), 200)
+        ]
+    );
+
+    // A sync of Jane and Bob: Jane's requests step down once, then keep the older version;
+    // Bob's mailbox is on the new server and keeps Exchange2016.
+    emu.clear_requests();
+    let boxes = vec!["jane@contoso.com".to_owned(), "bob@contoso.com".to_owned()];
+    let out = sync(
+        &env,
+        &boxes,
+        &[
+            appointment("J1", "jane@contoso.com", 3, "Visite"),
+            appointment("B1", "bob@contoso.com", 3, "Visite"),
+        ],
+    );
+    assert_eq!(totals(&out), (2, 0, 0, 0, 0), "{out:#}");
+    let refused = emu.requests().iter().filter(|r| r.status == 500).count();
+    assert_eq!(refused, 3, "one step-down per older version, once per sync");
+    for r in emu.requests().iter().filter(|r| r.status == 200) {
+        let jane = r.body.contains("jane@contoso.com");
+        let expected = if jane {
+            "Exchange2010_SP2"
+        } else {
+            "Exchange2016"
+        };
+        assert!(
+            r.body.contains(&format!("Version=\"{expected}\"")),
+            "{}",
+            r.body
+        );
+    }
+    assert_eq!(
+        emu.items("jane@contoso.com")[0].start_time_zone.as_deref(),
+        Some("W. Europe Standard Time")
+    );
     assert_requests_validate(&emu);
 }
 
