@@ -2,8 +2,10 @@
 //!
 //! Passerelle plugin for Microsoft Exchange through Exchange Web Services (EWS): serves
 //! `calendar.sync`, which pushes the ERP's planning and appointments into Outlook calendars
-//! and reads back what those calendars hold, on-premises (basic authentication, delegate
-//! access or RBAC impersonation) or on Exchange Online (app-only OAuth, impersonation).
+//! and reads back what those calendars hold, on-premises (Windows authentication through the
+//! host's NTLM, or basic authentication; delegate access or RBAC impersonation) or on
+//! Exchange Online (app-only OAuth, impersonation, until Microsoft retires EWS there; the
+//! `calendar-graph` plugin replaces it).
 //!
 //! This file only wires the plugin together; each concern has its module: [`config`] holds the
 //! instance settings, [`soap`] writes the requests and [`response`] reads the answers (both

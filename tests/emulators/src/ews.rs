@@ -4,7 +4,13 @@
 //! It keeps calendars in memory and answers `GetFolder`, `FindItem` (with a `CalendarView`),
 //! `CreateItem`, `UpdateItem` and `DeleteItem` in the shapes real servers use (see the samples
 //! in the plugin's `tests/fixtures/`), and it refuses what Exchange refuses:
-//! - HTTP 401 without valid basic credentials or a Bearer token it issued;
+//! - HTTP 401 without valid basic credentials or a Bearer token it issued; with
+//!   [`ServerAuth::windows_only`], basic and Bearer are refused and the 401 offers
+//!   `WWW-Authenticate: Negotiate` and `NTLM` only, as an on-premises virtual directory with
+//!   Windows authentication only. NTLM is checked as a domain controller would
+//!   ([`crate::ntlm`]): an NTLMv2 proof recomputed from the password, answered on the TCP
+//!   connection that received the challenge and no other; that connection then stays
+//!   authenticated;
 //! - a `RequestServerVersion` outside the schema's enumeration (ErrorSchemaValidation) or newer
 //!   than the emulated server (ErrorInvalidServerVersion), as SOAP faults on HTTP 500;
 //! - malformed XML or envelopes, and missing required attributes, as SOAP faults on HTTP 500;
@@ -14,7 +20,15 @@
 //! - delegate access to a calendar without the right (ErrorAccessDenied, per item);
 //! - calendar writes without `SendMeetingInvitations…` attributes, updates with a stale
 //!   `ChangeKey` (ErrorIrresolvableConflict), unknown items (ErrorItemNotFound);
-//! - throttling on demand: ErrorServerBusy faults with `BackOffMilliseconds`.
+//! - throttling on demand: ErrorServerBusy faults with `BackOffMilliseconds`;
+//! - for mailboxes on an older server ([`EwsOptions::mailbox_versions`]), a newer
+//!   `RequestServerVersion` (ErrorInvalidSchemaVersionForMailboxVersion); `StartTimeZone` or
+//!   `EndTimeZone` under an Exchange 2007 version; extended properties that are not named
+//!   String properties.
+//!
+//! Items keep what the plugin writes and reads back: `IsAllDayEvent`, `ReminderIsSet`,
+//! `StartTimeZone`/`EndTimeZone`, named extended properties, and the `IsCancelled`,
+//! `LegacyFreeBusyStatus` and `Sensitivity` a user sets in Outlook ([`EwsEmulator::edit_item`]).
 //!
 //! For the tests it records every request (headers and body, to validate them against the
 //! schemas with [`soap_parts`]) and the largest number of requests in flight at once.
