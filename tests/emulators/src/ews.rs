@@ -263,6 +263,14 @@ impl EwsEmulator {
         Ok(EwsEmulator { server, state })
     }
 
+    /// Starts over TLS with the given certificate chain and private key (DER), as an
+    /// on-premises server whose certificate comes from the organisation's own authority.
+    pub fn start_tls(opts: EwsOptions, cert_chain: Vec<Vec<u8>>, key: Vec<u8>) -> io::Result<Self> {
+        let state = Arc::new(Shared::new(opts));
+        let server = server::spawn_tls(app(state.clone()), cert_chain, key)?;
+        Ok(EwsEmulator { server, state })
+    }
+
     /// `http://127.0.0.1:PORT`, also the authority of the token endpoint.
     pub fn url(&self) -> String {
         self.server.url()

@@ -140,9 +140,14 @@ pub fn spawn_tls(
                         a = listener.accept() => a,
                         _ = &mut requested => return,
                     };
-                    let Ok((stream, _)) = accepted else { continue };
+                    let Ok((stream, peer)) = accepted else {
+                        continue;
+                    };
                     let acceptor = acceptor.clone();
-                    let router = router.clone();
+                    // As `spawn_on`: the peer address tells connections apart.
+                    let router = router
+                        .clone()
+                        .layer(axum::Extension(axum::extract::ConnectInfo(peer)));
                     tokio::spawn(async move {
                         // A refused handshake (the client does not trust us) ends here.
                         let Ok(tls) = acceptor.accept(stream).await else {

@@ -260,6 +260,52 @@ fn windows_authentication_against_an_on_premises_server() {
 }
 
 #[test]
+fn windows_authentication_over_tls_with_the_organisation_authority() {
+    use rcgen::{BasicConstraints, CertificateParams, DnType, IsCa, Issuer, KeyPair};
+    let mut ca = CertificateParams::new(Vec::<String>::new()).unwrap();
+    ca.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+    ca.distinguished_name
+        .push(DnType::CommonName, "Contoso Enterprise Root CA");
+    let ca_key = KeyPair::generate().unwrap();
+    let ca_cert = ca.self_signed(&ca_key).unwrap();
+    let issuer = Issuer::from_params(&ca, &ca_key);
+    let leaf = CertificateParams::new(vec!["127.0.0.1".to_owned()]).unwrap();
+    let leaf_key = KeyPair::generate().unwrap();
+    let leaf_cert = leaf.signed_by(&leaf_key, &issuer).unwrap();
+    let emu = EwsEmulator::start_tls(
+        EwsOptions {
+            users: vec![(USER.into(), PASSWORD.into())],
+            auth: ServerAuth::windows_only(),
+            ..EwsOptions::default()
+        },
+        vec![leaf_cert.der().to_vec()],
+        leaf_key.serialize_der(),
+    )
+    .unwrap();
+    assert!(emu.ews_url().starts_with("https://"));
+    let env = basic(
+        &emu,
+        PASSWORD,
+        &[("auth_method", "ntlm"), ("username", "svc@contoso.com")],
+    );
+    // The organisation's authority is unknown: named, with the fix.
+    let report = test_report(&env, 1);
+    let summary = report["summary"].as_str().unwrap();
+    assert!(summary.contains("Contoso Enterprise Root CA"), "{summary}");
+    assert!(summary.contains("passerelle trust add"), "{summary}");
+    assert_eq!(emu.ntlm_handshakes(), 0);
+
+    let ca_file = env.root.path().join("contoso-ca.pem");
+    std::fs::write(&ca_file, ca_cert.pem()).unwrap();
+    env.ok(&["trust", "add", ca_file.to_str().unwrap()]);
+    let run = env.run(&["test", "x", "--json"]).expect_code(0);
+    let report = run.json();
+    assert_eq!(report["status"], "ok", "{report:#}");
+    assert_eq!(emu.ntlm_handshakes(), 1);
+    assert_no_secret(&env, &[&run.stdout, &run.stderr]);
+}
+
+#[test]
 fn a_password_against_exchange_online_is_refused_when_enabling() {
     let env = TestEnv::with_plugins(&["passerelle_exchange_ews"]);
     env.ok(&["config", "create", "x", "--plugin", "exchange-ews"]);
