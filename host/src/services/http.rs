@@ -311,7 +311,7 @@ impl HttpService {
         match auth {
             None => {
                 let client = self.client();
-                self.execute(&client, &prepared, None).await
+                self.execute(&client, &prepared).await
             }
             Some(HttpAuth::Ntlm {
                 user,
@@ -324,26 +324,15 @@ impl HttpService {
         }
     }
 
-    /// Sends `prepared` on `client`, with `authorization` replacing any the plugin set.
-    async fn execute(
-        &self,
-        client: &reqwest::Client,
-        prepared: &Prepared,
-        authorization: Option<&str>,
-    ) -> HttpOutcome {
+    /// Sends `prepared` on the shared client.
+    async fn execute(&self, client: &reqwest::Client, prepared: &Prepared) -> HttpOutcome {
         let url = &prepared.url;
         let timeout = prepared.timeout;
         let mut builder = client
             .request(prepared.method.clone(), url.clone())
             .timeout(timeout);
         for (name, value) in &prepared.headers {
-            if authorization.is_some() && name.eq_ignore_ascii_case("authorization") {
-                continue;
-            }
             builder = builder.header(name.as_str(), value.as_str());
-        }
-        if let Some(value) = authorization {
-            builder = builder.header(reqwest::header::AUTHORIZATION, value);
         }
         if !prepared.body.is_empty() {
             builder = builder.body(prepared.body.clone());
