@@ -82,6 +82,8 @@ struct SessionKey {
 struct NtlmSession {
     sender: http1::SendRequest<Full<Bytes>>,
     authenticated: bool,
+    /// MsvAvChannelBindings of a TLS connection.
+    binding: Option<[u8; 16]>,
 }
 
 impl std::fmt::Debug for NtlmSession {
@@ -411,9 +413,10 @@ impl HttpService {
         let mut session = match idle {
             Some(s) => s,
             None => match self.connect(&prepared.url, tls).await {
-                Ok(sender) => NtlmSession {
+                Ok((sender, binding)) => NtlmSession {
                     sender,
                     authenticated: false,
+                    binding,
                 },
                 Err(outcome) => return outcome,
             },
@@ -453,18 +456,19 @@ impl HttpService {
             // plugin reads its WWW-Authenticate and says which scheme to choose.
             return first;
         };
-        let authenticate = match ntlm::authenticate_header(&challenge, user, domain, password) {
-            Ok(h) => h,
-            Err(e) => {
-                return error(
-                    HttpErrorKind::Other,
-                    format!(
-                        "NTLM authentication with {} failed: {e}",
-                        strip_query(prepared.url.as_str())
-                    ),
-                )
-            }
-        };
+        let authenticate =
+            match ntlm::authenticate_header(&challenge, user, domain, password, session.binding) {
+                Ok(h) => h,
+                Err(e) => {
+                    return error(
+                        HttpErrorKind::Other,
+                        format!(
+                            "NTLM authentication with {} failed: {e}",
+                            strip_query(prepared.url.as_str())
+                        ),
+                    )
+                }
+            };
         let last = self
             .exchange(&mut session.sender, prepared, Some(&authenticate))
             .await;
@@ -482,7 +486,7 @@ impl HttpService {
         &self,
         url: &reqwest::Url,
         tls: Arc<rustls::ClientConfig>,
-    ) -> Result<http1::SendRequest<Full<Bytes>>, HttpOutcome> {
+    ) -> Result<(http1::SendRequest<Full<Bytes>>, Option<[u8; 16]>), HttpOutcome> {
         let host = url.host_str().unwrap_or_default().to_owned();
         let port = url.port_or_known_default().unwrap_or(80);
         let unreachable = |why: String| {
@@ -530,18 +534,24 @@ impl HttpService {
                 Ok(Err(e)) => return Err(self.tls_failure(&host, &e.to_string())),
                 Err(_) => return Err(unreachable("TLS handshake timed out".into())),
             };
+            let binding = stream
+                .get_ref()
+                .1
+                .peer_certificates()
+                .and_then(|chain| chain.first())
+                .map(|leaf| ntlm::channel_binding(leaf.as_ref()));
             http1::handshake(TokioIo::new(stream))
                 .await
                 .map(|(sender, conn)| {
                     tokio::spawn(conn);
-                    sender
+                    (sender, binding)
                 })
         } else {
             http1::handshake(TokioIo::new(tcp))
                 .await
                 .map(|(sender, conn)| {
                     tokio::spawn(conn);
-                    sender
+                    (sender, None)
                 })
         };
         handshake.map_err(|e| unreachable(e.to_string()))

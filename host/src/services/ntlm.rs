@@ -7,6 +7,11 @@
 //! what this module adds is the HTTP framing (`WWW-Authenticate: NTLM <base64>`), the choice of
 //! flags, and an authenticate message without a session key: the host neither signs nor
 //! seals, so the key exchange is not negotiated and no key material leaves the host.
+//!
+//! Over TLS the authenticate message carries the channel binding of the connection
+//! (MsvAvChannelBindings: MD5 of a `gss_channel_bindings_struct` holding
+//! `tls-server-end-point:` and the hash of the server's certificate, RFC 5929), which
+//! Exchange's Extended Protection (on by default since Exchange 2019 CU14) requires.
 
 use base64::Engine as _;
 use ntlmclient::{Flags, Message, TargetInfoEntry, TargetInfoType};
@@ -76,12 +81,42 @@ pub fn offers_ntlm(www_authenticate: &str) -> bool {
     scheme.eq_ignore_ascii_case(SCHEME)
 }
 
-/// The `Authorization` value answering `challenge` (type 3, AUTHENTICATE_MESSAGE).
+/// The channel binding hash of a TLS connection from the server's certificate (DER):
+/// `tls-server-end-point` (RFC 5929) hashes it with its signature's hash, SHA-256 for MD5 and
+/// SHA-1, and MS-NLMP carries the MD5 of the whole `gss_channel_bindings_struct`.
+pub fn channel_binding(server_certificate: &[u8]) -> [u8; 16] {
+    use md5::Digest as _;
+    let algorithm = x509_parser::parse_x509_certificate(server_certificate)
+        .map(|(_, c)| c.signature_algorithm.algorithm.to_id_string())
+        .unwrap_or_default();
+    let hash: Vec<u8> = match algorithm.as_str() {
+        // sha384WithRSAEncryption, ecdsa-with-SHA384
+        "1.2.840.113549.1.1.12" | "1.2.840.10045.4.3.3" => {
+            sha2::Sha384::digest(server_certificate).to_vec()
+        }
+        // sha512WithRSAEncryption, ecdsa-with-SHA512
+        "1.2.840.113549.1.1.13" | "1.2.840.10045.4.3.4" => {
+            sha2::Sha512::digest(server_certificate).to_vec()
+        }
+        _ => sha2::Sha256::digest(server_certificate).to_vec(),
+    };
+    let mut application_data = b"tls-server-end-point:".to_vec();
+    application_data.extend_from_slice(&hash);
+    // Initiator and acceptor address types and lengths: all zero.
+    let mut bindings = vec![0u8; 16];
+    bindings.extend_from_slice(&(application_data.len() as u32).to_le_bytes());
+    bindings.extend_from_slice(&application_data);
+    md5::Md5::digest(&bindings).into()
+}
+
+/// The `Authorization` value answering `challenge` (type 3, AUTHENTICATE_MESSAGE), bound to
+/// the TLS connection when `binding` is given.
 pub fn authenticate_header(
     challenge: &str,
     user: &str,
     domain: &str,
     password: &str,
+    binding: Option<[u8; 16]>,
 ) -> Result<String, NtlmError> {
     let bytes = base64::engine::general_purpose::STANDARD
         .decode(challenge)
@@ -91,11 +126,23 @@ pub fn authenticate_header(
         Ok(other) => return Err(NtlmError::NotAChallenge(other.message_number())),
         Err(e) => return Err(NtlmError::Challenge(format!("{e:?}"))),
     };
-    let target_info: Vec<u8> = challenge
+    let mut entries: Vec<TargetInfoEntry> = challenge
         .target_information
         .iter()
-        .flat_map(TargetInfoEntry::to_bytes)
+        .filter(|e| e.entry_type != TargetInfoType::Terminator)
+        .cloned()
         .collect();
+    if let Some(binding) = binding {
+        entries.push(TargetInfoEntry {
+            entry_type: TargetInfoType::ChannelBindings,
+            data: binding.to_vec(),
+        });
+    }
+    entries.push(TargetInfoEntry {
+        entry_type: TargetInfoType::Terminator,
+        data: Vec::new(),
+    });
+    let target_info: Vec<u8> = entries.iter().flat_map(TargetInfoEntry::to_bytes).collect();
     let time = challenge
         .target_information
         .iter()
@@ -162,13 +209,13 @@ mod tests {
     #[test]
     fn garbage_challenges_are_errors_not_panics() {
         assert!(matches!(
-            authenticate_header("***", "u", "d", "p"),
+            authenticate_header("***", "u", "d", "p", None),
             Err(NtlmError::Base64)
         ));
         let short = base64::engine::general_purpose::STANDARD.encode(b"NTLMSSP\0\x02\0\0\0");
-        assert!(authenticate_header(&short, "u", "d", "p").is_err());
+        assert!(authenticate_header(&short, "u", "d", "p", None).is_err());
         let negotiate = negotiate_header().unwrap();
         let token = negotiate.strip_prefix("NTLM ").unwrap();
-        assert!(authenticate_header(token, "u", "d", "p").is_err());
+        assert!(authenticate_header(token, "u", "d", "p", None).is_err());
     }
 }

@@ -137,6 +137,9 @@ pub struct ServerAuth {
     pub ntlm: bool,
     /// The NetBIOS domain of the accounts, for `DOMAIN\user` logins.
     pub domain: String,
+    /// Extended Protection for Authentication (on by default since Exchange 2019 CU14):
+    /// over TLS, NTLM must carry the channel binding of the server's certificate.
+    pub extended_protection: bool,
 }
 
 impl ServerAuth {
@@ -147,6 +150,7 @@ impl ServerAuth {
             oauth: false,
             ntlm: true,
             domain: "CONTOSO".into(),
+            extended_protection: true,
         }
     }
 }
@@ -158,6 +162,7 @@ impl Default for ServerAuth {
             oauth: true,
             ntlm: false,
             domain: "CONTOSO".into(),
+            extended_protection: false,
         }
     }
 }
@@ -267,6 +272,9 @@ impl EwsEmulator {
     /// on-premises server whose certificate comes from the organisation's own authority.
     pub fn start_tls(opts: EwsOptions, cert_chain: Vec<Vec<u8>>, key: Vec<u8>) -> io::Result<Self> {
         let state = Arc::new(Shared::new(opts));
+        if let Some(leaf) = cert_chain.first() {
+            *lock(&state.channel_binding) = Some(ntlm::expected_channel_binding(leaf));
+        }
         let server = server::spawn_tls(app(state.clone()), cert_chain, key)?;
         Ok(EwsEmulator { server, state })
     }
@@ -412,6 +420,8 @@ struct Shared {
     /// NTLM state of each TCP connection, by the client's address and port.
     connections: Mutex<HashMap<SocketAddr, NtlmConnection>>,
     ntlm_handshakes: AtomicUsize,
+    /// The channel binding of the TLS certificate, when serving TLS.
+    channel_binding: Mutex<Option<[u8; 16]>>,
 }
 
 /// Where a connection is in the NTLM handshake.
@@ -502,6 +512,7 @@ impl Shared {
             counter: AtomicU64::new(1),
             connections: Mutex::new(HashMap::new()),
             ntlm_handshakes: AtomicUsize::new(0),
+            channel_binding: Mutex::new(None),
         }
     }
 
@@ -645,6 +656,13 @@ impl Shared {
                 };
                 if ntlm::verify_v2(&auth, server_challenge, &password).is_err() {
                     return Err(self.unauthorized(None));
+                }
+                if let Some(expected) = *lock(&self.channel_binding) {
+                    let sent = ntlm::channel_binding_of(&auth);
+                    if self.opts.auth.extended_protection && sent.as_deref() != Some(&expected[..])
+                    {
+                        return Err(self.unauthorized(None));
+                    }
                 }
                 let principal = Principal::User(login);
                 self.ntlm_handshakes.fetch_add(1, Ordering::SeqCst);

@@ -32,6 +32,7 @@ const MSV_AV_NB_DOMAIN_NAME: u16 = 2;
 const MSV_AV_DNS_COMPUTER_NAME: u16 = 3;
 const MSV_AV_DNS_DOMAIN_NAME: u16 = 4;
 const MSV_AV_TIMESTAMP: u16 = 7;
+const MSV_AV_CHANNEL_BINDINGS: u16 = 10;
 
 /// The message type of an NTLMSSP token, if it is one.
 pub fn message_type(token: &[u8]) -> Option<u32> {
@@ -211,6 +212,37 @@ pub fn ntowf_v2(password: &str, user: &str, domain: &str) -> [u8; 16] {
     hmac_md5(&nt_hash, &[&identity])
 }
 
+/// The channel binding a client must send over a TLS connection whose server certificate
+/// (DER, signed with SHA-256) is `certificate`: MD5 of the `gss_channel_bindings_struct`
+/// with `tls-server-end-point:` and the certificate's SHA-256 (RFC 5929, MS-NLMP 3.1.5.1.2).
+pub fn expected_channel_binding(certificate: &[u8]) -> [u8; 16] {
+    use sha2::Digest as _;
+    let mut data = b"tls-server-end-point:".to_vec();
+    data.extend_from_slice(&sha2::Sha256::digest(certificate));
+    let mut bindings = vec![0u8; 16];
+    bindings.extend_from_slice(&(data.len() as u32).to_le_bytes());
+    bindings.extend_from_slice(&data);
+    Md5::digest(&bindings).into()
+}
+
+/// The MsvAvChannelBindings the client put in its NTLMv2 response, if any.
+pub fn channel_binding_of(auth: &Authenticate) -> Option<Vec<u8>> {
+    // NTProofStr (16), then RespType, HiRespType, 6 reserved, time (8), client challenge
+    // (8), 4 reserved: the AV pairs start 44 bytes in.
+    let mut pairs = auth.nt_response.get(44..)?;
+    while pairs.len() >= 4 {
+        let id = u16::from_le_bytes([pairs[0], pairs[1]]);
+        let len = usize::from(u16::from_le_bytes([pairs[2], pairs[3]]));
+        let value = pairs.get(4..4 + len)?;
+        match id {
+            MSV_AV_EOL => return None,
+            MSV_AV_CHANNEL_BINDINGS => return Some(value.to_vec()),
+            _ => pairs = &pairs[4 + len..],
+        }
+    }
+    None
+}
+
 /// Why an AUTHENTICATE_MESSAGE is refused.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Refusal {
@@ -270,6 +302,32 @@ mod tests {
         assert_eq!(text(name, true).unwrap(), "CONTOSO");
         let info = field(&m, 40).unwrap();
         assert!(info.ends_with(&[0, 0, 0, 0]));
+    }
+
+    #[test]
+    fn channel_bindings_are_found_in_the_ntlmv2_blob() {
+        let mut nt = vec![0u8; 16];
+        nt.extend_from_slice(&[1, 1, 0, 0, 0, 0, 0, 0]);
+        nt.extend_from_slice(&[0; 20]);
+        av_pair(&mut nt, MSV_AV_TIMESTAMP, &[0; 8]);
+        av_pair(&mut nt, MSV_AV_CHANNEL_BINDINGS, &[9; 16]);
+        av_pair(&mut nt, MSV_AV_EOL, &[]);
+        let mut auth = Authenticate {
+            flags: NEGOTIATE_UNICODE,
+            user: "u".into(),
+            domain: String::new(),
+            workstation: String::new(),
+            nt_response: nt,
+            encrypted_session_key: Vec::new(),
+        };
+        assert_eq!(channel_binding_of(&auth), Some(vec![9; 16]));
+        auth.nt_response.truncate(44 + 12);
+        auth.nt_response.extend_from_slice(&[0, 0, 0, 0]);
+        assert_eq!(channel_binding_of(&auth), None);
+        assert_ne!(
+            expected_channel_binding(b"a"),
+            expected_channel_binding(b"b")
+        );
     }
 
     #[test]

@@ -260,7 +260,7 @@ fn windows_authentication_against_an_on_premises_server() {
 }
 
 #[test]
-fn windows_authentication_over_tls_with_the_organisation_authority() {
+fn windows_authentication_over_tls_with_the_organisation_authority_and_extended_protection() {
     use rcgen::{BasicConstraints, CertificateParams, DnType, IsCa, Issuer, KeyPair};
     let mut ca = CertificateParams::new(Vec::<String>::new()).unwrap();
     ca.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
@@ -283,6 +283,9 @@ fn windows_authentication_over_tls_with_the_organisation_authority() {
     )
     .unwrap();
     assert!(emu.ews_url().starts_with("https://"));
+    // Extended Protection is on (Exchange 2019 CU14's default): the handshake only passes
+    // with the channel binding of this connection's certificate.
+    assert!(emu.options().auth.extended_protection);
     let env = basic(
         &emu,
         PASSWORD,
