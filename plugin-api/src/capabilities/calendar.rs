@@ -112,7 +112,7 @@ pub struct CalendarSyncError {
 }
 
 /// An item of a calendar, as read from the provider.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct CalendarEvent {
     /// The provider's id of the item.
     pub id: String,
