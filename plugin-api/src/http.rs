@@ -32,6 +32,62 @@ pub struct HttpRequest {
     /// Header names whose values are secrets (never logged); `Authorization` always is.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub secret_headers: Vec<String>,
+    /// Authentication the host performs itself, for schemes bound to a connection (NTLM),
+    /// which a plugin cannot do with headers alone. Absent: the headers are sent as given.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub auth: Option<HttpAuth>,
+}
+
+/// An authentication handshake the host runs on the plugin's behalf.
+///
+/// NTLM authenticates a TCP connection, not a request: the negotiate message, the server's
+/// challenge and the authenticate message must travel on one kept-alive connection, and
+/// later requests on that connection need no credentials. Plugins never hold connections,
+/// so the host does it: it keeps authenticated HTTP/1.1 connections per credentials and
+/// origin, runs the handshake on a new one, and runs it again when the server asks (401).
+#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "scheme", rename_all = "snake_case")]
+pub enum HttpAuth {
+    /// NTLMv2 (MS-NLMP), as Windows authentication of IIS (`WWW-Authenticate: NTLM`).
+    Ntlm {
+        /// The account name, without domain.
+        user: String,
+        /// The NetBIOS or DNS domain of the account; empty for a local account.
+        #[serde(default)]
+        domain: String,
+        /// Never logged: the host registers it with its redaction.
+        password: String,
+    },
+}
+
+impl HttpAuth {
+    /// NTLM credentials from a login written `DOMAIN\user`, `user@domain` or `user`.
+    pub fn ntlm(login: &str, password: &str) -> Self {
+        let login = login.trim();
+        let (domain, user) = match login.split_once('\\') {
+            Some((domain, user)) => (domain, user),
+            // A UPN is passed whole as the user name with an empty domain, as Windows does.
+            None => ("", login),
+        };
+        HttpAuth::Ntlm {
+            user: user.to_owned(),
+            domain: domain.to_owned(),
+            password: password.to_owned(),
+        }
+    }
+}
+
+impl std::fmt::Debug for HttpAuth {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            HttpAuth::Ntlm { user, domain, .. } => f
+                .debug_struct("Ntlm")
+                .field("user", user)
+                .field("domain", domain)
+                .field("password", &"***")
+                .finish(),
+        }
+    }
 }
 
 impl HttpRequest {
@@ -43,6 +99,7 @@ impl HttpRequest {
             body: Vec::new(),
             timeout_ms: None,
             secret_headers: Vec::new(),
+            auth: None,
         }
     }
 
@@ -73,6 +130,12 @@ impl HttpRequest {
         let raw = format!("{user}:{password}");
         let encoded = base64::engine::general_purpose::STANDARD.encode(raw);
         self.header("Authorization", format!("Basic {encoded}"))
+    }
+
+    /// Lets the host authenticate the request (NTLM); see [`HttpAuth`].
+    pub fn auth(mut self, auth: HttpAuth) -> Self {
+        self.auth = Some(auth);
+        self
     }
 
     pub fn body(mut self, content_type: &str, body: impl Into<Vec<u8>>) -> Self {
@@ -240,5 +303,35 @@ mod tests {
         let json = serde_json::to_string(&req).unwrap();
         let back: HttpRequest = serde_json::from_str(&json).unwrap();
         assert_eq!(back.body, vec![0u8, 255]);
+    }
+
+    #[test]
+    fn auth_is_optional_on_the_wire_and_hidden_from_debug() {
+        let old = r#"{"method":"GET","url":"http://x"}"#;
+        let req: HttpRequest = serde_json::from_str(old).unwrap();
+        assert_eq!(req.auth, None);
+        assert!(!serde_json::to_string(&req).unwrap().contains("auth"));
+        let req = HttpRequest::get("http://x").auth(HttpAuth::ntlm("CORP\\svc", "canary"));
+        let json = serde_json::to_string(&req).unwrap();
+        assert!(json.contains(r#""scheme":"ntlm""#), "{json}");
+        let back: HttpRequest = serde_json::from_str(&json).unwrap();
+        assert_eq!(back, req);
+        assert_eq!(
+            back.auth,
+            Some(HttpAuth::Ntlm {
+                user: "svc".into(),
+                domain: "CORP".into(),
+                password: "canary".into()
+            })
+        );
+        assert!(!format!("{req:?}").contains("canary"));
+        assert_eq!(
+            HttpAuth::ntlm("svc@corp.example", "p"),
+            HttpAuth::Ntlm {
+                user: "svc@corp.example".into(),
+                domain: String::new(),
+                password: "p".into()
+            }
+        );
     }
 }

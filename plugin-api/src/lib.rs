@@ -37,7 +37,7 @@ pub mod testing;
 pub use config::{config_schema, Secret};
 pub use error::{ErrorKind, PluginError};
 pub use host::{Host, LogLevel};
-pub use http::{HttpError, HttpErrorKind, HttpRequest, HttpResponse, Method};
+pub use http::{HttpAuth, HttpError, HttpErrorKind, HttpRequest, HttpResponse, Method};
 pub use manifest::{Category, Manifest, Quotas, TaskDecl};
 pub use oauth2::OAuth2Client;
 pub use plugin::{Call, Operation, Plugin, Reply, TaskOutcome};
@@ -57,7 +57,7 @@ pub mod prelude {
     pub use crate::error::{ErrorKind, PluginError};
     pub use crate::export_plugin;
     pub use crate::host::{Host, LogLevel};
-    pub use crate::http::{HttpError, HttpErrorKind, HttpRequest, HttpResponse, Method};
+    pub use crate::http::{HttpAuth, HttpError, HttpErrorKind, HttpRequest, HttpResponse, Method};
     pub use crate::manifest::{Category, Manifest, Quotas, TaskDecl};
     pub use crate::oauth2::OAuth2Client;
     pub use crate::plugin::{Call, Operation, Plugin, Reply, TaskOutcome};

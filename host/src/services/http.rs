@@ -4,10 +4,28 @@
 //! line per call with method, URL, status and duration — never headers or bodies, so that
 //! credentials cannot leak into logs. Failures without a response are classified
 //! (connect, TLS, timeout) so that a test report can say what to fix.
+//!
+//! NTLM (`HttpRequest::auth`) authenticates a connection, not a request, so those requests
+//! do not use the shared pool: each runs on a connection the host holds itself with hyper's
+//! connection-level HTTP/1.1 client (`hyper::client::conn::http1`; HTTP/2 forbids
+//! connection-bound authentication), with the same TLS settings and trust store. A pooled
+//! client cannot promise that the authenticate message travels on the connection that got
+//! the challenge: when its idle connection is not ready yet, it races a new one and often
+//! picks it, and the server then refuses the handshake. Connections are kept idle per
+//! credentials and origin and serve one request at a time; concurrent requests get
+//! connections of their own, each authenticated once. A connection the server closed is
+//! dropped, and a 401 on an authenticated one runs the handshake again.
 
+use super::ntlm;
 use crate::trust::TrustStore;
+use http_body_util::{BodyExt as _, Full, Limited};
+use hyper::body::Bytes;
+use hyper::client::conn::http1;
+use hyper_util::rt::TokioIo;
 use passerelle_plugin_api::host::wire::HttpOutcome;
-use passerelle_plugin_api::{HttpError, HttpErrorKind, HttpRequest, HttpResponse, Method};
+use passerelle_plugin_api::{
+    HttpAuth, HttpError, HttpErrorKind, HttpRequest, HttpResponse, Method,
+};
 use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
 use rustls::pki_types::{CertificateDer, ServerName, UnixTime};
 use rustls::{CertificateError, DigitallySignedStruct};
@@ -31,6 +49,7 @@ const TRUST_CHECK: Duration = Duration::from_secs(1);
 #[derive(Debug)]
 struct ClientState {
     client: reqwest::Client,
+    ntlm_tls: Arc<rustls::ClientConfig>,
     stamp: String,
     checked: Instant,
 }
@@ -41,6 +60,47 @@ pub struct HttpService {
     state: RwLock<ClientState>,
     /// Issuer of the last certificate refused for an unknown issuer, by server name.
     unknown_issuers: Arc<Mutex<HashMap<String, String>>>,
+    /// Idle NTLM sessions by credentials, origin and trust stamp.
+    ntlm_sessions: Mutex<HashMap<SessionKey, Vec<NtlmSession>>>,
+}
+
+/// Idle NTLM sessions kept per key; more concurrent requests open more, then drop them.
+const MAX_IDLE_SESSIONS: usize = 32;
+
+/// Whose connections an NTLM session holds. The password enters only as a SHA-256, so a
+/// changed password never reuses a connection authenticated with the old one.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+struct SessionKey {
+    origin: String,
+    domain: String,
+    user: String,
+    password_sha256: [u8; 32],
+    trust_stamp: String,
+}
+
+/// One HTTP/1.1 connection, and whether the handshake authenticated it.
+struct NtlmSession {
+    sender: http1::SendRequest<Full<Bytes>>,
+    authenticated: bool,
+    /// MsvAvChannelBindings of a TLS connection.
+    binding: Option<[u8; 16]>,
+}
+
+impl std::fmt::Debug for NtlmSession {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("NtlmSession")
+            .field("authenticated", &self.authenticated)
+            .finish_non_exhaustive()
+    }
+}
+
+/// A checked request, ready to be sent on any client.
+struct Prepared {
+    method: reqwest::Method,
+    url: reqwest::Url,
+    timeout: Duration,
+    headers: Vec<(String, String)>,
+    body: Vec<u8>,
 }
 
 /// A certificate verifier that remembers which issuer it did not know, so that the error
@@ -102,10 +162,12 @@ impl ServerCertVerifier for RecordingVerifier {
     }
 }
 
-fn build_client(
+/// The host's TLS settings: system roots plus the trust store, a verifier that remembers
+/// unknown issuers; no ALPN (each use sets its own).
+fn tls_config(
     trust: &TrustStore,
     unknown_issuers: &Arc<Mutex<HashMap<String, String>>>,
-) -> Result<reqwest::Client, HttpSetupError> {
+) -> Result<rustls::ClientConfig, HttpSetupError> {
     let setup = |e: &dyn std::fmt::Display| HttpSetupError(e.to_string());
     let mut roots = rustls::RootCertStore::empty();
     let native = rustls_native_certs::load_native_certs();
@@ -129,34 +191,51 @@ fn build_client(
         inner,
         unknown_issuers: unknown_issuers.clone(),
     };
-    let mut tls = rustls::ClientConfig::builder_with_provider(provider)
+    Ok(rustls::ClientConfig::builder_with_provider(provider)
         .with_safe_default_protocol_versions()
         .map_err(|e| setup(&e))?
         .dangerous()
         .with_custom_certificate_verifier(Arc::new(verifier))
-        .with_no_client_auth();
+        .with_no_client_auth())
+}
+
+/// The shared client, and the TLS settings of NTLM connections (HTTP/1.1 only: HTTP/2
+/// forbids connection-bound authentication).
+fn build_clients(
+    trust: &TrustStore,
+    unknown_issuers: &Arc<Mutex<HashMap<String, String>>>,
+) -> Result<(reqwest::Client, Arc<rustls::ClientConfig>), HttpSetupError> {
+    let base = tls_config(trust, unknown_issuers)?;
+    let mut ntlm = base.clone();
+    ntlm.alpn_protocols = vec![b"http/1.1".to_vec()];
+    let mut tls = base;
     tls.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
-    reqwest::Client::builder()
+    let client = reqwest::Client::builder()
         .use_preconfigured_tls(tls)
         .connect_timeout(CONNECT_TIMEOUT)
-        .user_agent(concat!("passerelle/", env!("CARGO_PKG_VERSION")))
+        .user_agent(USER_AGENT)
         .build()
-        .map_err(|e| setup(&e))
+        .map_err(|e| HttpSetupError(e.to_string()))?;
+    Ok((client, Arc::new(ntlm)))
 }
+
+const USER_AGENT: &str = concat!("passerelle/", env!("CARGO_PKG_VERSION"));
 
 impl HttpService {
     pub fn new(trust: TrustStore) -> Result<Self, HttpSetupError> {
         let unknown_issuers = Arc::new(Mutex::new(HashMap::new()));
-        let client = build_client(&trust, &unknown_issuers)?;
+        let (client, ntlm_tls) = build_clients(&trust, &unknown_issuers)?;
         let stamp = trust.stamp();
         Ok(HttpService {
             trust,
             state: RwLock::new(ClientState {
                 client,
+                ntlm_tls,
                 stamp,
                 checked: Instant::now(),
             }),
             unknown_issuers,
+            ntlm_sessions: Mutex::new(HashMap::new()),
         })
     }
 
@@ -177,10 +256,11 @@ impl HttpService {
         state.checked = Instant::now();
         let stamp = self.trust.stamp();
         if stamp != state.stamp {
-            match build_client(&self.trust, &self.unknown_issuers) {
-                Ok(client) => {
+            match build_clients(&self.trust, &self.unknown_issuers) {
+                Ok((client, ntlm_tls)) => {
                     tracing::info!(dir = %self.trust.dir().display(), "trust store changed; HTTP client reloaded");
                     state.client = client;
+                    state.ntlm_tls = ntlm_tls;
                     state.stamp = stamp;
                 }
                 Err(e) => {
@@ -193,6 +273,17 @@ impl HttpService {
 
     fn unknown_issuer(&self, host: &str) -> Option<String> {
         self.unknown_issuers.lock().ok()?.get(host).cloned()
+    }
+
+    /// What to do about a certificate from an authority the host does not trust.
+    fn unknown_issuer_message(&self, host: &str) -> String {
+        let issuer = self
+            .unknown_issuer(host)
+            .map(|i| format!("“{i}”"))
+            .unwrap_or_else(|| "an authority".to_owned());
+        format!(
+            "the certificate of {host} is issued by {issuer}, which this host does not trust. If that authority is legitimate for this provider, add its certificate with `passerelle trust add <ca-certificate.pem>` (the host picks it up without a restart); certificate checks cannot be disabled"
+        )
     }
 
     /// Sends a plugin's request. Any HTTP status is a response.
@@ -214,54 +305,43 @@ impl HttpService {
     }
 
     async fn send_inner(&self, request: HttpRequest) -> HttpOutcome {
-        let url = match reqwest::Url::parse(&request.url) {
-            Ok(u) if matches!(u.scheme(), "http" | "https") => u,
-            Ok(u) => {
-                return error(
-                    HttpErrorKind::InvalidUrl,
-                    format!("the URL scheme `{}` is not supported; use https:// (or http:// for a local service)", u.scheme()),
-                )
-            }
-            Err(e) => {
-                return error(
-                    HttpErrorKind::InvalidUrl,
-                    format!("{:?} is not a valid URL ({e})", request.url),
-                )
-            }
+        let auth = request.auth.clone();
+        let prepared = match prepare(request) {
+            Ok(p) => p,
+            Err(outcome) => return outcome,
         };
-        let method = match request.method {
-            Method::Get => reqwest::Method::GET,
-            Method::Post => reqwest::Method::POST,
-            Method::Put => reqwest::Method::PUT,
-            Method::Patch => reqwest::Method::PATCH,
-            Method::Delete => reqwest::Method::DELETE,
-            Method::Head => reqwest::Method::HEAD,
-        };
-        let timeout = request
-            .timeout_ms
-            .map(Duration::from_millis)
-            .unwrap_or(DEFAULT_TIMEOUT);
-        let mut builder = self.client().request(method, url.clone()).timeout(timeout);
-        for (name, value) in &request.headers {
-            let secret = name.eq_ignore_ascii_case("authorization")
-                || request
-                    .secret_headers
-                    .iter()
-                    .any(|s| s.eq_ignore_ascii_case(name));
-            if secret {
-                crate::redact::register(value);
-                if let Some((_, credential)) = value.split_once(' ') {
-                    crate::redact::register(credential);
-                }
+        match auth {
+            None => {
+                let client = self.client();
+                self.execute(&client, &prepared).await
             }
+            Some(HttpAuth::Ntlm {
+                user,
+                domain,
+                password,
+            }) => {
+                crate::redact::register(&password);
+                self.send_ntlm(&prepared, &user, &domain, &password).await
+            }
+        }
+    }
+
+    /// Sends `prepared` on the shared client.
+    async fn execute(&self, client: &reqwest::Client, prepared: &Prepared) -> HttpOutcome {
+        let url = &prepared.url;
+        let timeout = prepared.timeout;
+        let mut builder = client
+            .request(prepared.method.clone(), url.clone())
+            .timeout(timeout);
+        for (name, value) in &prepared.headers {
             builder = builder.header(name.as_str(), value.as_str());
         }
-        if !request.body.is_empty() {
-            builder = builder.body(request.body);
+        if !prepared.body.is_empty() {
+            builder = builder.body(prepared.body.clone());
         }
         let response = match builder.send().await {
             Ok(r) => r,
-            Err(e) => return self.classify(&url, timeout, &e),
+            Err(e) => return self.classify(url, timeout, &e),
         };
         let status = response.status().as_u16();
         let headers = response
@@ -293,9 +373,356 @@ impl HttpService {
                 headers,
                 body: body.to_vec(),
             }),
-            Err(e) => self.classify(&url, timeout, &e),
+            Err(e) => self.classify(url, timeout, &e),
         }
     }
+
+    /// Sends `prepared` on an NTLM-authenticated connection: an idle one of these
+    /// credentials as it is, or the three-message handshake on a new connection (or again
+    /// on one the server no longer accepts).
+    async fn send_ntlm(
+        &self,
+        prepared: &Prepared,
+        user: &str,
+        domain: &str,
+        password: &str,
+    ) -> HttpOutcome {
+        use sha2::Digest as _;
+        // Refreshes the shared client, and with it the TLS settings and trust stamp.
+        let _ = self.client();
+        let Ok((tls, trust_stamp)) = self
+            .state
+            .read()
+            .map(|s| (s.ntlm_tls.clone(), s.stamp.clone()))
+        else {
+            return error(HttpErrorKind::Other, "the HTTP service is unusable".into());
+        };
+        let key = SessionKey {
+            origin: prepared.url.origin().ascii_serialization(),
+            domain: domain.to_owned(),
+            user: user.to_owned(),
+            password_sha256: sha2::Sha256::digest(password.as_bytes()).into(),
+            trust_stamp,
+        };
+        let idle = self.ntlm_sessions.lock().ok().and_then(|mut map| {
+            let idle = map.get_mut(&key)?;
+            // Connections the server closed while idle are of no use.
+            idle.retain(|s| !s.sender.is_closed());
+            idle.pop()
+        });
+        let mut session = match idle {
+            Some(s) => s,
+            None => match self.connect(&prepared.url, tls).await {
+                Ok((sender, binding)) => NtlmSession {
+                    sender,
+                    authenticated: false,
+                    binding,
+                },
+                Err(outcome) => return outcome,
+            },
+        };
+        if session.authenticated {
+            let outcome = self.exchange(&mut session.sender, prepared, None).await;
+            match &outcome {
+                HttpOutcome::Response(r) if r.status == 401 && asks_ntlm(r) => {
+                    // The server no longer counts the connection as authenticated.
+                    session.authenticated = false;
+                }
+                HttpOutcome::Response(_) => {
+                    self.give_back(key, session);
+                    return outcome;
+                }
+                HttpOutcome::Error(_) => return outcome,
+            }
+        }
+        let negotiate = match ntlm::negotiate_header() {
+            Ok(h) => h,
+            Err(e) => return error(HttpErrorKind::Other, e.to_string()),
+        };
+        let first = self
+            .exchange(&mut session.sender, prepared, Some(&negotiate))
+            .await;
+        let challenge = match &first {
+            HttpOutcome::Response(r) if r.status == 401 => r
+                .headers
+                .iter()
+                .filter(|(k, _)| k.eq_ignore_ascii_case("www-authenticate"))
+                .find_map(|(_, v)| ntlm::challenge_of(v).map(str::to_owned)),
+            // Not asked to authenticate (or failed): that is the answer.
+            _ => None,
+        };
+        let Some(challenge) = challenge else {
+            // A 401 without an NTLM challenge: the server does not offer NTLM here. The
+            // plugin reads its WWW-Authenticate and says which scheme to choose.
+            return first;
+        };
+        let authenticate =
+            match ntlm::authenticate_header(&challenge, user, domain, password, session.binding) {
+                Ok(h) => h,
+                Err(e) => {
+                    return error(
+                        HttpErrorKind::Other,
+                        format!(
+                            "NTLM authentication with {} failed: {e}",
+                            strip_query(prepared.url.as_str())
+                        ),
+                    )
+                }
+            };
+        let last = self
+            .exchange(&mut session.sender, prepared, Some(&authenticate))
+            .await;
+        if let HttpOutcome::Response(r) = &last {
+            if r.status != 401 {
+                session.authenticated = true;
+                self.give_back(key, session);
+            }
+        }
+        last
+    }
+
+    /// Opens an HTTP/1.1 connection to the URL's origin (TLS for https).
+    async fn connect(
+        &self,
+        url: &reqwest::Url,
+        tls: Arc<rustls::ClientConfig>,
+    ) -> Result<(http1::SendRequest<Full<Bytes>>, Option<[u8; 16]>), HttpOutcome> {
+        let host = url.host_str().unwrap_or_default().to_owned();
+        let port = url.port_or_known_default().unwrap_or(80);
+        let unreachable = |why: String| {
+            error(
+                HttpErrorKind::Connect,
+                format!(
+                    "cannot reach {host} ({}): {why}; check the URL and that the service is up and reachable from this machine",
+                    strip_query(url.as_str())
+                ),
+            )
+        };
+        // Brackets of an IPv6 literal are URL syntax, not part of the address.
+        let address = host
+            .trim_start_matches('[')
+            .trim_end_matches(']')
+            .to_owned();
+        let tcp = match tokio::time::timeout(
+            CONNECT_TIMEOUT,
+            tokio::net::TcpStream::connect((address.as_str(), port)),
+        )
+        .await
+        {
+            Ok(Ok(tcp)) => tcp,
+            Ok(Err(e)) => return Err(unreachable(e.to_string())),
+            Err(_) => return Err(unreachable("connection timed out".into())),
+        };
+        let _ = tcp.set_nodelay(true);
+        let handshake = if url.scheme() == "https" {
+            let name = match rustls::pki_types::ServerName::try_from(address.clone()) {
+                Ok(n) => n,
+                Err(e) => {
+                    return Err(error(
+                        HttpErrorKind::InvalidUrl,
+                        format!("{host} is not a valid server name ({e})"),
+                    ))
+                }
+            };
+            let stream = match tokio::time::timeout(
+                CONNECT_TIMEOUT,
+                tokio_rustls::TlsConnector::from(tls).connect(name, tcp),
+            )
+            .await
+            {
+                Ok(Ok(stream)) => stream,
+                Ok(Err(e)) => return Err(self.tls_failure(&host, &e.to_string())),
+                Err(_) => return Err(unreachable("TLS handshake timed out".into())),
+            };
+            let binding = stream
+                .get_ref()
+                .1
+                .peer_certificates()
+                .and_then(|chain| chain.first())
+                .map(|leaf| ntlm::channel_binding(leaf.as_ref()));
+            http1::handshake(TokioIo::new(stream))
+                .await
+                .map(|(sender, conn)| {
+                    tokio::spawn(conn);
+                    (sender, binding)
+                })
+        } else {
+            http1::handshake(TokioIo::new(tcp))
+                .await
+                .map(|(sender, conn)| {
+                    tokio::spawn(conn);
+                    (sender, None)
+                })
+        };
+        handshake.map_err(|e| unreachable(e.to_string()))
+    }
+
+    /// The error of a failed TLS handshake, naming an unknown issuer and how to trust it.
+    fn tls_failure(&self, host: &str, why: &str) -> HttpOutcome {
+        if why.contains("UnknownIssuer") {
+            return error(HttpErrorKind::Tls, self.unknown_issuer_message(host));
+        }
+        error(
+            HttpErrorKind::Tls,
+            format!("the TLS connection to {host} failed: {why}"),
+        )
+    }
+
+    /// One request and its whole answer on `sender`'s connection.
+    async fn exchange(
+        &self,
+        sender: &mut http1::SendRequest<Full<Bytes>>,
+        prepared: &Prepared,
+        authorization: Option<&str>,
+    ) -> HttpOutcome {
+        let url = &prepared.url;
+        let host = url.host_str().unwrap_or("?").to_owned();
+        let target = match url.query() {
+            Some(q) => format!("{}?{q}", url.path()),
+            None => url.path().to_owned(),
+        };
+        let authority = match url.port() {
+            Some(port) => format!("{host}:{port}"),
+            None => host.clone(),
+        };
+        let mut builder = hyper::Request::builder()
+            .method(prepared.method.clone())
+            .uri(target)
+            .header(hyper::header::HOST, authority)
+            .header(hyper::header::USER_AGENT, USER_AGENT);
+        for (name, value) in &prepared.headers {
+            if authorization.is_some() && name.eq_ignore_ascii_case("authorization") {
+                continue;
+            }
+            builder = builder.header(name.as_str(), value.as_str());
+        }
+        if let Some(value) = authorization {
+            builder = builder.header(hyper::header::AUTHORIZATION, value);
+        }
+        let request = match builder.body(Full::new(Bytes::from(prepared.body.clone()))) {
+            Ok(r) => r,
+            Err(e) => {
+                return error(
+                    HttpErrorKind::InvalidUrl,
+                    format!("cannot build the request to {host}: {e}"),
+                )
+            }
+        };
+        let round_trip = async {
+            sender.ready().await?;
+            let response = sender.send_request(request).await?;
+            let status = response.status().as_u16();
+            let headers: Vec<(String, String)> = response
+                .headers()
+                .iter()
+                .map(|(k, v)| {
+                    (
+                        k.as_str().to_owned(),
+                        String::from_utf8_lossy(v.as_bytes()).into_owned(),
+                    )
+                })
+                .collect();
+            let body = Limited::new(response.into_body(), MAX_BODY).collect().await;
+            Ok::<_, hyper::Error>((status, headers, body))
+        };
+        match tokio::time::timeout(prepared.timeout, round_trip).await {
+            Err(_) => error(
+                HttpErrorKind::Timeout,
+                format!(
+                    "{host} did not answer within {} s",
+                    prepared.timeout.as_secs_f64()
+                ),
+            ),
+            Ok(Err(e)) => error(
+                HttpErrorKind::Other,
+                format!("request to {host} failed: {}", error_chain(&e)),
+            ),
+            Ok(Ok((_, _, Err(e)))) => error(
+                HttpErrorKind::Other,
+                format!(
+                    "the answer of {} could not be read (larger than {} MiB?): {e}",
+                    strip_query(url.as_str()),
+                    MAX_BODY / 1024 / 1024
+                ),
+            ),
+            Ok(Ok((status, headers, Ok(body)))) => HttpOutcome::Response(HttpResponse {
+                status,
+                headers,
+                body: body.to_bytes().to_vec(),
+            }),
+        }
+    }
+
+    fn give_back(&self, key: SessionKey, session: NtlmSession) {
+        if let Ok(mut map) = self.ntlm_sessions.lock() {
+            let idle = map.entry(key).or_default();
+            if idle.len() < MAX_IDLE_SESSIONS {
+                idle.push(session);
+            }
+        }
+    }
+}
+
+/// Whether a 401 asks for NTLM (a fresh handshake).
+fn asks_ntlm(response: &HttpResponse) -> bool {
+    response
+        .headers
+        .iter()
+        .any(|(k, v)| k.eq_ignore_ascii_case("www-authenticate") && ntlm::offers_ntlm(v))
+}
+
+/// Checks the URL and method, registers secret headers with the redactor.
+fn prepare(request: HttpRequest) -> Result<Prepared, HttpOutcome> {
+    let url = match reqwest::Url::parse(&request.url) {
+        Ok(u) if matches!(u.scheme(), "http" | "https") => u,
+        Ok(u) => {
+            return Err(error(
+                HttpErrorKind::InvalidUrl,
+                format!(
+                    "the URL scheme `{}` is not supported; use https:// (or http:// for a local service)",
+                    u.scheme()
+                ),
+            ))
+        }
+        Err(e) => {
+            return Err(error(
+                HttpErrorKind::InvalidUrl,
+                format!("{:?} is not a valid URL ({e})", request.url),
+            ))
+        }
+    };
+    let method = match request.method {
+        Method::Get => reqwest::Method::GET,
+        Method::Post => reqwest::Method::POST,
+        Method::Put => reqwest::Method::PUT,
+        Method::Patch => reqwest::Method::PATCH,
+        Method::Delete => reqwest::Method::DELETE,
+        Method::Head => reqwest::Method::HEAD,
+    };
+    let timeout = request
+        .timeout_ms
+        .map(Duration::from_millis)
+        .unwrap_or(DEFAULT_TIMEOUT);
+    for (name, value) in &request.headers {
+        let secret = name.eq_ignore_ascii_case("authorization")
+            || request
+                .secret_headers
+                .iter()
+                .any(|s| s.eq_ignore_ascii_case(name));
+        if secret {
+            crate::redact::register(value);
+            if let Some((_, credential)) = value.split_once(' ') {
+                crate::redact::register(credential);
+            }
+        }
+    }
+    Ok(Prepared {
+        method,
+        url,
+        timeout,
+        headers: request.headers,
+        body: request.body,
+    })
 }
 
 fn error(kind: HttpErrorKind, message: String) -> HttpOutcome {
@@ -313,16 +740,7 @@ impl HttpService {
         let host = url.host_str().unwrap_or("?").to_owned();
         let chain = error_chain(e);
         if chain.contains("UnknownIssuer") {
-            let issuer = self
-                .unknown_issuer(&host)
-                .map(|i| format!("“{i}”"))
-                .unwrap_or_else(|| "an authority".to_owned());
-            return error(
-            HttpErrorKind::Tls,
-            format!(
-                "the certificate of {host} is issued by {issuer}, which this host does not trust. If that authority is legitimate for this provider, add its certificate with `passerelle trust add <ca-certificate.pem>` (the host picks it up without a restart); certificate checks cannot be disabled"
-            ),
-        );
+            return error(HttpErrorKind::Tls, self.unknown_issuer_message(&host));
         }
         let lower = chain.to_lowercase();
         if e.is_timeout() {

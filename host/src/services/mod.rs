@@ -5,6 +5,7 @@
 pub mod admission;
 pub mod callbacks;
 pub mod http;
+pub mod ntlm;
 pub mod oauth2;
 pub mod quota;
 pub mod state;

@@ -67,6 +67,11 @@ pub struct Appointment {
     /// Plain text.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub body: Option<String>,
+    /// An all-day appointment: `start` and `end` are midnights (RFC 3339, with the offset of
+    /// the calendar's time zone), `end` excluded, so one day is `…-10T00:00:00+01:00` to
+    /// `…-11T00:00:00+01:00`.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub all_day: bool,
 }
 
 /// What a sync did, mailbox by mailbox, in the order of the input.
@@ -107,7 +112,7 @@ pub struct CalendarSyncError {
 }
 
 /// An item of a calendar, as read from the provider.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct CalendarEvent {
     /// The provider's id of the item.
     pub id: String,
@@ -118,4 +123,18 @@ pub struct CalendarEvent {
     pub end: String,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub location: Option<String>,
+    /// An all-day item.
+    #[serde(default)]
+    pub all_day: bool,
+    /// A meeting the organiser cancelled, still in the calendar.
+    #[serde(default)]
+    pub cancelled: bool,
+    /// How the time shows to others, as the provider says it: `Free`, `Tentative`, `Busy`,
+    /// `OOF` (away), `WorkingElsewhere`, `NoData`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub show_as: Option<String>,
+    /// `Normal`, `Personal`, `Private` or `Confidential`: a private item's details are the
+    /// owner's; show it as busy time only.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sensitivity: Option<String>,
 }

@@ -57,6 +57,14 @@ pub struct Event {
     pub location: Option<Location>,
     #[serde(rename = "isAllDay", default)]
     pub is_all_day: bool,
+    #[serde(rename = "isCancelled", default)]
+    pub is_cancelled: bool,
+    /// `free`, `tentative`, `busy`, `oof`, `workingElsewhere`, `unknown`.
+    #[serde(rename = "showAs", default)]
+    pub show_as: Option<String>,
+    /// `normal`, `personal`, `private`, `confidential`.
+    #[serde(default)]
+    pub sensitivity: Option<String>,
     #[serde(rename = "singleValueExtendedProperties", default)]
     pub properties: Vec<ExtendedProperty>,
 }

@@ -446,6 +446,10 @@ impl<'s, 'a, 'h> Mailbox<'s, 'a, 'h> {
                 start: output_time(e.start.as_ref()),
                 end: output_time(e.end.as_ref()),
                 location: e.location().map(str::to_owned),
+                all_day: e.is_all_day,
+                cancelled: e.is_cancelled,
+                show_as: e.show_as.clone(),
+                sensitivity: e.sensitivity.clone(),
             })
             .collect();
         Ok(())
@@ -462,7 +466,10 @@ impl<'s, 'a, 'h> Mailbox<'s, 'a, 'h> {
             query(&[
                 ("startDateTime", &from),
                 ("endDateTime", &to),
-                ("$select", "subject,start,end,location,isAllDay"),
+                (
+                    "$select",
+                    "subject,start,end,location,isAllDay,isCancelled,showAs,sensitivity",
+                ),
                 ("$expand", &expand),
                 ("$top", &top),
             ])

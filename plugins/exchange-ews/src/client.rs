@@ -1,20 +1,27 @@
 //! Talking to EWS: authentication, HTTP, SOAP faults and throttling.
 //!
 //! Every request goes through [`Ews::call`], which authenticates it (basic authentication
-//! with the delegated user, or an app-only OAuth token that the host caches and refreshes once
-//! on a 401), adds `X-AnchorMailbox` when the Office 365 mode or OAuth asks for it, and turns
+//! with the delegated user; Windows authentication, whose connection-bound NTLM handshake the
+//! host runs for it; or an app-only OAuth token that the host caches and refreshes once on a
+//! 401), adds `X-AnchorMailbox` when the Office 365 mode or OAuth asks for it, and turns
 //! what came back into either the operation's response messages or a [`CallError`] that
 //! says whether Exchange answered at all. When Exchange throttles (ErrorServerBusy), the
 //! call waits the `BackOffMilliseconds` Exchange asks for, through the host's clock, a
-//! bounded number of times.
+//! bounded number of times. When a mailbox lives on an older server than the one answering
+//! (ErrorInvalidSchemaVersionForMailboxVersion: the proxy cannot serve the requested schema
+//! version), the request is written again with the next older `RequestServerVersion`, and
+//! that mailbox keeps the older version for the rest of the call, as exchangelib does.
 
-use crate::config::{Config, EWS_SCOPE};
+use crate::config::{AuthMethod, Config, ServerVersion, EWS_SCOPE};
 use crate::errors::{describe, Actor};
 use crate::response::{read, Answer, EwsError, Soap};
 use crate::soap::{Access, Envelope};
 use passerelle_plugin_api::oauth2::SendError;
 use passerelle_plugin_api::prelude::*;
+use std::collections::HashMap;
+use std::io;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Mutex;
 use std::time::Duration;
 
 /// Attempts and longest accepted wait when Exchange throttles, in the standard mode…
@@ -43,6 +50,9 @@ pub struct Ews<'a, 'h> {
     oauth: Option<OAuth2Client>,
     busy_waits: AtomicU64,
     busy_waited_ms: AtomicU64,
+    /// Older schema versions that mailboxes asked for, by lower-case address ("" for the
+    /// account's own).
+    versions: Mutex<HashMap<String, ServerVersion>>,
 }
 
 impl<'a, 'h> Ews<'a, 'h> {
@@ -66,6 +76,7 @@ impl<'a, 'h> Ews<'a, 'h> {
             oauth,
             busy_waits: AtomicU64::new(0),
             busy_waited_ms: AtomicU64::new(0),
+            versions: Mutex::new(HashMap::new()),
         }
     }
 
@@ -83,16 +94,33 @@ impl<'a, 'h> Ews<'a, 'h> {
     }
 
     /// The envelope of a request on `mailbox`'s calendar (the account's own without one).
-    pub fn envelope<'m>(&self, mailbox: Option<&'m str>) -> Envelope<'m> {
+    pub fn envelope<'m>(&self, mailbox: Option<&'m str>) -> Envelope<'m>
+    where
+        'a: 'm,
+    {
         let access = match mailbox {
             Some(m) if self.config.impersonates() => Access::Impersonate(m),
             Some(m) => Access::Delegate(m),
             None => Access::Own,
         };
         Envelope {
-            version: self.config.server_version,
+            version: self.version_for(access),
             access,
+            time_zone: Some(self.config.time_zone.trim()),
         }
+    }
+
+    fn version_key(access: Access<'_>) -> String {
+        access.mailbox().unwrap_or_default().to_lowercase()
+    }
+
+    /// The schema version for a mailbox: the configured one, or an older one it asked for.
+    fn version_for(&self, access: Access<'_>) -> ServerVersion {
+        self.versions
+            .lock()
+            .ok()
+            .and_then(|v| v.get(&Self::version_key(access)).copied())
+            .unwrap_or(self.config.server_version)
     }
 
     /// Who acts, for error messages.
@@ -125,8 +153,50 @@ impl<'a, 'h> Ews<'a, 'h> {
         )
     }
 
+    /// Writes a request with `write` for the mailbox's schema version, sends it and reads its
+    /// answer; writes it again with an older version when the mailbox's server asks for one.
+    pub fn call(
+        &self,
+        envelope: &Envelope<'_>,
+        write: impl Fn(&Envelope<'_>) -> io::Result<Vec<u8>>,
+    ) -> Result<Answer, CallError> {
+        let mut envelope = *envelope;
+        envelope.version = self.version_for(envelope.access);
+        loop {
+            let body = write(&envelope).map_err(|e| {
+                CallError::Transport(PluginError::internal(format!(
+                    "cannot write the SOAP request: {e}"
+                )))
+            })?;
+            match self.send(&envelope, body) {
+                Err(CallError::Ews(e))
+                    if e.code == "ErrorInvalidSchemaVersionForMailboxVersion" =>
+                {
+                    let Some(older) = envelope.version.older() else {
+                        return Err(CallError::Ews(e));
+                    };
+                    self.host.log(
+                        LogLevel::Warn,
+                        format!(
+                            "the server of {} does not serve schema version {} \
+                             (ErrorInvalidSchemaVersionForMailboxVersion); trying {}",
+                            envelope.access.mailbox().unwrap_or("the account"),
+                            envelope.version.as_str(),
+                            older.as_str()
+                        ),
+                    );
+                    if let Ok(mut versions) = self.versions.lock() {
+                        versions.insert(Self::version_key(envelope.access), older);
+                    }
+                    envelope.version = older;
+                }
+                other => return other,
+            }
+        }
+    }
+
     /// Sends one SOAP request and reads its answer, waiting out throttling.
-    pub fn call(&self, envelope: &Envelope<'_>, body: Vec<u8>) -> Result<Answer, CallError> {
+    fn send(&self, envelope: &Envelope<'_>, body: Vec<u8>) -> Result<Answer, CallError> {
         let (attempts, max_wait) = if self.config.office365_mode {
             (O365_BUSY_ATTEMPTS, O365_BUSY_MAX_WAIT_MS)
         } else {
@@ -187,8 +257,14 @@ impl<'a, 'h> Ews<'a, 'h> {
                     .as_ref()
                     .map(Secret::expose)
                     .unwrap_or_default();
+                let request = match self.config.auth_method {
+                    AuthMethod::Basic => request.clone().basic_auth(user, password),
+                    // The host runs the handshake on a connection it keeps for these
+                    // credentials: NTLM authenticates connections, not requests.
+                    AuthMethod::Ntlm => request.clone().auth(HttpAuth::ntlm(user, password)),
+                };
                 self.host
-                    .http(&request.clone().basic_auth(user, password))
+                    .http(&request)
                     .map_err(|h| CallError::Transport(transport_error(h, url)))?
             }
         };
@@ -269,11 +345,46 @@ impl<'a, 'h> Ews<'a, 'h> {
                 ),
             )
         } else {
+            let offered = offered_schemes(response);
+            let offers = |scheme: &str| offered.iter().any(|s| s.eq_ignore_ascii_case(scheme));
+            let windows = offers("NTLM") || offers("Negotiate");
+            match self.config.auth_method {
+                AuthMethod::Basic if !offered.is_empty() && !offers("Basic") && windows => {
+                    return PluginError::config(
+                        "auth_method",
+                        format!(
+                            "{url} does not accept basic authentication: it asks for Windows \
+                             authentication (WWW-Authenticate: {}). Choose the authentication \
+                             method Windows authentication (NTLM) (auth_method = ntlm)",
+                            offered.join(", ")
+                        ),
+                    )
+                }
+                AuthMethod::Ntlm if !offered.is_empty() && !windows => {
+                    return PluginError::config(
+                        "auth_method",
+                        format!(
+                            "{url} does not accept Windows authentication (NTLM): it offers {}. \
+                             Choose the authentication method that it offers{}",
+                            offered.join(", "),
+                            if offers("Basic") {
+                                " (auth_method = basic)"
+                            } else {
+                                ""
+                            }
+                        ),
+                    )
+                }
+                _ => {}
+            }
             PluginError::new(
                 ErrorKind::Unauthorized,
                 format!(
-                    "{url} refused the delegated user or its password (HTTP 401{why}): check \
-                     them; Exchange Online no longer accepts basic authentication, use OAuth there"
+                    "{url} refused the delegated user or its password ({} authentication, HTTP \
+                     401{why}): check them (for Windows authentication, DOMAIN\\user or \
+                     user@domain); Exchange Online accepts neither, use OAuth or the \
+                     calendar-graph plugin there",
+                    self.config.auth_method.as_str()
                 ),
             )
             .with_field("password")
@@ -312,6 +423,21 @@ fn all_busy(answer: &Answer) -> Option<EwsError> {
         .iter()
         .all(|m| m.is_error() && m.code == "ErrorServerBusy")
         .then(|| first.error())
+}
+
+/// The schemes of every `WWW-Authenticate` header, in order (`Negotiate`, `NTLM`, `Basic`…).
+fn offered_schemes(response: &HttpResponse) -> Vec<String> {
+    response
+        .headers
+        .iter()
+        .filter(|(k, _)| k.eq_ignore_ascii_case("www-authenticate"))
+        .flat_map(|(_, v)| v.split(','))
+        .filter_map(|part| {
+            let word = part.split_whitespace().next()?;
+            // Parameters (realm="…") follow a scheme after a comma; schemes have no '='.
+            (!word.contains('=')).then(|| word.to_owned())
+        })
+        .collect()
 }
 
 /// Exchange Online's `x-ms-diagnostics` reason, or the `WWW-Authenticate` error.

@@ -53,19 +53,29 @@ pub const MAX_THREADS_LIMIT: u32 = 27;
 pub struct Config {
     /// Delegated user
     ///
-    /// Login of the Exchange technical user (user@domain or DOMAIN\user), used with basic
-    /// authentication when OAuth is off. Without impersonation it needs delegate access
-    /// (Editor) to the calendars it synchronises.
+    /// Login of the Exchange technical user (user@domain or DOMAIN\user), used with basic or
+    /// Windows (NTLM) authentication when OAuth is off. Without impersonation it needs
+    /// delegate access (Editor) to the calendars it synchronises.
     #[serde(default)]
     #[schemars(extend("x-group" = "authentication"))]
     pub username: Option<String>,
 
     /// Password
     ///
-    /// Password of the delegated user (basic authentication, when OAuth is off).
+    /// Password of the delegated user (basic or Windows authentication, when OAuth is off).
     #[serde(default)]
     #[schemars(extend("x-group" = "authentication"))]
     pub password: Option<Secret>,
+
+    /// Authentication method
+    ///
+    /// How the delegated user signs in when OAuth is off. Windows authentication (NTLM) is
+    /// what an on-premises EWS virtual directory usually accepts (Negotiate/NTLM, basic
+    /// authentication off); basic authentication needs BasicAuthentication enabled on it.
+    /// Exchange Online accepts neither: use OAuth or, better, the calendar-graph plugin.
+    #[serde(default)]
+    #[schemars(extend("x-group" = "authentication"))]
+    pub auth_method: AuthMethod,
 
     /// EWS URL
     ///
@@ -166,6 +176,17 @@ pub struct Config {
     #[schemars(extend("x-group" = "oauth"))]
     pub authority_url: String,
 
+    /// Time zone of the appointments
+    ///
+    /// Windows time zone id (as Get-TimeZone -ListAvailable shows it, e.g. Romance Standard
+    /// Time for Paris, W. Europe Standard Time for Berlin, Eastern Standard Time) written on
+    /// created items and sent as the TimeZoneContext of every request, so that Outlook shows
+    /// them, their recurrence rules and all-day appointments in that zone. Needs Exchange
+    /// 2010 SP1 or later; ignored with older server versions.
+    #[serde(default = "default_time_zone")]
+    #[schemars(extend("x-group" = "synchronisation"))]
+    pub time_zone: String,
+
     /// Timeout (seconds)
     ///
     /// How long to wait for each answer of Exchange before giving up.
@@ -206,7 +227,41 @@ pub enum ServerVersion {
     Exchange2016,
 }
 
+/// How the delegated user's password is presented to Exchange.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub enum AuthMethod {
+    /// Basic authentication
+    #[default]
+    #[serde(rename = "basic")]
+    Basic,
+    /// Windows authentication (NTLM)
+    #[serde(rename = "ntlm")]
+    Ntlm,
+}
+
+impl AuthMethod {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            AuthMethod::Basic => "basic",
+            AuthMethod::Ntlm => "ntlm",
+        }
+    }
+}
+
 impl ServerVersion {
+    /// The next older version, if any.
+    pub fn older(self) -> Option<ServerVersion> {
+        match self {
+            ServerVersion::Exchange2007Sp1 => None,
+            ServerVersion::Exchange2010 => Some(ServerVersion::Exchange2007Sp1),
+            ServerVersion::Exchange2010Sp1 => Some(ServerVersion::Exchange2010),
+            ServerVersion::Exchange2010Sp2 => Some(ServerVersion::Exchange2010Sp1),
+            ServerVersion::Exchange2013 => Some(ServerVersion::Exchange2010Sp2),
+            ServerVersion::Exchange2013Sp1 => Some(ServerVersion::Exchange2013),
+            ServerVersion::Exchange2016 => Some(ServerVersion::Exchange2013Sp1),
+        }
+    }
+
     /// The value of `RequestServerVersion/@Version`.
     pub fn as_str(self) -> &'static str {
         match self {
@@ -223,6 +278,10 @@ impl ServerVersion {
 
 fn default_ews_url() -> String {
     OFFICE365_EWS_URL.to_owned()
+}
+
+fn default_time_zone() -> String {
+    "UTC".to_owned()
 }
 
 fn default_authority_url() -> String {
@@ -292,6 +351,22 @@ impl Config {
                 ));
             }
         } else {
+            if is_exchange_online(&self.ews_url) {
+                problems.push(PluginError::config(
+                    "auth_method",
+                    format!(
+                        "Exchange Online ({}) refuses {} authentication with a password, and \
+                         Microsoft is retiring EWS there (disabled from October 2026, removed in \
+                         April 2027): create an instance of the calendar-graph plugin (Microsoft \
+                         Graph) for this organisation, or, meanwhile, turn on OAuth here",
+                        self.ews_url.trim(),
+                        match self.auth_method {
+                            AuthMethod::Basic => "basic",
+                            AuthMethod::Ntlm => "Windows (NTLM)",
+                        }
+                    ),
+                ));
+            }
             if is_blank(self.username.as_deref()) {
                 problems.push(PluginError::config(
                     "username",
@@ -322,6 +397,16 @@ impl Config {
                 format!("{m:?} is not a mailbox address; expected e.g. jane.doe@example.com"),
             )),
             _ => {}
+        }
+        if !is_windows_time_zone_id(&self.time_zone) {
+            problems.push(PluginError::config(
+                "time_zone",
+                format!(
+                    "{:?} is not a Windows time zone id; expected e.g. Romance Standard Time \
+                     or UTC (Get-TimeZone -ListAvailable lists them)",
+                    self.time_zone
+                ),
+            ));
         }
         problems.extend(check_range(
             "max_threads",
@@ -371,6 +456,35 @@ impl Config {
     pub fn timeout_ms(&self) -> u64 {
         u64::from(self.timeout_secs.clamp(1, 300)) * 1000
     }
+}
+
+/// Whether an EWS URL points at Exchange Online (worldwide or a national cloud).
+pub fn is_exchange_online(url: &str) -> bool {
+    let url = url.trim().to_ascii_lowercase();
+    let rest = url
+        .strip_prefix("https://")
+        .or_else(|| url.strip_prefix("http://"))
+        .unwrap_or(&url);
+    let host = rest.split(['/', ':', '?', '#']).next().unwrap_or_default();
+    [
+        "outlook.office365.com",
+        "outlook.office.com",
+        "partner.outlook.cn",
+    ]
+    .contains(&host)
+        || host.ends_with(".office365.com")
+        || host.ends_with(".office365.us")
+}
+
+/// A plausible Windows time zone id: letters, digits, spaces and the punctuation of ids
+/// such as `UTC+12` or `Cape Verde Standard Time`. Exchange decides whether it exists.
+fn is_windows_time_zone_id(id: &str) -> bool {
+    let id = id.trim();
+    !id.is_empty()
+        && id.len() <= 64
+        && id
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, ' ' | '+' | '-' | '.' | '(' | ')'))
 }
 
 fn is_blank(value: Option<&str>) -> bool {
@@ -429,12 +543,68 @@ mod tests {
         assert_eq!(c.max_threads, 4);
         assert!(!c.use_oauth && !c.use_impersonation && !c.office365_mode);
         assert_eq!(c.authority_url, MICROSOFT_AUTHORITY);
-        assert_eq!(fields(&c), ["username", "password"]);
+        assert_eq!(c.auth_method, AuthMethod::Basic);
+        assert_eq!(c.time_zone, "UTC");
+        assert_eq!(fields(&c), ["auth_method", "username", "password"]);
+    }
+
+    #[test]
+    fn passwords_against_exchange_online_are_refused_naming_calendar_graph() {
+        for method in ["basic", "ntlm"] {
+            let c = config(json!({
+                "username": "svc@contoso.com", "password": "pw", "auth_method": method,
+                "ews_url": "https://Outlook.Office365.com/EWS/Exchange.asmx"
+            }));
+            let problems = c.problems();
+            assert_eq!(problems.len(), 1, "{problems:?}");
+            assert_eq!(problems[0].field.as_deref(), Some("auth_method"));
+            assert!(
+                problems[0].message.contains("calendar-graph"),
+                "{}",
+                problems[0].message
+            );
+        }
+        let oauth = config(json!({
+            "use_oauth": true, "tenant_id": "contoso.onmicrosoft.com", "client_id": "c",
+            "client_secret": "s", "test_mailbox": "jane@example.com"
+        }));
+        assert!(fields(&oauth).is_empty());
+        let on_prem = config(json!({
+            "username": "CONTOSO\\svc", "password": "pw", "auth_method": "ntlm",
+            "ews_url": "https://mail.contoso.com/EWS/Exchange.asmx"
+        }));
+        assert!(fields(&on_prem).is_empty());
+        assert!(is_exchange_online(
+            "https://outlook.office365.us/EWS/Exchange.asmx"
+        ));
+        assert!(!is_exchange_online(
+            "https://office365.com.example/EWS/Exchange.asmx"
+        ));
+    }
+
+    #[test]
+    fn time_zones_are_windows_ids() {
+        let base = json!({"username": "u", "password": "p", "ews_url": "https://mail.example.com/EWS/Exchange.asmx"});
+        for ok in [
+            "UTC",
+            "Romance Standard Time",
+            "UTC+12",
+            "Pacific SA Standard Time",
+        ] {
+            let mut v = base.clone();
+            v["time_zone"] = json!(ok);
+            assert!(fields(&config(v)).is_empty(), "{ok}");
+        }
+        for bad in ["", "Europe/Paris", "<x>"] {
+            let mut v = base.clone();
+            v["time_zone"] = json!(bad);
+            assert_eq!(fields(&config(v)), ["time_zone"], "{bad}");
+        }
     }
 
     #[test]
     fn each_mode_requires_its_fields() {
-        let basic = json!({"username": "svc@example.com", "password": "pw"});
+        let basic = json!({"username": "svc@example.com", "password": "pw", "ews_url": "https://mail.example.com/EWS/Exchange.asmx"});
         assert!(fields(&config(basic.clone())).is_empty());
         let mut imp = basic.clone();
         imp["use_impersonation"] = json!(true);
@@ -475,8 +645,13 @@ mod tests {
             "username": "u", "password": "p", "max_threads": 0, "timeout_secs": 0,
             "ews_url": "outlook.office365.com/EWS/Exchange.asmx"
         }));
-        assert_eq!(fields(&c), ["ews_url", "max_threads", "timeout_secs"]);
-        let c = config(json!({"username": "u", "password": "p", "max_threads": 28}));
+        assert_eq!(
+            fields(&c),
+            ["ews_url", "auth_method", "max_threads", "timeout_secs"]
+        );
+        let c = config(
+            json!({"username": "u", "password": "p", "max_threads": 28, "ews_url": "https://mail.example.com/EWS/Exchange.asmx"}),
+        );
         assert_eq!(fields(&c), ["max_threads"]);
     }
 

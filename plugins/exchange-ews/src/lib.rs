@@ -2,8 +2,10 @@
 //!
 //! Passerelle plugin for Microsoft Exchange through Exchange Web Services (EWS): serves
 //! `calendar.sync`, which pushes the ERP's planning and appointments into Outlook calendars
-//! and reads back what those calendars hold, on-premises (basic authentication, delegate
-//! access or RBAC impersonation) or on Exchange Online (app-only OAuth, impersonation).
+//! and reads back what those calendars hold, on-premises (Windows authentication through the
+//! host's NTLM, or basic authentication; delegate access or RBAC impersonation) or on
+//! Exchange Online (app-only OAuth, impersonation, until Microsoft retires EWS there; the
+//! `calendar-graph` plugin replaces it).
 //!
 //! This file only wires the plugin together; each concern has its module: [`config`] holds the
 //! instance settings, [`soap`] writes the requests and [`response`] reads the answers (both
@@ -88,11 +90,8 @@ fn test_routine(config: &Config, host: &Host<'_>) -> TestReport {
     let envelope = ews.envelope(mailbox);
     let url = config.ews_url.trim();
     let Some(reply) = report.step("reach EWS", || {
-        let body = envelope
-            .get_calendar_folder()
-            .map_err(|e| format!("cannot write the request: {e}"))?;
         // An EWS error is an answer: the next step says what it means for the calendar.
-        let reply = match ews.call(&envelope, body) {
+        let reply = match ews.call(&envelope, |e| e.get_calendar_folder()) {
             Ok(answer) => Ok(answer),
             Err(CallError::Ews(e)) if e.code != "ErrorServerBusy" => Err(e),
             Err(e) => return Err(ews.error(e, mailbox).message),

@@ -216,6 +216,13 @@ pub struct ViewItem {
     pub start: Option<String>,
     pub end: Option<String>,
     pub location: Option<String>,
+    /// The ERP id of an item the plugin created (its extended property).
+    pub erp_id: Option<String>,
+    pub all_day: bool,
+    pub cancelled: bool,
+    /// `LegacyFreeBusyStatus`.
+    pub show_as: Option<String>,
+    pub sensitivity: Option<String>,
 }
 
 /// The items of a calendar view and whether the view holds them all.
@@ -253,6 +260,15 @@ pub fn calendar_view(message: &Message) -> Result<View, String> {
                 start: item.child_text(TYPES_NS, "Start").map(str::to_owned),
                 end: item.child_text(TYPES_NS, "End").map(str::to_owned),
                 location: item.child_text(TYPES_NS, "Location").map(str::to_owned),
+                erp_id: erp_id_of(item),
+                all_day: flag(item, "IsAllDayEvent"),
+                cancelled: flag(item, "IsCancelled"),
+                show_as: item
+                    .child_text(TYPES_NS, "LegacyFreeBusyStatus")
+                    .map(|s| s.trim().to_owned()),
+                sensitivity: item
+                    .child_text(TYPES_NS, "Sensitivity")
+                    .map(|s| s.trim().to_owned()),
             });
         }
     }
@@ -261,6 +277,26 @@ pub fn calendar_view(message: &Message) -> Result<View, String> {
         complete,
         total,
     })
+}
+
+fn flag(item: &Element, name: &str) -> bool {
+    item.child_text(TYPES_NS, name)
+        .is_some_and(|v| matches!(v.trim(), "true" | "1"))
+}
+
+/// The value of the plugin's ERP id extended property, if the item has it.
+fn erp_id_of(item: &Element) -> Option<String> {
+    item.children_named(TYPES_NS, "ExtendedProperty")
+        .find(|p| {
+            p.child(TYPES_NS, "ExtendedFieldURI").is_some_and(|uri| {
+                uri.attr("PropertyName") == Some(crate::soap::ERP_ID_PROPERTY)
+                    && uri
+                        .attr("PropertySetId")
+                        .is_some_and(|id| id.eq_ignore_ascii_case(crate::soap::PROPERTY_SET_ID))
+            })
+        })
+        .and_then(|p| p.child_text(TYPES_NS, "Value"))
+        .map(str::to_owned)
 }
 
 /// The id and change key of the item a `CreateItem`/`UpdateItem` message returns.

@@ -5,6 +5,13 @@
 //! order and attributes follow Microsoft's `messages.xsd` and `types.xsd` (the end-to-end tests
 //! validate every request the plugin sends against them): calendar writes always say
 //! `SendToNone`, because the ERP's appointments must not mail anyone.
+//!
+//! From Exchange 2010 SP1 on, every request carries a `TimeZoneContext` header naming the
+//! instance's Windows time zone, and created items carry it as `StartTimeZone`/`EndTimeZone`:
+//! Outlook then shows them, and all-day items, in that zone rather than in UTC. Each item the
+//! plugin creates holds the ERP's id in a named extended property (its own property set),
+//! read back by every calendar view, so that a lost plugin state finds its items again
+//! instead of duplicating them; reminders are off, as the ERP's appointments are not alarms.
 
 use crate::config::ServerVersion;
 use crate::xml::{text_element, writer, XmlWriter, MESSAGES_NS, SOAP_NS, TYPES_NS};
@@ -39,6 +46,11 @@ impl<'a> Access<'a> {
     }
 }
 
+/// The property set of the plugin's extended properties (MAPI named properties).
+pub const PROPERTY_SET_ID: &str = "7a97642f-a7ec-4a27-a125-8f63444b89aa";
+/// The named property holding the ERP's id of an item.
+pub const ERP_ID_PROPERTY: &str = "PasserelleErpId";
+
 /// A calendar item's content as the plugin writes it. Times are EWS `xs:dateTime` in UTC.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ItemContent {
@@ -47,6 +59,9 @@ pub struct ItemContent {
     pub start: String,
     pub end: String,
     pub location: Option<String>,
+    pub all_day: bool,
+    /// Written in the item's extended property.
+    pub erp_id: String,
 }
 
 /// One item to change, and with which conflict rule.
@@ -80,9 +95,17 @@ impl Conflict {
 pub struct Envelope<'a> {
     pub version: ServerVersion,
     pub access: Access<'a>,
+    /// Windows time zone id of `TimeZoneContext` and of created items.
+    pub time_zone: Option<&'a str>,
 }
 
 impl Envelope<'_> {
+    /// The time zone, when the schema version has `TimeZoneContext` (Exchange 2010 SP1+).
+    fn zone(&self) -> Option<&str> {
+        self.time_zone
+            .filter(|_| self.version >= ServerVersion::Exchange2010Sp1)
+    }
+
     /// Writes the envelope around the operation written by `body`.
     fn write(&self, body: impl FnOnce(&mut XmlWriter) -> io::Result<()>) -> io::Result<Vec<u8>> {
         let mut w = writer()?;
@@ -95,6 +118,15 @@ impl Envelope<'_> {
                     w.create_element("t:RequestServerVersion")
                         .with_attribute(("Version", self.version.as_str()))
                         .write_empty()?;
+                    if let Some(zone) = self.zone() {
+                        w.create_element("t:TimeZoneContext")
+                            .write_inner_content(|w| {
+                                w.create_element("t:TimeZoneDefinition")
+                                    .with_attribute(("Id", zone))
+                                    .write_empty()?;
+                                Ok(())
+                            })?;
+                    }
                     if let Some(mailbox) = self.access.impersonated() {
                         w.create_element("t:ExchangeImpersonation")
                             .write_inner_content(|w| {
@@ -159,15 +191,19 @@ impl Envelope<'_> {
                             .write_inner_content(|w| {
                                 for field in [
                                     "item:Subject",
+                                    "item:Sensitivity",
                                     "calendar:Start",
                                     "calendar:End",
+                                    "calendar:IsAllDayEvent",
+                                    "calendar:LegacyFreeBusyStatus",
                                     "calendar:Location",
+                                    "calendar:IsCancelled",
                                 ] {
                                     w.create_element("t:FieldURI")
                                         .with_attribute(("FieldURI", field))
                                         .write_empty()?;
                                 }
-                                Ok(())
+                                erp_id_uri(w)
                             })?;
                         Ok(())
                     })?;
@@ -194,7 +230,7 @@ impl Envelope<'_> {
                     w.create_element("m:Items").write_inner_content(|w| {
                         for item in items {
                             w.create_element("t:CalendarItem")
-                                .write_inner_content(|w| write_new_item(w, item))?;
+                                .write_inner_content(|w| write_new_item(w, item, self.zone()))?;
                         }
                         Ok(())
                     })?;
@@ -219,8 +255,9 @@ impl Envelope<'_> {
                         for update in updates {
                             w.create_element("t:ItemChange").write_inner_content(|w| {
                                 item_id(w, update.item_id, update.change_key)?;
-                                w.create_element("t:Updates")
-                                    .write_inner_content(|w| write_changes(w, update.content))?;
+                                w.create_element("t:Updates").write_inner_content(|w| {
+                                    write_changes(w, update.content, self.zone())
+                                })?;
                                 Ok(())
                             })?;
                         }
@@ -261,16 +298,57 @@ fn item_id(w: &mut XmlWriter, id: &str, change_key: Option<&str>) -> io::Result<
     Ok(())
 }
 
+/// `ExtendedFieldURI` of the ERP id property.
+fn erp_id_uri(w: &mut XmlWriter) -> io::Result<()> {
+    w.create_element("t:ExtendedFieldURI")
+        .with_attribute(("PropertySetId", PROPERTY_SET_ID))
+        .with_attribute(("PropertyName", ERP_ID_PROPERTY))
+        .with_attribute(("PropertyType", "String"))
+        .write_empty()?;
+    Ok(())
+}
+
+fn erp_id_property(w: &mut XmlWriter, erp_id: &str) -> io::Result<()> {
+    w.create_element("t:ExtendedProperty")
+        .write_inner_content(|w| {
+            erp_id_uri(w)?;
+            text_element(w, "t:Value", erp_id)
+        })?;
+    Ok(())
+}
+
+fn bool_text(b: bool) -> &'static str {
+    if b {
+        "true"
+    } else {
+        "false"
+    }
+}
+
+fn zone_element(w: &mut XmlWriter, name: &str, zone: &str) -> io::Result<()> {
+    w.create_element(name)
+        .with_attribute(("Id", zone))
+        .write_empty()?;
+    Ok(())
+}
+
 /// A new item's fields, in the order of `ItemType` then `CalendarItemType`.
-fn write_new_item(w: &mut XmlWriter, item: &ItemContent) -> io::Result<()> {
+fn write_new_item(w: &mut XmlWriter, item: &ItemContent, zone: Option<&str>) -> io::Result<()> {
     text_element(w, "t:Subject", &item.subject)?;
     if let Some(body) = non_empty(item.body.as_deref()) {
         body_element(w, body)?;
     }
+    text_element(w, "t:ReminderIsSet", "false")?;
+    erp_id_property(w, &item.erp_id)?;
     text_element(w, "t:Start", &item.start)?;
     text_element(w, "t:End", &item.end)?;
+    text_element(w, "t:IsAllDayEvent", bool_text(item.all_day))?;
     if let Some(location) = non_empty(item.location.as_deref()) {
         text_element(w, "t:Location", location)?;
+    }
+    if let Some(zone) = zone {
+        zone_element(w, "t:StartTimeZone", zone)?;
+        zone_element(w, "t:EndTimeZone", zone)?;
     }
     Ok(())
 }
@@ -284,8 +362,9 @@ fn body_element(w: &mut XmlWriter, body: &str) -> io::Result<()> {
     Ok(())
 }
 
-/// One `SetItemField` per field the ERP sets, `DeleteItemField` for those it leaves empty.
-fn write_changes(w: &mut XmlWriter, item: &ItemContent) -> io::Result<()> {
+/// One `SetItemField` per field the ERP sets, `DeleteItemField` for those it leaves empty;
+/// the ERP id property too, for items written before the plugin stored it.
+fn write_changes(w: &mut XmlWriter, item: &ItemContent, zone: Option<&str>) -> io::Result<()> {
     set_field(w, "item:Subject", |w| {
         text_element(w, "t:Subject", &item.subject)
     })?;
@@ -297,12 +376,30 @@ fn write_changes(w: &mut XmlWriter, item: &ItemContent) -> io::Result<()> {
         text_element(w, "t:Start", &item.start)
     })?;
     set_field(w, "calendar:End", |w| text_element(w, "t:End", &item.end))?;
+    set_field(w, "calendar:IsAllDayEvent", |w| {
+        text_element(w, "t:IsAllDayEvent", bool_text(item.all_day))
+    })?;
     match non_empty(item.location.as_deref()) {
         Some(location) => set_field(w, "calendar:Location", |w| {
             text_element(w, "t:Location", location)
         })?,
         None => delete_field(w, "calendar:Location")?,
     }
+    if let Some(zone) = zone {
+        set_field(w, "calendar:StartTimeZone", |w| {
+            zone_element(w, "t:StartTimeZone", zone)
+        })?;
+        set_field(w, "calendar:EndTimeZone", |w| {
+            zone_element(w, "t:EndTimeZone", zone)
+        })?;
+    }
+    w.create_element("t:SetItemField")
+        .write_inner_content(|w| {
+            erp_id_uri(w)?;
+            w.create_element("t:CalendarItem")
+                .write_inner_content(|w| erp_id_property(w, &item.erp_id))?;
+            Ok(())
+        })?;
     Ok(())
 }
 
@@ -347,6 +444,7 @@ mod tests {
         Envelope {
             version: ServerVersion::Exchange2010Sp2,
             access,
+            time_zone: Some("Romance Standard Time"),
         }
     }
 
@@ -419,6 +517,8 @@ mod tests {
             start: "2025-03-04T08:00:00Z".into(),
             end: "2025-03-04T09:00:00Z".into(),
             location: None,
+            all_day: false,
+            erp_id: "SO-1".into(),
         };
         let doc = parse(&envelope(Access::Own).create_items(&[&item]).unwrap()).unwrap();
         let op = operation(&doc);
@@ -435,7 +535,52 @@ mod tests {
         assert!(cal.child(TYPES_NS, "Evil").is_none());
         assert!(cal.child(TYPES_NS, "Location").is_none());
         let names: Vec<_> = cal.children.iter().map(|c| c.name.as_str()).collect();
-        assert_eq!(names, ["Subject", "Body", "Start", "End"]);
+        assert_eq!(
+            names,
+            [
+                "Subject",
+                "Body",
+                "ReminderIsSet",
+                "ExtendedProperty",
+                "Start",
+                "End",
+                "IsAllDayEvent",
+                "StartTimeZone",
+                "EndTimeZone"
+            ]
+        );
+        let property = cal.child(TYPES_NS, "ExtendedProperty").unwrap();
+        let uri = property.child(TYPES_NS, "ExtendedFieldURI").unwrap();
+        assert_eq!(uri.attr("PropertySetId"), Some(PROPERTY_SET_ID));
+        assert_eq!(uri.attr("PropertyName"), Some(ERP_ID_PROPERTY));
+        assert_eq!(uri.attr("PropertyType"), Some("String"));
+        assert_eq!(property.child_text(TYPES_NS, "Value"), Some("SO-1"));
+        assert_eq!(cal.child_text(TYPES_NS, "ReminderIsSet"), Some("false"));
+        assert_eq!(
+            cal.child(TYPES_NS, "StartTimeZone").unwrap().attr("Id"),
+            Some("Romance Standard Time")
+        );
+        let header = doc.child(SOAP_NS, "Header").unwrap();
+        let zone = header
+            .path(&[
+                (TYPES_NS, "TimeZoneContext"),
+                (TYPES_NS, "TimeZoneDefinition"),
+            ])
+            .unwrap();
+        assert_eq!(zone.attr("Id"), Some("Romance Standard Time"));
+
+        // Exchange 2010 (before SP1) has no TimeZoneContext: no time zone at all.
+        let old = Envelope {
+            version: ServerVersion::Exchange2010,
+            ..envelope(Access::Own)
+        };
+        let doc = parse(&old.create_items(&[&item]).unwrap()).unwrap();
+        let header = doc.child(SOAP_NS, "Header").unwrap();
+        assert!(header.child(TYPES_NS, "TimeZoneContext").is_none());
+        let cal = operation(&doc)
+            .path(&[(MESSAGES_NS, "Items"), (TYPES_NS, "CalendarItem")])
+            .unwrap();
+        assert!(cal.child(TYPES_NS, "StartTimeZone").is_none());
     }
 
     #[test]
@@ -446,6 +591,8 @@ mod tests {
             start: "2025-03-04T08:00:00Z".into(),
             end: "2025-03-04T09:00:00Z".into(),
             location: Some("Lyon".into()),
+            all_day: false,
+            erp_id: "SO-1".into(),
         };
         let update = ItemUpdate {
             item_id: "AAMk1",
@@ -481,8 +628,10 @@ mod tests {
                     "{} {}",
                     u.name,
                     u.child(TYPES_NS, "FieldURI")
-                        .unwrap()
-                        .attr("FieldURI")
+                        .and_then(|f| f.attr("FieldURI"))
+                        .or_else(|| u
+                            .child(TYPES_NS, "ExtendedFieldURI")
+                            .and_then(|f| f.attr("PropertyName")))
                         .unwrap()
                 )
             })
@@ -494,7 +643,11 @@ mod tests {
                 "DeleteItemField item:Body",
                 "SetItemField calendar:Start",
                 "SetItemField calendar:End",
-                "SetItemField calendar:Location"
+                "SetItemField calendar:IsAllDayEvent",
+                "SetItemField calendar:Location",
+                "SetItemField calendar:StartTimeZone",
+                "SetItemField calendar:EndTimeZone",
+                "SetItemField PasserelleErpId"
             ]
         );
 

@@ -9,9 +9,14 @@
 //! duplicate what it had created.
 //!
 //! An appointment counts as unchanged when the ERP sent the same content as last time and
-//! the calendar still shows its subject, times and location; otherwise the ERP's version is
-//! written back (the ERP owns its appointments). A body edited in Outlook is not detected:
-//! a calendar view cannot return bodies.
+//! the calendar still shows its subject, times, all-day flag and location; otherwise the
+//! ERP's version is written back (the ERP owns its appointments). A body edited in Outlook
+//! is not detected: a calendar view cannot return bodies.
+//!
+//! Each created item also carries its ERP id in an extended property, which the calendar
+//! view reads back. When the state lost a link (a new data directory, a restored backup),
+//! the item holding that ERP id is adopted instead of being created again: unchanged if it
+//! shows what the ERP wants, updated otherwise, deleted if the ERP no longer sends it.
 //!
 //! Mailboxes run on scoped threads, at most `max_threads` at a time, each mailbox on one
 //! thread, so no more than `max_threads` requests are ever in flight. Credentials or
@@ -161,6 +166,28 @@ impl Plan {
                     "the appointment ends before it starts".into(),
                 ));
             }
+            if a.all_day {
+                for (name, value) in [("start", &a.start), ("end", &a.end)] {
+                    if !is_midnight(value) {
+                        return Err(invalid(
+                            field(name),
+                            format!(
+                                "{value:?} is not a midnight: an all-day appointment starts and \
+                                 ends at 00:00 of the calendar's time zone, e.g. \
+                                 2025-03-10T00:00:00+01:00 to 2025-03-11T00:00:00+01:00"
+                            ),
+                        ));
+                    }
+                }
+                if end == start {
+                    return Err(invalid(
+                        field("end"),
+                        "an all-day appointment lasts at least one day; end is the next \
+                         midnight after its last day"
+                            .into(),
+                    ));
+                }
+            }
             if !overlaps(start, end, from, to) {
                 return Err(invalid(
                     field("start"),
@@ -187,6 +214,8 @@ impl Plan {
                     .as_deref()
                     .map(normalise)
                     .filter(|l| !l.trim().is_empty()),
+                all_day: a.all_day,
+                erp_id: a.id.clone(),
             };
             let fingerprint = fingerprint(&content);
             mailboxes[m].desired.push(Desired {
@@ -205,9 +234,23 @@ impl Plan {
     }
 }
 
+/// Whether an RFC 3339 date-time is 00:00:00 in its own offset.
+fn is_midnight(s: &str) -> bool {
+    let time = s.trim().get(11..).unwrap_or_default();
+    let Some(rest) = time.strip_prefix("00:00:00") else {
+        return false;
+    };
+    let fraction = rest.strip_prefix('.').unwrap_or("");
+    fraction
+        .chars()
+        .take_while(char::is_ascii_digit)
+        .all(|c| c == '0')
+}
+
 /// FNV-1a (64 bits) of the content: enough to notice that the ERP changed something.
 fn fingerprint(c: &ItemContent) -> String {
-    let canonical = serde_json::json!([c.subject, c.body, c.start, c.end, c.location]).to_string();
+    let canonical =
+        serde_json::json!([c.subject, c.body, c.start, c.end, c.location, c.all_day]).to_string();
     let mut hash: u64 = 0xcbf2_9ce4_8422_2325;
     for b in canonical.bytes() {
         hash ^= u64::from(b);
@@ -225,6 +268,7 @@ fn shows(item: &ViewItem, d: &Desired) -> bool {
         && item.start.as_deref().and_then(parse_ews) == Some(d.start)
         && item.end.as_deref().and_then(parse_ews) == Some(d.end)
         && same_text(item.location.as_deref(), d.content.location.as_deref())
+        && item.all_day == d.content.all_day
 }
 
 /// Runs `calendar.sync`.
@@ -356,7 +400,7 @@ impl<'s, 'a, 'h> Mailbox<'s, 'a, 'h> {
         let Some(view) = self.view()? else {
             return Ok(());
         };
-        let links = match self
+        let mut links = match self
             .host
             .state_list::<Link>(&mailbox_prefix(&self.mailbox.address))
         {
@@ -377,6 +421,7 @@ impl<'s, 'a, 'h> Mailbox<'s, 'a, 'h> {
         };
         let in_view: HashMap<&str, &ViewItem> =
             view.items.iter().map(|i| (i.id.as_str(), i)).collect();
+        let duplicates = self.adopt(&view, &mut links, &in_view);
 
         let mut creates: Vec<&Desired> = Vec::new();
         let mut fresh: Vec<(&Desired, &Link, String)> = Vec::new();
@@ -385,13 +430,18 @@ impl<'s, 'a, 'h> Mailbox<'s, 'a, 'h> {
             match links.get(&d.erp_id) {
                 None => creates.push(d),
                 Some(link) => match in_view.get(link.item_id.as_str()) {
-                    Some(item) if link.fingerprint == d.fingerprint && shows(item, d) => {
+                    // An adopted link has no fingerprint: what the view shows decides.
+                    Some(item)
+                        if (link.fingerprint == d.fingerprint || link.fingerprint.is_empty())
+                            && shows(item, d) =>
+                    {
                         self.out.unchanged += 1;
-                        if item.change_key != link.change_key {
+                        if item.change_key != link.change_key || link.fingerprint.is_empty() {
                             // Touched in Outlook without changing what the ERP owns (a
-                            // reminder dismissed, a category): remember the new version.
+                            // reminder dismissed, a category), or adopted: remember it.
                             let mut link = link.clone();
                             link.change_key = item.change_key.clone();
+                            link.fingerprint = d.fingerprint.clone();
                             self.save(&link);
                         }
                     }
@@ -405,6 +455,7 @@ impl<'s, 'a, 'h> Mailbox<'s, 'a, 'h> {
             .values()
             .filter(|l| !wanted.contains(l.erp_id.as_str()))
             .filter(|l| overlaps(l.start, l.end, self.plan.from, self.plan.to))
+            .chain(&duplicates)
             .collect();
 
         let mut recreate = Vec::new();
@@ -426,25 +477,87 @@ impl<'s, 'a, 'h> Mailbox<'s, 'a, 'h> {
         self.out.events = view
             .items
             .iter()
-            .filter(|i| !ours.contains(i.id.as_str()))
+            .filter(|i| !ours.contains(i.id.as_str()) && i.erp_id.is_none())
             .map(|i| CalendarEvent {
                 id: i.id.clone(),
                 subject: i.subject.clone(),
                 start: normalise_time(i.start.as_deref()),
                 end: normalise_time(i.end.as_deref()),
                 location: i.location.clone(),
+                all_day: i.all_day,
+                cancelled: i.cancelled,
+                show_as: i.show_as.clone(),
+                sensitivity: i.sensitivity.clone(),
             })
             .collect();
         Ok(())
     }
 
+    /// Links items of the view that carry an ERP id the state does not link (lost state);
+    /// returns the extra items found for an ERP id already linked, to delete.
+    fn adopt(
+        &mut self,
+        view: &View,
+        links: &mut BTreeMap<String, Link>,
+        in_view: &HashMap<&str, &ViewItem>,
+    ) -> Vec<Link> {
+        let linked: HashSet<String> = links.values().map(|l| l.item_id.clone()).collect();
+        let mut duplicates = Vec::new();
+        let mut adopted = 0;
+        for item in &view.items {
+            let Some(erp_id) = &item.erp_id else {
+                continue;
+            };
+            if linked.contains(&item.id) {
+                continue;
+            }
+            let link = Link {
+                mailbox: self.mailbox.address.to_lowercase(),
+                erp_id: erp_id.clone(),
+                item_id: item.id.clone(),
+                change_key: item.change_key.clone(),
+                fingerprint: String::new(),
+                start: item
+                    .start
+                    .as_deref()
+                    .and_then(parse_ews)
+                    .unwrap_or(self.plan.from),
+                end: item
+                    .end
+                    .as_deref()
+                    .and_then(parse_ews)
+                    .unwrap_or(self.plan.from),
+            };
+            match links.get(erp_id) {
+                Some(existing) if in_view.contains_key(existing.item_id.as_str()) => {
+                    duplicates.push(link)
+                }
+                _ => {
+                    adopted += 1;
+                    links.insert(erp_id.clone(), link);
+                }
+            }
+        }
+        if adopted > 0 {
+            self.host.log(
+                LogLevel::Info,
+                format!(
+                    "{}: {adopted} item(s) of the calendar carry an ERP id the state did not \
+                     link (state lost or restored); adopted, not created again",
+                    self.mailbox.address
+                ),
+            );
+        }
+        duplicates
+    }
+
     /// The calendar view of the window, or `None` when the mailbox failed.
     fn view(&mut self) -> Result<Option<View>, PluginError> {
-        let body = self
-            .envelope
-            .find_calendar_view(&utc(self.plan.from), &utc(self.plan.to))
-            .map_err(write_error)?;
-        let answer = match self.ews.call(&self.envelope, body) {
+        let (from, to) = (utc(self.plan.from), utc(self.plan.to));
+        let answer = match self
+            .ews
+            .call(&self.envelope, |e| e.find_calendar_view(&from, &to))
+        {
             Ok(a) => a,
             Err(e) => {
                 self.request_failed(e)?;
@@ -503,8 +616,7 @@ impl<'s, 'a, 'h> Mailbox<'s, 'a, 'h> {
     fn create(&mut self, items: &[&Desired]) -> Step {
         for chunk in items.chunks(BATCH) {
             let contents: Vec<&ItemContent> = chunk.iter().map(|d| &d.content).collect();
-            let body = self.envelope.create_items(&contents).map_err(write_error)?;
-            let Some(messages) = self.send(body, chunk.len())? else {
+            let Some(messages) = self.send(|e| e.create_items(&contents), chunk.len())? else {
                 return Ok(false);
             };
             for (d, m) in chunk.iter().zip(&messages) {
@@ -549,11 +661,8 @@ impl<'s, 'a, 'h> Mailbox<'s, 'a, 'h> {
                     content: &d.content,
                 })
                 .collect();
-            let body = self
-                .envelope
-                .update_items(&updates, conflict)
-                .map_err(write_error)?;
-            let Some(messages) = self.send(body, chunk.len())? else {
+            let Some(messages) = self.send(|e| e.update_items(&updates, conflict), chunk.len())?
+            else {
                 return Ok(false);
             };
             for ((d, link, _), m) in chunk.iter().zip(&messages) {
@@ -580,8 +689,7 @@ impl<'s, 'a, 'h> Mailbox<'s, 'a, 'h> {
     fn delete(&mut self, links: &[&Link]) -> Step {
         for chunk in links.chunks(BATCH) {
             let ids: Vec<&str> = chunk.iter().map(|l| l.item_id.as_str()).collect();
-            let body = self.envelope.delete_items(&ids).map_err(write_error)?;
-            let Some(messages) = self.send(body, chunk.len())? else {
+            let Some(messages) = self.send(|e| e.delete_items(&ids), chunk.len())? else {
                 return Ok(false);
             };
             for (link, m) in chunk.iter().zip(&messages) {
@@ -614,10 +722,10 @@ impl<'s, 'a, 'h> Mailbox<'s, 'a, 'h> {
     /// Sends a batch; `None` when the request failed as a whole (recorded on the mailbox).
     fn send(
         &mut self,
-        body: Vec<u8>,
+        write: impl Fn(&Envelope<'_>) -> std::io::Result<Vec<u8>>,
         expected: usize,
     ) -> Result<Option<Vec<Message>>, PluginError> {
-        match self.ews.call(&self.envelope, body) {
+        match self.ews.call(&self.envelope, write) {
             Ok(answer) if answer.messages.len() == expected => Ok(Some(answer.messages)),
             Ok(answer) => {
                 self.fail(
@@ -695,10 +803,6 @@ impl<'s, 'a, 'h> Mailbox<'s, 'a, 'h> {
 fn normalise_time(t: Option<&str>) -> String {
     t.map(|s| parse_ews(s).map_or_else(|| s.to_owned(), utc))
         .unwrap_or_default()
-}
-
-fn write_error(e: std::io::Error) -> PluginError {
-    PluginError::internal(format!("cannot write the SOAP request: {e}"))
 }
 
 #[cfg(test)]

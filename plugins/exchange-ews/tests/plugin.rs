@@ -391,3 +391,63 @@ fn sync_reports_a_calendar_too_big_for_one_view() {
         "nothing written on a partial view"
     );
 }
+
+#[test]
+fn ntlm_asks_the_host_for_windows_authentication_without_an_authorization_header() {
+    let host = ScriptedHost::new();
+    host.on_fn(Method::Post, EWS, |_| xml(200, GETFOLDER));
+    let mut config = basic();
+    config["username"] = json!("CONTOSO\\svc");
+    config["auth_method"] = json!("ntlm");
+    let report = testing::test::<ExchangeEws>(config, &host);
+    assert_eq!(report.status, Status::Ok, "{report:?}");
+    let request = &host.requests()[0];
+    assert_eq!(header(request, "Authorization"), None);
+    assert_eq!(
+        request.auth,
+        Some(HttpAuth::Ntlm {
+            user: "svc".into(),
+            domain: "CONTOSO".into(),
+            password: "pw".into()
+        })
+    );
+}
+
+#[test]
+fn basic_refused_by_a_windows_only_server_says_to_choose_ntlm() {
+    let host = ScriptedHost::new();
+    host.on_fn(Method::Post, EWS, |_| {
+        Ok(HttpResponse {
+            status: 401,
+            headers: vec![
+                ("WWW-Authenticate".into(), "Negotiate".into()),
+                ("WWW-Authenticate".into(), "NTLM".into()),
+            ],
+            body: Vec::new(),
+        })
+    });
+    let report = testing::test::<ExchangeEws>(basic(), &host);
+    assert_eq!(report.status, Status::Failed);
+    let detail = &report.steps[0].detail;
+    assert!(
+        detail.contains("does not accept basic authentication"),
+        "{detail}"
+    );
+    assert!(detail.contains("Negotiate, NTLM"), "{detail}");
+    assert!(detail.contains("auth_method = ntlm"), "{detail}");
+}
+
+#[test]
+fn a_password_against_exchange_online_is_refused_before_any_request() {
+    let host = ScriptedHost::new();
+    let mut config = basic();
+    config["ews_url"] = json!("https://outlook.office365.com/EWS/Exchange.asmx");
+    let report = testing::test::<ExchangeEws>(config, &host);
+    assert_eq!(report.status, Status::Failed);
+    assert!(
+        report.summary.contains("calendar-graph"),
+        "{}",
+        report.summary
+    );
+    assert!(host.requests().is_empty());
+}

@@ -4,7 +4,13 @@
 //! It keeps calendars in memory and answers `GetFolder`, `FindItem` (with a `CalendarView`),
 //! `CreateItem`, `UpdateItem` and `DeleteItem` in the shapes real servers use (see the samples
 //! in the plugin's `tests/fixtures/`), and it refuses what Exchange refuses:
-//! - HTTP 401 without valid basic credentials or a Bearer token it issued;
+//! - HTTP 401 without valid basic credentials or a Bearer token it issued; with
+//!   [`ServerAuth::windows_only`], basic and Bearer are refused and the 401 offers
+//!   `WWW-Authenticate: Negotiate` and `NTLM` only, as an on-premises virtual directory with
+//!   Windows authentication only. NTLM is checked as a domain controller would
+//!   ([`crate::ntlm`]): an NTLMv2 proof recomputed from the password, answered on the TCP
+//!   connection that received the challenge and no other; that connection then stays
+//!   authenticated;
 //! - a `RequestServerVersion` outside the schema's enumeration (ErrorSchemaValidation) or newer
 //!   than the emulated server (ErrorInvalidServerVersion), as SOAP faults on HTTP 500;
 //! - malformed XML or envelopes, and missing required attributes, as SOAP faults on HTTP 500;
@@ -14,7 +20,15 @@
 //! - delegate access to a calendar without the right (ErrorAccessDenied, per item);
 //! - calendar writes without `SendMeetingInvitations…` attributes, updates with a stale
 //!   `ChangeKey` (ErrorIrresolvableConflict), unknown items (ErrorItemNotFound);
-//! - throttling on demand: ErrorServerBusy faults with `BackOffMilliseconds`.
+//! - throttling on demand: ErrorServerBusy faults with `BackOffMilliseconds`;
+//! - for mailboxes on an older server ([`EwsOptions::mailbox_versions`]), a newer
+//!   `RequestServerVersion` (ErrorInvalidSchemaVersionForMailboxVersion); `StartTimeZone` or
+//!   `EndTimeZone` under an Exchange 2007 version; extended properties that are not named
+//!   String properties.
+//!
+//! Items keep what the plugin writes and reads back: `IsAllDayEvent`, `ReminderIsSet`,
+//! `StartTimeZone`/`EndTimeZone`, named extended properties, and the `IsCancelled`,
+//! `LegacyFreeBusyStatus` and `Sensitivity` a user sets in Outlook ([`EwsEmulator::edit_item`]).
 //!
 //! For the tests it records every request (headers and body, to validate them against the
 //! schemas with [`soap_parts`]) and the largest number of requests in flight at once.
@@ -24,9 +38,10 @@
 //! `svc@`, `jane@`, `bob@`, `ceo@` and `user01@`…`user20@contoso.com`, an Exchange 2016 server.
 //! Every principal may impersonate every mailbox until told otherwise.
 
+use crate::ntlm;
 use crate::server::{self, RunningServer};
 use axum::body::Bytes;
-use axum::extract::{Path, State};
+use axum::extract::{ConnectInfo, Path, State};
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::post;
@@ -39,6 +54,7 @@ use quick_xml::reader::{NsReader, Reader};
 use quick_xml::Writer;
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::io;
+use std::net::SocketAddr;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
@@ -101,6 +117,54 @@ pub struct EwsOptions {
     pub latency_ms: u64,
     /// Most items one calendar view returns (Exchange's default `EWSFindCountLimit`: 1000).
     pub max_view_items: usize,
+    /// Which authentication schemes the EWS virtual directory accepts, as its IIS settings.
+    pub auth: ServerAuth,
+    /// Mailboxes living on an older server than the one answering, with that server's
+    /// newest schema version: a request for a newer one is refused for them with
+    /// ErrorInvalidSchemaVersionForMailboxVersion, as a proxying Client Access server does.
+    pub mailbox_versions: Vec<(String, String)>,
+}
+
+/// The authentication of the EWS virtual directory. Exchange Online: basic (until it was
+/// turned off) and OAuth. On-premises, Windows authentication only is common:
+/// `Set-WebServicesVirtualDirectory -BasicAuthentication $false -WindowsAuthentication $true`,
+/// whose 401 offers `WWW-Authenticate: Negotiate` and `WWW-Authenticate: NTLM` and nothing else.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ServerAuth {
+    pub basic: bool,
+    pub oauth: bool,
+    /// NTLM (also under the Negotiate scheme, as raw NTLMSSP tokens), bound to a connection.
+    pub ntlm: bool,
+    /// The NetBIOS domain of the accounts, for `DOMAIN\user` logins.
+    pub domain: String,
+    /// Extended Protection for Authentication (on by default since Exchange 2019 CU14):
+    /// over TLS, NTLM must carry the channel binding of the server's certificate.
+    pub extended_protection: bool,
+}
+
+impl ServerAuth {
+    /// An on-premises EWS virtual directory with Windows authentication only.
+    pub fn windows_only() -> Self {
+        ServerAuth {
+            basic: false,
+            oauth: false,
+            ntlm: true,
+            domain: "CONTOSO".into(),
+            extended_protection: true,
+        }
+    }
+}
+
+impl Default for ServerAuth {
+    fn default() -> Self {
+        ServerAuth {
+            basic: true,
+            oauth: true,
+            ntlm: false,
+            domain: "CONTOSO".into(),
+            extended_protection: false,
+        }
+    }
 }
 
 impl Default for EwsOptions {
@@ -121,6 +185,8 @@ impl Default for EwsOptions {
             server_version: "Exchange2016".into(),
             latency_ms: 0,
             max_view_items: 1000,
+            auth: ServerAuth::default(),
+            mailbox_versions: Vec::new(),
         }
     }
 }
@@ -157,6 +223,29 @@ pub struct CalendarItem {
     pub start: i64,
     pub end: i64,
     pub location: Option<String>,
+    pub all_day: bool,
+    pub cancelled: bool,
+    /// `LegacyFreeBusyStatus`: Free, Tentative, Busy, OOF, WorkingElsewhere, NoData.
+    pub show_as: String,
+    /// Normal, Personal, Private, Confidential.
+    pub sensitivity: String,
+    /// Exchange sets a 15-minute reminder on new calendar items unless told otherwise.
+    pub reminder_set: bool,
+    /// `StartTimeZone/@Id` and `EndTimeZone/@Id`, when the request gave them.
+    pub start_time_zone: Option<String>,
+    pub end_time_zone: Option<String>,
+    /// Named extended properties: (property set id in lower case, name, value).
+    pub extended: Vec<(String, String, String)>,
+}
+
+impl CalendarItem {
+    /// The value of a named String extended property.
+    pub fn extended_property(&self, set_id: &str, name: &str) -> Option<&str> {
+        self.extended
+            .iter()
+            .find(|(s, n, _)| s.eq_ignore_ascii_case(set_id) && n == name)
+            .map(|(_, _, v)| v.as_str())
+    }
 }
 
 /// A running EWS emulator; stops when dropped.
@@ -176,6 +265,17 @@ impl EwsEmulator {
     pub fn start_on(opts: EwsOptions, port: u16) -> io::Result<Self> {
         let state = Arc::new(Shared::new(opts));
         let server = server::spawn_on(app(state.clone()), port)?;
+        Ok(EwsEmulator { server, state })
+    }
+
+    /// Starts over TLS with the given certificate chain and private key (DER), as an
+    /// on-premises server whose certificate comes from the organisation's own authority.
+    pub fn start_tls(opts: EwsOptions, cert_chain: Vec<Vec<u8>>, key: Vec<u8>) -> io::Result<Self> {
+        let state = Arc::new(Shared::new(opts));
+        if let Some(leaf) = cert_chain.first() {
+            *lock(&state.channel_binding) = Some(ntlm::expected_channel_binding(leaf));
+        }
+        let server = server::spawn_tls(app(state.clone()), cert_chain, key)?;
         Ok(EwsEmulator { server, state })
     }
 
@@ -285,6 +385,11 @@ impl EwsEmulator {
         self.state.tokens_issued.load(Ordering::SeqCst)
     }
 
+    /// NTLM handshakes that authenticated a connection so far.
+    pub fn ntlm_handshakes(&self) -> usize {
+        self.state.ntlm_handshakes.load(Ordering::SeqCst)
+    }
+
     /// Forgets every token granted so far.
     pub fn revoke_tokens(&self) {
         lock(&self.state.tokens).clear();
@@ -312,6 +417,20 @@ struct Shared {
     max_in_flight: AtomicUsize,
     requests: Mutex<Vec<CapturedRequest>>,
     counter: AtomicU64,
+    /// NTLM state of each TCP connection, by the client's address and port.
+    connections: Mutex<HashMap<SocketAddr, NtlmConnection>>,
+    ntlm_handshakes: AtomicUsize,
+    /// The channel binding of the TLS certificate, when serving TLS.
+    channel_binding: Mutex<Option<[u8; 16]>>,
+}
+
+/// Where a connection is in the NTLM handshake.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum NtlmConnection {
+    /// A challenge was sent on this connection; only it may answer.
+    Challenged([u8; 8]),
+    /// The handshake succeeded: later requests on the connection act as this principal.
+    Authenticated(Principal),
 }
 
 /// Counts a request in flight until dropped.
@@ -391,6 +510,9 @@ impl Shared {
             max_in_flight: AtomicUsize::new(0),
             requests: Mutex::new(Vec::new()),
             counter: AtomicU64::new(1),
+            connections: Mutex::new(HashMap::new()),
+            ntlm_handshakes: AtomicUsize::new(0),
+            channel_binding: Mutex::new(None),
         }
     }
 
@@ -423,17 +545,38 @@ impl Shared {
             start,
             end,
             location: None,
+            all_day: false,
+            cancelled: false,
+            show_as: "Busy".into(),
+            sensitivity: "Normal".into(),
+            reminder_set: true,
+            start_time_zone: None,
+            end_time_zone: None,
+            extended: Vec::new(),
         }
     }
 
     // ---- authentication ----
 
-    fn authenticate(&self, headers: &HeaderMap) -> Result<Principal, Reply> {
+    fn authenticate(&self, peer: SocketAddr, headers: &HeaderMap) -> Result<Principal, Reply> {
         let auth = headers
             .get(header::AUTHORIZATION)
             .and_then(|v| v.to_str().ok())
             .unwrap_or_default();
+        let ntlm_token = auth
+            .strip_prefix("NTLM ")
+            .or_else(|| auth.strip_prefix("Negotiate "));
+        if let Some(token) = ntlm_token {
+            if !self.opts.auth.ntlm {
+                return Err(self.unauthorized(None));
+            }
+            return self.ntlm(peer, token.trim());
+        }
         if let Some(encoded) = auth.strip_prefix("Basic ") {
+            if !self.opts.auth.basic {
+                // IIS with Basic off answers as if no credentials came, offering the others.
+                return Err(self.unauthorized(None));
+            }
             let decoded = base64::engine::general_purpose::STANDARD
                 .decode(encoded.trim())
                 .ok()
@@ -449,19 +592,106 @@ impl Shared {
                     return Ok(Principal::User(user.to_lowercase()));
                 }
             }
-            return Err(unauthorized(None));
+            return Err(self.unauthorized(None));
         }
         if let Some(token) = auth.strip_prefix("Bearer ") {
+            if !self.opts.auth.oauth {
+                return Err(self.unauthorized(None));
+            }
             let tokens = lock(&self.tokens);
             return match tokens.get(token.trim()) {
                 Some((client_id, expiry)) if *expiry > Instant::now() => {
                     Ok(Principal::App(client_id.clone()))
                 }
-                Some(_) => Err(unauthorized(Some("The token has expired."))),
-                None => Err(unauthorized(Some("The token is invalid."))),
+                Some(_) => Err(self.unauthorized(Some("The token has expired."))),
+                None => Err(self.unauthorized(Some("The token is invalid."))),
             };
         }
-        Err(unauthorized(None))
+        if auth.is_empty() {
+            if let Some(NtlmConnection::Authenticated(p)) = lock(&self.connections).get(&peer) {
+                return Ok(p.clone());
+            }
+        }
+        Err(self.unauthorized(None))
+    }
+
+    /// One leg of the NTLM handshake on the connection from `peer`.
+    fn ntlm(&self, peer: SocketAddr, token: &str) -> Result<Principal, Reply> {
+        let Ok(bytes) = base64::engine::general_purpose::STANDARD.decode(token) else {
+            return Err(self.unauthorized(None));
+        };
+        match ntlm::message_type(&bytes) {
+            Some(1) => {
+                if ntlm::read_negotiate(&bytes).is_err() {
+                    return Err(self.unauthorized(None));
+                }
+                let server_challenge: [u8; 8] = rand::random();
+                lock(&self.connections).insert(peer, NtlmConnection::Challenged(server_challenge));
+                let domain = &self.opts.auth.domain;
+                let names = ntlm::ServerNames {
+                    nb_domain: domain.to_uppercase(),
+                    nb_computer: "EX01".into(),
+                    dns_domain: format!("{}.local", domain.to_lowercase()),
+                    dns_computer: format!("ex01.{}.local", domain.to_lowercase()),
+                };
+                let message = ntlm::challenge(server_challenge, &names, filetime_now());
+                let challenge = base64::engine::general_purpose::STANDARD.encode(message);
+                Err(Reply {
+                    status: StatusCode::UNAUTHORIZED,
+                    body: String::new(),
+                    headers: vec![(header::WWW_AUTHENTICATE, format!("NTLM {challenge}"))],
+                })
+            }
+            Some(3) => {
+                // Only the connection that received the challenge may answer it, once.
+                let state = lock(&self.connections).remove(&peer);
+                let Some(NtlmConnection::Challenged(server_challenge)) = state else {
+                    return Err(self.unauthorized(None));
+                };
+                let Ok(auth) = ntlm::read_authenticate(&bytes) else {
+                    return Err(self.unauthorized(None));
+                };
+                let Some((login, password)) = self.windows_account(&auth.user, &auth.domain) else {
+                    return Err(self.unauthorized(None));
+                };
+                if ntlm::verify_v2(&auth, server_challenge, &password).is_err() {
+                    return Err(self.unauthorized(None));
+                }
+                if let Some(expected) = *lock(&self.channel_binding) {
+                    let sent = ntlm::channel_binding_of(&auth);
+                    if self.opts.auth.extended_protection && sent.as_deref() != Some(&expected[..])
+                    {
+                        return Err(self.unauthorized(None));
+                    }
+                }
+                let principal = Principal::User(login);
+                self.ntlm_handshakes.fetch_add(1, Ordering::SeqCst);
+                lock(&self.connections)
+                    .insert(peer, NtlmConnection::Authenticated(principal.clone()));
+                Ok(principal)
+            }
+            _ => Err(self.unauthorized(None)),
+        }
+    }
+
+    /// The account (login, password) of an NTLM user: `user@domain` as a UPN with an empty
+    /// domain, or the local part of a login with the organisation's NetBIOS domain.
+    fn windows_account(&self, user: &str, domain: &str) -> Option<(String, String)> {
+        self.opts.users.iter().find_map(|(login, password)| {
+            let matches = if domain.is_empty() {
+                login.eq_ignore_ascii_case(user)
+            } else {
+                let local = login.split('@').next().unwrap_or(login);
+                local.eq_ignore_ascii_case(user)
+                    && domain.eq_ignore_ascii_case(&self.opts.auth.domain)
+            };
+            matches.then(|| (login.to_lowercase(), password.clone()))
+        })
+    }
+
+    /// HTTP 401 offering the schemes the virtual directory accepts.
+    fn unauthorized(&self, error: Option<&str>) -> Reply {
+        unauthorized(&self.opts.auth, error)
     }
 
     fn may_impersonate(&self, principal: &Principal, mailbox: &str) -> bool {
@@ -483,8 +713,8 @@ impl Shared {
 
     // ---- EWS ----
 
-    fn handle(&self, headers: &HeaderMap, body: &str) -> (Option<String>, Reply) {
-        let principal = match self.authenticate(headers) {
+    fn handle(&self, peer: SocketAddr, headers: &HeaderMap, body: &str) -> (Option<String>, Reply) {
+        let principal = match self.authenticate(peer, headers) {
             Ok(p) => p,
             Err(reply) => return (None, reply),
         };
@@ -538,6 +768,21 @@ impl Shared {
         };
         let op_name = Some(operation.name.clone());
         let soap_header = doc.child(SOAP_NS, "Header");
+        let requested_rank = soap_header
+            .and_then(|h| h.child(TYPES_NS, "RequestServerVersion"))
+            .and_then(|v| version_rank(v.attr("Version").unwrap_or_default()))
+            .unwrap_or(0);
+        if let Some(zone) = soap_header.and_then(|h| h.child(TYPES_NS, "TimeZoneContext")) {
+            let id = zone
+                .child(TYPES_NS, "TimeZoneDefinition")
+                .and_then(|d| d.attr("Id"));
+            if id.is_none_or(|i| i.trim().is_empty()) {
+                return (
+                    op_name,
+                    schema_fault("TimeZoneContext needs a TimeZoneDefinition with an Id"),
+                );
+            }
+        }
         if let Some(version) = soap_header.and_then(|h| h.child(TYPES_NS, "RequestServerVersion")) {
             let value = version.attr("Version").unwrap_or_default();
             match version_rank(value) {
@@ -648,11 +893,27 @@ impl Shared {
                 )
             }
         };
+        let older_mailbox = self
+            .opts
+            .mailbox_versions
+            .iter()
+            .find(|(m, _)| m.eq_ignore_ascii_case(&acting))
+            .and_then(|(_, v)| version_rank(v));
+        if older_mailbox.is_some_and(|rank| requested_rank > rank) {
+            return (
+                op_name,
+                fault(
+                    "ErrorInvalidSchemaVersionForMailboxVersion",
+                    "The mailbox that was requested doesn't support the specified RequestServerVersion.",
+                    &[],
+                ),
+            );
+        }
         let reply = match operation.name.as_str() {
             "GetFolder" => self.get_folder(operation, &acting),
             "FindItem" => self.find_item(operation, &acting),
-            "CreateItem" => self.create_item(operation, &acting),
-            "UpdateItem" => self.update_item(operation, &acting),
+            "CreateItem" => self.create_item(operation, &acting, requested_rank),
+            "UpdateItem" => self.update_item(operation, &acting, requested_rank),
             "DeleteItem" => self.delete_item(operation, &acting),
             other => Err(fault(
                 "ErrorInvalidRequest",
@@ -782,6 +1043,12 @@ impl Shared {
                 .map(str::to_owned),
             );
         }
+        if let Some(props) = shape.child(TYPES_NS, "AdditionalProperties") {
+            for ext in props.children_named(TYPES_NS, "ExtendedFieldURI") {
+                let (set_id, name) = extended_uri(ext).map_err(|e| schema_fault(&e.text))?;
+                fields.push(format!("ext:{set_id}:{name}"));
+            }
+        }
         let body_asked = fields.iter().any(|f| f == "item:Body");
         let view = op.child(MESSAGES_NS, "CalendarView");
         let range = match view {
@@ -871,7 +1138,7 @@ impl Shared {
         }))
     }
 
-    fn create_item(&self, op: &El, acting: &str) -> Result<Reply, Reply> {
+    fn create_item(&self, op: &El, acting: &str, version: usize) -> Result<Reply, Reply> {
         let invitations = op.attr("SendMeetingInvitations");
         if invitations.is_some_and(|v| !SEND_VALUES.contains(&v)) {
             return Err(schema_fault("SendMeetingInvitations has an invalid value"));
@@ -931,6 +1198,23 @@ impl Shared {
                 );
                 item.body = el.child(TYPES_NS, "Body").map(|b| b.text.clone());
                 item.location = el.child(TYPES_NS, "Location").map(|l| l.text.clone());
+                if let Some(set) = el.child_text(TYPES_NS, "ReminderIsSet") {
+                    item.reminder_set = xs_bool(set);
+                }
+                if let Some(all_day) = el.child_text(TYPES_NS, "IsAllDayEvent") {
+                    item.all_day = xs_bool(all_day);
+                }
+                for property in el.children_named(TYPES_NS, "ExtendedProperty") {
+                    set_extended(&mut item, property)?;
+                }
+                for (name, slot) in [
+                    ("StartTimeZone", &mut item.start_time_zone),
+                    ("EndTimeZone", &mut item.end_time_zone),
+                ] {
+                    if let Some(zone) = el.child(TYPES_NS, name) {
+                        *slot = Some(time_zone_id(zone, version)?);
+                    }
+                }
                 lock(&self.items).insert(item.id.clone(), item.clone());
                 Ok(item)
             })
@@ -967,7 +1251,7 @@ impl Shared {
         Ok(item)
     }
 
-    fn update_item(&self, op: &El, acting: &str) -> Result<Reply, Reply> {
+    fn update_item(&self, op: &El, acting: &str, version: usize) -> Result<Reply, Reply> {
         let conflict = op.attr("ConflictResolution").unwrap_or_default();
         if !matches!(
             conflict,
@@ -1033,6 +1317,17 @@ impl Shared {
                         .and_then(|c| c.children.first());
                     let set = update.is(TYPES_NS, "SetItemField");
                     let deleted = update.is(TYPES_NS, "DeleteItemField");
+                    if let Some(ext) = update.child(TYPES_NS, "ExtendedFieldURI") {
+                        let (set_id, name) = extended_uri(ext)?;
+                        item.extended.retain(|(s, n, _)| !(s == &set_id && n == &name));
+                        if set {
+                            let property = value.filter(|v| v.is(TYPES_NS, "ExtendedProperty")).ok_or_else(|| {
+                                item_error("ErrorIncorrectUpdatePropertyCount", "An object within a change description must contain one and only one property to modify.")
+                            })?;
+                            set_extended(&mut item, property)?;
+                        }
+                        continue;
+                    }
                     if !set && !deleted {
                         return Err(item_error("ErrorInvalidRequest", "This emulator serves SetItemField and DeleteItemField only."));
                     }
@@ -1044,6 +1339,15 @@ impl Shared {
                         ("item:Subject", _) => item.subject = text.unwrap_or_default(),
                         ("item:Body", _) => item.body = text,
                         ("calendar:Location", _) => item.location = text,
+                        ("calendar:IsAllDayEvent", true) => {
+                            item.all_day = text.as_deref().is_some_and(xs_bool)
+                        }
+                        ("calendar:StartTimeZone", true) => {
+                            item.start_time_zone = value.map(|z| time_zone_id(z, version)).transpose()?
+                        }
+                        ("calendar:EndTimeZone", true) => {
+                            item.end_time_zone = value.map(|z| time_zone_id(z, version)).transpose()?
+                        }
                         ("calendar:Start", true) => {
                             item.start = text.as_deref().and_then(parse_time).ok_or_else(|| {
                                 item_error("ErrorInvalidRequest", "Start is not an xs:dateTime.")
@@ -1191,6 +1495,69 @@ const UPDATE_SEND_VALUES: &[&str] = &[
     "SendToChangedAndSaveCopy",
 ];
 
+fn xs_bool(v: &str) -> bool {
+    matches!(v.trim(), "true" | "1")
+}
+
+/// The (lower-case property set id, name) of a named String `ExtendedFieldURI`; this
+/// emulator keeps no other kind.
+fn extended_uri(uri: &El) -> Result<(String, String), ItemError> {
+    match (
+        uri.attr("PropertySetId"),
+        uri.attr("PropertyName"),
+        uri.attr("PropertyType"),
+    ) {
+        (Some(set), Some(name), Some("String")) => Ok((set.to_lowercase(), name.to_owned())),
+        (_, _, None) => Err(item_error(
+            "ErrorInvalidExtendedProperty",
+            "The extended property attribute combination is invalid: PropertyType is required.",
+        )),
+        _ => Err(item_error(
+            "ErrorInvalidExtendedProperty",
+            "This emulator keeps named String extended properties (PropertySetId, PropertyName, PropertyType String) only.",
+        )),
+    }
+}
+
+fn set_extended(item: &mut CalendarItem, property: &El) -> Result<(), ItemError> {
+    let uri = property
+        .child(TYPES_NS, "ExtendedFieldURI")
+        .ok_or_else(|| {
+            item_error(
+                "ErrorInvalidExtendedProperty",
+                "An ExtendedProperty needs an ExtendedFieldURI.",
+            )
+        })?;
+    let (set_id, name) = extended_uri(uri)?;
+    let value = property.child_text(TYPES_NS, "Value").ok_or_else(|| {
+        item_error(
+            "ErrorInvalidExtendedPropertyValue",
+            "The extended property value is invalid.",
+        )
+    })?;
+    item.extended
+        .retain(|(s, n, _)| !(s == &set_id && n == &name));
+    item.extended.push((set_id, name, value.to_owned()));
+    Ok(())
+}
+
+/// The Id of a `StartTimeZone`/`EndTimeZone`: elements of the Exchange 2010 schema.
+fn time_zone_id(zone: &El, version: usize) -> Result<String, ItemError> {
+    if version < version_rank("Exchange2010").unwrap_or(0) {
+        return Err(item_error(
+            "ErrorSchemaValidation",
+            format!(
+                "The element '{}' is not valid for the requested server version.",
+                zone.name
+            ),
+        ));
+    }
+    zone.attr("Id")
+        .filter(|id| !id.trim().is_empty())
+        .map(str::to_owned)
+        .ok_or_else(|| item_error("ErrorTimeZone", "The time zone definition has no Id."))
+}
+
 fn version_rank(version: &str) -> Option<usize> {
     SCHEMA_VERSIONS.iter().position(|v| *v == version)
 }
@@ -1315,16 +1682,49 @@ fn write_item(w: &mut W, item: &CalendarItem, fields: &[String]) -> io::Result<(
             if asked("item:Subject") {
                 text_el(w, "t:Subject", &item.subject)?;
             }
+            if asked("item:Sensitivity") {
+                text_el(w, "t:Sensitivity", &item.sensitivity)?;
+            }
+            for (set_id, name, value) in &item.extended {
+                if asked(&format!("ext:{set_id}:{name}")) {
+                    w.create_element("t:ExtendedProperty")
+                        .write_inner_content(|w| {
+                            w.create_element("t:ExtendedFieldURI")
+                                .with_attribute(("PropertySetId", set_id.as_str()))
+                                .with_attribute(("PropertyName", name.as_str()))
+                                .with_attribute(("PropertyType", "String"))
+                                .write_empty()?;
+                            text_el(w, "t:Value", value)
+                        })?;
+                }
+            }
             if asked("calendar:Start") {
                 text_el(w, "t:Start", &format_time(item.start))?;
             }
             if asked("calendar:End") {
                 text_el(w, "t:End", &format_time(item.end))?;
             }
+            if asked("calendar:IsAllDayEvent") {
+                text_el(
+                    w,
+                    "t:IsAllDayEvent",
+                    if item.all_day { "true" } else { "false" },
+                )?;
+            }
+            if asked("calendar:LegacyFreeBusyStatus") {
+                text_el(w, "t:LegacyFreeBusyStatus", &item.show_as)?;
+            }
             if asked("calendar:Location") {
                 if let Some(location) = &item.location {
                     text_el(w, "t:Location", location)?;
                 }
+            }
+            if asked("calendar:IsCancelled") {
+                text_el(
+                    w,
+                    "t:IsCancelled",
+                    if item.cancelled { "true" } else { "false" },
+                )?;
             }
             Ok(())
         })?;
@@ -1396,27 +1796,46 @@ fn internal_fault(e: &io::Error) -> Reply {
     }
 }
 
-fn unauthorized(error: Option<&str>) -> Reply {
-    let mut headers = vec![(
-        header::WWW_AUTHENTICATE,
-        "Basic realm=\"127.0.0.1\"".to_owned(),
-    )];
-    let bearer = match error {
-        Some(_) => "Bearer client_id=\"00000002-0000-0ff1-ce00-000000000000\", token_types=\"app_asserted_user_v1 service_asserted_app_v1\", error=\"invalid_token\"",
-        None => "Bearer client_id=\"00000002-0000-0ff1-ce00-000000000000\", token_types=\"app_asserted_user_v1 service_asserted_app_v1\"",
-    };
-    headers.push((header::WWW_AUTHENTICATE, bearer.to_owned()));
-    if let Some(reason) = error {
+fn unauthorized(auth: &ServerAuth, error: Option<&str>) -> Reply {
+    let mut headers = Vec::new();
+    if auth.ntlm {
+        headers.push((header::WWW_AUTHENTICATE, "Negotiate".to_owned()));
+        headers.push((header::WWW_AUTHENTICATE, "NTLM".to_owned()));
+    }
+    if auth.basic {
         headers.push((
-            header::HeaderName::from_static("x-ms-diagnostics"),
-            format!("2000001;reason=\"{reason}\";error_category=\"invalid_token\""),
+            header::WWW_AUTHENTICATE,
+            "Basic realm=\"127.0.0.1\"".to_owned(),
         ));
+    }
+    if auth.oauth {
+        let bearer = match error {
+            Some(_) => "Bearer client_id=\"00000002-0000-0ff1-ce00-000000000000\", token_types=\"app_asserted_user_v1 service_asserted_app_v1\", error=\"invalid_token\"",
+            None => "Bearer client_id=\"00000002-0000-0ff1-ce00-000000000000\", token_types=\"app_asserted_user_v1 service_asserted_app_v1\"",
+        };
+        headers.push((header::WWW_AUTHENTICATE, bearer.to_owned()));
+        if let Some(reason) = error {
+            headers.push((
+                header::HeaderName::from_static("x-ms-diagnostics"),
+                format!("2000001;reason=\"{reason}\";error_category=\"invalid_token\""),
+            ));
+        }
     }
     Reply {
         status: StatusCode::UNAUTHORIZED,
-        body: String::new(),
+        body: "401 - Unauthorized: Access is denied due to invalid credentials.".to_owned(),
         headers,
     }
+}
+
+/// Now as a Windows FILETIME: 100 ns ticks since 1601-01-01.
+fn filetime_now() -> u64 {
+    const EPOCH_DIFFERENCE_SECS: u64 = 11_644_473_600;
+    let since_unix = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap_or_default();
+    (since_unix.as_secs() + EPOCH_DIFFERENCE_SECS) * 10_000_000
+        + u64::from(since_unix.subsec_nanos() / 100)
 }
 
 // ---- reading requests ----
@@ -1728,14 +2147,19 @@ fn into_response(reply: Reply) -> Response {
     response
 }
 
-async fn ews(State(state): State<Arc<Shared>>, headers: HeaderMap, body: Bytes) -> Response {
+async fn ews(
+    State(state): State<Arc<Shared>>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
     let _in_flight = state.enter();
     let latency = state.latency_ms.load(Ordering::SeqCst);
     if latency > 0 {
         tokio::time::sleep(Duration::from_millis(latency)).await;
     }
     let text = String::from_utf8_lossy(&body).into_owned();
-    let (operation, reply) = state.handle(&headers, &text);
+    let (operation, reply) = state.handle(peer, &headers, &text);
     lock(&state.requests).push(CapturedRequest {
         operation,
         headers: headers
@@ -1907,6 +2331,164 @@ async fn token(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::io::{Read as _, Write as _};
+    use std::net::TcpStream;
+
+    /// One HTTP/1.1 exchange on `stream`: status and `WWW-Authenticate` values.
+    fn exchange(stream: &mut TcpStream, authorization: Option<&str>) -> (u16, Vec<String>) {
+        let body = "<?xml version=\"1.0\"?><soap:Envelope xmlns:soap=\"http://schemas.xmlsoap.org/soap/envelope/\" xmlns:t=\"http://schemas.microsoft.com/exchange/services/2006/types\" xmlns:m=\"http://schemas.microsoft.com/exchange/services/2006/messages\"><soap:Body><m:GetFolder><m:FolderShape><t:BaseShape>IdOnly</t:BaseShape></m:FolderShape><m:FolderIds><t:DistinguishedFolderId Id=\"calendar\"/></m:FolderIds></m:GetFolder></soap:Body></soap:Envelope>";
+        let auth = authorization
+            .map(|a| format!("Authorization: {a}\r\n"))
+            .unwrap_or_default();
+        write!(
+            stream,
+            "POST {EWS_PATH} HTTP/1.1\r\nHost: ex01\r\nContent-Type: text/xml; charset=utf-8\r\n{auth}Content-Length: {}\r\n\r\n{body}",
+            body.len()
+        )
+        .unwrap();
+        let mut raw = Vec::new();
+        let mut buf = [0u8; 4096];
+        let (head, length) = loop {
+            let n = stream.read(&mut buf).unwrap();
+            assert!(n > 0, "connection closed");
+            raw.extend_from_slice(&buf[..n]);
+            if let Some(end) = raw.windows(4).position(|w| w == b"\r\n\r\n") {
+                let head = String::from_utf8_lossy(&raw[..end]).into_owned();
+                let length = head
+                    .lines()
+                    .find_map(|l| {
+                        l.to_ascii_lowercase()
+                            .strip_prefix("content-length:")
+                            .map(|v| v.trim().parse::<usize>().unwrap())
+                    })
+                    .unwrap_or(0);
+                break (head, end + 4 + length);
+            }
+        };
+        while raw.len() < length {
+            let n = stream.read(&mut buf).unwrap();
+            raw.extend_from_slice(&buf[..n]);
+        }
+        let status = head.split_whitespace().nth(1).unwrap().parse().unwrap();
+        let challenges = head
+            .lines()
+            .filter_map(|l| l.split_once(':'))
+            .filter(|(k, _)| k.eq_ignore_ascii_case("www-authenticate"))
+            .map(|(_, v)| v.trim().to_owned())
+            .collect();
+        (status, challenges)
+    }
+
+    fn negotiate() -> String {
+        let mut m = b"NTLMSSP\0\x01\0\0\0".to_vec();
+        let flags = ntlm::NEGOTIATE_UNICODE | ntlm::NEGOTIATE_NTLM | ntlm::REQUEST_TARGET;
+        m.extend_from_slice(&flags.to_le_bytes());
+        m.extend_from_slice(&[0; 16]);
+        format!(
+            "NTLM {}",
+            base64::engine::general_purpose::STANDARD.encode(m)
+        )
+    }
+
+    /// An NTLMv2 AUTHENTICATE_MESSAGE answering `challenge` (a `WWW-Authenticate` value).
+    fn authenticate(challenge: &str, user: &str, domain: &str, password: &str) -> String {
+        let c = base64::engine::general_purpose::STANDARD
+            .decode(challenge.strip_prefix("NTLM ").unwrap())
+            .unwrap();
+        let server_challenge: [u8; 8] = c[24..32].try_into().unwrap();
+        let info_len = u16::from_le_bytes([c[40], c[41]]) as usize;
+        let info_off = u32::from_le_bytes(c[44..48].try_into().unwrap()) as usize;
+        let mut blob = vec![1, 1, 0, 0, 0, 0, 0, 0];
+        blob.extend_from_slice(&filetime_now().to_le_bytes());
+        blob.extend_from_slice(&[7; 8]);
+        blob.extend_from_slice(&[0; 4]);
+        blob.extend_from_slice(&c[info_off..info_off + info_len]);
+        blob.extend_from_slice(&[0; 4]);
+        let key = ntlm::ntowf_v2(password, user, domain);
+        let mut nt = ntlm::hmac_md5(&key, &[&server_challenge, &blob]).to_vec();
+        nt.extend_from_slice(&blob);
+        let fields = [
+            vec![0u8; 24],
+            nt,
+            ntlm::utf16(domain),
+            ntlm::utf16(user),
+            ntlm::utf16("WS"),
+            Vec::new(),
+        ];
+        let mut m = b"NTLMSSP\0\x03\0\0\0".to_vec();
+        let mut payload = Vec::new();
+        let mut offset = 72u32;
+        for f in &fields {
+            m.extend_from_slice(&(f.len() as u16).to_le_bytes());
+            m.extend_from_slice(&(f.len() as u16).to_le_bytes());
+            m.extend_from_slice(&offset.to_le_bytes());
+            offset += f.len() as u32;
+            payload.extend_from_slice(f);
+        }
+        let flags = ntlm::NEGOTIATE_UNICODE | ntlm::NEGOTIATE_NTLM;
+        m.extend_from_slice(&flags.to_le_bytes());
+        m.extend_from_slice(&[0; 8]);
+        m.extend_from_slice(&payload);
+        format!(
+            "NTLM {}",
+            base64::engine::general_purpose::STANDARD.encode(m)
+        )
+    }
+
+    fn windows_only() -> EwsEmulator {
+        EwsEmulator::start(EwsOptions {
+            auth: ServerAuth::windows_only(),
+            ..EwsOptions::default()
+        })
+        .unwrap()
+    }
+
+    #[test]
+    fn windows_only_vdir_refuses_basic_and_offers_negotiate_and_ntlm() {
+        let ews = windows_only();
+        let mut s = TcpStream::connect(ews.server.addr()).unwrap();
+        let basic = format!(
+            "Basic {}",
+            base64::engine::general_purpose::STANDARD.encode("svc@contoso.com:S3cret-pass")
+        );
+        let (status, offered) = exchange(&mut s, Some(&basic));
+        assert_eq!(status, 401);
+        assert_eq!(offered, ["Negotiate", "NTLM"]);
+    }
+
+    #[test]
+    fn ntlm_authenticates_the_connection_that_was_challenged_and_no_other() {
+        let ews = windows_only();
+        let mut first = TcpStream::connect(ews.server.addr()).unwrap();
+        let (status, offered) = exchange(&mut first, Some(&negotiate()));
+        assert_eq!(status, 401);
+        let challenge = offered[0].clone();
+        assert!(challenge.starts_with("NTLM "), "{offered:?}");
+        let answer = authenticate(&challenge, "svc", "CONTOSO", "S3cret-pass");
+
+        // The right answer on another connection is refused, and spends the challenge.
+        let mut other = TcpStream::connect(ews.server.addr()).unwrap();
+        assert_eq!(exchange(&mut other, Some(&answer)).0, 401);
+        assert_eq!(ews.ntlm_handshakes(), 0);
+
+        // On the challenged connection it works; the connection stays authenticated.
+        let (status, offered) = exchange(&mut first, Some(&negotiate()));
+        assert_eq!(status, 401);
+        let answer = authenticate(&offered[0], "svc", "CONTOSO", "S3cret-pass");
+        assert_eq!(exchange(&mut first, Some(&answer)).0, 200);
+        assert_eq!(exchange(&mut first, None).0, 200);
+        assert_eq!(exchange(&mut other, None).0, 401);
+        assert_eq!(ews.ntlm_handshakes(), 1);
+
+        // A wrong password, or a UPN with a domain, is refused.
+        let mut third = TcpStream::connect(ews.server.addr()).unwrap();
+        let (_, offered) = exchange(&mut third, Some(&negotiate()));
+        let wrong = authenticate(&offered[0], "svc", "CONTOSO", "wrong");
+        assert_eq!(exchange(&mut third, Some(&wrong)).0, 401);
+        let (_, offered) = exchange(&mut third, Some(&negotiate()));
+        let upn = authenticate(&offered[0], "svc@contoso.com", "", "S3cret-pass");
+        assert_eq!(exchange(&mut third, Some(&upn)).0, 200);
+    }
 
     const REQUEST: &str = r#"<?xml version="1.0" encoding="utf-8"?><soap:Envelope xmlns:soap="http://schemas.xmlsoap.org/soap/envelope/" xmlns:t="http://schemas.microsoft.com/exchange/services/2006/types" xmlns:m="http://schemas.microsoft.com/exchange/services/2006/messages"><soap:Header><t:RequestServerVersion Version="Exchange2013_SP1"/><t:ExchangeImpersonation><t:ConnectingSID><t:PrimarySmtpAddress>jane@contoso.com</t:PrimarySmtpAddress></t:ConnectingSID></t:ExchangeImpersonation></soap:Header><soap:Body><m:CreateItem SendMeetingInvitations="SendToNone"><m:Items><t:CalendarItem><t:Subject>R&amp;D &lt;x&gt;</t:Subject></t:CalendarItem></m:Items></m:CreateItem></soap:Body></soap:Envelope>"#;
 

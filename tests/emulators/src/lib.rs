@@ -19,6 +19,7 @@ pub mod chorus_pro;
 pub mod ews;
 pub mod graph;
 pub mod mindee;
+pub mod ntlm;
 pub mod probe;
 pub mod server;
 pub mod sirene;

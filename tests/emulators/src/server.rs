@@ -71,11 +71,15 @@ pub fn spawn_on(router: Router, port: u16) -> std::io::Result<RunningServer> {
         .spawn(move || {
             runtime.block_on(async move {
                 let (graceful, stop) = oneshot::channel::<()>();
-                let server = axum::serve(listener, router)
-                    .with_graceful_shutdown(async move {
-                        let _ = stop.await;
-                    })
-                    .into_future();
+                // Peer addresses let an emulator tell connections apart (NTLM binds to one).
+                let server = axum::serve(
+                    listener,
+                    router.into_make_service_with_connect_info::<SocketAddr>(),
+                )
+                .with_graceful_shutdown(async move {
+                    let _ = stop.await;
+                })
+                .into_future();
                 tokio::pin!(server);
                 tokio::select! {
                     _ = &mut server => return,
@@ -136,9 +140,14 @@ pub fn spawn_tls(
                         a = listener.accept() => a,
                         _ = &mut requested => return,
                     };
-                    let Ok((stream, _)) = accepted else { continue };
+                    let Ok((stream, peer)) = accepted else {
+                        continue;
+                    };
                     let acceptor = acceptor.clone();
-                    let router = router.clone();
+                    // As `spawn_on`: the peer address tells connections apart.
+                    let router = router
+                        .clone()
+                        .layer(axum::Extension(axum::extract::ConnectInfo(peer)));
                     tokio::spawn(async move {
                         // A refused handshake (the client does not trust us) ends here.
                         let Ok(tls) = acceptor.accept(stream).await else {

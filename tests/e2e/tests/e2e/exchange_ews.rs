@@ -4,13 +4,16 @@
 //! identity platform, a wrong secret), with denied impersonation, with an unknown mailbox and
 //! through throttling; `calendar.sync` over 20 mailboxes with at most 3 threads, a second
 //! sync that changes nothing, and changes on both sides; and every SOAP request the plugin
-//! sent, validated against Microsoft's EWS schemas with `xmllint`.
+//! sent, validated against Microsoft's EWS schemas with `xmllint`. On-premises: Windows
+//! authentication (NTLM run by the host on kept-alive connections) against a virtual
+//! directory that refuses basic authentication; and passwords against Exchange Online
+//! refused when enabling, naming the calendar-graph plugin.
 
 // clippy's allow-unwrap-in-tests covers #[test] functions only, not the helpers beside them.
 
 use passerelle_e2e::TestEnv;
 use passerelle_emulators::ews::{
-    soap_parts, EwsEmulator, EwsOptions, PartKind, DEFAULT_CLIENT_ID, DEFAULT_TENANT,
+    soap_parts, EwsEmulator, EwsOptions, PartKind, ServerAuth, DEFAULT_CLIENT_ID, DEFAULT_TENANT,
 };
 use serde_json::{json, Value};
 use std::collections::BTreeSet;
@@ -18,6 +21,8 @@ use std::path::Path;
 use std::process::Command;
 
 const USER: &str = "svc@contoso.com";
+/// The property set of the plugin's ERP id property (`soap::PROPERTY_SET_ID`).
+const ERP_PROPERTY_SET: &str = "7a97642f-a7ec-4a27-a125-8f63444b89aa";
 const PASSWORD: &str = "canary-ews-pw-7f3a";
 const CLIENT_SECRET: &str = "canary-ews-secret-91b2";
 const WINDOW_START: &str = "2025-03-01T00:00:00Z";
@@ -168,6 +173,154 @@ fn test_routine_with_basic_auth() {
     assert!(summary.starts_with("reach EWS:"), "{summary}");
     assert!(summary.contains("HTTP 401"), "{summary}");
     assert_requests_validate(&emu);
+}
+
+#[test]
+fn windows_authentication_against_an_on_premises_server() {
+    let emu = EwsEmulator::start(EwsOptions {
+        users: vec![(USER.into(), PASSWORD.into())],
+        auth: ServerAuth::windows_only(),
+        ..EwsOptions::default()
+    })
+    .unwrap();
+    let env = basic(
+        &emu,
+        PASSWORD,
+        &[("auth_method", "ntlm"), ("username", "CONTOSO\\svc")],
+    );
+    let run = env.run(&["test", "x", "--json"]).expect_code(0);
+    let report = run.json();
+    assert_eq!(report["status"], "ok", "{report:#}");
+    assert_eq!(emu.ntlm_handshakes(), 1);
+    let legs: Vec<(u16, String)> = emu
+        .requests()
+        .iter()
+        .map(|r| {
+            let auth = r.header("authorization").unwrap_or_default();
+            (
+                r.status,
+                auth.split(' ').next().unwrap_or_default().to_owned(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        legs,
+        [(401, "NTLM".to_owned()), (200, "NTLM".to_owned())],
+        "negotiate then authenticate"
+    );
+    assert_no_secret(&env, &[&run.stdout, &run.stderr]);
+
+    // A sync over 6 mailboxes with 2 threads: each thread's connection is authenticated
+    // once and then reused, whatever the number of requests.
+    env.ok(&["config", "set", "x", "test_mailbox", "jane@contoso.com"]);
+    env.ok(&["config", "set", "x", "use_impersonation", "true"]);
+    env.ok(&["config", "set", "x", "max_threads", "2"]);
+    emu.clear_requests();
+    let before = emu.ntlm_handshakes();
+    let boxes = mailboxes(6);
+    let appointments: Vec<Value> = boxes
+        .iter()
+        .enumerate()
+        .map(|(i, m)| appointment(&format!("W-{i}"), m, 10, "Maintenance"))
+        .collect();
+    let out = sync(&env, &boxes, &appointments);
+    assert_eq!(totals(&out), (6, 0, 0, 0, 0), "{out:#}");
+    let requests = emu.requests();
+    let served = requests.iter().filter(|r| r.status == 200).count();
+    let handshakes = emu.ntlm_handshakes() - before;
+    eprintln!("NTLM sync: {served} requests served after {handshakes} handshake(s)");
+    assert!(served >= 12, "{served} requests served");
+    assert!(
+        (1..=2).contains(&handshakes),
+        "{handshakes} NTLM handshakes for {served} requests on 2 threads"
+    );
+    assert_requests_validate(&emu);
+
+    // A wrong password: refused by the server's NTLMv2 check, named.
+    let env = basic(
+        &emu,
+        "wrong-password",
+        &[("auth_method", "ntlm"), ("username", "CONTOSO\\svc")],
+    );
+    let report = test_report(&env, 1);
+    let summary = report["summary"].as_str().unwrap();
+    assert!(summary.contains("HTTP 401"), "{summary}");
+    assert!(summary.contains("ntlm authentication"), "{summary}");
+
+    // Basic authentication against this Windows-only virtual directory: told to choose NTLM.
+    let env = basic(&emu, PASSWORD, &[]);
+    let report = test_report(&env, 1);
+    let summary = report["summary"].as_str().unwrap();
+    assert!(
+        summary.contains("does not accept basic authentication"),
+        "{summary}"
+    );
+    assert!(summary.contains("Negotiate, NTLM"), "{summary}");
+    assert!(summary.contains("auth_method = ntlm"), "{summary}");
+}
+
+#[test]
+fn windows_authentication_over_tls_with_the_organisation_authority_and_extended_protection() {
+    use rcgen::{BasicConstraints, CertificateParams, DnType, IsCa, Issuer, KeyPair};
+    let mut ca = CertificateParams::new(Vec::<String>::new()).unwrap();
+    ca.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+    ca.distinguished_name
+        .push(DnType::CommonName, "Contoso Enterprise Root CA");
+    let ca_key = KeyPair::generate().unwrap();
+    let ca_cert = ca.self_signed(&ca_key).unwrap();
+    let issuer = Issuer::from_params(&ca, &ca_key);
+    let leaf = CertificateParams::new(vec!["127.0.0.1".to_owned()]).unwrap();
+    let leaf_key = KeyPair::generate().unwrap();
+    let leaf_cert = leaf.signed_by(&leaf_key, &issuer).unwrap();
+    let emu = EwsEmulator::start_tls(
+        EwsOptions {
+            users: vec![(USER.into(), PASSWORD.into())],
+            auth: ServerAuth::windows_only(),
+            ..EwsOptions::default()
+        },
+        vec![leaf_cert.der().to_vec()],
+        leaf_key.serialize_der(),
+    )
+    .unwrap();
+    assert!(emu.ews_url().starts_with("https://"));
+    // Extended Protection is on (Exchange 2019 CU14's default): the handshake only passes
+    // with the channel binding of this connection's certificate.
+    assert!(emu.options().auth.extended_protection);
+    let env = basic(
+        &emu,
+        PASSWORD,
+        &[("auth_method", "ntlm"), ("username", "svc@contoso.com")],
+    );
+    // The organisation's authority is unknown: named, with the fix.
+    let report = test_report(&env, 1);
+    let summary = report["summary"].as_str().unwrap();
+    assert!(summary.contains("Contoso Enterprise Root CA"), "{summary}");
+    assert!(summary.contains("passerelle trust add"), "{summary}");
+    assert_eq!(emu.ntlm_handshakes(), 0);
+
+    let ca_file = env.root.path().join("contoso-ca.pem");
+    std::fs::write(&ca_file, ca_cert.pem()).unwrap();
+    env.ok(&["trust", "add", ca_file.to_str().unwrap()]);
+    let run = env.run(&["test", "x", "--json"]).expect_code(0);
+    let report = run.json();
+    assert_eq!(report["status"], "ok", "{report:#}");
+    assert_eq!(emu.ntlm_handshakes(), 1);
+    assert_no_secret(&env, &[&run.stdout, &run.stderr]);
+}
+
+#[test]
+fn a_password_against_exchange_online_is_refused_when_enabling() {
+    let env = TestEnv::with_plugins(&["passerelle_exchange_ews"]);
+    env.ok(&["config", "create", "x", "--plugin", "exchange-ews"]);
+    env.ok(&["config", "set", "x", "username", USER]);
+    set_secret(&env, "password", PASSWORD);
+    // The default EWS URL is Exchange Online's.
+    let refused = env.run(&["config", "enable", "x"]).expect_code(3);
+    let text = refused.all();
+    assert!(text.contains("auth_method"), "{text}");
+    assert!(text.contains("calendar-graph"), "{text}");
+    assert!(text.contains("basic"), "{text}");
+    assert_no_secret(&env, &[&text]);
 }
 
 #[test]
@@ -549,6 +702,179 @@ fn sync_applies_changes_from_both_sides_and_every_request_validates() {
         .requests()
         .iter()
         .all(|r| r.body.contains("Version=\"Exchange2010_SP2\"")));
+    assert_requests_validate(&emu);
+}
+
+#[test]
+fn sync_with_time_zones_all_day_items_and_lost_state() {
+    let emu = emulator();
+    let settings = [
+        ("test_mailbox", "jane@contoso.com"),
+        ("use_impersonation", "true"),
+        ("time_zone", "Romance Standard Time"),
+    ];
+    let env = basic(&emu, PASSWORD, &settings);
+    let boxes = vec!["jane@contoso.com".to_owned()];
+    let mut all_day = appointment("D1", "jane@contoso.com", 10, "Inventaire");
+    all_day["start"] = json!("2025-03-10T00:00:00+01:00");
+    all_day["end"] = json!("2025-03-12T00:00:00+01:00");
+    all_day["all_day"] = json!(true);
+    let appointments = vec![
+        appointment("T1", "jane@contoso.com", 4, "Visite"),
+        all_day,
+        appointment("T2", "jane@contoso.com", 5, "Audit"),
+    ];
+    // What the user has in Outlook: a private all-day absence, and a cancelled meeting.
+    let away = emu.add_item("jane@contoso.com", "Congés", 1_741_564_800, 1_741_651_200);
+    emu.edit_item(&away, |i| {
+        i.all_day = true;
+        i.show_as = "OOF".into();
+        i.sensitivity = "Private".into();
+    })
+    .unwrap();
+    let cancelled = emu.add_item("jane@contoso.com", "Comité", 1_741_600_000, 1_741_603_600);
+    emu.edit_item(&cancelled, |i| i.cancelled = true).unwrap();
+
+    let first = sync(&env, &boxes, &appointments);
+    assert_eq!(totals(&first), (3, 0, 0, 0, 0), "{first:#}");
+    let items = emu.items("jane@contoso.com");
+    let ours: Vec<_> = items
+        .iter()
+        .filter(|i| i.id != away && i.id != cancelled)
+        .collect();
+    assert_eq!(ours.len(), 3);
+    for item in &ours {
+        assert_eq!(
+            item.start_time_zone.as_deref(),
+            Some("Romance Standard Time")
+        );
+        assert_eq!(item.end_time_zone.as_deref(), Some("Romance Standard Time"));
+        assert!(!item.reminder_set, "{item:?}");
+        assert!(item
+            .extended_property(ERP_PROPERTY_SET, "PasserelleErpId")
+            .is_some());
+    }
+    let inventory = ours.iter().find(|i| i.subject == "Inventaire").unwrap();
+    assert!(inventory.all_day);
+    assert_eq!(
+        inventory.extended_property(ERP_PROPERTY_SET, "PasserelleErpId"),
+        Some("D1")
+    );
+    assert_eq!(inventory.start, 1_741_561_200); // 2025-03-09T23:00:00Z
+    assert!(emu.requests().iter().all(|r| r
+        .body
+        .contains(r#"<t:TimeZoneDefinition Id="Romance Standard Time"/>"#)));
+    let events = first["mailboxes"][0]["events"].as_array().unwrap();
+    assert_eq!(events.len(), 2, "{first:#}");
+    let absence = events.iter().find(|e| e["id"] == away.as_str()).unwrap();
+    assert_eq!(absence["all_day"], true);
+    assert_eq!(absence["show_as"], "OOF");
+    assert_eq!(absence["sensitivity"], "Private");
+    assert_eq!(absence["cancelled"], false);
+    let meeting = events
+        .iter()
+        .find(|e| e["id"] == cancelled.as_str())
+        .unwrap();
+    assert_eq!(meeting["cancelled"], true);
+    assert_eq!(meeting["show_as"], "Busy");
+
+    // The plugin state is lost (a new data directory): the items are found again by
+    // their ERP id, not duplicated; a dropped appointment is still deleted.
+    let fresh = basic(&emu, PASSWORD, &settings);
+    let again = sync(&fresh, &boxes, &appointments);
+    assert_eq!(totals(&again), (0, 0, 3, 0, 0), "{again:#}");
+    assert_eq!(again["mailboxes"][0]["events"].as_array().unwrap().len(), 2);
+    assert_eq!(emu.items("jane@contoso.com").len(), 5);
+    let lost_again = basic(&emu, PASSWORD, &settings);
+    let mut changed = appointments[..2].to_vec();
+    changed[0]["subject"] = json!("Visite (décalée)");
+    let out = sync(&lost_again, &boxes, &changed);
+    assert_eq!(totals(&out), (0, 1, 1, 1, 0), "{out:#}");
+    let subjects: BTreeSet<String> = emu
+        .items("jane@contoso.com")
+        .into_iter()
+        .map(|i| i.subject)
+        .collect();
+    assert_eq!(
+        subjects,
+        ["Comité", "Congés", "Inventaire", "Visite (décalée)"]
+            .map(str::to_owned)
+            .into()
+    );
+    assert_requests_validate(&emu);
+}
+
+#[test]
+fn older_mailbox_servers_get_an_older_schema_version() {
+    let mut opts = EwsOptions {
+        users: vec![(USER.into(), PASSWORD.into())],
+        ..EwsOptions::default()
+    };
+    // Jane's mailbox is still on an Exchange 2010 SP2 server behind the 2016 front end.
+    opts.mailbox_versions = vec![("jane@contoso.com".into(), "Exchange2010_SP2".into())];
+    let emu = EwsEmulator::start(opts).unwrap();
+    let env = basic(
+        &emu,
+        PASSWORD,
+        &[
+            ("test_mailbox", "jane@contoso.com"),
+            ("use_impersonation", "true"),
+            ("server_version", "Exchange2016"),
+            ("time_zone", "W. Europe Standard Time"),
+        ],
+    );
+    let report = test_report(&env, 0);
+    assert_eq!(report["status"], "ok", "{report:#}");
+    let tried: Vec<(String, u16)> = emu
+        .requests()
+        .iter()
+        .map(|r| {
+            let v = r.body.split("Version=\"").nth(1).unwrap();
+            (v[..v.find('"').unwrap()].to_owned(), r.status)
+        })
+        .collect();
+    assert_eq!(
+        tried,
+        [
+            ("Exchange2016".to_owned(), 500),
+            ("Exchange2013_SP1".to_owned(), 500),
+            ("Exchange2013".to_owned(), 500),
+            ("Exchange2010_SP2".to_owned(), 200)
+        ]
+    );
+
+    // A sync of Jane and Bob: Jane's requests step down once, then keep the older version;
+    // Bob's mailbox is on the new server and keeps Exchange2016.
+    emu.clear_requests();
+    let boxes = vec!["jane@contoso.com".to_owned(), "bob@contoso.com".to_owned()];
+    let out = sync(
+        &env,
+        &boxes,
+        &[
+            appointment("J1", "jane@contoso.com", 3, "Visite"),
+            appointment("B1", "bob@contoso.com", 3, "Visite"),
+        ],
+    );
+    assert_eq!(totals(&out), (2, 0, 0, 0, 0), "{out:#}");
+    let refused = emu.requests().iter().filter(|r| r.status == 500).count();
+    assert_eq!(refused, 3, "one step-down per older version, once per sync");
+    for r in emu.requests().iter().filter(|r| r.status == 200) {
+        let jane = r.body.contains("jane@contoso.com");
+        let expected = if jane {
+            "Exchange2010_SP2"
+        } else {
+            "Exchange2016"
+        };
+        assert!(
+            r.body.contains(&format!("Version=\"{expected}\"")),
+            "{}",
+            r.body
+        );
+    }
+    assert_eq!(
+        emu.items("jane@contoso.com")[0].start_time_zone.as_deref(),
+        Some("W. Europe Standard Time")
+    );
     assert_requests_validate(&emu);
 }
 
