@@ -272,6 +272,8 @@ fn spawn_collect(env: &TestEnv, secret: &str) -> std::process::Child {
         .env_remove("PASSERELLE_SECRET_KEY")
         .env_remove("PASSERELLE_DATA_DIR")
         .env_remove("PASSERELLE_PLUGIN_DIRS")
+        // The test's plugin files are unsigned (TestEnv does the same for its commands).
+        .env("PASSERELLE_PLUGIN_POLICY", "allow-unsigned")
         .env(SECRET_VAR, secret)
         .current_dir(env.root.path())
         .stdout(Stdio::null())
