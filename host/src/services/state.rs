@@ -155,7 +155,9 @@ impl StateDb {
     }
 
     /// Takes the lease of a task run until `until_ms`, unless another holder has a live one.
-    /// This is what keeps two runs of one task apart, across processes too.
+    /// This is what keeps two runs of one task apart, across processes too. A lease whose
+    /// holder (`<pid>:…`) is a process that no longer exists is taken over at once: a killed
+    /// `passerelle tasks run` must not block the task until its lease expires (30 min).
     pub fn take_lease(
         &self,
         instance: &str,
@@ -171,7 +173,29 @@ impl StateDb {
                  WHERE task_leases.until_ms < ?5 OR task_leases.holder = excluded.holder",
                 params![instance, task, holder, until_ms, now],
             )?;
-            Ok(changed > 0)
+            if changed > 0 {
+                return Ok(true);
+            }
+            let current: Option<String> = c
+                .query_row(
+                    "SELECT holder FROM task_leases WHERE instance = ?1 AND task = ?2",
+                    params![instance, task],
+                    |r| r.get(0),
+                )
+                .optional()?;
+            let Some(current) = current.filter(|h| holder_is_gone(h)) else {
+                return Ok(false);
+            };
+            // Compare and swap: only the dead holder's lease is replaced.
+            let taken = c.execute(
+                "UPDATE task_leases SET holder = ?3, until_ms = ?4
+                 WHERE instance = ?1 AND task = ?2 AND holder = ?5",
+                params![instance, task, holder, until_ms, current],
+            )?;
+            if taken > 0 {
+                tracing::warn!(instance, task, previous = %current, "took over the lease of a task run whose process is gone");
+            }
+            Ok(taken > 0)
         })
     }
 
@@ -321,10 +345,78 @@ pub fn now_ms() -> i64 {
         .unwrap_or(0)
 }
 
+/// Whether a lease holder (`<pid>:<thread>`) names a process of this machine that no longer
+/// runs. Unknown shapes count as alive: their lease then simply expires.
+fn holder_is_gone(holder: &str) -> bool {
+    let Some(pid) = holder
+        .split(':')
+        .next()
+        .and_then(|p| p.parse::<i32>().ok())
+        .filter(|p| *p > 0)
+    else {
+        return false;
+    };
+    if pid == i32::try_from(std::process::id()).unwrap_or(0) {
+        return false;
+    }
+    process_is_gone(pid)
+}
+
+#[cfg(unix)]
+fn process_is_gone(pid: i32) -> bool {
+    // SAFETY: signal 0 only checks that the process exists; nothing is sent.
+    let rc = unsafe { libc::kill(pid, 0) };
+    rc != 0 && std::io::Error::last_os_error().raw_os_error() == Some(libc::ESRCH)
+}
+
+#[cfg(not(unix))]
+fn process_is_gone(_pid: i32) -> bool {
+    false
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
     use serde_json::json;
+
+    /// Regression (found by the AFNOR kill test): a killed `tasks run` kept its task's lease
+    /// for the whole task deadline, so the next run was refused as "already running".
+    #[cfg(unix)]
+    #[test]
+    fn the_lease_of_a_killed_process_is_taken_over_and_a_live_one_is_not() {
+        let dir = tempfile::tempdir().unwrap();
+        let db = StateDb::open(&dir.path().join("s.db")).unwrap();
+        let far = now_ms() + 3_600_000;
+        let mut child = std::process::Command::new("true").spawn().unwrap();
+        let dead = child.id();
+        child.wait().unwrap();
+        assert!(db
+            .take_lease("i", "t", &format!("{dead}:ThreadId(3)"), far)
+            .unwrap());
+        // The holder's process is gone: taken over at once, not in an hour.
+        assert!(db.take_lease("i", "t", "1:ThreadId(1)", far).unwrap());
+        // pid 1 lives: its lease holds until it expires.
+        assert!(!db
+            .take_lease(
+                "i",
+                "t",
+                &format!("{}:ThreadId(9)", std::process::id()),
+                far
+            )
+            .unwrap());
+        // A live holder of this very process is not "gone" either.
+        db.release_lease("i", "t", "1:ThreadId(1)").unwrap();
+        let me = format!("{}:ThreadId(2)", std::process::id());
+        assert!(db.take_lease("i", "t", &me, far).unwrap());
+        assert!(!db
+            .take_lease(
+                "i",
+                "t",
+                &format!("{}:ThreadId(5)", std::process::id()),
+                far
+            )
+            .unwrap());
+    }
 
     /// Regression (security review): state.sqlite3 was created 0644.
     #[cfg(unix)]
