@@ -790,24 +790,35 @@ fn plugins(engine: &Engine, json: bool) -> anyhow::Result<ExitCode> {
 /// The audit history as the command line writes it: every change, with the operating-system
 /// account that made it (`cli:<login>`).
 struct CliAudit {
-    log: Option<crate::server::audit::AuditLog>,
+    data_dir: std::path::PathBuf,
+    /// Opened on the first change only: read-only commands (`config list`, `show`) do not
+    /// touch the console database.
+    log: std::cell::OnceCell<Option<crate::server::audit::AuditLog>>,
     actor: String,
 }
 
 impl CliAudit {
     fn open(engine: &Engine) -> Self {
-        let log = crate::server::db::ConsoleDb::open_in(&engine.settings.data_dir)
-            .map(|db| crate::server::audit::AuditLog::new(std::sync::Arc::new(db)))
-            .map_err(|e| tracing::error!(error = %e, "cannot open the audit history; this change is not audited"))
-            .ok();
         CliAudit {
-            log,
+            data_dir: engine.settings.data_dir.clone(),
+            log: std::cell::OnceCell::new(),
             actor: crate::actor::cli_actor(),
         }
     }
 
+    fn log(&self) -> Option<&crate::server::audit::AuditLog> {
+        self.log
+            .get_or_init(|| {
+                crate::server::db::ConsoleDb::open_in(&self.data_dir)
+                    .map(|db| crate::server::audit::AuditLog::new(std::sync::Arc::new(db)))
+                    .map_err(|e| tracing::error!(error = %e, "cannot open the audit history; this change is not audited"))
+                    .ok()
+            })
+            .as_ref()
+    }
+
     fn changed(&self, engine: &Engine, changed: &crate::store::Changed, field: Option<&str>) {
-        if let Some(log) = &self.log {
+        if let Some(log) = self.log() {
             crate::server::actions::audit_changed(engine, log, &self.actor, changed, field);
         }
     }
@@ -819,7 +830,7 @@ impl CliAudit {
         old: Option<String>,
         new: Option<String>,
     ) {
-        if let Some(log) = &self.log {
+        if let Some(log) = self.log() {
             log.record_or_log(crate::server::audit::Change {
                 actor: &self.actor,
                 instance: Some(id.as_str()),
