@@ -29,6 +29,7 @@ pub mod settings;
 pub mod signing;
 pub mod store;
 pub mod trust;
+pub mod verified;
 
 /// The range of plugin API versions this host loads: same major as ours, minor not newer.
 pub use passerelle_plugin_api::PLUGIN_API_VERSION as HOST_PLUGIN_API_VERSION;

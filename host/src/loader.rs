@@ -15,6 +15,7 @@ use crate::isolation::{IsolationMode, IsolationSettings, ProcessPlugin};
 use crate::plugin::{decode, Backend, LoadedPlugin};
 use crate::schema::ConfigSchema;
 use crate::signing::{Policy, Verdict};
+use crate::verified::{Stamp, VerifiedFiles};
 use abi_stable::library::{lib_header_from_path, LibraryError};
 use passerelle_plugin_api::abi::PluginModRef;
 use passerelle_plugin_api::manifest::parse_version;
@@ -198,9 +199,10 @@ impl LoadOptions {
 
 /// Loads every candidate of `dirs`.
 pub fn load_dirs(dirs: &[PluginDir], options: &LoadOptions) -> Registry {
+    let verified = options.cache_dir.as_deref().map(VerifiedFiles::open);
     let mut registry = Registry::default();
     for path in candidates(dirs) {
-        match load_file(&path, options) {
+        match load_verified(&path, options, verified.as_ref()) {
             Ok(plugin) => {
                 if let Some(existing) = registry.get(plugin.id()) {
                     let reason = format!(
@@ -227,27 +229,85 @@ pub fn load_dirs(dirs: &[PluginDir], options: &LoadOptions) -> Registry {
             }
         }
     }
+    if let Some(verified) = verified {
+        verified.save();
+    }
     registry
 }
 
 /// Verifies, maps one library and runs every check. The error is the refusal reason.
 pub fn load_file(path: &Path, options: &LoadOptions) -> Result<LoadedPlugin, String> {
-    let started = Instant::now();
+    let verified = options.cache_dir.as_deref().map(VerifiedFiles::open);
+    let loaded = load_verified(path, options, verified.as_ref());
+    if let Some(verified) = verified {
+        verified.save();
+    }
+    loaded
+}
+
+/// The bytes of a library that passed the checks that need no code of it: permissions,
+/// signature and policy, inspection as data. `mapped` is the verified copy to map.
+#[derive(Debug)]
+pub struct Checked {
+    pub sha256: String,
+    pub verdict: Option<Verdict>,
+    pub mapped: PathBuf,
+}
+
+/// Runs the checks of [`Checked`], reading and hashing the file only when `verified` does not
+/// already know this version of it (see [`crate::verified`]).
+pub fn check_file(
+    path: &Path,
+    options: &LoadOptions,
+    verified: Option<&VerifiedFiles>,
+) -> Result<Checked, String> {
     check_permissions(path)?;
-    let bytes = std::fs::read(path).map_err(|e| format!("it cannot be read: {e}"))?;
+    let stamp = Stamp::of(path);
+    let known = match (verified, stamp) {
+        (Some(v), Some(stamp)) => v.digest(path, stamp),
+        _ => None,
+    };
+    let (sha256, bytes) = match known {
+        Some(sha256) => (sha256, None),
+        None => {
+            let bytes = std::fs::read(path).map_err(|e| format!("it cannot be read: {e}"))?;
+            (crate::signing::sha256_hex(&bytes), Some(bytes))
+        }
+    };
     let verdict = match &options.policy {
-        Some(policy) => Some(policy.check(path, &bytes)?),
+        Some(policy) => Some(policy.check_digest(path, &sha256)?),
         None => None,
     };
-    // Read as data before anything maps it: not a plugin, or truncated, is refused here
-    // without running a line of its code.
-    crate::inspect::inspect(&bytes).map_err(|e| e.0)?;
-    let sha256 = crate::signing::sha256_hex(&bytes);
+    if let Some(bytes) = &bytes {
+        // Read as data before anything maps it: not a plugin, or truncated, is refused here
+        // without running a line of its code.
+        crate::inspect::inspect(bytes).map_err(|e| e.0)?;
+        if let (Some(v), Some(stamp)) = (verified, stamp) {
+            v.remember(path, stamp, &sha256);
+        }
+    }
     let mapped = match &options.cache_dir {
-        Some(dir) => cached_copy(dir, &sha256, &bytes)?,
+        Some(dir) => cached_copy(dir, path, &sha256, bytes, verified)?,
         None => path.to_owned(),
     };
-    drop(bytes);
+    Ok(Checked {
+        sha256,
+        verdict,
+        mapped,
+    })
+}
+
+fn load_verified(
+    path: &Path,
+    options: &LoadOptions,
+    verified: Option<&VerifiedFiles>,
+) -> Result<LoadedPlugin, String> {
+    let started = Instant::now();
+    let Checked {
+        sha256,
+        verdict,
+        mapped,
+    } = check_file(path, options, verified)?;
     // With process isolation in use, the library is first opened in a worker: its id (and
     // so its mode) is only known from its manifest, which is plugin code.
     let (opened, description) = if options.isolation.may_use_processes() {
@@ -341,25 +401,60 @@ fn check_permissions(path: &Path) -> Result<(), String> {
     Ok(())
 }
 
-/// Writes `bytes` to `<dir>/<sha256>.<ext>` (read-only, in a directory only the host's user
-/// can enter) unless a copy with exactly these bytes is already there; returns that path.
-/// An existing copy is re-hashed: one changed behind the host's back is replaced, never
-/// mapped.
-fn cached_copy(dir: &Path, sha256: &str, bytes: &[u8]) -> Result<PathBuf, String> {
+/// Returns `<dir>/<sha256>.<ext>`, a read-only copy of the verified bytes in a directory only
+/// the host's user can enter, writing it unless a copy with exactly these bytes is already
+/// there. An existing copy is re-hashed unless `verified` knows it unchanged: one changed
+/// behind the host's back is replaced, never mapped. `bytes` are the source's verified bytes
+/// when it was read; otherwise it is read again, and must still hash to `sha256`.
+fn cached_copy(
+    dir: &Path,
+    source: &Path,
+    sha256: &str,
+    bytes: Option<Vec<u8>>,
+    verified: Option<&VerifiedFiles>,
+) -> Result<PathBuf, String> {
     let path = dir.join(format!("{sha256}.{}", std::env::consts::DLL_EXTENSION));
-    let intact = std::fs::read(&path).is_ok_and(|b| crate::signing::sha256_hex(&b) == sha256);
-    if !intact {
-        std::fs::create_dir_all(dir)
-            .map_err(|e| format!("cannot create the plugin cache {}: {e}", dir.display()))?;
-        set_mode(dir, 0o700);
-        if path.exists() {
-            tracing::warn!(file = %path.display(), "a cached plugin copy was changed; replacing it");
-            let _ = std::fs::remove_file(&path);
-        }
-        crate::store::write_atomic(&path, bytes)
-            .map_err(|e| format!("cannot copy it into the plugin cache: {e}"))?;
-        set_mode(&path, 0o444);
+    let stamp = Stamp::of(&path);
+    let known = match (verified, stamp) {
+        (Some(v), Some(stamp)) => v.digest(&path, stamp).is_some_and(|d| d == sha256),
+        _ => false,
+    };
+    if known {
+        return Ok(path);
     }
+    let intact = std::fs::read(&path).is_ok_and(|b| crate::signing::sha256_hex(&b) == sha256);
+    if intact {
+        if let (Some(v), Some(stamp)) = (verified, stamp) {
+            v.remember(&path, stamp, sha256);
+        }
+        return Ok(path);
+    }
+    let bytes = match bytes {
+        Some(bytes) => bytes,
+        None => {
+            let bytes = std::fs::read(source).map_err(|e| format!("it cannot be read: {e}"))?;
+            if crate::signing::sha256_hex(&bytes) != sha256 {
+                if let Some(v) = verified {
+                    v.forget(source);
+                }
+                return Err(
+                    "it changed while it was being loaded; load it again once it is fully written"
+                        .to_owned(),
+                );
+            }
+            bytes
+        }
+    };
+    std::fs::create_dir_all(dir)
+        .map_err(|e| format!("cannot create the plugin cache {}: {e}", dir.display()))?;
+    set_mode(dir, 0o700);
+    if path.exists() {
+        tracing::warn!(file = %path.display(), "a cached plugin copy was changed; replacing it");
+        let _ = std::fs::remove_file(&path);
+    }
+    crate::store::write_atomic(&path, &bytes)
+        .map_err(|e| format!("cannot copy it into the plugin cache: {e}"))?;
+    set_mode(&path, 0o444);
     Ok(path)
 }
 

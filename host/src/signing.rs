@@ -184,6 +184,12 @@ impl Policy {
     /// Checks `bytes` of `library` against its signature file and the policy. `Err` is the
     /// refusal reason.
     pub fn check(&self, library: &Path, bytes: &[u8]) -> Result<Verdict, String> {
+        self.check_digest(library, &sha256_hex(bytes))
+    }
+
+    /// [`Policy::check`] for a library whose SHA-256 is already known (hashed by the caller,
+    /// or remembered by [`crate::verified`]).
+    pub fn check_digest(&self, library: &Path, sha256: &str) -> Result<Verdict, String> {
         let sig_path = signature_path(library);
         let text = match std::fs::read_to_string(&sig_path) {
             Ok(t) => t,
@@ -204,7 +210,6 @@ impl Policy {
                 sig_path.display()
             )
         })?;
-        let sha256 = sha256_hex(bytes);
         if sha256 != sig.sha256 {
             return Err(format!(
                 "its content does not match its signature (SHA-256 {sha256}, signed {}): the file was changed after signing — reinstall it from its publisher",
@@ -224,7 +229,7 @@ impl Policy {
             .and_then(|b| b.try_into().ok())
             .ok_or("its signature is not 64 bytes of base64; sign it again")?;
         key.verify(
-            &message(&sha256, &sig.plugin_id, &sig.plugin_version),
+            &message(sha256, &sig.plugin_id, &sig.plugin_version),
             &ed25519_dalek::Signature::from_bytes(&signature_bytes),
         )
         .map_err(|_| {

@@ -88,6 +88,11 @@ pub struct AuditLog {
 }
 
 impl AuditLog {
+    /// Whether the console database answers (for `/readyz`).
+    pub fn reachable(&self) -> Result<(), DbError> {
+        self.db.data_version().map(|_| ())
+    }
+
     pub fn new(db: Arc<ConsoleDb>) -> Self {
         AuditLog { db }
     }

@@ -26,6 +26,7 @@ pub mod console;
 pub mod db;
 pub mod error;
 pub mod form;
+pub mod health;
 pub mod html;
 pub mod openapi;
 pub mod throttle;
@@ -247,6 +248,7 @@ pub fn app(state: AppState) -> Router {
         .route_layer(middleware::from_fn_with_state(state.clone(), authenticate));
     Router::new()
         .merge(console::public_router())
+        .merge(health::router())
         .merge(protected)
         .fallback(not_found)
         .layer(middleware::from_fn(api_guard))

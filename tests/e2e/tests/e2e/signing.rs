@@ -123,6 +123,76 @@ fn the_signature_is_checked_before_the_library_is_mapped() {
     assert!(r.contains("does not match its signature"), "{r}");
 }
 
+/// Changes `file` in place, keeping its size and modification time: only its inode change
+/// time tells (what a careful tamperer or a same-second rebuild leaves).
+fn flip_byte_keeping_mtime(file: &std::path::Path) {
+    let mtime = std::fs::metadata(file).unwrap().modified().unwrap();
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(file, std::fs::Permissions::from_mode(0o644)).unwrap();
+    let mut bytes = std::fs::read(file).unwrap();
+    let middle = bytes.len() / 2;
+    bytes[middle] ^= 0xff;
+    std::fs::write(file, &bytes).unwrap();
+    std::fs::File::options()
+        .write(true)
+        .open(file)
+        .unwrap()
+        .set_modified(mtime)
+        .unwrap();
+}
+
+#[test]
+fn verified_plugins_are_not_hashed_again_until_they_change() {
+    let (env, key) = strict_env();
+    let lib = env.add_plugin("passerelle_sirene");
+    env.ok(&[
+        "plugin",
+        "sign",
+        lib.to_str().unwrap(),
+        "--key",
+        key.to_str().unwrap(),
+    ]);
+    // Files changed in the last two seconds are never remembered (they could still change
+    // within the same clock tick).
+    std::thread::sleep(passerelle::verified::SETTLE + std::time::Duration::from_millis(200));
+    assert_eq!(listing(&env)["plugins"][0]["id"], "sirene");
+    let index_file = env.data.join("plugin-cache/verified.json");
+    let index = std::fs::read_to_string(&index_file).unwrap();
+    assert!(index.contains(lib.to_str().unwrap()), "{index}");
+    // The cache copy was just written: remembered at the next start, once settled.
+    std::thread::sleep(passerelle::verified::SETTLE + std::time::Duration::from_millis(200));
+    assert_eq!(listing(&env)["plugins"][0]["id"], "sirene");
+    let index: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&index_file).unwrap()).unwrap();
+    let copies: Vec<_> = index["files"]
+        .as_object()
+        .unwrap()
+        .keys()
+        .filter(|k| k.contains("plugin-cache"))
+        .cloned()
+        .collect();
+    assert_eq!(copies.len(), 1, "{index:#}");
+
+    // The cache copy changed behind the host's back, size and mtime kept: replaced, the
+    // plugin still loads from the verified bytes.
+    let copy = std::path::PathBuf::from(&copies[0]);
+    let original = std::fs::read(&lib).unwrap();
+    flip_byte_keeping_mtime(&copy);
+    let run = env.ok(&["plugins", "--json"]);
+    assert_eq!(run.json()["plugins"][0]["id"], "sirene", "{}", run.stderr);
+    assert!(
+        run.stderr.contains("cached plugin copy was changed"),
+        "{}",
+        run.stderr
+    );
+    assert_eq!(std::fs::read(&copy).unwrap(), original);
+
+    // The library itself changed the same way: hashed again, refused on its signature.
+    flip_byte_keeping_mtime(&lib);
+    let r = reason_for(&listing(&env), &library_file_name("passerelle_sirene"));
+    assert!(r.contains("changed after signing"), "{r}");
+}
+
 #[test]
 fn allow_unsigned_mode_honours_its_allow_list() {
     let env = TestEnv::with_plugins(&["passerelle_sirene", "fixture_panic_on_call"]);
