@@ -8,6 +8,7 @@ pub mod http;
 pub mod ntlm;
 pub mod oauth2;
 pub mod quota;
+pub mod shared_window;
 pub mod state;
 
 use std::path::Path;
@@ -44,7 +45,10 @@ impl Services {
             http: http::HttpService::new(crate::trust::TrustStore::new(data_dir))?,
             state: state::StateDb::open(&data_dir.join("state.sqlite3"))?,
             tokens: oauth2::TokenCache::default(),
-            quotas: quota::QuotaBook::default(),
+            quotas: quota::QuotaBook::shared(&data_dir.join("quota.sqlite3")).unwrap_or_else(|e| {
+                tracing::warn!(error = %e, "provider quotas are counted for this process only");
+                quota::QuotaBook::default()
+            }),
             degraded: crate::isolation::DegradedBook::default(),
         })
     }

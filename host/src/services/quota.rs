@@ -10,6 +10,7 @@
 //! The daily quota is a counter per instance and UTC day in the state database, so it
 //! survives restarts; when it is spent, calls fail at once with the time it resets.
 
+use super::shared_window::{Rule, SharedWindowError, SharedWindows};
 use super::state::StateDb;
 use passerelle_plugin_api::{HttpError, HttpErrorKind, Quotas};
 use std::collections::HashMap;
@@ -38,7 +39,7 @@ struct Window {
 }
 
 /// How often a request waiting for in-flight ones to finish looks again.
-const IN_FLIGHT_POLL: Duration = Duration::from_millis(2);
+pub(crate) const IN_FLIGHT_POLL: Duration = Duration::from_millis(2);
 
 impl Window {
     fn new(limit: u32, length: Duration) -> Self {
@@ -84,30 +85,51 @@ struct Limiter {
 /// failed) stamps its slots.
 #[derive(Debug)]
 pub struct Permit {
-    slot: Option<(Arc<Mutex<Limiter>>, u64)>,
+    slot: Option<Taken>,
+}
+
+#[derive(Debug)]
+enum Taken {
+    Local(Arc<Mutex<Limiter>>, u64),
+    Shared(Arc<SharedWindows>, i64),
 }
 
 impl Drop for Permit {
     fn drop(&mut self) {
-        if let Some((limiter, id)) = self.slot.take() {
-            let now = Instant::now();
-            let mut l = limiter
-                .lock()
-                .unwrap_or_else(std::sync::PoisonError::into_inner);
-            for w in &mut l.windows {
-                w.answered(id, now);
+        match self.slot.take() {
+            Some(Taken::Local(limiter, id)) => {
+                let now = Instant::now();
+                let mut l = limiter
+                    .lock()
+                    .unwrap_or_else(std::sync::PoisonError::into_inner);
+                for w in &mut l.windows {
+                    w.answered(id, now);
+                }
             }
+            Some(Taken::Shared(windows, slot)) => windows.answered(slot),
+            None => {}
         }
     }
 }
 
-/// All limiters of this process.
+/// All limiters of this process. With [`QuotaBook::shared`], the windows are shared with
+/// every process of the data directory ([`super::shared_window`]); otherwise they are this
+/// process's own.
 #[derive(Debug, Default)]
 pub struct QuotaBook {
     limiters: Mutex<HashMap<String, Arc<Mutex<Limiter>>>>,
+    shared: Option<Arc<SharedWindows>>,
 }
 
 impl QuotaBook {
+    /// Windows kept in `path`, shared by the processes that open the same file.
+    pub fn shared(path: &std::path::Path) -> Result<Self, SharedWindowError> {
+        Ok(QuotaBook {
+            limiters: Mutex::default(),
+            shared: Some(Arc::new(SharedWindows::open(path)?)),
+        })
+    }
+
     fn limiter(&self, instance: &str, quotas: Quotas) -> Arc<Mutex<Limiter>> {
         let mut all = self
             .limiters
@@ -161,7 +183,28 @@ impl QuotaBook {
             }
         }
         let mut permit = Permit { slot: None };
-        if quotas.per_second.is_some() || quotas.per_minute.is_some() {
+        let rules: Vec<Rule> = [
+            (quotas.per_second, Duration::from_secs(1)),
+            (quotas.per_minute, Duration::from_secs(60)),
+        ]
+        .into_iter()
+        .filter_map(|(limit, length)| limit.map(|limit| Rule { limit, length }))
+        .collect();
+        if let (Some(shared), false) = (&self.shared, rules.is_empty()) {
+            loop {
+                let taken = shared.try_take(instance, &rules).map_err(|e| HttpError {
+                    kind: HttpErrorKind::Quota,
+                    message: e.to_string(),
+                })?;
+                match taken {
+                    Ok(slot) => {
+                        permit.slot = Some(Taken::Shared(shared.clone(), slot));
+                        break;
+                    }
+                    Err(wait) => tokio::time::sleep(wait).await,
+                }
+            }
+        } else if !rules.is_empty() {
             let limiter = self.limiter(instance, quotas);
             loop {
                 let wait = {
@@ -181,7 +224,7 @@ impl QuotaBook {
                         for w in &mut l.windows {
                             w.slots.push(Slot { id, answered: None });
                         }
-                        permit.slot = Some((limiter.clone(), id));
+                        permit.slot = Some(Taken::Local(limiter.clone(), id));
                     }
                     wait
                 };
@@ -265,6 +308,91 @@ mod tests {
         // 20 requests at 5/s: the 16th waits for the third window.
         assert!(start.elapsed() >= Duration::from_secs(3));
         assert!(start.elapsed() < Duration::from_millis(3200));
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn books_sharing_a_file_never_admit_more_than_n_together() {
+        // Two books on one quota file: two processes on one data directory.
+        let dir = tempfile::tempdir().unwrap();
+        let db = Arc::new(StateDb::open(&dir.path().join("s.db")).unwrap());
+        let path = dir.path().join("quota.sqlite3");
+        let books = [
+            Arc::new(QuotaBook::shared(&path).unwrap()),
+            Arc::new(QuotaBook::shared(&path).unwrap()),
+        ];
+        let quotas = Quotas {
+            per_second: Some(5),
+            ..Quotas::default()
+        };
+        let start = Instant::now();
+        let mut tasks = Vec::new();
+        for book in books {
+            let db = db.clone();
+            tasks.push(tokio::spawn(async move {
+                let mut times = Vec::new();
+                for _ in 0..10 {
+                    let permit = book.acquire(&db, "i", quotas).await.unwrap();
+                    times.push(Instant::now());
+                    drop(permit);
+                }
+                times
+            }));
+        }
+        let mut times = Vec::new();
+        for t in tasks {
+            times.extend(t.await.unwrap());
+        }
+        times.sort();
+        for (i, t) in times.iter().enumerate() {
+            let in_window = times[i..]
+                .iter()
+                .filter(|u| u.duration_since(*t) < Duration::from_secs(1))
+                .count();
+            assert!(in_window <= 5, "{in_window} requests within a second");
+        }
+        // 20 requests at 5/s between them, as for one book.
+        assert!(
+            start.elapsed() >= Duration::from_secs(3),
+            "{:?}",
+            start.elapsed()
+        );
+        assert!(
+            start.elapsed() < Duration::from_millis(3300),
+            "{:?}",
+            start.elapsed()
+        );
+        // Another instance has its own window.
+        let other = QuotaBook::shared(&path).unwrap();
+        let before = Instant::now();
+        drop(other.acquire(&db, "j", quotas).await.unwrap());
+        assert_eq!(before.elapsed(), Duration::ZERO);
+    }
+
+    #[test]
+    fn a_slot_held_by_a_dead_process_is_released() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("quota.sqlite3");
+        let windows = SharedWindows::open(&path).unwrap();
+        let rule = [Rule {
+            limit: 1,
+            length: Duration::from_secs(60),
+        }];
+        // A slot in flight of a process that exited (a child that has been reaped).
+        let mut child = std::process::Command::new("true").spawn().unwrap();
+        let dead = i64::from(child.id());
+        child.wait().unwrap();
+        let conn = rusqlite::Connection::open(&path).unwrap();
+        conn.execute(
+            "INSERT INTO quota_slots (instance, pid, taken_ms) VALUES ('i', ?1, ?2)",
+            rusqlite::params![dead, super::super::state::now_ms()],
+        )
+        .unwrap();
+        // Its slot counts as answered now: the window is full for a minute, not forever.
+        let wait = windows.try_take("i", &rule).unwrap().unwrap_err();
+        assert!(
+            wait > Duration::from_secs(59) && wait <= Duration::from_secs(61),
+            "{wait:?}"
+        );
     }
 
     #[tokio::test(start_paused = true)]

@@ -363,14 +363,14 @@ fn holder_is_gone(holder: &str) -> bool {
 }
 
 #[cfg(unix)]
-fn process_is_gone(pid: i32) -> bool {
+pub(crate) fn process_is_gone(pid: i32) -> bool {
     // SAFETY: signal 0 only checks that the process exists; nothing is sent.
     let rc = unsafe { libc::kill(pid, 0) };
     rc != 0 && std::io::Error::last_os_error().raw_os_error() == Some(libc::ESRCH)
 }
 
 #[cfg(not(unix))]
-fn process_is_gone(_pid: i32) -> bool {
+pub(crate) fn process_is_gone(_pid: i32) -> bool {
     false
 }
 

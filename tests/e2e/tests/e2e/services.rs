@@ -138,6 +138,30 @@ fn quotas_queue_requests_instead_of_exceeding_them() {
 }
 
 #[test]
+fn processes_on_one_data_directory_share_the_quota() {
+    // Issue 16: two processes each kept their own window and together sent 2N per second.
+    let probe = ProbeEmulator::start(ProbeOptions {
+        strict_per_second: 5,
+        ..ProbeOptions::default()
+    })
+    .unwrap();
+    let env = probe_env(&probe);
+    env.ok(&["config", "set", "p", "per_second", "5"]);
+    let input = r#"{"path":"/strict","count":10,"threads":2}"#;
+    let outs: Vec<serde_json::Value> = std::thread::scope(|s| {
+        let runs: Vec<_> = (0..2)
+            .map(|_| s.spawn(|| env.ok(&["invoke", "other.burst", "--input", input]).json()))
+            .collect();
+        runs.into_iter().map(|r| r.join().unwrap()).collect()
+    });
+    for out in &outs {
+        assert_eq!(out["rejected"], 0, "{out}");
+        assert_eq!(out["ok"], 10, "{out}");
+    }
+    assert_eq!(probe.strict_counts(), (20, 0));
+}
+
+#[test]
 fn the_daily_quota_survives_restarts_and_says_when_it_resets() {
     let probe = ProbeEmulator::start(ProbeOptions::default()).unwrap();
     let env = probe_env(&probe);
