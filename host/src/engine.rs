@@ -48,7 +48,12 @@ impl Engine {
         );
         let store = Store::open(&settings.data_dir)?;
         let key = SecretKey::load_or_create(&settings.key_file)?;
-        let services = Arc::new(Services::open_with(&settings.data_dir, settings.limits)?);
+        let mut services = Services::open_with(&settings.data_dir, settings.limits)?;
+        // OAuth2 tokens are shared with the other processes of the data directory, sealed.
+        services.tokens = crate::services::oauth2::TokenCache::shared(SecretKey::load_or_create(
+            &settings.key_file,
+        )?);
+        let services = Arc::new(services);
         Ok(Engine {
             settings,
             registry: LiveRegistry::new(registry),

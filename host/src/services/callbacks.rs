@@ -137,6 +137,7 @@ impl InstanceHost {
                 let request: wire::OAuth2Request = parse(name, input)?;
                 let now = u64::try_from(super::state::now_ms()).unwrap_or(0);
                 let token = self.runtime.block_on(self.services.tokens.token(
+                    &self.services.state,
                     &self.services.http,
                     &self.instance,
                     &request,

@@ -56,6 +56,8 @@ impl StateDb {
              CREATE TABLE IF NOT EXISTS task_leases (
                  instance TEXT NOT NULL, task TEXT NOT NULL, holder TEXT NOT NULL,
                  until_ms INTEGER NOT NULL, PRIMARY KEY (instance, task));
+             CREATE TABLE IF NOT EXISTS oauth2_tokens (
+                 key TEXT PRIMARY KEY, sealed TEXT NOT NULL, until_ms INTEGER NOT NULL);
              CREATE TABLE IF NOT EXISTS test_results (
                  instance TEXT PRIMARY KEY, at_ms INTEGER NOT NULL, report TEXT NOT NULL);",
         )
@@ -71,6 +73,39 @@ impl StateDb {
         f(&conn).map_err(|source| StateError::Db {
             path: self.path.clone(),
             source,
+        })
+    }
+
+    /// A sealed OAuth2 token shared between processes, with the time it stops being reused.
+    pub fn shared_token(&self, key: &str) -> Result<Option<(String, i64)>, StateError> {
+        self.with(|c| {
+            c.query_row(
+                "SELECT sealed, until_ms FROM oauth2_tokens WHERE key = ?1",
+                params![key],
+                |r| Ok((r.get(0)?, r.get(1)?)),
+            )
+            .optional()
+        })
+    }
+
+    /// Shares a sealed OAuth2 token; expired ones are dropped on the way.
+    pub fn put_shared_token(
+        &self,
+        key: &str,
+        sealed: &str,
+        until_ms: i64,
+    ) -> Result<(), StateError> {
+        self.with(|c| {
+            c.execute(
+                "DELETE FROM oauth2_tokens WHERE until_ms < ?1",
+                params![now_ms()],
+            )?;
+            c.execute(
+                "INSERT INTO oauth2_tokens (key, sealed, until_ms) VALUES (?1, ?2, ?3)
+                 ON CONFLICT (key) DO UPDATE SET sealed = excluded.sealed, until_ms = excluded.until_ms",
+                params![key, sealed, until_ms],
+            )
+            .map(|_| ())
         })
     }
 

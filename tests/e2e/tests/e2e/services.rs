@@ -85,6 +85,21 @@ fn oauth2_tokens_are_fetched_used_and_never_logged() {
         "token leaked:\n{}",
         run.stderr
     );
+    // Another process (here the next command) reuses that token: it is shared through the
+    // state database, sealed, never in clear.
+    let fetched = probe.token_requests();
+    assert_eq!(fetched, 1);
+    let run = env.ok(&["invoke", "other.protected"]);
+    assert_eq!(run.json()["status"], 200);
+    assert_eq!(
+        probe.token_requests(),
+        fetched,
+        "a second token was fetched"
+    );
+    assert!(
+        !env.data_dump().contains("probe-token-"),
+        "token stored in clear"
+    );
 
     env.run_with_stdin(
         &["config", "set", "p", "client_secret", "--stdin"],
