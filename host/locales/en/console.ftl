@@ -191,3 +191,25 @@ audit-all = All
 audit-show = Show
 audit-none = No change recorded.
 audit-caption = Changes, newest first
+
+## Audit actions and values
+
+action-instance-create = Instance created
+action-field-set = Field set
+action-field-clear = Field cleared
+action-instance-enable = Instance enabled
+action-instance-disable = Instance disabled
+action-instance-delete = Instance deleted
+action-instance-test = Test run
+action-token-create = API token created
+action-token-revoke = API token revoked
+action-set-password = Password changed
+audit-default = (default) { $value }
+audit-unset = (unset)
+audit-secret-changed = changed
+audit-secret-cleared = cleared
+audit-created = plugin { $plugin }
+audit-deleted = plugin { $plugin }, revision { $revision }
+audit-test = { $status }; { $what }
+audit-test-saved = saved values
+audit-test-unsaved = unsaved values of: { $fields }

@@ -192,3 +192,25 @@ audit-all = Toutes
 audit-show = Afficher
 audit-none = Aucun changement enregistré.
 audit-caption = Changements, du plus récent au plus ancien
+
+## Actions et valeurs de l'historique
+
+action-instance-create = Instance créée
+action-field-set = Champ modifié
+action-field-clear = Champ effacé
+action-instance-enable = Instance activée
+action-instance-disable = Instance désactivée
+action-instance-delete = Instance supprimée
+action-instance-test = Test lancé
+action-token-create = Jeton d'API créé
+action-token-revoke = Jeton d'API révoqué
+action-set-password = Mot de passe changé
+audit-default = (par défaut) { $value }
+audit-unset = (non défini)
+audit-secret-changed = modifié
+audit-secret-cleared = effacé
+audit-created = plugin { $plugin }
+audit-deleted = plugin { $plugin }, révision { $revision }
+audit-test = { $status } ; { $what }
+audit-test-saved = valeurs enregistrées
+audit-test-unsaved = valeurs non enregistrées de : { $fields }

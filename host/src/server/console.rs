@@ -1417,24 +1417,98 @@ fn render_audit_table(
                 None => out.push_str("<td></td>"),
             }
         }
+        let secret = e.old.is_none();
+        let shown = |t: &str| esc(&audit_value(ui, &e.action, t, secret));
         let change = match (&e.old, &e.new) {
             (Some(o), Some(n)) => format!(
                 "<span class=\"old\">{}</span> → <span class=\"new\">{}</span>",
-                esc(o),
-                esc(n)
+                shown(o),
+                shown(n)
             ),
-            (None, Some(n)) => format!("<span class=\"new\">{}</span>", esc(n)),
-            (Some(o), None) => format!("<span class=\"old\">{}</span>", esc(o)),
+            (None, Some(n)) => format!("<span class=\"new\">{}</span>", shown(n)),
+            (Some(o), None) => format!("<span class=\"old\">{}</span>", shown(o)),
             (None, None) => String::new(),
         };
         let _ = write!(
             out,
-            "<td>{}</td><td>{}</td><td class=\"change\">{change}</td></tr>",
-            esc(&e.action),
+            "<td data-action=\"{}\">{}</td><td>{}</td><td class=\"change\">{change}</td></tr>",
+            attr(&e.action),
+            esc(&action_label(ui, &e.action)),
             esc(e.field.as_deref().unwrap_or(""))
         );
     }
     out.push_str("</tbody></table>");
+}
+
+/// How the history names an action (its stable code stays in `data-action`).
+fn action_label(ui: &Ui, action: &str) -> String {
+    match action {
+        "instance.create" => ui.t("action-instance-create"),
+        "field.set" => ui.t("action-field-set"),
+        "field.clear" => ui.t("action-field-clear"),
+        "instance.enable" => ui.t("action-instance-enable"),
+        "instance.disable" => ui.t("action-instance-disable"),
+        "instance.delete" => ui.t("action-instance-delete"),
+        "instance.test" => ui.t("action-instance-test"),
+        "token.create" => ui.t("action-token-create"),
+        "token.revoke" => ui.t("action-token-revoke"),
+        "user.set_password" => ui.t("action-set-password"),
+        other => other.to_owned(),
+    }
+}
+
+/// An audit entry's old or new text in the page's language. The history is stored as the
+/// host writes it, in English (the API and the command line return it so); the console
+/// translates the forms the host writes and shows anything else as stored.
+fn audit_value(ui: &Ui, action: &str, text: &str, secret: bool) -> String {
+    if ui.lang == Lang::En {
+        return text.to_owned();
+    }
+    if let Some(value) = text.strip_prefix("(default) ") {
+        return ui.ta("audit-default", &[("value", value.into())]);
+    }
+    match (action, text) {
+        (_, "(unset)") => ui.t("audit-unset"),
+        ("field.set" | "field.clear", "changed") if secret => ui.t("audit-secret-changed"),
+        ("field.set" | "field.clear", "cleared") if secret => ui.t("audit-secret-cleared"),
+        ("instance.enable" | "instance.disable", "enabled") => ui.t("instance-enabled"),
+        ("instance.enable" | "instance.disable", "disabled") => ui.t("instance-disabled"),
+        ("instance.create", t) if t.starts_with("plugin ") => {
+            ui.ta("audit-created", &[("plugin", t["plugin ".len()..].into())])
+        }
+        ("instance.delete", t) => match t
+            .strip_prefix("plugin ")
+            .and_then(|r| r.split_once(", revision "))
+        {
+            Some((plugin, revision)) => ui.ta(
+                "audit-deleted",
+                &[("plugin", plugin.into()), ("revision", revision.into())],
+            ),
+            None => t.to_owned(),
+        },
+        ("instance.test", t) => match t.split_once("; ") {
+            Some((status, what)) if !status.starts_with("refused") => {
+                let status = match status {
+                    "ok" => ui.t("status-ok"),
+                    "warning" => ui.t("status-warning"),
+                    "failed" => ui.t("status-failed"),
+                    "skipped" => ui.t("status-skipped"),
+                    other => other.to_owned(),
+                };
+                let what = match what.strip_prefix("unsaved values of: ") {
+                    Some(fields) => ui.ta("audit-test-unsaved", &[("fields", fields.into())]),
+                    None if what == "saved values" => ui.t("audit-test-saved"),
+                    None => what.to_owned(),
+                };
+                ui.ta(
+                    "audit-test",
+                    &[("status", status.into()), ("what", what.into())],
+                )
+            }
+            _ => t.to_owned(),
+        },
+        _ => text.to_owned(),
+    }
 }
 
 async fn audit_page(
