@@ -28,7 +28,8 @@ if (!existsSync(CHROMIUM)) {
   throw new Error(`${CHROMIUM} not found: install Debian's chromium (the install step of .ci/run)`);
 }
 
-const log = (msg) => console.log(`ok - ${msg}`);
+const started = Date.now();
+const log = (msg) => console.log(`ok - ${msg} [${((Date.now() - started) / 1000).toFixed(1)} s]`);
 const TIMEOUT = 20_000;
 
 const browser = await chromium.launch({
