@@ -800,3 +800,105 @@ pub fn state_text(ui: &Ui, state: &str) -> String {
         _ => ui.t("state-unset"),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::server::i18n::Lang;
+    use serde_json::json;
+
+    fn field(kind: Kind) -> FormField {
+        FormField {
+            name: "f".to_owned(),
+            title: "F".to_owned(),
+            description: None,
+            kind,
+            default: None,
+            group: None,
+            required: false,
+            shown_when: None,
+            required_when: None,
+        }
+    }
+
+    #[test]
+    fn refusals_are_explained_in_the_pages_language() {
+        let fr = Ui::new(Lang::Fr);
+        let en = Ui::new(Lang::En);
+        let int = field(Kind::Integer {
+            min: Some(1),
+            max: Some(120),
+        });
+        assert_eq!(
+            explain(
+                &fr,
+                &int,
+                Some(&json!(1500)),
+                "1500 is greater than the maximum of 120"
+            ),
+            "1\u{202f}500 est supérieur au maximum de 120"
+        );
+        assert_eq!(
+            explain(&en, &int, Some(&json!(0)), "ignored"),
+            "0 is less than the minimum of 1"
+        );
+        let number = field(Kind::Number {
+            min: Some(0.5),
+            max: None,
+        });
+        assert_eq!(
+            explain(&fr, &number, Some(&json!(0.25)), ""),
+            "0,25 est inférieur au minimum de 0,5"
+        );
+        let url = field(Kind::Text {
+            url: true,
+            multiline: false,
+        });
+        assert!(explain(&fr, &url, Some(&json!("not a url")), "").starts_with("une URL complète"));
+        assert_eq!(explain(&fr, &url, None, ""), "ce champ est obligatoire");
+        // Anything else: the validator's words, after a French lead.
+        assert_eq!(
+            explain(
+                &fr,
+                &url,
+                Some(&json!("https://x.test/")),
+                "\"https://x.test/\" does not match \"^ftp\""
+            ),
+            "Valeur refusée. Détail (en anglais)\u{a0}: \"https://x.test/\" does not match \"^ftp\""
+        );
+        assert_eq!(
+            explain(&en, &url, Some(&json!("https://x.test/")), "as is"),
+            "as is"
+        );
+    }
+
+    #[test]
+    fn typed_values_of_the_wrong_type_are_refused_in_the_pages_language() {
+        let fr = Ui::new(Lang::Fr);
+        let int = field(Kind::Integer {
+            min: None,
+            max: None,
+        });
+        let e = check_input(&int, " 1,5 ").unwrap_err();
+        assert_eq!(e, InputError::NotInteger("1,5".to_owned()));
+        assert_eq!(e.message(&fr), "un nombre entier est attendu, reçu \"1,5\"");
+        assert_eq!(
+            parse_input(&int, "x").unwrap_err(),
+            "expected a whole number, got \"x\""
+        );
+        let choice = field(Kind::Choice(vec![
+            Choice {
+                value: json!("a"),
+                title: "Alpha".to_owned(),
+            },
+            Choice {
+                value: json!("b"),
+                title: "Bêta".to_owned(),
+            },
+        ]));
+        assert_eq!(
+            check_input(&choice, "c").unwrap_err().message(&fr),
+            "choisissez parmi\u{a0}: Alpha, Bêta"
+        );
+    }
+}

@@ -142,8 +142,8 @@ fn catalogs() -> &'static Catalogs {
     })
 }
 
-/// Logs a gap in a catalog once per language and id.
-fn report_missing(lang: Lang, id: &str) {
+/// Logs a gap in a catalog once per language and id; says whether this was the first time.
+fn report_missing(lang: Lang, id: &str) -> bool {
     static SEEN: Mutex<Option<HashSet<(Lang, String)>>> = Mutex::new(None);
     let first = match SEEN.lock() {
         Ok(mut seen) => seen
@@ -158,6 +158,7 @@ fn report_missing(lang: Lang, id: &str) {
             "the console has no translation for this text; English is shown instead"
         );
     }
+    first
 }
 
 fn format(
@@ -178,7 +179,10 @@ fn format(
 
 /// Looks `id` up in `lang`, then in English, then gives the id itself.
 fn lookup(lang: Lang, id: &str, args: Option<&FluentArgs<'_>>) -> String {
-    let c = catalogs();
+    lookup_in(catalogs(), lang, id, args)
+}
+
+fn lookup_in(c: &Catalogs, lang: Lang, id: &str, args: Option<&FluentArgs<'_>>) -> String {
     if lang == Lang::Fr {
         if let Some(text) = format(&c.fr, id, args) {
             return text;
@@ -340,15 +344,22 @@ mod tests {
     }
 
     #[test]
-    fn a_text_missing_in_french_falls_back_to_english_and_an_unknown_id_shows_itself() {
-        // `lookup` is what every page calls; this id exists in neither catalog.
+    fn a_text_missing_in_french_falls_back_to_english_once_logged_and_an_unknown_id_shows_itself() {
+        let c = Catalogs {
+            en: bundle(Lang::En, "hello = Hello\nbye = Bye { $name }\n"),
+            fr: bundle(Lang::Fr, "hello = Bonjour\n"),
+        };
+        assert_eq!(lookup_in(&c, Lang::Fr, "hello", None), "Bonjour");
+        let args = fluent_args(&[("name", "Ada".into())]);
+        assert_eq!(lookup_in(&c, Lang::Fr, "bye", Some(&args)), "Bye Ada");
+        // The gap was reported by the lookup above; a second report is not logged again.
+        assert!(!report_missing(Lang::Fr, "bye"));
+        assert_eq!(lookup_in(&c, Lang::Fr, "nowhere", None), "nowhere");
         assert_eq!(lookup(Lang::Fr, "no-such-text", None), "no-such-text");
-        let fr = bundle(Lang::Fr, "only-in-french = Bonjour\n");
-        assert_eq!(
-            format(&fr, "only-in-french", None).as_deref(),
-            Some("Bonjour")
-        );
-        assert_eq!(format(&fr, "nav-instances", None), None);
+        // A catalog with a syntax error keeps the entries that parsed instead of failing.
+        let broken = bundle(Lang::Fr, "ok = Oui\n\n!!! not Fluent\n\nalso-ok = Encore\n");
+        assert_eq!(format(&broken, "ok", None).as_deref(), Some("Oui"));
+        assert_eq!(format(&broken, "also-ok", None).as_deref(), Some("Encore"));
         assert_eq!(Ui::new(Lang::Fr).t("nav-audit"), "Historique");
         assert_eq!(Ui::new(Lang::En).t("nav-audit"), "Audit history");
     }
