@@ -235,6 +235,8 @@ try {
 
   await page.reload();
   assert.equal(await page.getAttribute('html', 'lang'), 'fr');
+  const SCREENSHOT_FR = SCREENSHOT.replace(/\.png$/, '-fr.png');
+  await page.screenshot({ path: SCREENSHOT_FR, fullPage: true });
   await page.getByRole('link', { name: 'Historique complet de sirene' }).click();
   await page.waitForURL(`${URL_}/audit?instance=sirene`);
   await page.getByRole('heading', { name: 'Historique', exact: true }).waitFor();
@@ -246,7 +248,7 @@ try {
   assert.ok(frAudit.some((r) => r[4] === 'base_url' && r[5].startsWith('(par défaut) https://api.insee.fr')), JSON.stringify(frAudit));
   const headers = await page.locator('table.audit thead th').allTextContents();
   assert.deepEqual(headers, ['Date', 'Auteur', 'Instance', 'Action', 'Champ', 'Modification']);
-  log(`the choice is remembered across pages; the history is in French with French dates (${frAudit[0][0]})`);
+  log(`the choice is remembered across pages; the history is in French with French dates (${frAudit[0][0]}); screenshot ${SCREENSHOT_FR}`);
 
   // A browser whose language is French gets French from the start.
   const french = await browser.newContext({ locale: 'fr-FR' });

@@ -73,6 +73,8 @@ fn console_in_a_browser_configures_tests_and_audits_sirene() {
         .unwrap()
         .join("console-screenshot.png");
     let _ = std::fs::remove_file(&screenshot);
+    let screenshot_fr = screenshot.with_file_name("console-screenshot-fr.png");
+    let _ = std::fs::remove_file(&screenshot_fr);
 
     // The browser scenario.
     let mut node = Command::new("node");
@@ -128,12 +130,15 @@ fn console_in_a_browser_configures_tests_and_audits_sirene() {
     assert_eq!(field("timeout_secs")["value"], 17);
     assert_eq!(field("api_key")["state"], "set");
     assert!(!env.data_dump().contains(&emulator.options().api_key));
-    let png = std::fs::read(&screenshot).unwrap();
-    assert!(
-        png.starts_with(b"\x89PNG") && png.len() > 10_000,
-        "{}",
-        png.len()
-    );
+    for shot in [&screenshot, &screenshot_fr] {
+        let png = std::fs::read(shot).unwrap_or_else(|e| panic!("{}: {e}", shot.display()));
+        assert!(
+            png.starts_with(b"\x89PNG") && png.len() > 10_000,
+            "{}: {} bytes",
+            shot.display(),
+            png.len()
+        );
+    }
 
     // API tokens from the command line, against the running server.
     let token = env
