@@ -223,6 +223,14 @@ try {
   assert.equal(await page.locator('#state-timeout_secs').textContent(), 'enregistré');
   log('in French, a refused value is explained in French and the script says "Enregistré."');
 
+  // A form whose CSRF token no longer matches: the script words the refusal in French.
+  await page.locator('#field-timeout_secs input[name="_csrf"]').evaluate((i) => { i.value = 'stale'; });
+  await page.getByLabel('Timeout (seconds)').fill('13');
+  await page.getByRole('button', { name: 'Enregistrer Timeout (seconds)', exact: true }).click();
+  await err.getByText('Cette page a expiré ou ne vient pas de cette console').waitFor();
+  await page.getByLabel('Timeout (seconds)').fill('14');
+  log('an expired form is refused with a French message from the script');
+
   await page.getByRole('button', { name: 'Tester', exact: true }).click();
   await page.locator('#test-result table.steps caption').getByText('Étapes du test').waitFor();
   const frRows = await steps.evaluateAll((trs) => trs.map((tr) => Array.from(tr.children).map((c) => c.textContent.trim())));

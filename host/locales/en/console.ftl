@@ -27,6 +27,8 @@ js-server-answered = The server answered { $status }. Reload the page and try ag
 js-unreachable = The server could not be reached ({ $error }).
 js-testing = Testing…
 js-testing-unsaved = Testing with { $count } unsaved value(s)…
+js-session-ended = Your session has ended: reload the page and sign in again.
+js-form-expired = This page has expired or did not come from this console: reload it and try again.
 
 ## Errors
 

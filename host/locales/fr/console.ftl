@@ -28,6 +28,8 @@ js-server-answered = Le serveur a répondu { $status }. Rechargez la page et ré
 js-unreachable = Le serveur est injoignable ({ $error }).
 js-testing = Test en cours…
 js-testing-unsaved = Test avec { $count } valeur(s) non enregistrée(s)…
+js-session-ended = Votre session a pris fin : rechargez la page et reconnectez-vous.
+js-form-expired = Cette page a expiré ou ne vient pas de cette console : rechargez-la et réessayez.
 
 ## Erreurs
 

@@ -70,6 +70,8 @@ pub const SCRIPT_TEXTS: &[(&str, &str)] = &[
     ("testingUnsaved", "js-testing-unsaved"),
     ("secretSet", "field-secret-placeholder-set"),
     ("secretUnset", "field-secret-placeholder-unset"),
+    ("sessionEnded", "js-session-ended"),
+    ("formExpired", "js-form-expired"),
 ];
 
 /// A whole page in English, for callers outside the console's routes.

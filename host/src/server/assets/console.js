@@ -14,7 +14,9 @@
     answered: 'The server answered %s. Reload the page and try again.',
     unreachable: 'The server could not be reached (%s).',
     testing: 'Testing…', testingUnsaved: 'Testing with %s unsaved value(s)…',
-    secretSet: 'set — type a new value to replace it', secretUnset: 'not set'
+    secretSet: 'set — type a new value to replace it', secretUnset: 'not set',
+    sessionEnded: 'Your session has ended: reload the page and sign in again.',
+    formExpired: 'This page has expired or did not come from this console: reload it and try again.'
   };
   function t(key, value) {
     var texts = document.body ? document.body.dataset : {};
@@ -100,7 +102,11 @@
     return new URLSearchParams(data);
   }
 
+  // The server's JSON message is in the page's language, except the refusals decided before
+  // the console's code runs (no session, an expired form), which the script words itself.
   function errorMessage(res, data) {
+    if (data && data.code === 'unauthenticated') return t('sessionEnded');
+    if (data && (data.code === 'csrf_failed' || data.code === 'origin_mismatch')) return t('formExpired');
     if (data && data.message) return data.message;
     return t('answered', res.status);
   }
