@@ -1,6 +1,10 @@
 // Drives the Passerelle web console in headless Chromium, as an administrator would, for the
 // end-to-end test tests/e2e/tests/console.rs (which starts `passerelle serve` and the Sirene
 // emulator, then runs this script). Every check throws on failure with what was expected.
+// The scenario runs in English (the browser's language), switches to French with the
+// switcher in the page header and checks the same steps there (texts, refusals, the script's
+// messages, dates and numbers in French format, the choice remembered), then a browser whose
+// language is French gets the sign-in page in French, and the switcher brings English back.
 //
 // Environment: CONSOLE_URL, ADMIN_PASSWORD, SIRENE_BASE_URL, SIRENE_API_KEY, SCREENSHOT,
 // CHROMIUM (default /usr/bin/chromium).
@@ -24,7 +28,8 @@ if (!existsSync(CHROMIUM)) {
   throw new Error(`${CHROMIUM} not found: install Debian's chromium (the install step of .ci/run)`);
 }
 
-const log = (msg) => console.log(`ok - ${msg}`);
+const started = Date.now();
+const log = (msg) => console.log(`ok - ${msg} [${((Date.now() - started) / 1000).toFixed(1)} s]`);
 const TIMEOUT = 20_000;
 
 const browser = await chromium.launch({
@@ -189,10 +194,93 @@ try {
   assert.equal(find('base_url')[1], 'admin');
   assert.equal(find('base_url')[5], `(default) https://api.insee.fr/api-sirene/3.11 → ${SIRENE}`);
   assert.equal(find('api_key')[5], 'changed');
-  assert.ok(audit.some((r) => r[3] === 'instance.enable' && r[5] === 'disabled → enabled'));
+  assert.ok(audit.some((r) => r[3] === 'Instance enabled' && r[5] === 'disabled → enabled'));
   assert.ok(audit.some((r) => r[4] === 'timeout_secs' && r[5] === '(default) 10 → 15'));
   assert.ok(!(await page.content()).includes(KEY));
   log(`the audit history shows who changed what (${audit.length} entries), the secret only as "changed"`);
+
+  // ----- in French, chosen with the switcher -----
+  await page.goto(`${URL_}/instances/sirene`);
+  assert.equal(await page.getAttribute('html', 'lang'), 'en');
+  await page.getByRole('navigation', { name: 'Language' }).getByRole('link', { name: 'Français' }).click();
+  await page.waitForURL(`${URL_}/instances/sirene?lang=fr`);
+  assert.equal(await page.getAttribute('html', 'lang'), 'fr');
+  await page.getByRole('heading', { name: 'Configuration' }).waitFor();
+  assert.match(await page.locator('.bar .status').textContent(), /Activée/);
+  await page.getByRole('button', { name: 'Désactiver', exact: true }).waitFor();
+  await page.getByRole('link', { name: 'Historique', exact: true }).waitFor();
+  assert.equal(await page.locator('#state-api_key').textContent(), 'défini');
+  assert.equal(await page.getByLabel('API key').getAttribute('placeholder'), 'défini — saisissez une nouvelle valeur pour le remplacer');
+  log('the switcher turns the page into French: <html lang="fr">, states, buttons, navigation');
+
+  await page.getByLabel('Timeout (seconds)').fill('500');
+  await page.getByRole('button', { name: 'Enregistrer Timeout (seconds)', exact: true }).click();
+  await err.getByText('500 est supérieur au maximum de 120').waitFor();
+  await page.getByLabel('Timeout (seconds)').fill('14');
+  await page.getByRole('button', { name: 'Enregistrer Timeout (seconds)', exact: true }).click();
+  await page.locator('#saved-timeout_secs').getByText('Enregistré.').waitFor();
+  assert.equal(await err.textContent(), '');
+  assert.equal(await page.locator('#state-timeout_secs').textContent(), 'enregistré');
+  log('in French, a refused value is explained in French and the script says "Enregistré."');
+
+  // A form whose CSRF token no longer matches: the script words the refusal in French.
+  await page.locator('#field-timeout_secs input[name="_csrf"]').evaluate((i) => { i.value = 'stale'; });
+  await page.getByLabel('Timeout (seconds)').fill('13');
+  await page.getByRole('button', { name: 'Enregistrer Timeout (seconds)', exact: true }).click();
+  await err.getByText('Cette page a expiré ou ne vient pas de cette console').waitFor();
+  await page.getByLabel('Timeout (seconds)').fill('14');
+  log('an expired form is refused with a French message from the script');
+
+  await page.getByRole('button', { name: 'Tester', exact: true }).click();
+  await page.locator('#test-result table.steps caption').getByText('Étapes du test').waitFor();
+  const frRows = await steps.evaluateAll((trs) => trs.map((tr) => Array.from(tr.children).map((c) => c.textContent.trim())));
+  assert.ok(frRows.length >= 2, JSON.stringify(frRows));
+  for (const r of frRows) assert.match(r[2], /^\d{1,3}(\u202f\d{3})*\u00a0ms$/, JSON.stringify(r));
+  const frWhen = await page.locator('#test-result .when').textContent();
+  const FR_DATE = /^\d{1,2} (janv\.|févr\.|mars|avr\.|mai|juin|juil\.|août|sept\.|oct\.|nov\.|déc\.) \d{4}, \d{2}:\d{2} UTC$/;
+  assert.match(frWhen, FR_DATE);
+  log(`Tester shows the steps with French durations and date (${frWhen})`);
+
+  await page.reload();
+  assert.equal(await page.getAttribute('html', 'lang'), 'fr');
+  const SCREENSHOT_FR = SCREENSHOT.replace(/\.png$/, '-fr.png');
+  await page.screenshot({ path: SCREENSHOT_FR, fullPage: true });
+  await page.getByRole('link', { name: 'Historique complet de sirene' }).click();
+  await page.waitForURL(`${URL_}/audit?instance=sirene`);
+  await page.getByRole('heading', { name: 'Historique', exact: true }).waitFor();
+  const frAudit = await page.locator('table.audit tbody tr').evaluateAll((trs) => trs.map((tr) => Array.from(tr.children).map((c) => c.textContent.trim())));
+  for (const r of frAudit) assert.match(r[0], FR_DATE, JSON.stringify(r));
+  assert.ok(frAudit.some((r) => r[4] === 'timeout_secs' && r[5] === '16 → 14'), JSON.stringify(frAudit));
+  assert.ok(frAudit.some((r) => r[3] === 'Instance activée' && r[5] === 'Désactivée → Activée'), JSON.stringify(frAudit));
+  assert.ok(frAudit.some((r) => r[4] === 'api_key' && r[3] === 'Champ modifié' && r[5] === 'modifié'), JSON.stringify(frAudit));
+  assert.ok(frAudit.some((r) => r[4] === 'base_url' && r[5].startsWith('(par défaut) https://api.insee.fr')), JSON.stringify(frAudit));
+  const headers = await page.locator('table.audit thead th').allTextContents();
+  assert.deepEqual(headers, ['Date', 'Auteur', 'Instance', 'Action', 'Champ', 'Modification']);
+  log(`the choice is remembered across pages; the history is in French with French dates (${frAudit[0][0]}); screenshot ${SCREENSHOT_FR}`);
+
+  // A browser whose language is French gets French from the start.
+  const french = await browser.newContext({ locale: 'fr-FR' });
+  french.setDefaultTimeout(TIMEOUT);
+  const fp = await french.newPage();
+  await fp.goto(`${URL_}/instances`);
+  assert.match(fp.url(), /\/login\?next=\/instances$/);
+  assert.equal(await fp.getAttribute('html', 'lang'), 'fr');
+  await fp.getByRole('heading', { name: 'Connexion' }).waitFor();
+  await fp.getByLabel("Nom d'utilisateur").fill('admin');
+  await fp.getByLabel('Mot de passe').fill(PASSWORD);
+  await fp.getByRole('button', { name: 'Se connecter' }).click();
+  await fp.waitForURL(`${URL_}/instances`);
+  await fp.getByRole('heading', { name: 'Créer une instance' }).waitFor();
+  assert.match(await fp.locator('table tbody tr').first().textContent(), /Activée/);
+  await french.close();
+  log('a browser set to French gets the sign-in page and the console in French');
+
+  // Back to English with the switcher.
+  await page.getByRole('navigation', { name: 'Langue' }).getByRole('link', { name: 'English' }).click();
+  await page.waitForURL(`${URL_}/audit?instance=sirene&lang=en`);
+  await page.getByRole('heading', { name: 'Audit history' }).waitFor();
+  assert.equal(await page.getAttribute('html', 'lang'), 'en');
+  log('the switcher brings English back');
 
   // ----- screenshot of the instance page -----
   await page.goto(`${URL_}/instances/sirene`);

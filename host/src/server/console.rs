@@ -11,12 +11,18 @@
 //! test with unsaved values, showing the steps as they come back. It marks its requests with
 //! `X-Requested-With: passerelle-console`, and gets JSON (field saves) or an HTML fragment
 //! (test results) instead of whole pages.
+//!
+//! Every page is in the request's language ([`Ui`], chosen by [`i18n::negotiate`]): texts
+//! from the console's catalogs, dates and numbers by [`l10n`]. What plugins and providers
+//! write (schema titles, test step names, details) is shown as they give it.
 
 use super::actions;
 use super::auth::{self, Principal, LOGIN_COOKIE, SESSION_LIFETIME};
 use super::error::{ApiError, FieldProblem};
 use super::form::{self, FieldContext, FieldState, Kind};
-use super::html::{self, attr, esc, page, Section, Viewer};
+use super::html::{attr, esc, page_in, Section, Viewer};
+use super::i18n::{self, Lang, Ui};
+use super::l10n;
 use super::AppState;
 use crate::instances::ConfigError;
 use crate::schema::FieldError;
@@ -47,6 +53,7 @@ pub fn public_router() -> Router<AppState> {
         .route("/login", get(login_page).post(login_submit))
         .route("/assets/console.js", get(script))
         .route("/assets/console.css", get(stylesheet))
+        .layer(axum::middleware::from_fn(i18n::negotiate))
 }
 
 /// Pages for signed-in administrators.
@@ -63,6 +70,7 @@ pub fn router() -> Router<AppState> {
         .route("/instances/{id}/test", post(test_submit))
         .route("/instances/{id}/delete", post(delete_submit))
         .route("/audit", get(audit_page))
+        .layer(axum::middleware::from_fn(i18n::negotiate))
 }
 
 fn last<'a>(pairs: &'a [(String, String)], key: &str) -> Option<&'a str> {
@@ -86,17 +94,19 @@ fn html_response(status: StatusCode, body: String) -> Response {
 }
 
 /// An error as a page.
-fn error_page(who: &Principal, e: &ApiError) -> Response {
+fn error_page(ui: &Ui, who: &Principal, e: &ApiError) -> Response {
     let (user, csrf) = viewer(who);
     let body = format!(
-        "<h1>{}</h1><p class=\"problem\" role=\"alert\">{}</p><p><a href=\"/instances\">Back to the instances</a></p>",
-        esc(&status_title(e.status)),
-        esc(&e.body.message)
+        "<h1>{}</h1><p class=\"problem\" role=\"alert\">{}</p><p><a href=\"/instances\">{}</a></p>",
+        esc(&status_title(ui, e.status)),
+        esc(&error_text(ui, e)),
+        esc(&ui.t("back-to-instances"))
     );
     html_response(
         e.status,
-        page(
-            "Error",
+        page_in(
+            ui,
+            &ui.t("error-title"),
             Some(Viewer {
                 user: &user,
                 csrf: &csrf,
@@ -107,11 +117,50 @@ fn error_page(who: &Principal, e: &ApiError) -> Response {
     )
 }
 
-fn status_title(status: StatusCode) -> String {
-    status
-        .canonical_reason()
-        .map(str::to_owned)
-        .unwrap_or_else(|| status.to_string())
+fn status_title(ui: &Ui, status: StatusCode) -> String {
+    match status {
+        StatusCode::BAD_REQUEST => ui.t("status-bad-request"),
+        StatusCode::FORBIDDEN => ui.t("status-forbidden"),
+        StatusCode::NOT_FOUND => ui.t("status-not-found"),
+        StatusCode::CONFLICT => ui.t("status-conflict"),
+        StatusCode::UNPROCESSABLE_ENTITY => ui.t("status-unprocessable"),
+        StatusCode::TOO_MANY_REQUESTS => ui.t("status-too-many-requests"),
+        s if s.is_server_error() => ui.t("status-server-error"),
+        s => s
+            .canonical_reason()
+            .map(str::to_owned)
+            .unwrap_or_else(|| s.to_string()),
+    }
+}
+
+/// An API error's message in the page's language. The host's messages are English and
+/// carry details (ids, revisions, fields); in French a translated lead says what happened,
+/// by the error's stable code, and the English details follow.
+fn error_text(ui: &Ui, e: &ApiError) -> String {
+    if ui.lang == Lang::En {
+        return e.body.message.clone();
+    }
+    let lead = match e.code() {
+        "stale_revision" => ui.t("error-stale-revision"),
+        "not_found" => ui.t("error-not-found"),
+        "already_exists" => ui.t("error-already-exists"),
+        "invalid_id" => ui.t("error-invalid-id"),
+        "invalid_value" => ui.t("error-invalid-value"),
+        "invalid_configuration" => ui.t("error-invalid-configuration"),
+        "unknown_plugin" => ui.t("error-unknown-plugin"),
+        "instance_disabled" => ui.t("error-instance-disabled"),
+        "rate_limited" | "quota_exhausted" => ui.t("error-rate-limited"),
+        "provider_timeout" | "provider_unavailable" | "provider_error" => ui.t("error-provider"),
+        "internal" => return ui.t("error-internal"),
+        _ => ui.t("error-other"),
+    };
+    ui.ta(
+        "error-with-detail",
+        &[
+            ("lead", lead.into()),
+            ("detail", e.body.message.clone().into()),
+        ],
+    )
 }
 
 // ----- assets -----
@@ -204,8 +253,11 @@ fn percent_decode_lossy(s: &str) -> String {
         .unwrap_or_default()
 }
 
-fn login_form(next: &str, token: &str, message: Option<&str>, user: &str) -> String {
-    let mut body = String::from("<div class=\"login\"><h1>Sign in</h1>");
+fn login_form(ui: &Ui, next: &str, token: &str, message: Option<&str>, user: &str) -> String {
+    let mut body = format!(
+        "<div class=\"login\"><h1>{}</h1>",
+        esc(&ui.t("login-title"))
+    );
     if let Some(m) = message {
         let _ = write!(
             body,
@@ -218,20 +270,25 @@ fn login_form(next: &str, token: &str, message: Option<&str>, user: &str) -> Str
         "<form method=\"post\" action=\"/login\">\
          <input type=\"hidden\" name=\"_csrf\" value=\"{}\">\
          <input type=\"hidden\" name=\"next\" value=\"{}\">\
-         <p><label for=\"username\">User name</label>\
+         <p><label for=\"username\">{}</label>\
          <input id=\"username\" name=\"username\" autocomplete=\"username\" required value=\"{}\"></p>\
-         <p><label for=\"password\">Password</label>\
+         <p><label for=\"password\">{}</label>\
          <input id=\"password\" name=\"password\" type=\"password\" autocomplete=\"current-password\" required></p>\
-         <p><button type=\"submit\">Sign in</button></p></form>\
-         <p class=\"hint\">The account <code>admin</code> is created on first start; change its password with <code>passerelle admin set-password</code>.</p></div>",
+         <p><button type=\"submit\">{}</button></p></form>\
+         <p class=\"hint\">{}</p></div>",
         attr(token),
         attr(next),
-        attr(user)
+        esc(&ui.t("login-user-name")),
+        attr(user),
+        esc(&ui.t("login-password")),
+        esc(&ui.t("login-submit")),
+        ui.html("login-hint-html", &[])
     );
-    page("Sign in", None, Section::None, &body)
+    page_in(ui, &ui.t("login-title"), None, Section::None, &body)
 }
 
 fn login_response(
+    ui: &Ui,
     status: StatusCode,
     secure: bool,
     next: &str,
@@ -239,7 +296,7 @@ fn login_response(
     user: &str,
 ) -> Response {
     let token = auth::random_token(24);
-    let mut response = html_response(status, login_form(next, &token, message, user));
+    let mut response = html_response(status, login_form(ui, next, &token, message, user));
     if let Ok(v) = HeaderValue::from_str(&auth::login_cookie(&token, LOGIN_FORM_LIFETIME, secure)) {
         response.headers_mut().insert(header::SET_COOKIE, v);
     }
@@ -251,10 +308,12 @@ const LOGIN_FORM_LIFETIME: std::time::Duration = std::time::Duration::from_secs(
 
 async fn login_page(
     State(app): State<AppState>,
+    Extension(ui): Extension<Ui>,
     headers: HeaderMap,
     Query(q): Query<NextQuery>,
 ) -> Response {
     login_response(
+        &ui,
         StatusCode::OK,
         app.web.https(&headers),
         &safe_next(q.next.as_deref()),
@@ -263,18 +322,22 @@ async fn login_page(
     )
 }
 
-async fn login_submit(State(app): State<AppState>, req: Request) -> Response {
+async fn login_submit(
+    State(app): State<AppState>,
+    Extension(ui): Extension<Ui>,
+    req: Request,
+) -> Response {
     let address = app.web.client_address(&req);
     let headers = req.headers().clone();
     let secure = app.web.https(&headers);
-    let login_response = |status, next: &str, message, user: &str| {
-        login_response(status, secure, next, message, user)
+    let login_response = |status, next: &str, message: Option<&str>, user: &str| {
+        login_response(&ui, status, secure, next, message, user)
     };
     let Ok(Form(pairs)) = Form::<Vec<(String, String)>>::from_request(req, &()).await else {
         return login_response(
             StatusCode::BAD_REQUEST,
             "/instances",
-            Some("The sign-in form was not understood; try again."),
+            Some(&ui.t("login-not-understood")),
             "",
         );
     };
@@ -291,7 +354,7 @@ async fn login_submit(State(app): State<AppState>, req: Request) -> Response {
         return login_response(
             StatusCode::FORBIDDEN,
             &next,
-            Some("This sign-in form has expired or did not come from this site; sign in again."),
+            Some(&ui.t("login-expired")),
             user,
         );
     }
@@ -315,9 +378,9 @@ async fn login_submit(State(app): State<AppState>, req: Request) -> Response {
             let mut response = login_response(
                 StatusCode::TOO_MANY_REQUESTS,
                 &next,
-                Some(&format!(
-                    "Too many failed sign-ins. Wait {} seconds and try again.",
-                    retry_after.as_secs().max(1)
+                Some(&ui.ta(
+                    "login-rate-limited",
+                    &[("seconds", retry_after.as_secs().max(1).into())],
                 )),
                 user,
             );
@@ -329,12 +392,12 @@ async fn login_submit(State(app): State<AppState>, req: Request) -> Response {
         Err(auth::LoginError::Invalid) => login_response(
             StatusCode::UNAUTHORIZED,
             &next,
-            Some("Wrong user name or password."),
+            Some(&ui.t("login-wrong")),
             user,
         ),
         Err(e) => {
             let e = ApiError::internal(e);
-            login_response(e.status, &next, Some(&e.body.message), user)
+            login_response(e.status, &next, Some(&error_text(&ui, &e)), user)
         }
     }
 }
@@ -343,10 +406,11 @@ async fn logout(
     State(app): State<AppState>,
     headers: HeaderMap,
     Extension(who): Extension<Principal>,
+    Extension(ui): Extension<Ui>,
 ) -> Response {
     if let Principal::User { session_hash, .. } = &who {
         if let Err(e) = app.auth.logout(session_hash) {
-            return error_page(&who, &ApiError::internal(e));
+            return error_page(&ui, &who, &ApiError::internal(e));
         }
     }
     let mut response = Redirect::to("/login").into_response();
@@ -365,18 +429,34 @@ async fn logout(
 async fn plugins_page(
     State(app): State<AppState>,
     Extension(who): Extension<Principal>,
+    Extension(ui): Extension<Ui>,
 ) -> Response {
     let (user, csrf) = viewer(&who);
     let registry: &crate::loader::Registry = &app.engine.registry;
-    let mut body = String::from("<h1>Plugins</h1>");
+    let mut body = format!("<h1>{}</h1>", esc(&ui.t("plugins-title")));
     if registry.plugins.is_empty() {
-        body.push_str("<p>No plugin is loaded. Put plugin libraries in a plugin directory (see <code>passerelle --help</code>) and restart.</p>");
+        let _ = write!(body, "<p>{}</p>", ui.html("plugins-none-html", &[]));
     } else {
-        body.push_str(
-            "<table><caption>Loaded plugins</caption><thead><tr><th scope=\"col\">Id</th><th scope=\"col\">Name</th>\
-             <th scope=\"col\">Version</th><th scope=\"col\">Category</th><th scope=\"col\">Capabilities</th>\
-             <th scope=\"col\">Plugin API</th><th scope=\"col\">File</th><th scope=\"col\">Signed by</th></tr></thead><tbody>",
+        let _ = write!(
+            body,
+            "<table><caption>{}</caption><thead><tr>",
+            esc(&ui.t("plugins-loaded"))
         );
+        header_cells(
+            &mut body,
+            &ui,
+            &[
+                "col-id",
+                "col-name",
+                "col-version",
+                "col-category",
+                "col-capabilities",
+                "col-plugin-api",
+                "col-file",
+                "col-signed-by",
+            ],
+        );
+        body.push_str("</tr></thead><tbody>");
         for p in &registry.plugins {
             let m = &p.manifest;
             let _ = write!(
@@ -392,19 +472,25 @@ async fn plugins_page(
                 esc(&p.path.display().to_string()),
                 match &p.signed_by {
                     Some(key) => format!("<code>{}</code>", esc(key)),
-                    None => "<span class=\"badge badge-warning\">Unsigned</span>".to_owned(),
+                    None => format!(
+                        "<span class=\"badge badge-warning\">{}</span>",
+                        esc(&ui.t("plugins-unsigned"))
+                    ),
                 }
             );
         }
         body.push_str("</tbody></table>");
     }
     if registry.refused.is_empty() {
-        body.push_str("<p>No file was refused.</p>");
+        let _ = write!(body, "<p>{}</p>", esc(&ui.t("plugins-none-refused")));
     } else {
-        body.push_str(
-            "<table class=\"refused\"><caption>Refused files</caption><thead><tr><th scope=\"col\">File</th>\
-             <th scope=\"col\">Reason</th></tr></thead><tbody>",
+        let _ = write!(
+            body,
+            "<table class=\"refused\"><caption>{}</caption><thead><tr>",
+            esc(&ui.t("plugins-refused"))
         );
+        header_cells(&mut body, &ui, &["col-file", "col-reason"]);
+        body.push_str("</tr></thead><tbody>");
         for r in &registry.refused {
             let _ = write!(
                 body,
@@ -416,14 +502,19 @@ async fn plugins_page(
         body.push_str("</tbody></table>");
     }
     if !registry.events.is_empty() {
-        body.push_str("<h2>Recent plugin changes</h2><ul class=\"events\">");
+        let _ = write!(
+            body,
+            "<h2>{}</h2><ul class=\"events\">",
+            esc(&ui.t("plugins-recent-changes"))
+        );
         for e in registry.events.iter().rev().take(20) {
             let _ = write!(body, "<li>{}</li>", esc(e));
         }
         body.push_str("</ul>");
     }
-    Html(page(
-        "Plugins",
+    Html(page_in(
+        &ui,
+        &ui.t("plugins-title"),
         Some(Viewer {
             user: &user,
             csrf: &csrf,
@@ -434,27 +525,49 @@ async fn plugins_page(
     .into_response()
 }
 
+/// `<th scope="col">` cells, one per catalog id.
+fn header_cells(out: &mut String, ui: &Ui, ids: &[&str]) {
+    for id in ids {
+        let _ = write!(out, "<th scope=\"col\">{}</th>", esc(&ui.t(id)));
+    }
+}
+
 // ----- instance list -----
 
-fn status_badge(status: Status) -> String {
+fn status_badge(ui: &Ui, status: Status) -> String {
     let (class, text) = match status {
-        Status::Ok => ("ok", "OK"),
-        Status::Warning => ("warning", "Warning"),
-        Status::Failed => ("failed", "Failed"),
-        Status::Skipped => ("skipped", "Skipped"),
+        Status::Ok => ("ok", ui.t("status-ok")),
+        Status::Warning => ("warning", ui.t("status-warning")),
+        Status::Failed => ("failed", ui.t("status-failed")),
+        Status::Skipped => ("skipped", ui.t("status-skipped")),
     };
-    format!("<span class=\"badge badge-{class}\">{text}</span>")
+    format!("<span class=\"badge badge-{class}\">{}</span>", esc(&text))
+}
+
+fn enabled_badge(ui: &Ui, enabled: bool) -> String {
+    if enabled {
+        format!(
+            "<span class=\"badge badge-ok\">{}</span>",
+            esc(&ui.t("instance-enabled"))
+        )
+    } else {
+        format!(
+            "<span class=\"badge\">{}</span>",
+            esc(&ui.t("instance-disabled"))
+        )
+    }
 }
 
 async fn instances_page(
     State(app): State<AppState>,
     Extension(who): Extension<Principal>,
+    Extension(ui): Extension<Ui>,
 ) -> Response {
-    render_instances(&app, &who, StatusCode::OK, None, "", "")
+    render_instances(&app, &ui, &who, StatusCode::OK, None, "", "")
 }
 
 /// Failed sign-ins against the signed-in account since its previous sign-in, if any.
-fn failed_sign_ins_notice(app: &AppState, who: &Principal) -> String {
+fn failed_sign_ins_notice(app: &AppState, ui: &Ui, who: &Principal) -> String {
     let Principal::User { name, .. } = who else {
         return String::new();
     };
@@ -469,17 +582,21 @@ fn failed_sign_ins_notice(app: &AppState, who: &Principal) -> String {
         return String::new();
     }
     format!(
-        "<p class=\"problem\" role=\"status\" id=\"failed-sign-ins\">{} failed sign-in attempt{} for <code>{}</code> since the previous sign-in, from {}. \
-         If they were not yours, make sure the password is long and unique (<code>passerelle admin set-password</code>).</p>",
-        failures.count,
-        if failures.count == 1 { "" } else { "s" },
-        esc(name),
-        esc(&failures.addresses.join(", "))
+        "<p class=\"problem\" role=\"status\" id=\"failed-sign-ins\">{}</p>",
+        ui.html(
+            "failed-sign-ins-html",
+            &[
+                ("count", failures.count.into()),
+                ("user", name.as_str().into()),
+                ("addresses", failures.addresses.join(", ").into()),
+            ],
+        )
     )
 }
 
 fn render_instances(
     app: &AppState,
+    ui: &Ui,
     who: &Principal,
     status: StatusCode,
     error: Option<&str>,
@@ -489,63 +606,81 @@ fn render_instances(
     let (user, csrf) = viewer(who);
     let records = match app.engine.store.list() {
         Ok(r) => r,
-        Err(e) => return error_page(who, &ConfigError::from(e).into()),
+        Err(e) => return error_page(ui, who, &ConfigError::from(e).into()),
     };
-    let mut body = String::from("<h1>Instances</h1>");
-    body.push_str(&failed_sign_ins_notice(app, who));
+    let mut body = format!("<h1>{}</h1>", esc(&ui.t("instances-title")));
+    body.push_str(&failed_sign_ins_notice(app, ui, who));
     if records.is_empty() {
-        body.push_str("<p>No instance yet. Create one below.</p>");
+        let _ = write!(body, "<p>{}</p>", esc(&ui.t("instances-none")));
     } else {
-        body.push_str(
-            "<table><caption>Configured instances</caption><thead><tr><th scope=\"col\">Instance</th>\
-             <th scope=\"col\">Plugin</th><th scope=\"col\">Status</th><th scope=\"col\">Last test</th>\
-             <th scope=\"col\">Revision</th></tr></thead><tbody>",
+        let _ = write!(
+            body,
+            "<table><caption>{}</caption><thead><tr>",
+            esc(&ui.t("instances-configured"))
         );
+        header_cells(
+            &mut body,
+            ui,
+            &[
+                "col-instance",
+                "col-plugin",
+                "col-status",
+                "col-last-test",
+                "col-revision",
+            ],
+        );
+        body.push_str("</tr></thead><tbody>");
         for r in &records {
             let last = match app.last_test(r.id.as_str()) {
                 Some((at, report)) => format!(
                     "{} <span class=\"when\">{}</span><br><span class=\"desc\">{}</span>",
-                    status_badge(report.status),
-                    esc(&html::time(i64::try_from(at).unwrap_or(0))),
+                    status_badge(ui, report.status),
+                    l10n::time_html(i64::try_from(at).unwrap_or(0), ui.lang),
                     esc(&report.summary)
                 ),
-                None => "<span class=\"badge\">Not tested</span>".to_owned(),
+                None => format!(
+                    "<span class=\"badge\">{}</span>",
+                    esc(&ui.t("instances-not-tested"))
+                ),
             };
             let _ = write!(
                 body,
-                "<tr><th scope=\"row\"><a href=\"/instances/{}\">{}</a></th><td>{}</td><td>{}</td><td>{last}</td><td>{}</td></tr>",
+                "<tr><th scope=\"row\"><a href=\"/instances/{}\">{}</a></th><td>{}</td><td>{}</td><td>{last}</td><td class=\"num\">{}</td></tr>",
                 attr(r.id.as_str()),
                 esc(r.id.as_str()),
                 esc(&r.plugin),
-                if r.enabled {
-                    "<span class=\"badge badge-ok\">Enabled</span>"
-                } else {
-                    "<span class=\"badge\">Disabled</span>"
-                },
-                r.revision
+                enabled_badge(ui, r.enabled),
+                esc(&l10n::integer(r.revision, ui.lang))
             );
         }
         body.push_str("</tbody></table>");
     }
-    body.push_str("<section class=\"create\"><h2>Create an instance</h2>");
+    let _ = write!(
+        body,
+        "<section class=\"create\"><h2>{}</h2>",
+        esc(&ui.t("create-title"))
+    );
     if app.engine.registry.plugins.is_empty() {
-        body.push_str("<p>No plugin is loaded, so no instance can be created.</p>");
+        let _ = write!(body, "<p>{}</p>", esc(&ui.t("create-no-plugin")));
     } else {
         let _ = write!(
             body,
             "<form method=\"post\" action=\"/instances\" novalidate>\
              <input type=\"hidden\" name=\"_csrf\" value=\"{}\">\
-             <p><label for=\"new-id\">Instance id</label>\
+             <p><label for=\"new-id\">{}</label>\
              <input id=\"new-id\" name=\"id\" value=\"{}\" aria-describedby=\"new-id-hint new-error\" spellcheck=\"false\"{}>\
-             <span class=\"hint\" id=\"new-id-hint\">Lowercase letters, digits, '-' or '_', e.g. <code>sirene-prod</code>.</span></p>\
-             <p><label for=\"new-plugin\">Plugin</label><select id=\"new-plugin\" name=\"plugin\">",
+             <span class=\"hint\" id=\"new-id-hint\">{}</span></p>\
+             <p><label for=\"new-plugin\">{}</label><select id=\"new-plugin\" name=\"plugin\">",
             attr(&csrf),
+            esc(&ui.t("create-id")),
             attr(typed_id),
             if error.is_some() {
                 " aria-invalid=\"true\""
             } else {
                 ""
-            }
+            },
+            ui.html("create-id-hint-html", &[]),
+            esc(&ui.t("create-plugin"))
         );
         for p in &app.engine.registry.plugins {
             let _ = write!(
@@ -564,15 +699,17 @@ fn render_instances(
         let _ = write!(
             body,
             "</select></p><p class=\"error\" id=\"new-error\" aria-live=\"assertive\">{}</p>\
-             <p><button type=\"submit\">Create</button></p></form>",
-            error.map(esc).unwrap_or_default()
+             <p><button type=\"submit\">{}</button></p></form>",
+            error.map(esc).unwrap_or_default(),
+            esc(&ui.t("create-submit"))
         );
     }
     body.push_str("</section>");
     html_response(
         status,
-        page(
-            "Instances",
+        page_in(
+            ui,
+            &ui.t("instances-title"),
             Some(Viewer {
                 user: &user,
                 csrf: &csrf,
@@ -586,13 +723,22 @@ fn render_instances(
 async fn create_submit(
     State(app): State<AppState>,
     Extension(who): Extension<Principal>,
+    Extension(ui): Extension<Ui>,
     Form(pairs): Pairs,
 ) -> Response {
     let id = last(&pairs, "id").unwrap_or_default().trim().to_owned();
     let plugin = last(&pairs, "plugin").unwrap_or_default().to_owned();
     match actions::create_instance(&app, who.actor(), &id, &plugin).await {
         Ok(record) => Redirect::to(&format!("/instances/{}", record.id)).into_response(),
-        Err(e) => render_instances(&app, &who, e.status, Some(&e.body.message), &id, &plugin),
+        Err(e) => render_instances(
+            &app,
+            &ui,
+            &who,
+            e.status,
+            Some(&error_text(&ui, &e)),
+            &id,
+            &plugin,
+        ),
     }
 }
 
@@ -620,6 +766,7 @@ struct SavedQuery {
 async fn instance_page(
     State(app): State<AppState>,
     Extension(who): Extension<Principal>,
+    Extension(ui): Extension<Ui>,
     Path(id): Path<String>,
     Query(q): Query<SavedQuery>,
 ) -> Response {
@@ -628,8 +775,8 @@ async fn instance_page(
         ..Extras::default()
     };
     match load(&app, &id) {
-        Ok(record) => render_instance(&app, &who, StatusCode::OK, &record, &extras),
-        Err(e) => error_page(&who, &e),
+        Ok(record) => render_instance(&app, &ui, &who, StatusCode::OK, &record, &extras),
+        Err(e) => error_page(&ui, &who, &e),
     }
 }
 
@@ -638,36 +785,75 @@ fn load(app: &AppState, id: &str) -> Result<InstanceRecord, ApiError> {
     Ok(app.engine.store.get(&id).map_err(ConfigError::from)?)
 }
 
-fn render_report(out: &mut String, report: &TestReport, at_ms: Option<u64>, unsaved: bool) {
+/// The error with its message in the page's language (see [`error_text`]).
+fn localized(ui: &Ui, mut e: ApiError) -> ApiError {
+    e.body.message = error_text(ui, &e);
+    e
+}
+
+/// A refused field value with its message in the page's language: the validator's
+/// verdicts through [`form::explain`], anything else through [`error_text`].
+fn localized_field(
+    ui: &Ui,
+    spec: &form::FormField,
+    value: Option<&Value>,
+    mut e: ApiError,
+) -> ApiError {
+    if e.code() == "invalid_value" && e.body.field.as_deref().is_none_or(|f| f == spec.name) {
+        e.body.message = form::explain(ui, spec, value, &e.body.message);
+        e
+    } else {
+        localized(ui, e)
+    }
+}
+
+fn render_report(
+    ui: &Ui,
+    out: &mut String,
+    report: &TestReport,
+    at_ms: Option<u64>,
+    unsaved: bool,
+) {
     let _ = write!(
         out,
         "<div class=\"report report-{}\"><p class=\"report-summary\">{} <strong>{}</strong>",
         report.status,
-        status_badge(report.status),
+        status_badge(ui, report.status),
         esc(&report.summary)
     );
     if let Some(at) = at_ms {
         let _ = write!(
             out,
             " <span class=\"when\">{}</span>",
-            esc(&html::time(i64::try_from(at).unwrap_or(0)))
+            l10n::time_html(i64::try_from(at).unwrap_or(0), ui.lang)
         );
     }
     if unsaved {
-        out.push_str(" <span class=\"note\">(with unsaved values; not recorded)</span>");
+        let _ = write!(
+            out,
+            " <span class=\"note\">{}</span>",
+            esc(&ui.t("test-unsaved-note"))
+        );
     }
-    out.push_str(
-        "</p><table class=\"steps\"><caption>Test steps</caption><thead><tr><th scope=\"col\">Step</th>\
-         <th scope=\"col\">Status</th><th scope=\"col\">Time</th><th scope=\"col\">Detail</th></tr></thead><tbody>",
+    let _ = write!(
+        out,
+        "</p><table class=\"steps\"><caption>{}</caption><thead><tr>",
+        esc(&ui.t("test-steps"))
     );
+    header_cells(
+        out,
+        ui,
+        &["col-step", "col-status", "col-time", "col-detail"],
+    );
+    out.push_str("</tr></thead><tbody>");
     for step in &report.steps {
         let _ = write!(
             out,
-            "<tr class=\"step step-{}\"><th scope=\"row\">{}</th><td>{}</td><td class=\"num\">{} ms</td><td>{}</td></tr>",
+            "<tr class=\"step step-{}\"><th scope=\"row\">{}</th><td>{}</td><td class=\"num\">{}</td><td>{}</td></tr>",
             step.status,
             esc(&step.name),
-            status_badge(step.status),
-            step.duration_ms,
+            status_badge(ui, step.status),
+            esc(&l10n::milliseconds(step.duration_ms, ui.lang)),
             esc(&step.detail)
         );
     }
@@ -676,6 +862,7 @@ fn render_report(out: &mut String, report: &TestReport, at_ms: Option<u64>, unsa
 
 fn render_instance(
     app: &AppState,
+    ui: &Ui,
     who: &Principal,
     status: StatusCode,
     record: &InstanceRecord,
@@ -684,15 +871,20 @@ fn render_instance(
     let (user, csrf) = viewer(who);
     let Some(plugin) = app.engine.registry.get(&record.plugin) else {
         return error_page(
+            ui,
             who,
-            &ApiError::from(ConfigError::UnknownPlugin {
-                plugin: record.plugin.clone(),
-                loaded: "see the Plugins page".to_owned(),
-            }),
+            &localized(
+                ui,
+                ApiError::from(ConfigError::UnknownPlugin {
+                    plugin: record.plugin.clone(),
+                    loaded: "see the Plugins page".to_owned(),
+                }),
+            ),
         );
     };
     let Some(model) = app.form_model(&record.plugin) else {
         return error_page(
+            ui,
             who,
             &ApiError::internal("no form model for a loaded plugin"),
         );
@@ -702,18 +894,26 @@ fn render_instance(
     let mut body = String::new();
     let _ = write!(
         body,
-        "<p class=\"crumbs\"><a href=\"/instances\">Instances</a> › {}</p>\
-         <h1>{} <span class=\"sub\">{} · plugin <code>{}</code></span></h1>",
+        "<p class=\"crumbs\">{}</p><h1>{} <span class=\"sub\">{}</span></h1>",
+        ui.html("instance-crumbs-html", &[("id", id.into())]),
         esc(id),
-        esc(id),
-        esc(&plugin.manifest.name),
-        esc(plugin.id())
+        ui.html(
+            "instance-subtitle-html",
+            &[
+                ("name", plugin.manifest.name.as_str().into()),
+                ("plugin", plugin.id().into()),
+            ]
+        )
     );
     if let Some(b) = &extras.banner {
         let _ = write!(body, "<p class=\"problem\" role=\"alert\">{}</p>", esc(b));
     }
     if !extras.problems.is_empty() {
-        body.push_str("<div class=\"problems\" role=\"alert\"><h2>Fix these first</h2><ul>");
+        let _ = write!(
+            body,
+            "<div class=\"problems\" role=\"alert\"><h2>{}</h2><ul>",
+            esc(&ui.t("instance-fix-first"))
+        );
         for p in &extras.problems {
             let title = model
                 .field(&p.field)
@@ -724,9 +924,10 @@ fn render_instance(
             } else {
                 let _ = write!(
                     body,
-                    "<li><a href=\"#in-{}\">{}</a>: {}</li>",
+                    "<li><a href=\"#in-{}\">{}</a>{} {}</li>",
                     attr(&p.field),
                     esc(&title),
+                    esc(&ui.t("colon")),
                     esc(&p.message)
                 );
             }
@@ -736,41 +937,51 @@ fn render_instance(
     // State and actions.
     let _ = write!(
         body,
-        "<section class=\"bar\" aria-label=\"Instance state\"><p class=\"status\">{} <span class=\"rev\">revision <span id=\"revision\">{}</span></span></p>",
-        if record.enabled {
-            "<span class=\"badge badge-ok\">Enabled</span>"
-        } else {
-            "<span class=\"badge\">Disabled</span>"
-        },
-        record.revision
+        "<section class=\"bar\" aria-label=\"{}\"><p class=\"status\">{} <span class=\"rev\">{}</span></p>",
+        attr(&ui.t("instance-state")),
+        enabled_badge(ui, record.enabled),
+        ui.html(
+            "instance-revision-html",
+            &[("revision", l10n::integer(record.revision, ui.lang).into())]
+        )
     );
     let (toggle, label) = if record.enabled {
-        ("disable", "Disable")
+        ("disable", ui.t("instance-disable"))
     } else {
-        ("enable", "Enable")
+        ("enable", ui.t("instance-enable"))
     };
     let _ = write!(
         body,
         "<form method=\"post\" action=\"/instances/{}/{toggle}\"><input type=\"hidden\" name=\"_csrf\" value=\"{}\">\
-         <input type=\"hidden\" name=\"revision\" value=\"{}\"><button type=\"submit\"{}>{label}</button></form>\
+         <input type=\"hidden\" name=\"revision\" value=\"{}\"><button type=\"submit\"{}>{}</button></form>\
          <form method=\"post\" action=\"/instances/{}/test\" data-enhance=\"test\"><input type=\"hidden\" name=\"_csrf\" value=\"{}\">\
-         <button type=\"submit\" id=\"test-button\">Test</button></form></section>",
+         <button type=\"submit\" id=\"test-button\">{}</button></form></section>",
         attr(id),
         attr(&csrf),
         record.revision,
         if record.enabled { " class=\"secondary\"" } else { "" },
+        esc(&label),
         attr(id),
-        attr(&csrf)
+        attr(&csrf),
+        esc(&ui.t("test-button"))
     );
     // Test result: the one just run, else the last recorded.
-    body.push_str(
-        "<section id=\"test-result\" aria-live=\"polite\" aria-labelledby=\"test-heading\"><h2 id=\"test-heading\">Test</h2>",
+    let _ = write!(
+        body,
+        "<section id=\"test-result\" aria-live=\"polite\" aria-labelledby=\"test-heading\"><h2 id=\"test-heading\">{}</h2>",
+        esc(&ui.t("test-heading"))
     );
     match &extras.report {
-        Some((report, unsaved)) => render_report(&mut body, report, None, *unsaved),
+        Some((report, unsaved)) => render_report(ui, &mut body, report, None, *unsaved),
         None => match app.last_test(id) {
-            Some((at, report)) => render_report(&mut body, &report, Some(at), false),
-            None => body.push_str("<p class=\"desc\">Not tested yet. <strong>Test</strong> checks the connection with the values on this page, saved or not.</p>"),
+            Some((at, report)) => render_report(ui, &mut body, &report, Some(at), false),
+            None => {
+                let _ = write!(
+                    body,
+                    "<p class=\"desc\">{}</p>",
+                    ui.html("test-never-html", &[])
+                );
+            }
         },
     }
     body.push_str("</section>");
@@ -795,42 +1006,59 @@ fn render_instance(
         effective: &effective,
         model: &model,
         csrf: &csrf,
+        ui,
     };
-    body.push_str("<section class=\"config\" aria-labelledby=\"config-heading\"><h2 id=\"config-heading\">Configuration</h2><p class=\"desc\">Each field is saved on its own with its <strong>Save</strong> button. Secrets are never shown: only whether they are set.</p>");
+    let _ = write!(
+        body,
+        "<section class=\"config\" aria-labelledby=\"config-heading\"><h2 id=\"config-heading\">{}</h2><p class=\"desc\">{}</p>",
+        esc(&ui.t("config-heading")),
+        ui.html("config-intro-html", &[])
+    );
     form::render_form(&mut body, &ctx, &states);
     body.push_str("</section>");
     // Recent changes.
-    body.push_str("<section class=\"history\" aria-labelledby=\"history-heading\"><h2 id=\"history-heading\">Recent changes</h2>");
+    let _ = write!(
+        body,
+        "<section class=\"history\" aria-labelledby=\"history-heading\"><h2 id=\"history-heading\">{}</h2>",
+        esc(&ui.t("history-heading"))
+    );
     match app.audit.list(Some(id), 10) {
         Ok(entries) if entries.is_empty() => {
-            body.push_str("<p class=\"desc\">No change recorded yet.</p>")
+            let _ = write!(body, "<p class=\"desc\">{}</p>", esc(&ui.t("history-none")));
         }
-        Ok(entries) => render_audit_table(&mut body, &entries, false),
+        Ok(entries) => render_audit_table(ui, &mut body, &entries, false),
         Err(e) => {
             let e = ApiError::internal(e);
-            let _ = write!(body, "<p class=\"problem\">{}</p>", esc(&e.body.message));
+            let _ = write!(
+                body,
+                "<p class=\"problem\">{}</p>",
+                esc(&error_text(ui, &e))
+            );
         }
     }
     let _ = write!(
         body,
-        "<p><a href=\"/audit?instance={}\">Full history of {}</a></p></section>",
+        "<p><a href=\"/audit?instance={}\">{}</a></p></section>",
         attr(id),
-        esc(id)
+        esc(&ui.ta("history-full", &[("id", id.into())]))
     );
     let _ = write!(
         body,
-        "<section class=\"danger\" aria-labelledby=\"delete-heading\"><h2 id=\"delete-heading\">Delete</h2>\
-         <form method=\"post\" action=\"/instances/{}/delete\" data-confirm=\"Delete instance {} and its saved values?\">\
+        "<section class=\"danger\" aria-labelledby=\"delete-heading\"><h2 id=\"delete-heading\">{}</h2>\
+         <form method=\"post\" action=\"/instances/{}/delete\" data-confirm=\"{}\">\
          <input type=\"hidden\" name=\"_csrf\" value=\"{}\"><input type=\"hidden\" name=\"revision\" value=\"{}\">\
-         <button type=\"submit\" class=\"danger\">Delete this instance</button></form></section>",
+         <button type=\"submit\" class=\"danger\">{}</button></form></section>",
+        esc(&ui.t("delete-heading")),
         attr(id),
-        attr(id),
+        attr(&ui.ta("delete-confirm", &[("id", id.into())])),
         attr(&csrf),
-        record.revision
+        record.revision,
+        esc(&ui.t("delete-button"))
     );
     html_response(
         status,
-        page(
+        page_in(
+            ui,
             id,
             Some(Viewer {
                 user: &user,
@@ -842,9 +1070,12 @@ fn render_instance(
     )
 }
 
-/// Shows a refused change on the instance page: next to the field when it names one.
+/// Shows a refused change on the instance page: next to the field when it names one. The
+/// error's message is already in the page's language, except the problems of a whole
+/// configuration, which are explained here field by field.
 fn render_refusal(
     app: &AppState,
+    ui: &Ui,
     who: &Principal,
     id: &str,
     e: &ApiError,
@@ -852,12 +1083,32 @@ fn render_refusal(
 ) -> Response {
     let record = match load(app, id) {
         Ok(r) => r,
-        Err(other) => return error_page(who, &other),
+        Err(other) => return error_page(ui, who, &localized(ui, other)),
     };
     let mut extras = Extras::default();
     if e.code() == "invalid_configuration" {
-        extras.problems = e.body.errors.clone();
-        for p in &e.body.errors {
+        let model = app.form_model(&record.plugin);
+        let effective = app
+            .engine
+            .registry
+            .get(&record.plugin)
+            .map(|p| p.schema.with_defaults(&record.values))
+            .unwrap_or_default();
+        extras.problems = e
+            .body
+            .errors
+            .iter()
+            .map(|p| {
+                let mut p = p.clone();
+                if let Some(spec) = model.as_ref().and_then(|m| m.field(&p.field)) {
+                    p.message = form::explain(ui, spec, effective.get(&p.field), &p.message);
+                } else if ui.lang != Lang::En {
+                    p.message = ui.ta("field-error-other", &[("detail", p.message.into())]);
+                }
+                p
+            })
+            .collect();
+        for p in &extras.problems {
             if !p.field.is_empty() {
                 extras
                     .errors
@@ -870,7 +1121,7 @@ fn render_refusal(
             } else {
                 extras
                     .errors
-                    .insert(name.to_owned(), (e.body.message.clone(), typed));
+                    .insert(name.to_owned(), (error_text(ui, e), typed));
             }
         }
     } else if let Some((name, typed)) = field {
@@ -880,12 +1131,13 @@ fn render_refusal(
     } else {
         extras.banner = Some(e.body.message.clone());
     }
-    render_instance(app, who, e.status, &record, &extras)
+    render_instance(app, ui, who, e.status, &record, &extras)
 }
 
 async fn field_submit(
     State(app): State<AppState>,
     Extension(who): Extension<Principal>,
+    Extension(ui): Extension<Ui>,
     Path((id, field)): Path<(String, String)>,
     headers: HeaderMap,
     Form(pairs): Pairs,
@@ -893,70 +1145,69 @@ async fn field_submit(
     let enhanced = is_enhanced(&headers);
     let record = match load(&app, &id) {
         Ok(r) => r,
-        Err(e) if enhanced => return e.into_response(),
-        Err(e) => return error_page(&who, &e),
+        Err(e) if enhanced => return localized(&ui, e).into_response(),
+        Err(e) => return error_page(&ui, &who, &localized(&ui, e)),
     };
     let Some(model) = app.form_model(&record.plugin) else {
         return error_page(
+            &ui,
             &who,
             &ApiError::internal("no form model for a loaded plugin"),
         );
     };
     let Some(spec) = model.field(&field) else {
-        let e = ApiError::invalid_value(&FieldError::new(&field, "this plugin has no such field"));
+        let e = ApiError::invalid_value(&FieldError::new(&field, ui.t("field-unknown")));
         return if enhanced {
             e.into_response()
         } else {
-            error_page(&who, &e)
+            error_page(&ui, &who, &e)
         };
     };
     let revision = last(&pairs, "revision").and_then(|r| r.parse().ok());
     let raw = last(&pairs, "value").unwrap_or_default();
     let clear = last(&pairs, "op") == Some("clear");
     let result = if clear {
-        actions::clear_field(&app, who.actor(), &id, &field, revision).await
+        actions::clear_field(&app, who.actor(), &id, &field, revision)
+            .await
+            .map_err(|e| localized_field(&ui, spec, None, e))
     } else if spec.kind == Kind::Secret && raw.is_empty() {
         Err(ApiError::invalid_value(&FieldError::new(
             &field,
-            "type the new value first; to remove the saved one, use Clear",
+            ui.t("field-secret-empty"),
         )))
     } else {
-        match form::parse_input(spec, raw) {
-            Ok(value) => actions::set_field(&app, who.actor(), &id, &field, value, revision).await,
-            Err(message) => Err(ApiError::invalid_value(&FieldError::new(&field, message))),
+        match form::check_input(spec, raw) {
+            Ok(value) => {
+                actions::set_field(&app, who.actor(), &id, &field, value.clone(), revision)
+                    .await
+                    .map_err(|e| localized_field(&ui, spec, Some(&value), e))
+            }
+            Err(problem) => Err(ApiError::invalid_value(&FieldError::new(
+                &field,
+                problem.message(&ui),
+            ))),
         }
     };
     let typed = (spec.kind != Kind::Secret && !clear).then(|| raw.to_owned());
     match (result, enhanced) {
-        (Ok(record), true) => Json(field_json(spec, &record)).into_response(),
+        (Ok(record), true) => Json(field_json(&ui, spec, &record)).into_response(),
         (Ok(record), false) => Redirect::to(&format!(
             "/instances/{}?saved={field}#field-{field}",
             record.id
         ))
         .into_response(),
         (Err(e), true) => e.into_response(),
-        (Err(e), false) => render_refusal(&app, &who, &id, &e, Some((&field, typed))),
+        (Err(e), false) => render_refusal(&app, &ui, &who, &id, &e, Some((&field, typed))),
     }
 }
 
 /// What the script needs after a field was saved.
-fn field_json(spec: &form::FormField, record: &InstanceRecord) -> Value {
+fn field_json(ui: &Ui, spec: &form::FormField, record: &InstanceRecord) -> Value {
     let secret = spec.kind == Kind::Secret;
     let saved = record.values.get(&spec.name);
-    let set = saved.is_some() || record.secrets.contains_key(&spec.name);
-    let (state, state_text) = if secret {
-        if set {
-            ("set", "set")
-        } else {
-            ("unset", "not set")
-        }
-    } else if saved.is_some() {
-        ("saved", "saved")
-    } else if spec.default.is_some() {
-        ("default", "default")
-    } else {
-        ("unset", "not set")
-    };
+    let secret_set = record.secrets.contains_key(&spec.name);
+    let set = saved.is_some() || secret_set;
+    let state = form::field_state(spec, saved.is_some(), secret_set);
     let value = if secret {
         None
     } else {
@@ -967,7 +1218,7 @@ fn field_json(spec: &form::FormField, record: &InstanceRecord) -> Value {
         "enabled": record.enabled,
         "field": spec.name,
         "state": state,
-        "state_text": state_text,
+        "state_text": form::state_text(ui, state),
         "can_clear": set,
         "value": value,
         "text": value.map(|v| form::input_text(&spec.kind, v)),
@@ -976,6 +1227,7 @@ fn field_json(spec: &form::FormField, record: &InstanceRecord) -> Value {
 
 async fn set_enabled_submit(
     app: AppState,
+    ui: Ui,
     who: Principal,
     id: String,
     pairs: Vec<(String, String)>,
@@ -984,31 +1236,37 @@ async fn set_enabled_submit(
     let revision = last(&pairs, "revision").and_then(|r| r.parse().ok());
     match actions::set_enabled(&app, who.actor(), &id, enabled, revision).await {
         Ok(record) => Redirect::to(&format!("/instances/{}", record.id)).into_response(),
-        Err(e) => render_refusal(&app, &who, &id, &e, None),
+        Err(e) if e.code() == "invalid_configuration" => {
+            render_refusal(&app, &ui, &who, &id, &e, None)
+        }
+        Err(e) => render_refusal(&app, &ui, &who, &id, &localized(&ui, e), None),
     }
 }
 
 async fn enable_submit(
     State(app): State<AppState>,
     Extension(who): Extension<Principal>,
+    Extension(ui): Extension<Ui>,
     Path(id): Path<String>,
     Form(pairs): Pairs,
 ) -> Response {
-    set_enabled_submit(app, who, id, pairs, true).await
+    set_enabled_submit(app, ui, who, id, pairs, true).await
 }
 
 async fn disable_submit(
     State(app): State<AppState>,
     Extension(who): Extension<Principal>,
+    Extension(ui): Extension<Ui>,
     Path(id): Path<String>,
     Form(pairs): Pairs,
 ) -> Response {
-    set_enabled_submit(app, who, id, pairs, false).await
+    set_enabled_submit(app, ui, who, id, pairs, false).await
 }
 
 async fn test_submit(
     State(app): State<AppState>,
     Extension(who): Extension<Principal>,
+    Extension(ui): Extension<Ui>,
     Path(id): Path<String>,
     headers: HeaderMap,
     Form(pairs): Pairs,
@@ -1016,11 +1274,12 @@ async fn test_submit(
     let enhanced = is_enhanced(&headers);
     let record = match load(&app, &id) {
         Ok(r) => r,
-        Err(e) if enhanced => return e.into_response(),
-        Err(e) => return error_page(&who, &e),
+        Err(e) if enhanced => return localized(&ui, e).into_response(),
+        Err(e) => return error_page(&ui, &who, &localized(&ui, e)),
     };
     let Some(model) = app.form_model(&record.plugin) else {
         return error_page(
+            &ui,
             &who,
             &ApiError::internal("no form model for a loaded plugin"),
         );
@@ -1037,16 +1296,16 @@ async fn test_submit(
         if spec.kind == Kind::Secret && raw.is_empty() {
             continue;
         }
-        match form::parse_input(spec, raw) {
+        match form::check_input(spec, raw) {
             Ok(v) => {
                 overrides.insert(name.to_owned(), v);
             }
-            Err(message) => {
-                let e = ApiError::invalid_value(&FieldError::new(name, message));
+            Err(problem) => {
+                let e = ApiError::invalid_value(&FieldError::new(name, problem.message(&ui)));
                 return if enhanced {
                     e.into_response()
                 } else {
-                    render_refusal(&app, &who, &id, &e, Some((name, Some(raw.clone()))))
+                    render_refusal(&app, &ui, &who, &id, &e, Some((name, Some(raw.clone()))))
                 };
             }
         }
@@ -1054,10 +1313,13 @@ async fn test_submit(
     let unsaved = !overrides.is_empty();
     match actions::test(&app, who.actor(), &id, &overrides).await {
         Ok(report) if enhanced => {
-            let mut out = String::from("<h2 id=\"test-heading\">Test</h2>");
+            let mut out = format!(
+                "<h2 id=\"test-heading\">{}</h2>",
+                esc(&ui.t("test-heading"))
+            );
             let at =
                 (!unsaved).then(|| u64::try_from(crate::services::state::now_ms()).unwrap_or(0));
-            render_report(&mut out, &report, at, unsaved);
+            render_report(&ui, &mut out, &report, at, unsaved);
             Html(out).into_response()
         }
         Ok(report) => {
@@ -1066,14 +1328,33 @@ async fn test_submit(
                 ..Extras::default()
             };
             match load(&app, &id) {
-                Ok(record) => render_instance(&app, &who, StatusCode::OK, &record, &extras),
-                Err(e) => error_page(&who, &e),
+                Ok(record) => render_instance(&app, &ui, &who, StatusCode::OK, &record, &extras),
+                Err(e) => error_page(&ui, &who, &localized(&ui, e)),
             }
         }
-        Err(e) if enhanced => e.into_response(),
+        Err(e) if enhanced => localized(&ui, e).into_response(),
+        Err(e) if e.code() == "invalid_configuration" => {
+            let field = e.body.field.clone();
+            render_refusal(
+                &app,
+                &ui,
+                &who,
+                &id,
+                &e,
+                field.as_deref().map(|f| (f, None)),
+            )
+        }
         Err(e) => {
             let field = e.body.field.clone();
-            render_refusal(&app, &who, &id, &e, field.as_deref().map(|f| (f, None)))
+            let e = localized(&ui, e);
+            render_refusal(
+                &app,
+                &ui,
+                &who,
+                &id,
+                &e,
+                field.as_deref().map(|f| (f, None)),
+            )
         }
     }
 }
@@ -1081,13 +1362,14 @@ async fn test_submit(
 async fn delete_submit(
     State(app): State<AppState>,
     Extension(who): Extension<Principal>,
+    Extension(ui): Extension<Ui>,
     Path(id): Path<String>,
     Form(pairs): Pairs,
 ) -> Response {
     let revision = last(&pairs, "revision").and_then(|r| r.parse().ok());
     match actions::delete_instance(&app, who.actor(), &id, revision).await {
         Ok(()) => Redirect::to("/instances").into_response(),
-        Err(e) => render_refusal(&app, &who, &id, &e, None),
+        Err(e) => render_refusal(&app, &ui, &who, &id, &localized(&ui, e), None),
     }
 }
 
@@ -1098,17 +1380,28 @@ struct AuditPageQuery {
     instance: Option<String>,
 }
 
-fn render_audit_table(out: &mut String, entries: &[super::audit::AuditEntry], with_instance: bool) {
-    out.push_str("<table class=\"audit\"><caption>Changes, newest first</caption><thead><tr><th scope=\"col\">When</th><th scope=\"col\">Who</th>");
+fn render_audit_table(
+    ui: &Ui,
+    out: &mut String,
+    entries: &[super::audit::AuditEntry],
+    with_instance: bool,
+) {
+    let _ = write!(
+        out,
+        "<table class=\"audit\"><caption>{}</caption><thead><tr>",
+        esc(&ui.t("audit-caption"))
+    );
+    header_cells(out, ui, &["col-when", "col-who"]);
     if with_instance {
-        out.push_str("<th scope=\"col\">Instance</th>");
+        header_cells(out, ui, &["col-instance"]);
     }
-    out.push_str("<th scope=\"col\">What</th><th scope=\"col\">Field</th><th scope=\"col\">Change</th></tr></thead><tbody>");
+    header_cells(out, ui, &["col-what", "col-field", "col-change"]);
+    out.push_str("</tr></thead><tbody>");
     for e in entries {
         let _ = write!(
             out,
             "<tr><td class=\"when\">{}</td><td>{}</td>",
-            esc(&html::time(e.at_ms)),
+            l10n::time_html(e.at_ms, ui.lang),
             esc(&e.actor)
         );
         if with_instance {
@@ -1124,38 +1417,118 @@ fn render_audit_table(out: &mut String, entries: &[super::audit::AuditEntry], wi
                 None => out.push_str("<td></td>"),
             }
         }
+        let secret = e.old.is_none();
+        let shown = |t: &str| esc(&audit_value(ui, &e.action, t, secret));
         let change = match (&e.old, &e.new) {
             (Some(o), Some(n)) => format!(
                 "<span class=\"old\">{}</span> → <span class=\"new\">{}</span>",
-                esc(o),
-                esc(n)
+                shown(o),
+                shown(n)
             ),
-            (None, Some(n)) => format!("<span class=\"new\">{}</span>", esc(n)),
-            (Some(o), None) => format!("<span class=\"old\">{}</span>", esc(o)),
+            (None, Some(n)) => format!("<span class=\"new\">{}</span>", shown(n)),
+            (Some(o), None) => format!("<span class=\"old\">{}</span>", shown(o)),
             (None, None) => String::new(),
         };
         let _ = write!(
             out,
-            "<td>{}</td><td>{}</td><td class=\"change\">{change}</td></tr>",
-            esc(&e.action),
+            "<td data-action=\"{}\">{}</td><td>{}</td><td class=\"change\">{change}</td></tr>",
+            attr(&e.action),
+            esc(&action_label(ui, &e.action)),
             esc(e.field.as_deref().unwrap_or(""))
         );
     }
     out.push_str("</tbody></table>");
 }
 
+/// How the history names an action (its stable code stays in `data-action`).
+fn action_label(ui: &Ui, action: &str) -> String {
+    match action {
+        "instance.create" => ui.t("action-instance-create"),
+        "field.set" => ui.t("action-field-set"),
+        "field.clear" => ui.t("action-field-clear"),
+        "instance.enable" => ui.t("action-instance-enable"),
+        "instance.disable" => ui.t("action-instance-disable"),
+        "instance.delete" => ui.t("action-instance-delete"),
+        "instance.test" => ui.t("action-instance-test"),
+        "token.create" => ui.t("action-token-create"),
+        "token.revoke" => ui.t("action-token-revoke"),
+        "user.set_password" => ui.t("action-set-password"),
+        other => other.to_owned(),
+    }
+}
+
+/// An audit entry's old or new text in the page's language. The history is stored as the
+/// host writes it, in English (the API and the command line return it so); the console
+/// translates the forms the host writes and shows anything else as stored.
+fn audit_value(ui: &Ui, action: &str, text: &str, secret: bool) -> String {
+    if ui.lang == Lang::En {
+        return text.to_owned();
+    }
+    if let Some(value) = text.strip_prefix("(default) ") {
+        return ui.ta("audit-default", &[("value", value.into())]);
+    }
+    match (action, text) {
+        (_, "(unset)") => ui.t("audit-unset"),
+        ("field.set" | "field.clear", "changed") if secret => ui.t("audit-secret-changed"),
+        ("field.set" | "field.clear", "cleared") if secret => ui.t("audit-secret-cleared"),
+        ("instance.enable" | "instance.disable", "enabled") => ui.t("instance-enabled"),
+        ("instance.enable" | "instance.disable", "disabled") => ui.t("instance-disabled"),
+        ("instance.create", t) if t.starts_with("plugin ") => {
+            ui.ta("audit-created", &[("plugin", t["plugin ".len()..].into())])
+        }
+        ("instance.delete", t) => match t
+            .strip_prefix("plugin ")
+            .and_then(|r| r.split_once(", revision "))
+        {
+            Some((plugin, revision)) => ui.ta(
+                "audit-deleted",
+                &[("plugin", plugin.into()), ("revision", revision.into())],
+            ),
+            None => t.to_owned(),
+        },
+        ("instance.test", t) => match t.split_once("; ") {
+            Some((status, what)) if !status.starts_with("refused") => {
+                let status = match status {
+                    "ok" => ui.t("status-ok"),
+                    "warning" => ui.t("status-warning"),
+                    "failed" => ui.t("status-failed"),
+                    "skipped" => ui.t("status-skipped"),
+                    other => other.to_owned(),
+                };
+                let what = match what.strip_prefix("unsaved values of: ") {
+                    Some(fields) => ui.ta("audit-test-unsaved", &[("fields", fields.into())]),
+                    None if what == "saved values" => ui.t("audit-test-saved"),
+                    None => what.to_owned(),
+                };
+                ui.ta(
+                    "audit-test",
+                    &[("status", status.into()), ("what", what.into())],
+                )
+            }
+            _ => t.to_owned(),
+        },
+        _ => text.to_owned(),
+    }
+}
+
 async fn audit_page(
     State(app): State<AppState>,
     Extension(who): Extension<Principal>,
+    Extension(ui): Extension<Ui>,
     Query(q): Query<AuditPageQuery>,
 ) -> Response {
     let (user, csrf) = viewer(&who);
     let instance = q.instance.as_deref().filter(|s| !s.is_empty());
     let entries = match app.audit.list(instance, super::api::AUDIT_MAX) {
         Ok(e) => e,
-        Err(e) => return error_page(&who, &ApiError::internal(e)),
+        Err(e) => return error_page(&ui, &who, &ApiError::internal(e)),
     };
-    let mut body = String::from("<h1>Audit history</h1><form method=\"get\" action=\"/audit\" class=\"filter\"><label for=\"audit-instance\">Instance</label><select id=\"audit-instance\" name=\"instance\"><option value=\"\">All</option>");
+    let mut body = format!(
+        "<h1>{}</h1><form method=\"get\" action=\"/audit\" class=\"filter\"><label for=\"audit-instance\">{}</label><select id=\"audit-instance\" name=\"instance\"><option value=\"\">{}</option>",
+        esc(&ui.t("audit-title")),
+        esc(&ui.t("col-instance")),
+        esc(&ui.t("audit-all"))
+    );
     let mut ids: Vec<String> = app
         .engine
         .store
@@ -1180,14 +1553,19 @@ async fn audit_page(
             esc(i)
         );
     }
-    body.push_str("</select> <button type=\"submit\" class=\"secondary\">Show</button></form>");
+    let _ = write!(
+        body,
+        "</select> <button type=\"submit\" class=\"secondary\">{}</button></form>",
+        esc(&ui.t("audit-show"))
+    );
     if entries.is_empty() {
-        body.push_str("<p>No change recorded.</p>");
+        let _ = write!(body, "<p>{}</p>", esc(&ui.t("audit-none")));
     } else {
-        render_audit_table(&mut body, &entries, true);
+        render_audit_table(&ui, &mut body, &entries, true);
     }
-    Html(page(
-        "Audit history",
+    Html(page_in(
+        &ui,
+        &ui.t("audit-title"),
         Some(Viewer {
             user: &user,
             csrf: &csrf,

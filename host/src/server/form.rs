@@ -12,8 +12,12 @@
 //! `aria-describedby`, a Save button per field, and secrets that are never written into the
 //! page (only whether they are set). The console's script only enhances these forms.
 //! [`parse_input`] turns what a browser sends back into a JSON value of the field's type.
+//! Every text the form adds around the schema's own titles and descriptions (buttons,
+//! states, hints, input errors) is in the page's language; titles, descriptions and choice
+//! labels are shown as the schema gives them.
 
 use super::html::{attr, esc};
+use super::i18n::Ui;
 use crate::schema::ConfigSchema;
 use crate::store::InstanceRecord;
 use serde_json::{Map, Value};
@@ -150,19 +154,20 @@ impl FormModel {
     }
 
     /// The title of a choice of field `name`, or the value as text.
-    pub fn value_title(&self, name: &str, value: &Value) -> String {
+    pub fn value_title(&self, ui: &Ui, name: &str, value: &Value) -> String {
         match self.field(name).map(|f| &f.kind) {
             Some(Kind::Choice(choices)) => choices
                 .iter()
                 .find(|c| &c.value == value)
                 .map(|c| c.title.clone())
                 .unwrap_or_else(|| choice_key(value)),
-            Some(Kind::Boolean) => if value == &Value::Bool(true) {
-                "on"
-            } else {
-                "off"
+            Some(Kind::Boolean) => {
+                if value == &Value::Bool(true) {
+                    ui.t("value-on")
+                } else {
+                    ui.t("value-off")
+                }
             }
-            .to_owned(),
             _ => choice_key(value),
         }
     }
@@ -298,40 +303,73 @@ pub fn humanize(key: &str) -> String {
     }
 }
 
-/// Turns what a browser sent for a field into a JSON value of the field's type.
+/// Why what a browser sent does not fit a field's type.
+#[derive(Debug, Clone, PartialEq)]
+pub enum InputError {
+    NotInteger(String),
+    NotNumber(String),
+    NotOnOff(String),
+    NotAChoice(Vec<String>),
+    NotJson(String),
+}
+
+impl InputError {
+    /// The message in the page's language.
+    pub fn message(&self, ui: &Ui) -> String {
+        match self {
+            InputError::NotInteger(raw) => {
+                ui.ta("input-not-integer", &[("typed", format!("{raw:?}").into())])
+            }
+            InputError::NotNumber(raw) => {
+                ui.ta("input-not-number", &[("typed", format!("{raw:?}").into())])
+            }
+            InputError::NotOnOff(raw) => {
+                ui.ta("input-not-on-off", &[("typed", format!("{raw:?}").into())])
+            }
+            InputError::NotAChoice(titles) => ui.ta(
+                "input-not-a-choice",
+                &[("choices", titles.join(", ").into())],
+            ),
+            InputError::NotJson(detail) => {
+                ui.ta("input-not-json", &[("detail", detail.clone().into())])
+            }
+        }
+    }
+}
+
+/// Turns what a browser sent for a field into a JSON value of the field's type; the error
+/// in English (see [`check_input`] for the page's language).
 pub fn parse_input(field: &FormField, raw: &str) -> Result<Value, String> {
+    check_input(field, raw).map_err(|e| e.message(&Ui::default()))
+}
+
+/// Turns what a browser sent for a field into a JSON value of the field's type.
+pub fn check_input(field: &FormField, raw: &str) -> Result<Value, InputError> {
     match &field.kind {
         Kind::Text { .. } | Kind::Secret => Ok(Value::String(raw.to_owned())),
         Kind::Integer { .. } => raw
             .trim()
             .parse::<i64>()
             .map(Value::from)
-            .map_err(|_| format!("expected a whole number, got {:?}", raw.trim())),
+            .map_err(|_| InputError::NotInteger(raw.trim().to_owned())),
         Kind::Number { .. } => raw
             .trim()
             .parse::<f64>()
             .ok()
             .and_then(serde_json::Number::from_f64)
             .map(Value::Number)
-            .ok_or_else(|| format!("expected a number, got {:?}", raw.trim())),
+            .ok_or_else(|| InputError::NotNumber(raw.trim().to_owned())),
         Kind::Boolean => match raw.trim() {
             "true" | "on" | "1" => Ok(Value::Bool(true)),
             "false" | "off" | "0" | "" => Ok(Value::Bool(false)),
-            other => Err(format!("expected on or off, got {other:?}")),
+            other => Err(InputError::NotOnOff(other.to_owned())),
         },
         Kind::Choice(choices) => choices
             .iter()
             .find(|c| choice_key(&c.value) == raw)
             .map(|c| c.value.clone())
             .ok_or_else(|| {
-                format!(
-                    "choose one of: {}",
-                    choices
-                        .iter()
-                        .map(|c| c.title.as_str())
-                        .collect::<Vec<_>>()
-                        .join(", ")
-                )
+                InputError::NotAChoice(choices.iter().map(|c| c.title.clone()).collect())
             }),
         Kind::StringList => Ok(Value::Array(
             raw.lines()
@@ -340,7 +378,77 @@ pub fn parse_input(field: &FormField, raw: &str) -> Result<Value, String> {
                 .map(|l| Value::String(l.to_owned()))
                 .collect(),
         )),
-        Kind::Json => serde_json::from_str(raw).map_err(|e| format!("expected JSON: {e}")),
+        Kind::Json => serde_json::from_str(raw).map_err(|e| InputError::NotJson(e.to_string())),
+    }
+}
+
+/// A refused value's message in the page's language. The validator's own message is
+/// English; the refusals a form meets most (a bound crossed, a URL that is not one, a
+/// required field left empty) are recognised from the field's schema and said in the page's
+/// language; any other keeps the validator's words after a translated lead.
+pub fn explain(ui: &Ui, field: &FormField, value: Option<&Value>, english: &str) -> String {
+    let lang = ui.lang;
+    let num = |x: f64| super::l10n::decimal(x, 6, lang);
+    let bound = match (&field.kind, value.and_then(Value::as_f64)) {
+        (Kind::Integer { min, max }, Some(v)) => {
+            check_bounds(v, min.map(|b| b as f64), max.map(|b| b as f64))
+        }
+        (Kind::Number { min, max }, Some(v)) => check_bounds(v, *min, *max),
+        _ => None,
+    };
+    match bound {
+        Some(Bound::Below(min)) => {
+            return ui.ta(
+                "field-error-minimum",
+                &[
+                    (
+                        "typed",
+                        num(value.and_then(Value::as_f64).unwrap_or(min)).into(),
+                    ),
+                    ("minimum", num(min).into()),
+                ],
+            )
+        }
+        Some(Bound::Above(max)) => {
+            return ui.ta(
+                "field-error-maximum",
+                &[
+                    (
+                        "typed",
+                        num(value.and_then(Value::as_f64).unwrap_or(max)).into(),
+                    ),
+                    ("maximum", num(max).into()),
+                ],
+            )
+        }
+        None => {}
+    }
+    match (&field.kind, value) {
+        (_, None) | (_, Some(Value::Null)) => return ui.t("field-error-required"),
+        (Kind::Text { .. }, Some(Value::String(s))) if s.is_empty() => {
+            return ui.t("field-error-required")
+        }
+        (Kind::Text { url: true, .. }, Some(Value::String(s))) if url::Url::parse(s).is_err() => {
+            return ui.t("field-error-url")
+        }
+        _ => {}
+    }
+    match ui.lang {
+        super::i18n::Lang::En => english.to_owned(),
+        _ => ui.ta("field-error-other", &[("detail", english.into())]),
+    }
+}
+
+enum Bound {
+    Below(f64),
+    Above(f64),
+}
+
+fn check_bounds(v: f64, min: Option<f64>, max: Option<f64>) -> Option<Bound> {
+    match (min, max) {
+        (Some(m), _) if v < m => Some(Bound::Below(m)),
+        (_, Some(m)) if v > m => Some(Bound::Above(m)),
+        _ => None,
     }
 }
 
@@ -375,6 +483,8 @@ pub struct FieldContext<'a> {
     pub effective: &'a Map<String, Value>,
     pub model: &'a FormModel,
     pub csrf: &'a str,
+    /// The page's language.
+    pub ui: &'a Ui,
 }
 
 /// Whether a field is shown for the current configuration.
@@ -400,6 +510,7 @@ fn condition_attrs(prefix: &str, c: &Condition) -> String {
 
 /// One field as its own form.
 pub fn render_field(out: &mut String, ctx: &FieldContext<'_>, f: &FormField, st: &FieldState<'_>) {
+    let ui = ctx.ui;
     let name = attr(&f.name);
     let shown = is_shown(f, ctx.effective);
     let required = is_required(f, ctx.effective);
@@ -429,28 +540,17 @@ pub fn render_field(out: &mut String, ctx: &FieldContext<'_>, f: &FormField, st:
         ctx.record.revision
     );
     // Label, required mark, state.
-    let state = if f.kind == Kind::Secret {
-        if secret_set {
-            ("set", "set")
-        } else {
-            ("unset", "not set")
-        }
-    } else if saved_value.is_some() {
-        ("saved", "saved")
-    } else if f.default.is_some() {
-        ("default", "default")
-    } else {
-        ("unset", "not set")
-    };
+    let state = field_state(f, saved_value.is_some(), secret_set);
     let _ = write!(
         out,
         "<div class=\"field-head\"><label for=\"in-{name}\">{}</label>\
-         <span class=\"required\"{}>required</span>\
+         <span class=\"required\"{}>{}</span>\
          <span class=\"state state-{}\" id=\"state-{name}\">{}</span></div>",
         esc(&f.title),
         if required { "" } else { " hidden" },
-        state.0,
-        state.1
+        esc(&ui.t("field-required")),
+        state,
+        esc(&state_text(ui, state))
     );
     let mut described = Vec::new();
     if let Some(d) = &f.description {
@@ -466,20 +566,24 @@ pub fn render_field(out: &mut String, ctx: &FieldContext<'_>, f: &FormField, st:
         let values = c
             .values
             .iter()
-            .map(|v| format!("<em>{}</em>", esc(&ctx.model.value_title(&c.tag, v))))
+            .map(|v| ctx.model.value_title(ui, &c.tag, v))
             .collect::<Vec<_>>()
-            .join(" or ");
+            .join(&format!(" {} ", ui.t("list-or")));
         let _ = write!(
             out,
-            "<p class=\"cond\" id=\"cond-{name}\">Used when <em>{}</em> is {values}.</p>",
-            esc(&tag_title)
+            "<p class=\"cond\" id=\"cond-{name}\">{}</p>",
+            ui.html(
+                "field-condition-html",
+                &[("tag", tag_title.into()), ("values", values.into())]
+            )
         );
         described.push(format!("cond-{name}"));
     }
     if f.kind == Kind::StringList {
         let _ = write!(
             out,
-            "<p class=\"hint\" id=\"hint-{name}\">One per line.</p>"
+            "<p class=\"hint\" id=\"hint-{name}\">{}</p>",
+            esc(&ui.t("field-one-per-line"))
         );
         described.push(format!("hint-{name}"));
     }
@@ -508,19 +612,20 @@ pub fn render_field(out: &mut String, ctx: &FieldContext<'_>, f: &FormField, st:
             .unwrap_or_default(),
     };
     out.push_str("<div class=\"control\">");
-    render_control(out, f, &name, &aria, &text, secret_set);
+    render_control(out, ui, f, &name, &aria, &text, secret_set);
     out.push_str("</div>");
     // Actions.
     let title = esc(&f.title);
     let _ = write!(
         out,
-        "<div class=\"actions\"><button type=\"submit\" name=\"op\" value=\"save\">Save<span class=\"visually-hidden\"> {title}</span></button>"
+        "<div class=\"actions\"><button type=\"submit\" name=\"op\" value=\"save\">{}<span class=\"visually-hidden\"> {title}</span></button>",
+        esc(&ui.t("field-save"))
     );
-    let clear_label = match (&f.kind, f.default.is_some()) {
-        (Kind::Secret, _) => "Clear",
-        (_, true) => "Reset to default",
-        (_, false) => "Clear",
-    };
+    let clear_label = esc(&match (&f.kind, f.default.is_some()) {
+        (Kind::Secret, _) => ui.t("field-clear"),
+        (_, true) => ui.t("field-reset"),
+        (_, false) => ui.t("field-clear"),
+    });
     let can_clear = saved_value.is_some() || secret_set;
     let _ = write!(
         out,
@@ -530,7 +635,11 @@ pub fn render_field(out: &mut String, ctx: &FieldContext<'_>, f: &FormField, st:
     let _ = write!(
         out,
         "<span class=\"saved\" id=\"saved-{name}\" role=\"status\">{}</span></div>",
-        if st.saved { "Saved." } else { "" }
+        if st.saved {
+            esc(&ui.t("js-saved"))
+        } else {
+            String::new()
+        }
     );
     let _ = write!(
         out,
@@ -542,6 +651,7 @@ pub fn render_field(out: &mut String, ctx: &FieldContext<'_>, f: &FormField, st:
 
 fn render_control(
     out: &mut String,
+    ui: &Ui,
     f: &FormField,
     name: &str,
     aria: &str,
@@ -554,11 +664,11 @@ fn render_control(
             let _ = write!(
                 out,
                 "<input type=\"password\" id=\"{id}\" name=\"value\" value=\"\" autocomplete=\"new-password\" spellcheck=\"false\" placeholder=\"{}\"{aria}>",
-                if secret_set {
-                    "set — type a new value to replace it"
+                attr(&if secret_set {
+                    ui.t("field-secret-placeholder-set")
                 } else {
-                    "not set"
-                }
+                    ui.t("field-secret-placeholder-unset")
+                })
             );
         }
         Kind::Boolean => {
@@ -576,7 +686,11 @@ fn render_control(
             let _ = write!(out, "<select id=\"{id}\" name=\"value\"{aria}>");
             let selected_known = choices.iter().any(|c| choice_key(&c.value) == text);
             if !selected_known {
-                out.push_str("<option value=\"\" selected>— choose —</option>");
+                let _ = write!(
+                    out,
+                    "<option value=\"\" selected>{}</option>",
+                    esc(&ui.t("field-choose"))
+                );
             }
             for c in choices {
                 let key = choice_key(&c.value);
@@ -650,12 +764,141 @@ pub fn render_form(
                     esc(&humanize(g))
                 );
             }
-            None => out.push_str("<fieldset class=\"group\"><legend>Settings</legend>"),
+            None => {
+                let _ = write!(
+                    out,
+                    "<fieldset class=\"group\"><legend>{}</legend>",
+                    esc(&ctx.ui.t("form-settings"))
+                );
+            }
         }
         for f in fields {
             let st = states.get(&f.name).cloned().unwrap_or_default();
             render_field(out, ctx, f, &st);
         }
         out.push_str("</fieldset>");
+    }
+}
+
+/// A field's state: `set`/`unset` for secrets, else `saved`, `default` or `unset`.
+pub fn field_state(f: &FormField, saved: bool, secret_set: bool) -> &'static str {
+    match (&f.kind, saved, secret_set, f.default.is_some()) {
+        (Kind::Secret, _, true, _) => "set",
+        (Kind::Secret, _, false, _) => "unset",
+        (_, true, _, _) => "saved",
+        (_, false, _, true) => "default",
+        _ => "unset",
+    }
+}
+
+/// The words for a [`field_state`].
+pub fn state_text(ui: &Ui, state: &str) -> String {
+    match state {
+        "set" => ui.t("state-set"),
+        "saved" => ui.t("state-saved"),
+        "default" => ui.t("state-default"),
+        _ => ui.t("state-unset"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::server::i18n::Lang;
+    use serde_json::json;
+
+    fn field(kind: Kind) -> FormField {
+        FormField {
+            name: "f".to_owned(),
+            title: "F".to_owned(),
+            description: None,
+            kind,
+            default: None,
+            group: None,
+            required: false,
+            shown_when: None,
+            required_when: None,
+        }
+    }
+
+    #[test]
+    fn refusals_are_explained_in_the_pages_language() {
+        let fr = Ui::new(Lang::Fr);
+        let en = Ui::new(Lang::En);
+        let int = field(Kind::Integer {
+            min: Some(1),
+            max: Some(120),
+        });
+        assert_eq!(
+            explain(
+                &fr,
+                &int,
+                Some(&json!(1500)),
+                "1500 is greater than the maximum of 120"
+            ),
+            "1\u{202f}500 est supérieur au maximum de 120"
+        );
+        assert_eq!(
+            explain(&en, &int, Some(&json!(0)), "ignored"),
+            "0 is less than the minimum of 1"
+        );
+        let number = field(Kind::Number {
+            min: Some(0.5),
+            max: None,
+        });
+        assert_eq!(
+            explain(&fr, &number, Some(&json!(0.25)), ""),
+            "0,25 est inférieur au minimum de 0,5"
+        );
+        let url = field(Kind::Text {
+            url: true,
+            multiline: false,
+        });
+        assert!(explain(&fr, &url, Some(&json!("not a url")), "").starts_with("une URL complète"));
+        assert_eq!(explain(&fr, &url, None, ""), "ce champ est obligatoire");
+        // Anything else: the validator's words, after a French lead.
+        assert_eq!(
+            explain(
+                &fr,
+                &url,
+                Some(&json!("https://x.test/")),
+                "\"https://x.test/\" does not match \"^ftp\""
+            ),
+            "Valeur refusée. Détail (en anglais)\u{a0}: \"https://x.test/\" does not match \"^ftp\""
+        );
+        assert_eq!(
+            explain(&en, &url, Some(&json!("https://x.test/")), "as is"),
+            "as is"
+        );
+    }
+
+    #[test]
+    fn typed_values_of_the_wrong_type_are_refused_in_the_pages_language() {
+        let fr = Ui::new(Lang::Fr);
+        let int = field(Kind::Integer {
+            min: None,
+            max: None,
+        });
+        let e = check_input(&int, " 1,5 ").unwrap_err();
+        assert_eq!(e, InputError::NotInteger("1,5".to_owned()));
+        assert_eq!(e.message(&fr), "un nombre entier est attendu, reçu \"1,5\"");
+        assert_eq!(
+            parse_input(&int, "x").unwrap_err(),
+            "expected a whole number, got \"x\""
+        );
+        let choice = field(Kind::Choice(vec![
+            Choice {
+                value: json!("a"),
+                title: "Alpha".to_owned(),
+            },
+            Choice {
+                value: json!("b"),
+                title: "Bêta".to_owned(),
+            },
+        ]));
+        assert_eq!(
+            check_input(&choice, "c").unwrap_err().message(&fr),
+            "choisissez parmi\u{a0}: Alpha, Bêta"
+        );
     }
 }

@@ -28,6 +28,8 @@ pub mod error;
 pub mod form;
 pub mod health;
 pub mod html;
+pub mod i18n;
+pub mod l10n;
 pub mod openapi;
 pub mod throttle;
 
@@ -276,13 +278,15 @@ async fn not_found(req: Request) -> Response {
         ))
         .into_response()
     } else {
+        let ui = i18n::Ui::new(i18n::Lang::from_headers(req.headers()));
         (
             StatusCode::NOT_FOUND,
-            axum::response::Html(html::page(
-                "Not found",
+            axum::response::Html(html::page_in(
+                &ui,
+                &ui.t("not-found-title"),
                 None,
                 html::Section::None,
-                "<h1>Not found</h1><p><a href=\"/instances\">Go to the instances</a></p>",
+                &ui.html("not-found-body-html", &[]),
             )),
         )
             .into_response()
@@ -334,13 +338,14 @@ pub async fn authenticate(State(app): State<AppState>, req: Request, next: Next)
         if !matches!(*req.method(), Method::GET | Method::HEAD | Method::OPTIONS) {
             if let Err(e) = check_origin(req.headers(), app.web) {
                 tracing::warn!(user = %principal.actor(), %path, "request refused: {}", e.body.message);
-                return refusal(json, e);
+                return refusal(json, e, i18n::Lang::from_headers(req.headers()));
             }
+            let lang = i18n::Lang::from_headers(req.headers());
             match check_csrf(req, &expected).await {
                 Ok(r) => req = r,
                 Err(()) => {
                     tracing::warn!(user = %principal.actor(), %path, "request refused: missing or wrong CSRF token");
-                    return refusal(json, ApiError::csrf());
+                    return refusal(json, ApiError::csrf(), lang);
                 }
             }
         }
@@ -350,17 +355,19 @@ pub async fn authenticate(State(app): State<AppState>, req: Request, next: Next)
 }
 
 /// A refused changing request: JSON for the API and the console's script, a page otherwise.
-fn refusal(json: bool, e: ApiError) -> Response {
+fn refusal(json: bool, e: ApiError, lang: i18n::Lang) -> Response {
     if json {
         return e.into_response();
     }
+    let ui = i18n::Ui::new(lang);
     (
         e.status,
-        axum::response::Html(html::page(
-            "Refused",
+        axum::response::Html(html::page_in(
+            &ui,
+            &ui.t("refused-title"),
             None,
             html::Section::None,
-            "<h1>Refused</h1><p class=\"problem\" role=\"alert\">This form has expired or did not come from this console. Go back, reload the page and try again.</p>",
+            &ui.html("refused-body-html", &[]),
         )),
     )
         .into_response()

@@ -7,6 +7,24 @@
 
   var HEADERS = { 'X-Requested-With': 'passerelle-console' };
 
+  // Texts in the page's language, written by the server on <body> as data-t-*; `%s` is
+  // where a value goes. English stands in if a text is missing.
+  var FALLBACK = {
+    saving: 'Saving…', clearing: 'Clearing…', saved: 'Saved.', cleared: 'Cleared.',
+    answered: 'The server answered %s. Reload the page and try again.',
+    unreachable: 'The server could not be reached (%s).',
+    testing: 'Testing…', testingUnsaved: 'Testing with %s unsaved value(s)…',
+    secretSet: 'set — type a new value to replace it', secretUnset: 'not set',
+    sessionEnded: 'Your session has ended: reload the page and sign in again.',
+    formExpired: 'This page has expired or did not come from this console: reload it and try again.'
+  };
+  function t(key, value) {
+    var texts = document.body ? document.body.dataset : {};
+    var name = 't' + key.charAt(0).toUpperCase() + key.slice(1);
+    var text = texts[name] || FALLBACK[key] || key;
+    return value === undefined ? text : text.replace('%s', value);
+  }
+
   function control(div) {
     return div.querySelector('[name="value"]:not([type="hidden"])');
   }
@@ -84,9 +102,13 @@
     return new URLSearchParams(data);
   }
 
+  // The server's JSON message is in the page's language, except the refusals decided before
+  // the console's code runs (no session, an expired form), which the script words itself.
   function errorMessage(res, data) {
+    if (data && data.code === 'unauthenticated') return t('sessionEnded');
+    if (data && (data.code === 'csrf_failed' || data.code === 'origin_mismatch')) return t('formExpired');
     if (data && data.message) return data.message;
-    return 'The server answered ' + res.status + '. Reload the page and try again.';
+    return t('answered', res.status);
   }
 
   // Marks the control's current value as its saved value (so it is not "unsaved" any more).
@@ -96,7 +118,7 @@
     var kind = div.dataset.kind;
     if (kind === 'secret') {
       c.value = '';
-      c.placeholder = data.state === 'set' ? 'set — type a new value to replace it' : 'not set';
+      c.placeholder = data.state === 'set' ? t('secretSet') : t('secretUnset');
     } else if (kind === 'boolean') {
       c.checked = data.value === true;
       c.defaultChecked = c.checked;
@@ -119,7 +141,7 @@
     var c = control(div);
     var clearing = submitter && submitter.value === 'clear';
     err.textContent = '';
-    saved.textContent = clearing ? 'Clearing…' : 'Saving…';
+    saved.textContent = clearing ? t('clearing') : t('saving');
     fetch(form.getAttribute('action'), {
       method: 'POST',
       headers: HEADERS,
@@ -146,12 +168,12 @@
         var clear = form.querySelector('button[value="clear"]');
         if (clear) clear.hidden = !data.can_clear;
         markSaved(div, data);
-        saved.textContent = clearing ? 'Cleared.' : 'Saved.';
+        saved.textContent = clearing ? t('cleared') : t('saved');
         applyConditions();
       });
     }).catch(function (e) {
       saved.textContent = '';
-      err.textContent = 'The server could not be reached (' + e.message + ').';
+      err.textContent = t('unreachable', e.message);
     });
   }
 
@@ -185,7 +207,7 @@
     section.setAttribute('aria-busy', 'true');
     var status = document.createElement('p');
     status.className = 'testing';
-    status.textContent = unsaved ? 'Testing with ' + unsaved + ' unsaved value(s)…' : 'Testing…';
+    status.textContent = unsaved ? t('testingUnsaved', unsaved) : t('testing');
     section.querySelectorAll('.report, .testing, .problem, .desc').forEach(function (n) { n.remove(); });
     section.appendChild(status);
     fetch(form.getAttribute('action'), {
@@ -204,7 +226,7 @@
       });
     }).catch(function (e) {
       status.className = 'problem';
-      status.textContent = 'The server could not be reached (' + e.message + ').';
+      status.textContent = t('unreachable', e.message);
     }).then(function () {
       button.disabled = false;
       section.removeAttribute('aria-busy');

@@ -1,6 +1,9 @@
 //! The web console and HTTP API end to end: the real `passerelle serve` with the real Sirene
 //! plugin library, the Sirene emulator, and headless Chromium driven by
-//! `tests/console/console.mjs` (playwright-core with Debian's Chromium).
+//! `tests/console/console.mjs` (playwright-core with Debian's Chromium). One browser session
+//! runs the scenario in English, switches to French with the header's switcher and checks the
+//! French texts, refusals, script messages and date format; a second browser context set to
+//! French gets the sign-in page in French.
 //!
 //! Nothing is skipped: without Node.js, Chromium or the script's `node_modules`, the test
 //! fails and says which install step of `.ci/run` to run.
@@ -70,6 +73,8 @@ fn console_in_a_browser_configures_tests_and_audits_sirene() {
         .unwrap()
         .join("console-screenshot.png");
     let _ = std::fs::remove_file(&screenshot);
+    let screenshot_fr = screenshot.with_file_name("console-screenshot-fr.png");
+    let _ = std::fs::remove_file(&screenshot_fr);
 
     // The browser scenario.
     let mut node = Command::new("node");
@@ -96,6 +101,17 @@ fn console_in_a_browser_configures_tests_and_audits_sirene() {
         server.log()
     );
     assert!(stdout.contains("console scenario passed"), "{stdout}");
+    for step in [
+        "the switcher turns the page into French",
+        "the history is in French with French dates",
+        "a browser set to French gets the sign-in page and the console in French",
+        "the switcher brings English back",
+    ] {
+        assert!(
+            stdout.contains(step),
+            "the scenario skipped {step:?}\n{stdout}"
+        );
+    }
     eprintln!("{stdout}");
 
     // What the browser did is what the host has.
@@ -114,12 +130,15 @@ fn console_in_a_browser_configures_tests_and_audits_sirene() {
     assert_eq!(field("timeout_secs")["value"], 17);
     assert_eq!(field("api_key")["state"], "set");
     assert!(!env.data_dump().contains(&emulator.options().api_key));
-    let png = std::fs::read(&screenshot).unwrap();
-    assert!(
-        png.starts_with(b"\x89PNG") && png.len() > 10_000,
-        "{}",
-        png.len()
-    );
+    for shot in [&screenshot, &screenshot_fr] {
+        let png = std::fs::read(shot).unwrap_or_else(|e| panic!("{}: {e}", shot.display()));
+        assert!(
+            png.starts_with(b"\x89PNG") && png.len() > 10_000,
+            "{}: {} bytes",
+            shot.display(),
+            png.len()
+        );
+    }
 
     // API tokens from the command line, against the running server.
     let token = env
