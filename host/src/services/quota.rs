@@ -156,6 +156,24 @@ impl From<QuotaDenied> for HttpError {
     }
 }
 
+/// The caller's `Prefer: wait=<seconds>` (RFC 7240, section 4.3): how long it will wait for
+/// the answer. At least one second; an absent or malformed preference is `None`.
+pub fn preferred_wait(headers: &axum::http::HeaderMap) -> Option<Duration> {
+    headers
+        .get_all(axum::http::header::HeaderName::from_static("prefer"))
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .filter_map(|pref| {
+            let (name, value) = pref.split(';').next()?.split_once('=')?;
+            name.trim()
+                .eq_ignore_ascii_case("wait")
+                .then(|| value.trim().trim_matches('"').parse::<u64>().ok())?
+        })
+        .next()
+        .map(|secs| Duration::from_secs(secs.max(1)))
+}
+
 fn describe(quotas: Quotas) -> String {
     let mut parts = Vec::new();
     if let Some(n) = quotas.per_second {
@@ -463,6 +481,31 @@ mod tests {
         let (waits, waited_ms, refused) = book.counters.snapshot();
         assert_eq!((waits, refused), (1, 1));
         assert!((1000..1100).contains(&waited_ms), "{waited_ms}");
+    }
+
+    #[test]
+    fn the_callers_wait_preference_is_read_from_prefer() {
+        use axum::http::{HeaderMap, HeaderValue};
+        let with = |values: &[&'static str]| {
+            let mut h = HeaderMap::new();
+            for v in values {
+                h.append("prefer", HeaderValue::from_static(v));
+            }
+            preferred_wait(&h)
+        };
+        assert_eq!(with(&["wait=5"]), Some(Duration::from_secs(5)));
+        assert_eq!(
+            with(&["respond-async, Wait = 12"]),
+            Some(Duration::from_secs(12))
+        );
+        assert_eq!(
+            with(&["return=minimal", "wait=\"3\""]),
+            Some(Duration::from_secs(3))
+        );
+        assert_eq!(with(&["wait=0"]), Some(Duration::from_secs(1)));
+        assert_eq!(with(&["wait=soon"]), None);
+        assert_eq!(with(&["handling=strict"]), None);
+        assert_eq!(with(&[]), None);
     }
 
     #[tokio::test]

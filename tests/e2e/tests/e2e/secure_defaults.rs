@@ -113,3 +113,107 @@ fn data_directory_files_are_0600_and_folders_0700_and_older_ones_are_tightened_a
     open_to_others(&env.data, &mut open);
     assert!(open.is_empty(), "still readable by others: {open:?}");
 }
+
+/// `POST path` with extra headers: (status, head in lower case, body as JSON).
+fn post_with(
+    addr: std::net::SocketAddr,
+    path: &str,
+    token: &str,
+    extra: &str,
+    body: &str,
+) -> (u16, String, serde_json::Value) {
+    use std::io::{Read, Write};
+    let mut stream = std::net::TcpStream::connect(addr).unwrap();
+    stream
+        .set_read_timeout(Some(std::time::Duration::from_secs(60)))
+        .unwrap();
+    write!(
+        stream,
+        "POST {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\nAuthorization: Bearer {token}\r\n{extra}Content-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
+        body.len()
+    )
+    .unwrap();
+    let mut raw = String::new();
+    stream.read_to_string(&mut raw).unwrap();
+    let (head, rest) = raw.split_once("\r\n\r\n").unwrap();
+    let status = head.split_whitespace().nth(1).unwrap().parse().unwrap();
+    let body = if head.to_ascii_lowercase().contains("chunked") {
+        rest.split("\r\n").nth(1).unwrap_or("").to_owned()
+    } else {
+        rest.to_owned()
+    };
+    (
+        status,
+        head.to_ascii_lowercase(),
+        serde_json::from_str(&body).unwrap_or(serde_json::Value::String(body)),
+    )
+}
+
+/// Issue 19: a Sirene lookup over the provider quota (30 per minute) waited silently and
+/// answered after seconds; the ERP could not tell waiting from hanging. A caller that says
+/// how long it waits (`Prefer: wait`) is now refused at once, told when to retry.
+#[test]
+fn a_call_over_quota_that_would_wait_past_the_callers_deadline_fails_at_once_with_retry_after() {
+    use passerelle_emulators::sirene::{SireneEmulator, SireneOptions};
+    let sirene = SireneEmulator::start(SireneOptions {
+        api_key: CANARY.into(),
+        ..SireneOptions::default()
+    })
+    .unwrap();
+    let env = TestEnv::with_plugins(&["passerelle_sirene"]);
+    env.ok(&["config", "create", "registry", "--plugin", "sirene"]);
+    env.ok(&["config", "set", "registry", "base_url", &sirene.base_url()]);
+    env.run_with_stdin(
+        &["config", "set", "registry", "api_key", "--stdin"],
+        Some(CANARY),
+    )
+    .expect_code(0);
+    env.ok(&["config", "enable", "registry"]);
+    let token = passerelle_e2e::serve::admin_token(&env);
+    let server = passerelle_e2e::serve::Server::start(&env, &["--log", "info"]);
+    let lookup = "/api/capabilities/company.lookup";
+    let body = r#"{"id": "21920023500014"}"#;
+    // The quota's 30 requests of the minute: they go at once.
+    for _ in 0..30 {
+        let (status, _, out) = post_with(server.addr, lookup, &token, "Prefer: wait=5\r\n", body);
+        assert_eq!(status, 200, "{out}");
+    }
+    let asked = std::time::Instant::now();
+    let (status, head, out) = post_with(server.addr, lookup, &token, "Prefer: wait=5\r\n", body);
+    let took = asked.elapsed();
+    assert_eq!(
+        (status, out["code"].as_str()),
+        (429, Some("quota_exhausted")),
+        "{out}"
+    );
+    assert!(
+        took < std::time::Duration::from_secs(3),
+        "it waited {took:?}"
+    );
+    let retry_after: u64 = head
+        .lines()
+        .find_map(|l| l.strip_prefix("retry-after:"))
+        .and_then(|v| v.trim().parse().ok())
+        .unwrap_or_else(|| panic!("no Retry-After: {head}"));
+    assert!(
+        (30..=61).contains(&retry_after),
+        "Retry-After {retry_after}"
+    );
+    let message = out["message"].as_str().unwrap();
+    assert!(
+        message.contains("registry")
+            && message.contains("30 per minute")
+            && message.contains("capacity returns in")
+            && message.contains(&format!("retry after {retry_after} s")),
+        "{message}"
+    );
+    assert_eq!(
+        sirene.request_count(),
+        30,
+        "the refused call reached the provider"
+    );
+    server.wait_for(
+        "refusal logged",
+        "refused at once: the provider quota frees up",
+    );
+}
