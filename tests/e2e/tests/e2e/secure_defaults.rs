@@ -217,3 +217,70 @@ fn a_call_over_quota_that_would_wait_past_the_callers_deadline_fails_at_once_wit
         "refused at once: the provider quota frees up",
     );
 }
+
+/// Issue 19: the first `./run.sh` printed eight "UNSIGNED plugin loaded" warnings while it
+/// signed the bundled plugins, and its host.toml was readable by everyone. The script runs
+/// here on a copy of the workspace's layout (the built binary, two bundled plugins), with a
+/// `cargo` that does nothing: the build itself is what the rest of the suite already did.
+#[cfg(unix)]
+#[test]
+fn run_sh_is_quiet_on_a_first_run_and_keeps_its_files_private() {
+    use std::os::unix::fs::PermissionsExt;
+    let root = tempfile::tempdir().unwrap();
+    let repo = root.path().join("repo");
+    let out = repo.join("target/debug");
+    std::fs::create_dir_all(&out).unwrap();
+    let script = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../run.sh");
+    std::fs::copy(&script, repo.join("run.sh")).unwrap();
+    std::os::unix::fs::symlink(&passerelle_e2e::artifacts().bin, out.join("passerelle")).unwrap();
+    for plugin in ["passerelle_sirene", "passerelle_universign"] {
+        let name = passerelle_e2e::library_file_name(plugin);
+        std::fs::copy(passerelle_e2e::plugin_library(plugin), out.join(&name)).unwrap();
+    }
+    let shim = root.path().join("bin");
+    std::fs::create_dir_all(&shim).unwrap();
+    std::fs::write(shim.join("cargo"), "#!/bin/sh\nexit 0\n").unwrap();
+    std::fs::set_permissions(shim.join("cargo"), std::fs::Permissions::from_mode(0o755)).unwrap();
+    let path = format!(
+        "{}:{}",
+        shim.display(),
+        std::env::var("PATH").unwrap_or_default()
+    );
+    let run = || {
+        let mut cmd = std::process::Command::new("bash");
+        cmd.arg(repo.join("run.sh"))
+            .env("PATH", &path)
+            .env("PASSERELLE_RUN_PROFILE", "dev")
+            .env("PASSERELLE_PLUGIN_DIRS", &out)
+            .env_remove("PASSERELLE_DATA_DIR")
+            .env_remove("PASSERELLE_PLUGIN_POLICY")
+            .env_remove("PASSERELLE_SECRET_KEY")
+            .env_remove("PASSERELLE_KEY_FILE")
+            .env_remove("RUST_LOG")
+            .current_dir(root.path());
+        passerelle_e2e::run_to_end(
+            cmd,
+            "./run.sh".into(),
+            None,
+            passerelle_e2e::COMMAND_TIMEOUT,
+        )
+        .unwrap()
+        .expect_code(0)
+    };
+    for attempt in ["first", "second"] {
+        let r = run();
+        assert!(
+            r.stderr.trim().is_empty(),
+            "the {attempt} run is not quiet:\n{}",
+            r.stderr
+        );
+        assert!(
+            r.stdout.contains("sirene") && r.stdout.contains("universign"),
+            "the signed plugins are not loaded:\n{}",
+            r.stdout
+        );
+    }
+    let mut open = Vec::new();
+    open_to_others(&repo.join("data"), &mut open);
+    assert!(open.is_empty(), "readable by others: {open:?}");
+}
