@@ -865,12 +865,14 @@ async fn list_capabilities(
 }
 
 /// Calls a capability operation (what the ERP does). The body is the operation's input;
-/// the answer is its output. Needs a token of scope `capabilities` or `admin`. A caller
-/// that waits less than the host's 120 s says so with `Prefer: wait=<seconds>` (RFC 7240):
-/// a call whose provider quota frees up later fails at once with `429 quota_exhausted` and
-/// `Retry-After`.
+/// the answer is its output. Needs a token of scope `capabilities` or `admin`.
+///
+/// A caller that waits less than the host's 120 s says so with `Prefer: wait=<seconds>`
+/// (RFC 7240): a call whose provider quota frees up later fails at once with
+/// `429 quota_exhausted` and `Retry-After`.
 #[utoipa::path(post, path = "/api/capabilities/{operation}", tag = "capabilities",
-    params(("operation" = String, Path, description = "E.g. `company.lookup`"), CapabilityQuery),
+    params(("operation" = String, Path, description = "E.g. `company.lookup`"), CapabilityQuery,
+        ("Prefer" = Option<String>, Header, description = "`wait=<seconds>` (RFC 7240): how long the caller waits; a call whose provider quota frees up later fails at once with 429 `quota_exhausted` and `Retry-After`")),
     request_body(content = Object, description = "The operation's input, e.g. `{\"id\": \"21920023500014\"}` for company.lookup"),
     responses((status = 200, description = "The operation's output", body = Object),
         (status = 404, description = "`no_provider`, `not_found`, `unsupported_operation`", body = ErrorBody),
