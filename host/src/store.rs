@@ -285,9 +285,9 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), StoreError> {
 }
 
 /// Removes the temporary files of writers that were killed between creating and renaming
-/// them (found by the crash-consistency test: each SIGKILL-ed writer left one behind, and
-/// they piled up). A temporary whose writer still runs is left alone: removing it would
-/// fail that writer's rename.
+/// them: each such SIGKILL left one behind, forever (the crash-consistency test checks that
+/// none remain). A temporary whose writer still runs is left alone: removing it would fail
+/// that writer's rename.
 fn remove_orphan_temporaries(dir: &Path) {
     let Ok(entries) = std::fs::read_dir(dir) else {
         return;
@@ -392,8 +392,8 @@ mod tests {
         assert_eq!(mode(&file), 0o600);
     }
 
-    /// Regression (crash-consistency test): a writer killed between creating its temporary
-    /// file and renaming it left the temporary behind, forever.
+    /// Regression (issue 19, crash consistency): a writer killed between creating its
+    /// temporary file and renaming it left the temporary behind, forever.
     #[cfg(unix)]
     #[test]
     fn temporaries_of_killed_writers_are_removed_and_a_live_writers_are_kept() {

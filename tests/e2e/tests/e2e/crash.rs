@@ -7,8 +7,9 @@
 //! acknowledged task run with its plugin state.
 //!
 //! Seeded: the seed is printed and `PASSERELLE_CRASH_SEED` replays the same kill schedule
-//! (process timing still varies). `PASSERELLE_CRASH_SECS` (default 12) and
-//! `PASSERELLE_CRASH_WRITERS` (default 240, at least 200) make a longer run.
+//! (process timing still varies). `PASSERELLE_CRASH_SECS` (default 10),
+//! `PASSERELLE_CRASH_WRITERS` (default 240, at least 200) and `PASSERELLE_CRASH_STAMPEDE`
+//! (command-line writers started at the same moment, default 200) make a longer run.
 
 use passerelle_e2e::serve::{admin_token, Server};
 use passerelle_e2e::{artifacts, TestEnv};
@@ -64,6 +65,8 @@ struct Write1 {
 struct Tally {
     writes: Vec<Write1>,
     cli_writers: usize,
+    /// Of which started at the same moment.
+    stampede: usize,
     api_writers: usize,
     with_if_revision: usize,
     stale_refusals: usize,
@@ -140,8 +143,12 @@ fn run_or_kill(mut cmd: Command, kill_after: Option<Duration>) -> Option<(i32, S
     };
     let stdout = reader.join().unwrap_or_default();
     let stderr = err_reader.join().unwrap_or_default();
-    let status = status?;
-    // A writer that exits on its own must never crash (signal, panic, internal error).
+    Some(exited(status?, stdout, &stderr))
+}
+
+/// The exit code and output of a writer that ended on its own, which must never crash
+/// (signal, panic, internal error).
+fn exited(status: std::process::ExitStatus, stdout: String, stderr: &str) -> (i32, String) {
     let code = status
         .code()
         .unwrap_or_else(|| panic!("a writer died of {status:?}\n{stdout}\n{stderr}"));
@@ -149,7 +156,40 @@ fn run_or_kill(mut cmd: Command, kill_after: Option<Duration>) -> Option<(i32, S
         code != 70 && !stderr.contains("panicked"),
         "a writer failed internally ({code}):\n{stdout}\n{stderr}"
     );
-    Some((code, stdout))
+    (code, stdout)
+}
+
+/// Records what a `config set` writer was told (`None`: it was killed).
+fn record_cli(
+    t: &mut Tally,
+    field: &'static str,
+    value: String,
+    with_revision: bool,
+    outcome: Option<(i32, String)>,
+) {
+    t.cli_writers += 1;
+    t.with_if_revision += usize::from(with_revision);
+    let acked = match outcome {
+        None => {
+            t.cli_kills += 1;
+            None
+        }
+        Some((0, stdout)) => {
+            Some(printed_revision(&stdout).unwrap_or_else(|| panic!("no revision in {stdout:?}")))
+        }
+        Some((3, _)) if with_revision => {
+            t.stale_refusals += 1;
+            None
+        }
+        Some((code, stdout)) => {
+            panic!("`config set` failed with {code} without being killed: {stdout}")
+        }
+    };
+    t.writes.push(Write1 {
+        field,
+        value,
+        acked,
+    });
 }
 
 /// `(revision N)` in `config set`'s answer.
@@ -207,8 +247,9 @@ fn acknowledged_writes_survive_sigkill_of_writers_and_serve() {
         .ok()
         .and_then(|s| s.parse().ok())
         .unwrap_or_else(|| now_ms() as u64);
-    let run_for = Duration::from_secs(env_number("PASSERELLE_CRASH_SECS", 12));
+    let run_for = Duration::from_secs(env_number("PASSERELLE_CRASH_SECS", 10));
     let min_writers = env_number("PASSERELLE_CRASH_WRITERS", 240).max(200) as usize;
+    let stampede = env_number("PASSERELLE_CRASH_STAMPEDE", 200) as usize;
     eprintln!("crash seed {seed} (replay the kill schedule with PASSERELLE_CRASH_SEED={seed})");
 
     let env = TestEnv::with_plugins(&["fixture_service_probe"]);
@@ -280,31 +321,84 @@ fn acknowledged_writes_survive_sigkill_of_writers_and_serve() {
                         .chance(30)
                         .then(|| Duration::from_millis(rng.below(400)));
                     let outcome = run_or_kill(cli(env, &args), kill);
-                    let mut t = tally.lock().unwrap();
-                    t.cli_writers += 1;
-                    t.with_if_revision += usize::from(with_revision);
-                    let acked = match outcome {
-                        None => {
-                            t.cli_kills += 1;
-                            None
-                        }
-                        Some((0, stdout)) => Some(
-                            printed_revision(&stdout)
-                                .unwrap_or_else(|| panic!("no revision in {stdout:?}")),
-                        ),
-                        Some((3, _)) if with_revision => {
-                            t.stale_refusals += 1;
-                            None
-                        }
-                        Some((code, stdout)) => {
-                            panic!("`config set` failed with {code} without being killed: {stdout}")
-                        }
-                    };
-                    t.writes.push(Write1 {
+                    record_cli(
+                        &mut tally.lock().unwrap(),
                         field,
                         value,
-                        acked,
-                    });
+                        with_revision,
+                        outcome,
+                    );
+                }
+            });
+        }
+        // A stampede: `stampede` command-line writers started at the same moment, some
+        // killed within the next seconds.
+        {
+            let (tally, env, started_writers) = (tally.clone(), &env, started_writers.clone());
+            let mut rng = Rng(seed ^ 0x57A3_9ED3);
+            scope.spawn(move || {
+                let dir = env.root.path().join("stampede");
+                std::fs::create_dir_all(&dir).unwrap();
+                let mut pending = Vec::new();
+                for i in 0..stampede {
+                    let field = FIELDS[rng.below(FIELDS.len() as u64) as usize];
+                    let value = value_for(field, 1000 + i, 1);
+                    let mut args = vec!["config", "set", INSTANCE, field, value.as_str()];
+                    let revision;
+                    let with_revision = rng.chance(40);
+                    if with_revision {
+                        revision = current_revision(env).unwrap_or(1).to_string();
+                        args.extend(["--if-revision", revision.as_str()]);
+                    }
+                    let kill_after = rng
+                        .chance(30)
+                        .then(|| Duration::from_millis(rng.below(1500)));
+                    let (out, err) = (dir.join(format!("{i}.out")), dir.join(format!("{i}.err")));
+                    let mut cmd = cli(env, &args);
+                    cmd.stdout(std::fs::File::create(&out).unwrap())
+                        .stderr(std::fs::File::create(&err).unwrap());
+                    let child = cmd.spawn().expect("spawn a stampede writer");
+                    // Each one's kill moment counts from its own start.
+                    let kill_at = kill_after.map(|k| Instant::now() + k);
+                    started_writers.fetch_add(1, Ordering::Relaxed);
+                    pending.push((child, field, value, with_revision, kill_at, out, err));
+                }
+                let launched = Instant::now();
+                while !pending.is_empty() {
+                    pending.retain_mut(
+                        |(child, field, value, with_revision, kill_at, out, err)| {
+                            let outcome = match child.try_wait().expect("wait") {
+                                Some(status) => Some(exited(
+                                    status,
+                                    std::fs::read_to_string(&*out).unwrap_or_default(),
+                                    &std::fs::read_to_string(&*err).unwrap_or_default(),
+                                )),
+                                None if kill_at.is_some_and(|k| Instant::now() >= k) => {
+                                    let _ = child.kill();
+                                    let _ = child.wait();
+                                    None
+                                }
+                                None => {
+                                    assert!(
+                                        launched.elapsed() < Duration::from_secs(300),
+                                        "a stampede writer hung"
+                                    );
+                                    return true;
+                                }
+                            };
+                            let mut t = tally.lock().unwrap();
+                            t.stampede += 1;
+                            record_cli(
+                                &mut t,
+                                field,
+                                std::mem::take(value),
+                                *with_revision,
+                                outcome,
+                            );
+                            false
+                        },
+                    );
+                    std::thread::sleep(Duration::from_millis(5));
                 }
             });
         }
@@ -529,12 +623,13 @@ fn acknowledged_writes_survive_sigkill_of_writers_and_serve() {
         "nothing was tested"
     );
     eprintln!(
-        "crash consistency: seed {seed}, {:.1} s; writers {} (cli {}, api {}; {} with a revision, {} refused as stale); \
+        "crash consistency: seed {seed}, {:.1} s; writers {} (cli {}, of which {} started at once; api {}; {} with a revision, {} refused as stale); \
          kills: serve {}, cli writers {}, task runs {}; acknowledged writes checked {checked} (final revision {}); \
          task runs {} (last acknowledged tick {:?})",
         elapsed.as_secs_f64(),
         t.cli_writers + t.api_writers,
         t.cli_writers,
+        t.stampede,
         t.api_writers,
         t.with_if_revision,
         t.stale_refusals,
