@@ -250,7 +250,8 @@ enum ConfigCommand {
         json: bool,
     },
     /// Save one field, validated against its schema. Give the value as an argument or, for
-    /// secrets, with --stdin so it stays out of the shell history.
+    /// secrets, with --stdin (a secret argument is refused: it would land in the shell
+    /// history and the process list).
     Set {
         instance: String,
         field: String,
@@ -263,6 +264,10 @@ enum ConfigCommand {
         /// Refuse the change unless the instance is still at this revision.
         #[arg(long)]
         if_revision: Option<u64>,
+        /// Accept a secret value given as an argument (for scripts that cannot use --stdin);
+        /// logged as a warning and recorded in the audit history.
+        #[arg(long)]
+        insecure_argv: bool,
     },
     /// Clear one field (back to its default).
     Unset {
@@ -389,6 +394,7 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     if let Command::Plugin(cmd) = cli.command {
         return plugin_command(&settings, cmd);
     }
+    crate::datadir::secure(&cli.data_dir);
     let engine = Engine::open(settings).context("cannot open the host")?;
     match cli.command {
         Command::Plugins { json } => plugins(&engine, json),
@@ -823,6 +829,20 @@ impl CliAudit {
         }
     }
 
+    /// A field change whose audit entry carries how it was made (its actor gets the note).
+    fn changed_noted(
+        &self,
+        engine: &Engine,
+        changed: &crate::store::Changed,
+        field: &str,
+        note: &str,
+    ) {
+        if let Some(log) = self.log() {
+            let actor = format!("{} ({note})", self.actor);
+            crate::server::actions::audit_changed(engine, log, &actor, changed, Some(field));
+        }
+    }
+
     fn record(
         &self,
         action: crate::server::audit::Action,
@@ -987,8 +1007,10 @@ fn config(engine: &Engine, cmd: ConfigCommand) -> anyhow::Result<ExitCode> {
             value,
             stdin,
             if_revision,
+            insecure_argv,
         } => {
             let id = instance_id(&instance)?;
+            let on_argv = value.is_some();
             let raw = match (value, stdin) {
                 (Some(v), _) => v,
                 (None, true) => {
@@ -1009,6 +1031,10 @@ fn config(engine: &Engine, cmd: ConfigCommand) -> anyhow::Result<ExitCode> {
             };
             let record = engine.store.get(&id).map_err(ConfigError::from)?;
             let plugin = instances.plugin(&record.plugin)?.clone();
+            let secret_on_argv = on_argv && plugin.schema.is_secret(&field);
+            if secret_on_argv {
+                crate::argv::check_secret_argument(&instance, &field, insecure_argv)?;
+            }
             let value = plugin
                 .schema
                 .parse_cli_value(&field, &raw)
@@ -1022,7 +1048,11 @@ fn config(engine: &Engine, cmd: ConfigCommand) -> anyhow::Result<ExitCode> {
             } else {
                 raw
             };
-            audit.changed(engine, &record, Some(&field));
+            if secret_on_argv {
+                audit.changed_noted(engine, &record, &field, crate::argv::AUDIT_NOTE);
+            } else {
+                audit.changed(engine, &record, Some(&field));
+            }
             println!(
                 "{id}.{field} = {shown} (revision {})",
                 record.after.revision

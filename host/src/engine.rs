@@ -131,6 +131,23 @@ impl Engine {
         instance: Option<&InstanceId>,
         caller: &str,
     ) -> Result<Value, RunError> {
+        self.invoke_within(operation, input, instance, caller, CALL_DEADLINE)
+            .await
+    }
+
+    /// [`Engine::invoke`] for a caller that waits at most `deadline` (at most
+    /// [`CALL_DEADLINE`]): a request whose provider quota frees up later is refused at once
+    /// with [`RunError::Busy`] saying when to retry, instead of answering after the caller
+    /// gave up.
+    pub async fn invoke_within(
+        &self,
+        operation: &str,
+        input: Value,
+        instance: Option<&InstanceId>,
+        caller: &str,
+        deadline: Duration,
+    ) -> Result<Value, RunError> {
+        let deadline = deadline.min(CALL_DEADLINE);
         let instances = self.instances();
         let record = match instance {
             Some(id) => self.store.get(id).map_err(ConfigError::from)?,
@@ -155,7 +172,7 @@ impl Engine {
         let config = instances.effective_config(&plugin, &record)?;
         let started = tokio::time::Instant::now();
         let ticket = tokio::time::timeout(
-            CALL_DEADLINE,
+            deadline,
             self.services
                 .admission
                 .admit(record.id.as_str(), caller, plugin.quotas(&config)),
@@ -163,7 +180,7 @@ impl Engine {
         .await
         .map_err(|_| RunError::WaitedTooLong {
             instance: record.id.to_string(),
-            secs: CALL_DEADLINE.as_secs(),
+            secs: deadline.as_secs(),
         })?
         .map_err(RunError::Busy)?;
         let result = runner::invoke(
@@ -173,7 +190,7 @@ impl Engine {
             input,
             config,
             self.services.clone(),
-            CALL_DEADLINE.saturating_sub(started.elapsed()),
+            deadline.saturating_sub(started.elapsed()),
         )
         .await;
         drop(ticket);

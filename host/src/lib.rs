@@ -6,8 +6,10 @@
 //! `main.rs` and [`cli`]; everything here is usable from tests without a process.
 
 pub mod actor;
+pub mod argv;
 pub mod capability_cli;
 pub mod cli;
+pub mod datadir;
 pub mod engine;
 pub mod hardening;
 pub mod hot;

@@ -454,7 +454,7 @@ fn cached_copy(
     }
     crate::store::write_atomic(&path, &bytes)
         .map_err(|e| format!("cannot copy it into the plugin cache: {e}"))?;
-    set_mode(&path, 0o444);
+    set_mode(&path, 0o400);
     Ok(path)
 }
 

@@ -13,6 +13,7 @@ use crate::isolation::IsolationMode;
 use crate::plugin::LoadedPlugin;
 use crate::redact;
 use crate::services::callbacks::InstanceHost;
+use crate::services::quota::QuotaDenied;
 use crate::services::Services;
 use passerelle_plugin_api::{ErrorKind, PluginError, Status, TaskOutcome, TestReport};
 use serde_json::Value;
@@ -56,6 +57,7 @@ impl RunError {
 /// the call itself; this covers reaping it and host callbacks still finishing.
 const KILL_GRACE: Duration = Duration::from_secs(5);
 
+#[allow(clippy::too_many_arguments)]
 fn host(
     plugin: &LoadedPlugin,
     instance: &InstanceId,
@@ -63,6 +65,7 @@ fn host(
     services: Arc<Services>,
     runtime: tokio::runtime::Handle,
     cancel: CancellationToken,
+    call: &Call,
 ) -> InstanceHost {
     InstanceHost {
         quotas: plugin.quotas(config),
@@ -71,6 +74,26 @@ fn host(
         services,
         runtime,
         cancel,
+        deadline: Some(call.deadline),
+        operation: call.operation.clone(),
+        quota_denied: call.quota_denied.clone(),
+    }
+}
+
+/// What the host callbacks of one call share with the code waiting for it.
+struct Call {
+    operation: String,
+    deadline: tokio::time::Instant,
+    quota_denied: Arc<std::sync::Mutex<Option<QuotaDenied>>>,
+}
+
+impl Call {
+    fn new(operation: impl Into<String>, deadline: Duration) -> Self {
+        Call {
+            operation: operation.into(),
+            deadline: tokio::time::Instant::now() + deadline,
+            quota_denied: Arc::default(),
+        }
     }
 }
 
@@ -135,8 +158,9 @@ pub async fn test(
     // passed): the plugin's quota waits and sleeps then end at once.
     let cancel = CancellationToken::new();
     let _stop = cancel.clone().drop_guard();
+    let shared = Call::new("test", deadline);
     let call = move || {
-        let host = host(&p, &id, &config, s, runtime, cancel);
+        let host = host(&p, &id, &config, s, runtime, cancel, &shared);
         p.test(&config, &host, deadline)
     };
     let outcome = run_blocking(&plugin, &instance, &services, "test", deadline, call).await;
@@ -184,8 +208,10 @@ pub async fn invoke(
     let cancel = CancellationToken::new();
     let _stop = cancel.clone().drop_guard();
     let what = format!("invoke of `{operation}`");
+    let shared = Call::new(operation.clone(), deadline);
+    let denied = shared.quota_denied.clone();
     let call = move || {
-        let host = host(&p, &id, &config, s, runtime, cancel);
+        let host = host(&p, &id, &config, s, runtime, cancel, &shared);
         p.invoke(&operation, &input, &config, &host, deadline)
     };
     let result = match run_blocking(&plugin, &instance, &services, &what, deadline, call).await {
@@ -199,7 +225,20 @@ pub async fn invoke(
             ),
         )),
     };
+    let denied = denied
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+        .take();
     result.map(|v| redact_value(&v)).map_err(|mut e| {
+        // Refused by the quota (capacity returns after the deadline): the caller is told
+        // so and when to retry, whatever the plugin made of the refusal.
+        if let Some(denied) = denied {
+            return RunError::Busy(crate::services::admission::Busy {
+                instance: instance.to_string(),
+                reason: denied.message,
+                retry_after_secs: denied.retry_after_secs,
+            });
+        }
         e.message = redact::redact(&e.message);
         RunError::Plugin(e)
     })
@@ -221,8 +260,9 @@ pub async fn run_task(
     let cancel = CancellationToken::new();
     let _stop = cancel.clone().drop_guard();
     let what = format!("task `{task}`");
+    let shared = Call::new(format!("task {task}"), deadline);
     let call = move || {
-        let host = host(&p, &id, &config, s, runtime, cancel);
+        let host = host(&p, &id, &config, s, runtime, cancel, &shared);
         p.run_task(&task, &config, &host, deadline)
     };
     let result = match run_blocking(&plugin, &instance, &services, &what, deadline, call).await {

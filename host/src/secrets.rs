@@ -87,7 +87,7 @@ impl SecretKey {
             source,
         };
         if let Some(dir) = key_file.parent() {
-            std::fs::create_dir_all(dir).map_err(err)?;
+            crate::datadir::create_private_dir_all(dir).map_err(err)?;
         }
         let mut options = std::fs::OpenOptions::new();
         options.write(true).create_new(true);

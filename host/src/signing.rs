@@ -81,7 +81,7 @@ pub fn keygen(dir: &Path, name: &str) -> Result<(PathBuf, String), SignError> {
         let path = path.to_owned();
         move |source| SignError::Io { path, source }
     };
-    std::fs::create_dir_all(dir).map_err(io(dir))?;
+    crate::datadir::create_private_dir_all(dir).map_err(io(dir))?;
     let mut seed = [0u8; 32];
     rand::rngs::OsRng.fill_bytes(&mut seed);
     let key = SigningKey::from_bytes(&seed);

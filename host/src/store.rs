@@ -84,13 +84,14 @@ struct WriteLock {
 impl Store {
     pub fn open(data_dir: &Path) -> Result<Self, StoreError> {
         let dir = data_dir.join("instances");
-        std::fs::create_dir_all(&dir).map_err(io(&dir))?;
+        crate::datadir::create_private_dir_all(&dir).map_err(io(&dir))?;
         // Files written by older versions were readable by everyone: fix them.
         if let Ok(entries) = std::fs::read_dir(&dir) {
             for entry in entries.flatten() {
                 restrict_to_owner(&entry.path());
             }
         }
+        remove_orphan_temporaries(&dir);
         Ok(Store { dir })
     }
 
@@ -106,12 +107,14 @@ impl Store {
 
     fn lock(&self) -> Result<WriteLock, StoreError> {
         let path = self.dir.join(".lock");
-        let file = OpenOptions::new()
-            .create(true)
-            .truncate(false)
-            .write(true)
-            .open(&path)
-            .map_err(io(&path))?;
+        let mut options = OpenOptions::new();
+        options.create(true).truncate(false).write(true);
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::OpenOptionsExt;
+            options.mode(0o600);
+        }
+        let file = options.open(&path).map_err(io(&path))?;
         file.lock().map_err(io(&path))?;
         Ok(WriteLock { _file: file })
     }
@@ -281,6 +284,30 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), StoreError> {
     Ok(())
 }
 
+/// Removes the temporary files of writers that were killed between creating and renaming
+/// them: each such SIGKILL left one behind, forever (the crash-consistency test checks that
+/// none remain). A temporary whose writer still runs is left alone: removing it would fail
+/// that writer's rename.
+fn remove_orphan_temporaries(dir: &Path) {
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return;
+    };
+    for entry in entries.flatten() {
+        let name = entry.file_name();
+        let Some(pid) = name
+            .to_str()
+            .and_then(|n| n.strip_prefix('.')?.strip_suffix(".tmp"))
+            .and_then(|n| n.rsplit('.').next())
+            .and_then(|p| p.parse::<i32>().ok())
+        else {
+            continue;
+        };
+        if crate::services::state::process_is_gone(pid) {
+            let _ = std::fs::remove_file(entry.path());
+        }
+    }
+}
+
 /// Creates (or truncates) a file readable and writable by its owner only: data files hold
 /// configuration and sealed secrets.
 fn create_owner_only(path: &Path) -> std::io::Result<File> {
@@ -363,6 +390,29 @@ mod tests {
         std::fs::set_permissions(&file, std::fs::Permissions::from_mode(0o644)).unwrap();
         Store::open(dir.path()).unwrap();
         assert_eq!(mode(&file), 0o600);
+    }
+
+    /// Regression (issue 19, crash consistency): a writer killed between creating its
+    /// temporary file and renaming it left the temporary behind, forever.
+    #[cfg(unix)]
+    #[test]
+    fn temporaries_of_killed_writers_are_removed_and_a_live_writers_are_kept() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path()).unwrap();
+        store.create(&id("a"), "p").unwrap();
+        let mut child = std::process::Command::new("true").spawn().unwrap();
+        let dead = child.id();
+        child.wait().unwrap();
+        let orphan = dir.path().join(format!("instances/.a.toml.{dead}.tmp"));
+        let live = dir
+            .path()
+            .join(format!("instances/.a.toml.{}.tmp", std::process::id()));
+        std::fs::write(&orphan, "half").unwrap();
+        std::fs::write(&live, "half").unwrap();
+        let store = Store::open(dir.path()).unwrap();
+        assert!(!orphan.exists());
+        assert!(live.exists());
+        assert_eq!(store.list().unwrap().len(), 1);
     }
 
     #[test]

@@ -130,7 +130,7 @@ impl TrustStore {
                 path: file.to_owned(),
             });
         }
-        std::fs::create_dir_all(&self.dir).map_err(|source| TrustError::Io {
+        crate::datadir::create_private_dir_all(&self.dir).map_err(|source| TrustError::Io {
             path: self.dir.clone(),
             source,
         })?;

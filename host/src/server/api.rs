@@ -866,8 +866,13 @@ async fn list_capabilities(
 
 /// Calls a capability operation (what the ERP does). The body is the operation's input;
 /// the answer is its output. Needs a token of scope `capabilities` or `admin`.
+///
+/// A caller that waits less than the host's 120 s says so with `Prefer: wait=<seconds>`
+/// (RFC 7240): a call whose provider quota frees up later fails at once with
+/// `429 quota_exhausted` and `Retry-After`.
 #[utoipa::path(post, path = "/api/capabilities/{operation}", tag = "capabilities",
-    params(("operation" = String, Path, description = "E.g. `company.lookup`"), CapabilityQuery),
+    params(("operation" = String, Path, description = "E.g. `company.lookup`"), CapabilityQuery,
+        ("Prefer" = Option<String>, Header, description = "`wait=<seconds>` (RFC 7240): how long the caller waits; a call whose provider quota frees up later fails at once with 429 `quota_exhausted` and `Retry-After`")),
     request_body(content = Object, description = "The operation's input, e.g. `{\"id\": \"21920023500014\"}` for company.lookup"),
     responses((status = 200, description = "The operation's output", body = Object),
         (status = 404, description = "`no_provider`, `not_found`, `unsupported_operation`", body = ErrorBody),
@@ -880,8 +885,11 @@ async fn invoke_capability(
     Extension(who): Extension<Principal>,
     Path(operation): Path<String>,
     ApiQuery(q): ApiQuery<CapabilityQuery>,
+    headers: axum::http::HeaderMap,
     body: Bytes,
 ) -> Result<Json<Value>, ApiError> {
+    let deadline =
+        crate::services::quota::preferred_wait(&headers).unwrap_or(crate::engine::CALL_DEADLINE);
     let input: Value = if body.iter().all(u8::is_ascii_whitespace) {
         Value::Object(Map::new())
     } else {
@@ -895,7 +903,7 @@ async fn invoke_capability(
         .transpose()?;
     let out = app
         .engine
-        .invoke(&operation, input, instance.as_ref(), &who.actor())
+        .invoke_within(&operation, input, instance.as_ref(), &who.actor(), deadline)
         .await?;
     Ok(Json(out))
 }

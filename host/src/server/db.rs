@@ -99,7 +99,7 @@ impl ConsoleDb {
             source,
         };
         if let Some(dir) = path.parent() {
-            let _ = std::fs::create_dir_all(dir);
+            let _ = crate::datadir::create_private_dir_all(dir);
         }
         // Password and token hashes: readable by the owner only.
         crate::store::prepare_private_database(path);

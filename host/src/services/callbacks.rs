@@ -34,6 +34,13 @@ pub struct InstanceHost {
     pub quotas: passerelle_plugin_api::Quotas,
     /// Set when the call's caller went away or its deadline passed: waits end at once.
     pub cancel: tokio_util::sync::CancellationToken,
+    /// When the call ends: a request whose quota slot frees up later is refused at once.
+    pub deadline: Option<tokio::time::Instant>,
+    /// What the call does (`company.lookup`, `test`, `task tick`), for the quota wait log.
+    pub operation: String,
+    /// The quota refusal of this call, if one happened: whatever error the plugin makes of
+    /// it, the caller is told `quota_exhausted` and when to retry.
+    pub quota_denied: Arc<std::sync::Mutex<Option<super::quota::QuotaDenied>>>,
 }
 
 fn cancelled() -> passerelle_plugin_api::HttpError {
@@ -66,13 +73,22 @@ impl InstanceHost {
             wire::HTTP_REQUEST => {
                 let request: passerelle_plugin_api::HttpRequest = parse(name, input)?;
                 let outcome = self.runtime.block_on(async {
-                    let acquire = self.services.quotas.acquire(
+                    let acquire = self.services.quotas.acquire_until(
                         &self.services.state,
                         &self.instance,
                         self.quotas,
+                        self.deadline,
+                        &self.operation,
                     );
                     let permit = tokio::select! {
-                        permit = acquire => permit,
+                        permit = acquire => permit.map_err(|denied| {
+                            let error = passerelle_plugin_api::HttpError::from(denied.clone());
+                            *self
+                                .quota_denied
+                                .lock()
+                                .unwrap_or_else(std::sync::PoisonError::into_inner) = Some(denied);
+                            error
+                        }),
                         () = self.cancel.cancelled() => Err(cancelled()),
                     };
                     match permit {

@@ -9,11 +9,17 @@
 //!
 //! The daily quota is a counter per instance and UTC day in the state database, so it
 //! survives restarts; when it is spent, calls fail at once with the time it resets.
+//!
+//! Waiting is visible: a request that would have to wait past its call's deadline is not
+//! queued to fail later, it is refused at once ([`QuotaDenied`]) saying when capacity returns
+//! (the API answers `429 quota_exhausted` with `Retry-After`), and every shorter wait is
+//! logged with its instance, operation and length and counted in [`WaitCounters`].
 
 use super::shared_window::{Rule, SharedWindowError, SharedWindows};
 use super::state::StateDb;
 use passerelle_plugin_api::{HttpError, HttpErrorKind, Quotas};
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use tokio::time::Instant;
@@ -119,14 +125,86 @@ impl Drop for Permit {
 pub struct QuotaBook {
     limiters: Mutex<HashMap<String, Arc<Mutex<Limiter>>>>,
     shared: Option<Arc<SharedWindows>>,
+    /// What waiting for quota cost this process (read by metrics and tests).
+    pub counters: WaitCounters,
+}
+
+/// Quota waits and refusals of this process since it started.
+#[derive(Debug, Default)]
+pub struct WaitCounters {
+    /// Requests that waited for a slot (and then went out).
+    pub waits: AtomicU64,
+    /// Their waits added up, in milliseconds.
+    pub waited_ms: AtomicU64,
+    /// Requests refused at once because capacity returns after their deadline, or the
+    /// daily quota is spent.
+    pub refused: AtomicU64,
+}
+
+impl WaitCounters {
+    /// `(waits, waited_ms, refused)` now.
+    pub fn snapshot(&self) -> (u64, u64, u64) {
+        (
+            self.waits.load(Ordering::Relaxed),
+            self.waited_ms.load(Ordering::Relaxed),
+            self.refused.load(Ordering::Relaxed),
+        )
+    }
+}
+
+/// A request refused by the quota without waiting: when capacity returns is known.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct QuotaDenied {
+    /// Says which quota, when it frees up and why the request did not wait.
+    pub message: String,
+    /// Whole seconds until capacity returns (at least 1): the API's `Retry-After`.
+    pub retry_after_secs: u64,
+}
+
+impl From<QuotaDenied> for HttpError {
+    fn from(d: QuotaDenied) -> Self {
+        HttpError {
+            kind: HttpErrorKind::Quota,
+            message: format!("{}; retry after {} s", d.message, d.retry_after_secs),
+        }
+    }
+}
+
+/// The caller's `Prefer: wait=<seconds>` (RFC 7240, section 4.3): how long it will wait for
+/// the answer. At least one second; an absent or malformed preference is `None`.
+pub fn preferred_wait(headers: &axum::http::HeaderMap) -> Option<Duration> {
+    headers
+        .get_all(axum::http::header::HeaderName::from_static("prefer"))
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .filter_map(|pref| {
+            let (name, value) = pref.split(';').next()?.split_once('=')?;
+            name.trim()
+                .eq_ignore_ascii_case("wait")
+                .then(|| value.trim().trim_matches('"').parse::<u64>().ok())?
+        })
+        .next()
+        .map(|secs| Duration::from_secs(secs.max(1)))
+}
+
+fn describe(quotas: Quotas) -> String {
+    let mut parts = Vec::new();
+    if let Some(n) = quotas.per_second {
+        parts.push(format!("{n} per second"));
+    }
+    if let Some(n) = quotas.per_minute {
+        parts.push(format!("{n} per minute"));
+    }
+    parts.join(", ")
 }
 
 impl QuotaBook {
     /// Windows kept in `path`, shared by the processes that open the same file.
     pub fn shared(path: &std::path::Path) -> Result<Self, SharedWindowError> {
         Ok(QuotaBook {
-            limiters: Mutex::default(),
             shared: Some(Arc::new(SharedWindows::open(path)?)),
+            ..QuotaBook::default()
         })
     }
 
@@ -161,6 +239,30 @@ impl QuotaBook {
         entry.clone()
     }
 
+    /// Takes a slot of this process's own windows (zero) or says how long to wait.
+    fn try_take_local(&self, instance: &str, quotas: Quotas, permit: &mut Permit) -> Duration {
+        let limiter = self.limiter(instance, quotas);
+        let mut l = limiter
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        let now = Instant::now();
+        let wait = l
+            .windows
+            .iter_mut()
+            .map(|w| w.wait(now))
+            .max()
+            .unwrap_or_default();
+        if wait.is_zero() {
+            l.next_id += 1;
+            let id = l.next_id;
+            for w in &mut l.windows {
+                w.slots.push(Slot { id, answered: None });
+            }
+            permit.slot = Some(Taken::Local(limiter.clone(), id));
+        }
+        wait
+    }
+
     /// Waits for a slot of `instance` and takes it; fails at once when the daily quota is
     /// spent. Keep the permit until the answer has arrived.
     pub async fn acquire(
@@ -169,19 +271,38 @@ impl QuotaBook {
         instance: &str,
         quotas: Quotas,
     ) -> Result<Permit, HttpError> {
+        self.acquire_until(state, instance, quotas, None, "")
+            .await
+            .map_err(HttpError::from)
+    }
+
+    /// [`QuotaBook::acquire`] for a call that ends at `deadline`: a request whose slot
+    /// frees up only after it is refused at once, saying when; a shorter wait is logged
+    /// (instance, operation, wait) and counted.
+    pub async fn acquire_until(
+        &self,
+        state: &StateDb,
+        instance: &str,
+        quotas: Quotas,
+        deadline: Option<Instant>,
+        operation: &str,
+    ) -> Result<Permit, QuotaDenied> {
         if let Some(per_day) = quotas.per_day {
             let day = utc_day();
             let used = state.day_count(instance, &day).unwrap_or(0);
             if used >= u64::from(per_day) {
-                return Err(HttpError {
-                    kind: HttpErrorKind::Quota,
+                self.counters.refused.fetch_add(1, Ordering::Relaxed);
+                let to_midnight = 86_400 - (super::state::now_ms() / 1000).rem_euclid(86_400);
+                return Err(QuotaDenied {
                     message: format!(
                         "the daily quota of {per_day} requests of instance `{instance}` is spent; it resets at {} 00:00 UTC",
                         next_utc_day()
                     ),
+                    retry_after_secs: u64::try_from(to_midnight).unwrap_or(1).max(1),
                 });
             }
         }
+        let started = Instant::now();
         let mut permit = Permit { slot: None };
         let rules: Vec<Rule> = [
             (quotas.per_second, Duration::from_secs(1)),
@@ -190,48 +311,73 @@ impl QuotaBook {
         .into_iter()
         .filter_map(|(limit, length)| limit.map(|limit| Rule { limit, length }))
         .collect();
-        if let (Some(shared), false) = (&self.shared, rules.is_empty()) {
+        let mut slept = false;
+        if !rules.is_empty() {
             loop {
-                let taken = shared.try_take(instance, &rules).map_err(|e| HttpError {
-                    kind: HttpErrorKind::Quota,
-                    message: e.to_string(),
-                })?;
-                match taken {
-                    Ok(slot) => {
-                        permit.slot = Some(Taken::Shared(shared.clone(), slot));
-                        break;
-                    }
-                    Err(wait) => tokio::time::sleep(wait).await,
-                }
-            }
-        } else if !rules.is_empty() {
-            let limiter = self.limiter(instance, quotas);
-            loop {
-                let wait = {
-                    let mut l = limiter
-                        .lock()
-                        .unwrap_or_else(std::sync::PoisonError::into_inner);
-                    let now = Instant::now();
-                    let wait = l
-                        .windows
-                        .iter_mut()
-                        .map(|w| w.wait(now))
-                        .max()
-                        .unwrap_or_default();
-                    if wait.is_zero() {
-                        l.next_id += 1;
-                        let id = l.next_id;
-                        for w in &mut l.windows {
-                            w.slots.push(Slot { id, answered: None });
+                let wait = match &self.shared {
+                    Some(shared) => match shared.try_take(instance, &rules) {
+                        Ok(Ok(slot)) => {
+                            permit.slot = Some(Taken::Shared(shared.clone(), slot));
+                            Duration::ZERO
                         }
-                        permit.slot = Some(Taken::Local(limiter.clone(), id));
-                    }
-                    wait
+                        Ok(Err(wait)) => wait,
+                        Err(e) => {
+                            return Err(QuotaDenied {
+                                message: e.to_string(),
+                                retry_after_secs: 1,
+                            })
+                        }
+                    },
+                    None => self.try_take_local(instance, quotas, &mut permit),
                 };
                 if wait.is_zero() {
                     break;
                 }
+                let now = Instant::now();
+                if let Some(deadline) = deadline.filter(|d| now + wait > *d) {
+                    self.counters.refused.fetch_add(1, Ordering::Relaxed);
+                    let left = deadline.saturating_duration_since(now);
+                    tracing::warn!(
+                        instance,
+                        operation,
+                        wait_ms = wait.as_millis() as u64,
+                        "refused at once: the provider quota frees up after the call's deadline"
+                    );
+                    return Err(QuotaDenied {
+                        message: format!(
+                            "instance `{instance}` is at its provider quota ({}): capacity returns in {:.1} s, after this call's deadline ({:.1} s left), so the call was not queued",
+                            describe(quotas),
+                            wait.as_secs_f64(),
+                            left.as_secs_f64()
+                        ),
+                        retry_after_secs: wait.as_secs_f64().ceil().max(1.0) as u64,
+                    });
+                }
+                slept = true;
                 tokio::time::sleep(wait).await;
+            }
+            let waited = started.elapsed();
+            if slept {
+                let wait_ms = waited.as_millis() as u64;
+                self.counters.waits.fetch_add(1, Ordering::Relaxed);
+                self.counters
+                    .waited_ms
+                    .fetch_add(wait_ms, Ordering::Relaxed);
+                if waited >= Duration::from_secs(1) {
+                    tracing::warn!(
+                        instance,
+                        operation,
+                        wait_ms,
+                        "waited for the provider quota"
+                    );
+                } else {
+                    tracing::info!(
+                        instance,
+                        operation,
+                        wait_ms,
+                        "waited for the provider quota"
+                    );
+                }
             }
         }
         if quotas.per_day.is_some() {
@@ -413,6 +559,89 @@ mod tests {
         assert!(Instant::now().duration_since(answered) >= Duration::from_secs(1));
     }
 
+    /// Issue 19: a call over quota waited silently (a Sirene lookup answered after 6 s).
+    #[tokio::test(start_paused = true)]
+    async fn a_wait_past_the_deadline_is_refused_at_once_and_a_shorter_one_is_counted() {
+        let dir = tempfile::tempdir().unwrap();
+        let db = StateDb::open(&dir.path().join("s.db")).unwrap();
+        let book = QuotaBook::default();
+        let quotas = Quotas {
+            per_second: Some(1),
+            ..Quotas::default()
+        };
+        drop(book.acquire(&db, "i", quotas).await.unwrap());
+        assert_eq!(book.counters.snapshot(), (0, 0, 0), "no wait yet");
+
+        let before = Instant::now();
+        let denied = book
+            .acquire_until(
+                &db,
+                "i",
+                quotas,
+                Some(before + Duration::from_millis(300)),
+                "company.lookup",
+            )
+            .await
+            .unwrap_err();
+        assert_eq!(Instant::now(), before, "the refusal did not come at once");
+        assert_eq!(denied.retry_after_secs, 1);
+        assert!(
+            denied.message.contains("instance `i`")
+                && denied.message.contains("1 per second")
+                && denied.message.contains("capacity returns in 1.0 s")
+                && denied.message.contains("deadline"),
+            "{}",
+            denied.message
+        );
+        assert_eq!(book.counters.snapshot(), (0, 0, 1));
+        let http = HttpError::from(denied);
+        assert_eq!(http.kind, HttpErrorKind::Quota);
+        assert!(
+            http.message.ends_with("retry after 1 s"),
+            "{}",
+            http.message
+        );
+
+        // A deadline beyond the wait: the call waits, and the wait is counted.
+        book.acquire_until(
+            &db,
+            "i",
+            quotas,
+            Some(Instant::now() + Duration::from_secs(5)),
+            "company.lookup",
+        )
+        .await
+        .unwrap();
+        let (waits, waited_ms, refused) = book.counters.snapshot();
+        assert_eq!((waits, refused), (1, 1));
+        assert!((1000..1100).contains(&waited_ms), "{waited_ms}");
+    }
+
+    #[test]
+    fn the_callers_wait_preference_is_read_from_prefer() {
+        use axum::http::{HeaderMap, HeaderValue};
+        let with = |values: &[&'static str]| {
+            let mut h = HeaderMap::new();
+            for v in values {
+                h.append("prefer", HeaderValue::from_static(v));
+            }
+            preferred_wait(&h)
+        };
+        assert_eq!(with(&["wait=5"]), Some(Duration::from_secs(5)));
+        assert_eq!(
+            with(&["respond-async, Wait = 12"]),
+            Some(Duration::from_secs(12))
+        );
+        assert_eq!(
+            with(&["return=minimal", "wait=\"3\""]),
+            Some(Duration::from_secs(3))
+        );
+        assert_eq!(with(&["wait=0"]), Some(Duration::from_secs(1)));
+        assert_eq!(with(&["wait=soon"]), None);
+        assert_eq!(with(&["handling=strict"]), None);
+        assert_eq!(with(&[]), None);
+    }
+
     #[tokio::test]
     async fn daily_quota_survives_and_says_when_it_resets() {
         let dir = tempfile::tempdir().unwrap();
@@ -437,6 +666,15 @@ mod tests {
             err.message.contains("resets at") && err.message.contains("UTC"),
             "{}",
             err.message
+        );
+        let denied = QuotaBook::default()
+            .acquire_until(&db, "i", quotas, None, "company.lookup")
+            .await
+            .unwrap_err();
+        assert!(
+            (1..=86_400).contains(&denied.retry_after_secs),
+            "Retry-After is the time to the next UTC midnight: {}",
+            denied.retry_after_secs
         );
         QuotaBook::default()
             .acquire(&db, "other", quotas)

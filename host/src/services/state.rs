@@ -33,16 +33,21 @@ impl StateDb {
             source,
         };
         if let Some(dir) = path.parent() {
-            let _ = std::fs::create_dir_all(dir);
+            let _ = crate::datadir::create_private_dir_all(dir);
         }
         // Plugin state holds cached OAuth tokens and provider records: owner only.
         crate::store::prepare_private_database(path);
         let conn = Connection::open(path).map_err(err)?;
         conn.busy_timeout(std::time::Duration::from_secs(10))
             .map_err(err)?;
+        // WAL with synchronous=FULL: each commit is fsync-ed before it returns. NORMAL
+        // survives a killed process but may lose the last commits on a power cut or a
+        // kernel crash, and what plugins store here (an invoice number already submitted,
+        // a signature request already sent) must not be forgotten once acknowledged: the
+        // plugin would send it twice.
         conn.execute_batch(
             "PRAGMA journal_mode=WAL;
-             PRAGMA synchronous=NORMAL;
+             PRAGMA synchronous=FULL;
              CREATE TABLE IF NOT EXISTS plugin_state (
                  instance TEXT NOT NULL, key TEXT NOT NULL, value TEXT NOT NULL,
                  updated_ms INTEGER NOT NULL, PRIMARY KEY (instance, key));
@@ -397,8 +402,12 @@ fn holder_is_gone(holder: &str) -> bool {
     process_is_gone(pid)
 }
 
+/// Whether no process with this id runs on this machine (a positive id only).
 #[cfg(unix)]
 pub(crate) fn process_is_gone(pid: i32) -> bool {
+    if pid <= 0 {
+        return false;
+    }
     // SAFETY: signal 0 only checks that the process exists; nothing is sent.
     let rc = unsafe { libc::kill(pid, 0) };
     rc != 0 && std::io::Error::last_os_error().raw_os_error() == Some(libc::ESRCH)
@@ -472,6 +481,23 @@ mod tests {
         std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o644)).unwrap();
         StateDb::open(&path).unwrap();
         assert_eq!(mode(&path), 0o600);
+    }
+
+    /// Issue 19: an acknowledged write must survive a power cut, not only a killed process.
+    #[test]
+    fn commits_are_synced_before_they_return() {
+        let dir = tempfile::tempdir().unwrap();
+        let db = StateDb::open(&dir.path().join("state.sqlite3")).unwrap();
+        let (journal, synchronous): (String, i64) = db
+            .with(|c| {
+                Ok((
+                    c.query_row("PRAGMA journal_mode", [], |r| r.get(0))?,
+                    c.query_row("PRAGMA synchronous", [], |r| r.get(0))?,
+                ))
+            })
+            .unwrap();
+        assert_eq!(journal, "wal");
+        assert_eq!(synchronous, 2, "synchronous is not FULL");
     }
 
     #[test]

@@ -676,12 +676,10 @@ fn a_production_instance_may_not_reuse_the_sandbox_credentials() {
     );
     // Its own PISTE application: accepted.
     env.ok(&["config", "set", "prod", "client_id", "production-client"]);
-    env.ok(&[
-        "config",
-        "set",
-        "prod",
-        "client_secret",
-        "production-secret",
-    ]);
+    env.run_with_stdin(
+        &["config", "set", "prod", "client_secret", "--stdin"],
+        Some("production-secret"),
+    )
+    .expect_code(0);
     env.ok(&["config", "enable", "prod"]);
 }
