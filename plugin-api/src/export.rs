@@ -101,6 +101,9 @@ extern "C" fn manifest<P: Plugin>() -> AbiResult {
     guard("manifest", || {
         let mut m = P::manifest();
         m.api_version = crate::PLUGIN_API_VERSION.to_owned();
+        for (lang, source) in P::LOCALES {
+            m.locales.insert((*lang).to_owned(), (*source).to_owned());
+        }
         to_json(&m)
     })
 }
