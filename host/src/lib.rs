@@ -11,6 +11,7 @@ pub mod cli;
 pub mod engine;
 pub mod hardening;
 pub mod hot;
+pub mod i18n;
 pub mod ids;
 pub mod inspect;
 pub mod instances;
