@@ -32,6 +32,9 @@ pub struct CalendarGraph;
 impl Plugin for CalendarGraph {
     type Config = Config;
 
+    const LOCALES: &'static [(&'static str, &'static str)] =
+        &[("fr", include_str!("../locales/fr.ftl"))];
+
     fn manifest() -> Manifest {
         let mut m = Manifest::new(
             "calendar-graph",

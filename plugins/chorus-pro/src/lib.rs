@@ -38,6 +38,9 @@ pub struct ChorusPro;
 impl Plugin for ChorusPro {
     type Config = Config;
 
+    const LOCALES: &'static [(&'static str, &'static str)] =
+        &[("fr", include_str!("../locales/fr.ftl"))];
+
     fn manifest() -> Manifest {
         let mut m = Manifest::new(
             "chorus-pro",

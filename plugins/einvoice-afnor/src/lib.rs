@@ -47,6 +47,9 @@ pub struct EinvoiceAfnor;
 impl Plugin for EinvoiceAfnor {
     type Config = Config;
 
+    const LOCALES: &'static [(&'static str, &'static str)] =
+        &[("fr", include_str!("../locales/fr.ftl"))];
+
     fn manifest() -> Manifest {
         let mut m = Manifest::new(
             "einvoice-afnor",

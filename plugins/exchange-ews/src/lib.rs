@@ -35,6 +35,9 @@ pub struct ExchangeEws;
 impl Plugin for ExchangeEws {
     type Config = Config;
 
+    const LOCALES: &'static [(&'static str, &'static str)] =
+        &[("fr", include_str!("../locales/fr.ftl"))];
+
     fn manifest() -> Manifest {
         let mut m = Manifest::new(
             "exchange-ews",

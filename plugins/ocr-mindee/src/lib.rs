@@ -32,6 +32,9 @@ pub struct MindeeOcr;
 impl Plugin for MindeeOcr {
     type Config = Config;
 
+    const LOCALES: &'static [(&'static str, &'static str)] =
+        &[("fr", include_str!("../locales/fr.ftl"))];
+
     fn manifest() -> Manifest {
         let mut m = Manifest::new(
             "ocr-mindee",

@@ -35,6 +35,9 @@ pub struct TesseractOcr;
 impl Plugin for TesseractOcr {
     type Config = Config;
 
+    const LOCALES: &'static [(&'static str, &'static str)] =
+        &[("fr", include_str!("../locales/fr.ftl"))];
+
     fn manifest() -> Manifest {
         let mut m = Manifest::new(
             "ocr-tesseract",
