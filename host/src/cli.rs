@@ -820,6 +820,7 @@ fn plugins(engine: &Engine, json: bool) -> anyhow::Result<ExitCode> {
                     "name": p.manifest.name,
                     "version": p.manifest.version,
                     "api_version": p.manifest.api_version,
+                    "languages": crate::i18n::languages(p),
                     "category": p.manifest.category,
                     "capabilities": p.manifest.capabilities,
                     "tasks": p.manifest.tasks,

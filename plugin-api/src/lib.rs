@@ -72,6 +72,8 @@ pub mod prelude {
 
 #[doc(hidden)]
 pub mod __private {
-    pub use crate::export::{root_module, root_module_declaring, ROOT_MODULE_LOADER_SYMBOL};
+    pub use crate::export::{
+        root_module, root_module_declaring, root_module_describing, ROOT_MODULE_LOADER_SYMBOL,
+    };
     pub use abi_stable;
 }
