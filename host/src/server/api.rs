@@ -758,6 +758,7 @@ async fn disable_instance(
         ("Accept-Language" = Option<String>, Header, description = "Used when `lang` is absent")),
     responses((status = 200, description = "the report, whatever its status, in the language of `Content-Language`", body = TestReportDoc),
         (status = 422, description = "an unsaved value is invalid", body = ErrorBody),
+        (status = 400, description = "`lang` is not a language tag, or the body is not valid", body = ErrorBody),
         (status = 404, body = ErrorBody)))]
 async fn run_test(
     State(app): State<AppState>,
@@ -810,6 +811,7 @@ fn report_for_request(
     params(("id" = String, Path, description = "Instance id"), crate::i18n::LangQuery,
         ("Accept-Language" = Option<String>, Header, description = "Used when `lang` is absent")),
     responses((status = 200, description = "in the language of `Content-Language`", body = LastTest),
+        (status = 400, description = "`lang` is not a language tag", body = ErrorBody),
         (status = 404, description = "`not_found`, or `not_tested` when never tested", body = ErrorBody)))]
 async fn last_test(
     State(app): State<AppState>,
