@@ -335,7 +335,7 @@ pub fn assert_catalog_complete<P: Plugin>(lang: &str) {
 }
 
 /// Panics, listing what is missing, unless plugin `P`'s `lang` catalog translates every step
-/// name and message of `report` (e.g. one a test got from [`test`]).
+/// name and message of `report` (e.g. one a test got from [`test()`]).
 pub fn assert_report_translated<P: Plugin>(report: &TestReport, lang: &str) {
     let catalog = catalog::<P>(lang);
     let missing: Vec<String> = crate::i18n::missing_in_report(report, &catalog)
