@@ -32,3 +32,6 @@ step-get-token = Obtenir un jeton
 step-open-calendar = Ouvrir le calendrier
 step-check-permission = Vérifier l'autorisation
 step-run-test-routine = Exécuter le test
+
+# Résumé d'un test réussi ; les variables entre accolades viennent du test.
+summary-ok = Microsoft Graph répond à { $url } ; le calendrier de { $mailbox } peut être synchronisé

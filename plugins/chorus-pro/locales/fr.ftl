@@ -62,3 +62,6 @@ step-reach-api = Joindre l'API
 step-check-technical-account-and-structure = Vérifier le compte technique et la structure
 step-check-attachment = Vérifier le dépôt de pièce jointe
 step-run-test-routine = Exécuter le test
+
+# Résumé d'un test réussi ; les variables entre accolades viennent du test.
+summary-ok = Chorus Pro ({ $environment }) prêt : structure { $structure } ({ $name }) jointe avec le compte technique { $login }

@@ -50,3 +50,6 @@ step-reach-flow-service = Joindre le service Flow
 step-reach-directory-service = Joindre le service Directory
 step-find-the-company-in-the-directory = Trouver l'entreprise dans l'annuaire
 step-run-test-routine = Exécuter le test
+
+# Résumé d'un test réussi ; les variables entre accolades viennent du test.
+summary-ok = Plateforme agréée ({ $environment }) prête pour { $siren } ({ $name })

@@ -236,11 +236,19 @@ fn test_routine(config: &Config, host: &Host<'_>) -> TestReport {
         ))
     });
     match (flow, company) {
-        (Some(()), Some(name)) => report.finish(format!(
-            "approved platform ({}) ready for {} ({name})",
-            config.environment,
-            config.company()
-        )),
+        (Some(()), Some(name)) => report.finish(
+            Text::localized(
+                "summary-ok",
+                format!(
+                    "approved platform ({}) ready for {} ({name})",
+                    config.environment,
+                    config.company()
+                ),
+            )
+            .arg("environment", config.environment.to_string())
+            .arg("siren", config.company().to_string())
+            .arg("name", name.to_string()),
+        ),
         _ => report.finish(""),
     }
 }

@@ -55,3 +55,8 @@ step-get-token = Obtenir un jeton
 step-reach-ews = Joindre EWS
 step-open-calendar = Ouvrir le calendrier
 step-run-test-routine = Exécuter le test
+
+# Résumés d'un test réussi ; les variables entre accolades viennent du test.
+summary-ok-own = Exchange répond à { $url } ; le calendrier de l'utilisateur délégué peut être synchronisé
+summary-ok-delegate = Exchange répond à { $url } ; le calendrier de { $mailbox } (en tant que délégué) peut être synchronisé
+summary-ok-impersonate = Exchange répond à { $url } ; le calendrier de { $mailbox } (par emprunt d'identité) peut être synchronisé

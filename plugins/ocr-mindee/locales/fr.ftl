@@ -45,3 +45,7 @@ step-find-model = Trouver le modèle
 step-find-product = Trouver le produit
 step-plan-and-quota = Abonnement et quota
 step-run-test-routine = Exécuter le test
+
+# Résumés d'un test réussi ; les variables entre accolades viennent du test.
+summary-ok-v1 = Le modèle de justificatifs de dépense Mindee { $product } est joignable à { $url } et accepte la clé (vérifié sans consommer de prédiction)
+summary-ok-v2 = L'API v2 de Mindee est joignable à { $url }, accepte la clé et connaît le modèle { $model } (vérifié en listant les modèles : aucun document lu, aucune page facturée)

@@ -34,3 +34,6 @@ step-check-version = Vérifier la version
 step-languages = Langues
 step-self-check = Autocontrôle
 step-run-test-routine = Exécuter le test
+
+# Résumé d'un test réussi ; les variables entre accolades viennent du test.
+summary-ok = Tesseract { $version } lit les justificatifs sur cette machine ({ $languages }, psm { $psm })

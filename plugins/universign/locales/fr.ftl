@@ -34,3 +34,6 @@ step-electronic-signature = Signature électronique
 step-pending-transactions = Transactions en attente
 step-signature-retrieval-interval = Intervalle de relève des signatures
 step-run-test-routine = Exécuter le test
+
+# Résumé d'un test réussi ; les variables entre accolades viennent du test.
+summary-ok = Universign à { $url } a accepté l'utilisateur « { $user } »

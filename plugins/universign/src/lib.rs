@@ -189,10 +189,14 @@ fn test_routine(config: &Config, host: &Host<'_>) -> TestReport {
             None => Ok(Check::ok((), detail)),
         }
     });
-    report.finish(format!(
-        "Universign at {url} accepted user {:?}",
-        config.user()
-    ))
+    report.finish(
+        Text::localized(
+            "summary-ok",
+            format!("Universign at {url} accepted user {:?}", config.user()),
+        )
+        .arg("url", url.to_string())
+        .arg("user", config.user().to_string()),
+    )
 }
 
 export_plugin!(Universign);
