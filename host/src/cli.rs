@@ -77,7 +77,13 @@ enum Command {
         json: bool,
     },
     /// Print a plugin's configuration schema (JSON Schema, draft-07).
-    Schema { plugin: String },
+    Schema {
+        plugin: String,
+        /// Language of titles and descriptions, e.g. `fr` (English when the plugin does not
+        /// ship it).
+        #[arg(long)]
+        lang: Option<String>,
+    },
     /// Configure instances.
     #[command(subcommand)]
     Config(ConfigCommand),
@@ -86,6 +92,9 @@ enum Command {
         instance: String,
         #[arg(long)]
         json: bool,
+        /// Language of the report's steps and messages, e.g. `fr`.
+        #[arg(long)]
+        lang: Option<String>,
     },
     /// Look up a company by SIRET or SIREN (capability company.lookup).
     Company {
@@ -197,6 +206,17 @@ enum PluginCommand {
         /// passerelle was built from).
         #[arg(long)]
         api_path: Option<PathBuf>,
+    },
+    /// Check a plugin's translations: which texts of its schema a language lacks (shown in
+    /// English), as Fluent to complete. Exits 1 when some are missing.
+    Translations {
+        /// A plugin library file, or the id of a plugin in the plugin directories.
+        plugin: String,
+        /// Language to check, e.g. `fr`.
+        #[arg(long)]
+        lang: String,
+        #[arg(long)]
+        json: bool,
     },
 }
 
@@ -398,15 +418,32 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     let engine = Engine::open(settings).context("cannot open the host")?;
     match cli.command {
         Command::Plugins { json } => plugins(&engine, json),
-        Command::Schema { plugin } => {
+        Command::Schema { plugin, lang } => {
             let p = engine.instances().plugin(&plugin).cloned()?;
-            print_json(p.schema.json())?;
+            let lang = crate::i18n::choose(&p, lang.as_deref(), None).map_err(refused)?;
+            print_json(&crate::i18n::schema_in(&p, &lang))?;
             Ok(ExitCode::SUCCESS)
         }
         Command::Config(cmd) => config(&engine, cmd),
-        Command::Test { instance, json } => {
+        Command::Test {
+            instance,
+            json,
+            lang,
+        } => {
             let id = instance_id(&instance)?;
             let report = engine.test(&id, &Map::new()).await?;
+            let plugin = engine
+                .store
+                .get(&id)
+                .ok()
+                .and_then(|r| engine.registry.get(&r.plugin).cloned());
+            let report = match (plugin, lang) {
+                (Some(p), Some(lang)) => {
+                    let lang = crate::i18n::choose(&p, Some(&lang), None).map_err(refused)?;
+                    crate::i18n::report_in(&p, report, &lang)
+                }
+                _ => report,
+            };
             CliAudit::open(&engine).record(
                 crate::server::audit::Action::Test,
                 &id,
@@ -568,6 +605,9 @@ fn plugin_command(settings: &Settings, cmd: PluginCommand) -> anyhow::Result<Exi
             };
             println!("{}", crate::scaffold::scaffold(&options).map_err(refused)?);
         }
+        PluginCommand::Translations { plugin, lang, json } => {
+            return translations(settings, &plugin, &lang, json);
+        }
         PluginCommand::Verify { files } => {
             let mut policy = settings.policy.clone();
             policy.mode = signing::PolicyMode::Strict;
@@ -598,6 +638,58 @@ fn plugin_command(settings: &Settings, cmd: PluginCommand) -> anyhow::Result<Exi
         }
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// `passerelle plugin translations`: the completeness of one language of a plugin.
+fn translations(
+    settings: &Settings,
+    plugin: &str,
+    lang: &str,
+    json: bool,
+) -> anyhow::Result<ExitCode> {
+    let file = PathBuf::from(plugin);
+    let loaded = if file.is_file() {
+        let options = crate::loader::LoadOptions::default_unchecked();
+        crate::loader::load_file(&file, &options)
+            .map(std::sync::Arc::new)
+            .map_err(|reason| refused(format!("{} cannot be loaded: {reason}", file.display())))?
+    } else {
+        let engine = Engine::open(settings.clone()).context("cannot open the host")?;
+        engine.instances().plugin(plugin).cloned()?
+    };
+    let report = crate::i18n::check(&loaded, lang).map_err(refused)?;
+    let complete = report.missing.is_empty() && report.unknown_fields.is_empty();
+    if json {
+        print_json(&report)?;
+    } else {
+        println!(
+            "{} `{}`: {} of {} schema texts translated, {} messages in locales/{}.ftl",
+            report.plugin,
+            report.lang,
+            report.texts - report.missing.len(),
+            report.texts,
+            report.messages,
+            report.lang
+        );
+        if !report.unknown_fields.is_empty() {
+            println!(
+                "messages for fields the schema does not have (typo or renamed field?): {}",
+                report.unknown_fields.join(", ")
+            );
+        }
+        if !report.missing.is_empty() {
+            println!(
+                "shown in English for want of a translation; translate and add to locales/{}.ftl:\n",
+                report.lang
+            );
+            print!("{}", crate::i18n::template(&report.missing));
+        }
+    }
+    Ok(if complete {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(EXIT_FAILED)
+    })
 }
 
 fn trust(engine: &Engine, cmd: TrustCommand) -> anyhow::Result<ExitCode> {
@@ -734,6 +826,7 @@ fn plugins(engine: &Engine, json: bool) -> anyhow::Result<ExitCode> {
                     "name": p.manifest.name,
                     "version": p.manifest.version,
                     "api_version": p.manifest.api_version,
+                    "languages": crate::i18n::languages(p),
                     "category": p.manifest.category,
                     "capabilities": p.manifest.capabilities,
                     "tasks": p.manifest.tasks,

@@ -13,6 +13,7 @@ pub mod datadir;
 pub mod engine;
 pub mod hardening;
 pub mod hot;
+pub mod i18n;
 pub mod ids;
 pub mod inspect;
 pub mod instances;

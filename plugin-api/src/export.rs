@@ -101,6 +101,9 @@ extern "C" fn manifest<P: Plugin>() -> AbiResult {
     guard("manifest", || {
         let mut m = P::manifest();
         m.api_version = crate::PLUGIN_API_VERSION.to_owned();
+        for (lang, source) in P::LOCALES {
+            m.locales.insert((*lang).to_owned(), (*source).to_owned());
+        }
         to_json(&m)
     })
 }
@@ -177,9 +180,18 @@ pub fn root_module<P: Plugin>() -> PluginModRef {
 pub fn root_module_declaring<P: Plugin>(
     api_version: extern "C" fn() -> RStr<'static>,
 ) -> PluginModRef {
+    root_module_describing::<P>(api_version, manifest::<P>)
+}
+
+/// Like [`root_module_declaring`] with another manifest entry too. Only for the host's tests
+/// of older plugins: a manifest JSON as an older `export_plugin!` wrote it.
+pub fn root_module_describing<P: Plugin>(
+    api_version: extern "C" fn() -> RStr<'static>,
+    manifest: extern "C" fn() -> AbiResult,
+) -> PluginModRef {
     PluginMod {
         api_version,
-        manifest: manifest::<P>,
+        manifest,
         config_schema: config_schema::<P>,
         validate: validate::<P>,
         quotas: quotas::<P>,

@@ -26,6 +26,7 @@ pub mod error;
 mod export;
 pub mod host;
 pub mod http;
+pub mod i18n;
 pub mod manifest;
 pub mod oauth2;
 pub mod plugin;
@@ -38,6 +39,7 @@ pub use config::{config_schema, Secret};
 pub use error::{ErrorKind, PluginError};
 pub use host::{Host, LogLevel};
 pub use http::{HttpAuth, HttpError, HttpErrorKind, HttpRequest, HttpResponse, Method};
+pub use i18n::{Catalog, Text};
 pub use manifest::{Category, Manifest, Quotas, TaskDecl};
 pub use oauth2::OAuth2Client;
 pub use plugin::{Call, Operation, Plugin, Reply, TaskOutcome};
@@ -48,7 +50,7 @@ pub use retry::{Idempotency, RetryPolicy};
 ///
 /// Bump the minor for additions (new root-module fields after `last_prefix_field`, new host
 /// callbacks, new optional JSON fields) and the major for anything else.
-pub const PLUGIN_API_VERSION: &str = "1.0.0";
+pub const PLUGIN_API_VERSION: &str = "1.1.0";
 
 /// Everything a plugin author needs, in one `use`.
 pub mod prelude {
@@ -58,6 +60,7 @@ pub mod prelude {
     pub use crate::export_plugin;
     pub use crate::host::{Host, LogLevel};
     pub use crate::http::{HttpAuth, HttpError, HttpErrorKind, HttpRequest, HttpResponse, Method};
+    pub use crate::i18n::Text;
     pub use crate::manifest::{Category, Manifest, Quotas, TaskDecl};
     pub use crate::oauth2::OAuth2Client;
     pub use crate::plugin::{Call, Operation, Plugin, Reply, TaskOutcome};
@@ -69,6 +72,8 @@ pub mod prelude {
 
 #[doc(hidden)]
 pub mod __private {
-    pub use crate::export::{root_module, root_module_declaring, ROOT_MODULE_LOADER_SYMBOL};
+    pub use crate::export::{
+        root_module, root_module_declaring, root_module_describing, ROOT_MODULE_LOADER_SYMBOL,
+    };
     pub use abi_stable;
 }

@@ -3,6 +3,7 @@
 //! pass [`Manifest::check`].
 
 use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
 
 /// The family of integrations a plugin belongs to; the ERP calls capabilities by category.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -81,6 +82,11 @@ pub struct Manifest {
     /// second instance at save or enable time, naming the field and the other instance.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub environment_scoped_fields: Vec<String>,
+    /// Translations, by language tag (`fr`): the Fluent source of the plugin's
+    /// `locales/<lang>.ftl` (see [`crate::i18n`]). Filled in by `export_plugin!` from
+    /// `Plugin::LOCALES`; added in plugin API 1.1, absent from older plugins (English only).
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub locales: BTreeMap<String, String>,
 }
 
 impl Manifest {
@@ -97,6 +103,7 @@ impl Manifest {
             tasks: Vec::new(),
             quotas: Quotas::default(),
             environment_scoped_fields: Vec::new(),
+            locales: BTreeMap::new(),
         }
     }
 

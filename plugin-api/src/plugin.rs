@@ -108,6 +108,11 @@ pub trait Plugin: 'static {
 
     fn manifest() -> Manifest;
 
+    /// Translations: `(language tag, Fluent source)`, usually
+    /// `&[("fr", include_str!("../locales/fr.ftl"))]`. English needs none: it comes from doc
+    /// comments and the test routine. See [`crate::i18n`] for the message ids.
+    const LOCALES: &'static [(&'static str, &'static str)] = &[];
+
     /// Checks the connection with the saved values against the real service.
     fn test(config: &Self::Config, host: &Host<'_>) -> TestReport;
 

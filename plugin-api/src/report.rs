@@ -1,6 +1,11 @@
 //! The result of a test routine: an overall status, a summary, and the steps that led to it
 //! ("get token", "reach API", "check structure"), each timed.
+//!
+//! Names and details are English; a detail or summary built from a [`Text::localized`] also
+//! carries its Fluent message, which the host translates (see [`crate::i18n`]). Step names are
+//! translated by their `step-…` id, with no code.
 
+use crate::i18n::{Message, Text};
 use serde::{Deserialize, Serialize};
 use std::time::Instant;
 
@@ -33,6 +38,23 @@ pub struct Step {
     pub duration_ms: u64,
     #[serde(default)]
     pub detail: String,
+    /// The Fluent message translating `detail` (added in plugin API 1.1).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub message: Option<Message>,
+}
+
+impl Step {
+    /// A step named `name` with its detail in English and, if given, as a message.
+    pub fn new(name: &str, status: Status, duration_ms: u64, detail: impl Into<Text>) -> Self {
+        let detail = detail.into();
+        Step {
+            name: name.to_owned(),
+            status,
+            duration_ms,
+            detail: detail.english,
+            message: detail.message,
+        }
+    }
 }
 
 /// What a passing step found: a value for the next step, a detail for the reader, and
@@ -40,12 +62,12 @@ pub struct Step {
 #[derive(Debug)]
 pub struct Check<T> {
     value: T,
-    detail: String,
+    detail: Text,
     warning: bool,
 }
 
 impl<T> Check<T> {
-    pub fn ok(value: T, detail: impl Into<String>) -> Self {
+    pub fn ok(value: T, detail: impl Into<Text>) -> Self {
         Check {
             value,
             detail: detail.into(),
@@ -53,7 +75,7 @@ impl<T> Check<T> {
         }
     }
 
-    pub fn warning(value: T, detail: impl Into<String>) -> Self {
+    pub fn warning(value: T, detail: impl Into<Text>) -> Self {
         Check {
             value,
             detail: detail.into(),
@@ -68,6 +90,9 @@ pub struct TestReport {
     pub status: Status,
     pub summary: String,
     pub steps: Vec<Step>,
+    /// The Fluent message translating a summary of success (added in plugin API 1.1).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub summary_message: Option<Message>,
 }
 
 impl Default for TestReport {
@@ -82,6 +107,7 @@ impl TestReport {
             status: Status::Ok,
             summary: String::new(),
             steps: Vec::new(),
+            summary_message: None,
         }
     }
 
@@ -92,6 +118,15 @@ impl TestReport {
         name: &str,
         f: impl FnOnce() -> Result<Check<T>, String>,
     ) -> Option<T> {
+        self.step_localized(name, || f().map_err(Text::from))
+    }
+
+    /// Like [`TestReport::step`], for a step whose failure is a translated [`Text`].
+    pub fn step_localized<T>(
+        &mut self,
+        name: &str,
+        f: impl FnOnce() -> Result<Check<T>, Text>,
+    ) -> Option<T> {
         let started = Instant::now();
         let result = f();
         let duration_ms = u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX);
@@ -100,23 +135,13 @@ impl TestReport {
             Ok(check) => (Status::Ok, check.detail, Some(check.value)),
             Err(detail) => (Status::Failed, detail, None),
         };
-        self.push(Step {
-            name: name.to_owned(),
-            status,
-            duration_ms,
-            detail,
-        });
+        self.push(Step::new(name, status, duration_ms, detail));
         value
     }
 
     /// Records a step that was not run, and why.
-    pub fn skip(&mut self, name: &str, reason: impl Into<String>) {
-        self.push(Step {
-            name: name.to_owned(),
-            status: Status::Skipped,
-            duration_ms: 0,
-            detail: reason.into(),
-        });
+    pub fn skip(&mut self, name: &str, reason: impl Into<Text>) {
+        self.push(Step::new(name, Status::Skipped, 0, reason));
     }
 
     /// Records an already-measured step.
@@ -126,7 +151,7 @@ impl TestReport {
 
     /// Computes the overall status and the summary. The summary is `success` when every step
     /// passed, otherwise it names the first failed (or warned) step and its detail.
-    pub fn finish(mut self, success: impl Into<String>) -> Self {
+    pub fn finish(mut self, success: impl Into<Text>) -> Self {
         self.status = self
             .steps
             .iter()
@@ -136,20 +161,19 @@ impl TestReport {
             .unwrap_or(Status::Ok);
         self.summary = match self.steps.iter().find(|s| s.status == self.status) {
             Some(step) if self.status != Status::Ok => format!("{}: {}", step.name, step.detail),
-            _ => success.into(),
+            _ => {
+                let success = success.into();
+                self.summary_message = success.message;
+                success.english
+            }
         };
         self
     }
 
     /// A report made of one failed step, e.g. when the configuration cannot be read.
-    pub fn failed(step: &str, detail: impl Into<String>) -> Self {
+    pub fn failed(step: &str, detail: impl Into<Text>) -> Self {
         let mut report = TestReport::new();
-        report.push(Step {
-            name: step.to_owned(),
-            status: Status::Failed,
-            duration_ms: 0,
-            detail: detail.into(),
-        });
+        report.push(Step::new(step, Status::Failed, 0, detail));
         report.finish("")
     }
 }

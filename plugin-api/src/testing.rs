@@ -297,3 +297,55 @@ pub fn run_task<P: Plugin>(
 pub fn schema<P: Plugin>() -> Value {
     crate::config::config_schema::<P::Config>()
 }
+
+/// The catalog of plugin `P` for `lang`; panics when the plugin has none or it does not parse.
+pub fn catalog<P: Plugin>(lang: &str) -> crate::i18n::Catalog {
+    let Some((_, source)) = P::LOCALES.iter().find(|(l, _)| *l == lang) else {
+        panic!("the plugin has no `{lang}` catalog: add locales/{lang}.ftl to Plugin::LOCALES");
+    };
+    crate::i18n::Catalog::parse(lang, source).unwrap_or_else(|e| panic!("{e}"))
+}
+
+/// Panics, listing what is missing, unless plugin `P`'s `lang` catalog translates every text
+/// of its configuration schema (titles, descriptions, choices) and names no field the schema
+/// does not have. Each plugin's tests call it for each language it ships.
+pub fn assert_catalog_complete<P: Plugin>(lang: &str) {
+    let catalog = catalog::<P>(lang);
+    let schema = schema::<P>();
+    let missing: Vec<String> = crate::i18n::missing_in_schema(&schema, &catalog)
+        .iter()
+        .map(|e| format!("  {} = {}", e.key(), e.english))
+        .collect();
+    assert!(
+        missing.is_empty(),
+        "locales/{lang}.ftl lacks {} translation(s) (id = English):\n{}",
+        missing.len(),
+        missing.join("\n")
+    );
+    let source = P::LOCALES
+        .iter()
+        .find(|(l, _)| *l == lang)
+        .map(|(_, s)| *s)
+        .unwrap_or_default();
+    let unknown = crate::i18n::unknown_fields(&schema, source);
+    assert!(
+        unknown.is_empty(),
+        "locales/{lang}.ftl translates fields the schema does not have: {unknown:?}"
+    );
+}
+
+/// Panics, listing what is missing, unless plugin `P`'s `lang` catalog translates every step
+/// name and message of `report` (e.g. one a test got from [`test()`]).
+pub fn assert_report_translated<P: Plugin>(report: &TestReport, lang: &str) {
+    let catalog = catalog::<P>(lang);
+    let missing: Vec<String> = crate::i18n::missing_in_report(report, &catalog)
+        .iter()
+        .map(|e| format!("  {} = {}", e.key(), e.english))
+        .collect();
+    assert!(
+        missing.is_empty(),
+        "locales/{lang}.ftl lacks {} translation(s) of the test report (id = English):\n{}",
+        missing.len(),
+        missing.join("\n")
+    );
+}

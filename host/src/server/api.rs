@@ -511,31 +511,42 @@ async fn list_plugins(State(app): State<AppState>) -> Json<PluginList> {
 
 /// A plugin's configuration schema (JSON Schema draft-07), as the console renders it.
 #[utoipa::path(get, path = "/api/plugins/{plugin}/schema", tag = "plugins",
-    params(("plugin" = String, Path, description = "Plugin id, e.g. `sirene`")),
-    responses((status = 200, description = "JSON Schema (draft-07)", body = Object),
+    params(("plugin" = String, Path, description = "Plugin id, e.g. `sirene`"),
+        crate::i18n::LangQuery,
+        ("Accept-Language" = Option<String>, Header, description = "Used when `lang` is absent")),
+    responses((status = 200, description = "JSON Schema (draft-07), titles and descriptions in the language of `Content-Language`", body = Object),
+        (status = 400, description = "`lang` is not a language tag", body = ErrorBody),
         (status = 404, body = ErrorBody), (status = 401, body = ErrorBody)))]
 async fn plugin_schema(
     State(app): State<AppState>,
     Path(plugin): Path<String>,
+    ApiQuery(lang): ApiQuery<crate::i18n::LangQuery>,
+    headers: axum::http::HeaderMap,
 ) -> Result<Response, ApiError> {
-    let body =
-        app.schema_json(&plugin)
-            .ok_or_else(|| crate::instances::ConfigError::UnknownPlugin {
-                plugin: plugin.clone(),
-                loaded: app
-                    .engine
-                    .registry
-                    .plugins
-                    .iter()
-                    .map(|p| p.id().to_owned())
-                    .collect::<Vec<_>>()
-                    .join(", "),
-            })?;
+    let lang = match app.engine.registry.get(&plugin) {
+        Some(p) => crate::i18n::choose_for_request(p, &lang, &headers)
+            .map_err(|e| ApiError::bad_request(e.to_string()))?,
+        None => crate::i18n::ENGLISH.to_owned(),
+    };
+    let body = app.schema_json_in(&plugin, &lang).ok_or_else(|| {
+        crate::instances::ConfigError::UnknownPlugin {
+            plugin: plugin.clone(),
+            loaded: app
+                .engine
+                .registry
+                .plugins
+                .iter()
+                .map(|p| p.id().to_owned())
+                .collect::<Vec<_>>()
+                .join(", "),
+        }
+    })?;
     Ok((
         [(
             header::CONTENT_TYPE,
             HeaderValue::from_static("application/json"),
         )],
+        crate::i18n::language_headers(&lang),
         body,
     )
         .into_response())
@@ -743,16 +754,20 @@ async fn disable_instance(
 /// over them (not saved; the result is then not recorded as the last test).
 #[utoipa::path(post, path = "/api/instances/{id}/test", tag = "instances",
     request_body(content = TestRequest, description = "optional"),
-    params(("id" = String, Path, description = "Instance id")),
-    responses((status = 200, description = "the report, whatever its status", body = TestReportDoc),
+    params(("id" = String, Path, description = "Instance id"), crate::i18n::LangQuery,
+        ("Accept-Language" = Option<String>, Header, description = "Used when `lang` is absent")),
+    responses((status = 200, description = "the report, whatever its status, in the language of `Content-Language`", body = TestReportDoc),
         (status = 422, description = "an unsaved value is invalid", body = ErrorBody),
+        (status = 400, description = "`lang` is not a language tag, or the body is not valid", body = ErrorBody),
         (status = 404, body = ErrorBody)))]
 async fn run_test(
     State(app): State<AppState>,
     Extension(who): Extension<Principal>,
     Path(id): Path<String>,
+    ApiQuery(lang): ApiQuery<crate::i18n::LangQuery>,
+    headers: axum::http::HeaderMap,
     body: Bytes,
-) -> Result<Json<TestReportDoc>, ApiError> {
+) -> Result<Response, ApiError> {
     let request: TestRequest = if body.iter().all(u8::is_ascii_whitespace) {
         TestRequest::default()
     } else {
@@ -760,18 +775,50 @@ async fn run_test(
             .map_err(|e| ApiError::bad_request(format!("the request body is not valid: {e}")))?
     };
     let report = actions::test(&app, who.actor(), &id, &request.values).await?;
-    Ok(Json(report.into()))
+    let (lang, report) = report_for_request(&app, &id, report, &lang, &headers)?;
+    Ok((
+        crate::i18n::language_headers(&lang),
+        Json(TestReportDoc::from(report)),
+    )
+        .into_response())
+}
+
+/// A test report of instance `id` in the language the request asks for, and that language.
+fn report_for_request(
+    app: &AppState,
+    id: &str,
+    report: TestReport,
+    lang: &crate::i18n::LangQuery,
+    headers: &axum::http::HeaderMap,
+) -> Result<(String, TestReport), ApiError> {
+    let plugin = actions::instance_id(id)
+        .ok()
+        .and_then(|id| app.engine.store.get(&id).ok())
+        .and_then(|r| app.engine.registry.get(&r.plugin).cloned());
+    Ok(match plugin {
+        Some(p) => {
+            let lang = crate::i18n::choose_for_request(&p, lang, headers)
+                .map_err(|e| ApiError::bad_request(e.to_string()))?;
+            let report = crate::i18n::report_in(&p, report, &lang);
+            (lang, report)
+        }
+        None => (crate::i18n::ENGLISH.to_owned(), report),
+    })
 }
 
 /// The last recorded test of an instance.
 #[utoipa::path(get, path = "/api/instances/{id}/test", tag = "instances",
-    params(("id" = String, Path, description = "Instance id")),
-    responses((status = 200, body = LastTest),
+    params(("id" = String, Path, description = "Instance id"), crate::i18n::LangQuery,
+        ("Accept-Language" = Option<String>, Header, description = "Used when `lang` is absent")),
+    responses((status = 200, description = "in the language of `Content-Language`", body = LastTest),
+        (status = 400, description = "`lang` is not a language tag", body = ErrorBody),
         (status = 404, description = "`not_found`, or `not_tested` when never tested", body = ErrorBody)))]
 async fn last_test(
     State(app): State<AppState>,
     Path(id): Path<String>,
-) -> Result<Json<LastTest>, ApiError> {
+    ApiQuery(lang): ApiQuery<crate::i18n::LangQuery>,
+    headers: axum::http::HeaderMap,
+) -> Result<Response, ApiError> {
     let id = actions::instance_id(&id)?;
     app.engine
         .store
@@ -784,10 +831,15 @@ async fn last_test(
             format!("instance `{id}` has not been tested yet"),
         )
     })?;
-    Ok(Json(LastTest {
-        at_ms,
-        report: report.into(),
-    }))
+    let (lang, report) = report_for_request(&app, id.as_str(), report, &lang, &headers)?;
+    Ok((
+        crate::i18n::language_headers(&lang),
+        Json(LastTest {
+            at_ms,
+            report: report.into(),
+        }),
+    )
+        .into_response())
 }
 
 /// The audit history of one instance, newest first.

@@ -154,6 +154,8 @@ pub struct Inner {
     /// What the server derives from each loaded plugin, by plugin (see [`plugin_key`]).
     views: std::sync::RwLock<HashMap<usize, Arc<PluginViews>>>,
     openapi: Bytes,
+    /// The same views in other languages than English (see [`crate::i18n`]).
+    localized: crate::i18n::LocalizedViews,
 }
 
 impl std::fmt::Debug for AppState {
@@ -194,6 +196,7 @@ impl AppState {
             web,
             views: std::sync::RwLock::new(HashMap::new()),
             openapi: Bytes::from(openapi::json()),
+            localized: crate::i18n::LocalizedViews::default(),
         })))
     }
 
@@ -225,6 +228,27 @@ impl AppState {
     pub fn form_model(&self, plugin: &str) -> Option<Arc<form::FormModel>> {
         let p = self.engine.registry.get(plugin)?.clone();
         Some(self.views(&p).form.clone())
+    }
+
+    /// What is derived from a plugin, in language `lang` (English, or one it ships: see
+    /// [`crate::i18n::choose`]).
+    pub fn views_in(&self, plugin: &Arc<LoadedPlugin>, lang: &str) -> Arc<PluginViews> {
+        if lang == crate::i18n::ENGLISH || !plugin.manifest.locales.contains_key(lang) {
+            return self.views(plugin);
+        }
+        self.localized.get(plugin_key(plugin), plugin, lang)
+    }
+
+    /// A loaded plugin's schema as JSON bytes, in `lang`.
+    pub fn schema_json_in(&self, plugin: &str, lang: &str) -> Option<Bytes> {
+        let p = self.engine.registry.get(plugin)?.clone();
+        Some(self.views_in(&p, lang).schema.clone())
+    }
+
+    /// The form model of a loaded plugin, in `lang`.
+    pub fn form_model_in(&self, plugin: &str, lang: &str) -> Option<Arc<form::FormModel>> {
+        let p = self.engine.registry.get(plugin)?.clone();
+        Some(self.views_in(&p, lang).form.clone())
     }
 
     /// The last recorded test of an instance.

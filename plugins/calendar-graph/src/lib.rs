@@ -32,6 +32,9 @@ pub struct CalendarGraph;
 impl Plugin for CalendarGraph {
     type Config = Config;
 
+    const LOCALES: &'static [(&'static str, &'static str)] =
+        &[("fr", include_str!("../locales/fr.ftl"))];
+
     fn manifest() -> Manifest {
         let mut m = Manifest::new(
             "calendar-graph",
@@ -153,10 +156,17 @@ fn test_routine(config: &Config, host: &Host<'_>) -> TestReport {
     if opened.is_none() {
         return report.finish("");
     }
-    report.finish(format!(
-        "Microsoft Graph answers at {}; the calendar of {mailbox} can be synchronised",
-        config.graph_base()
-    ))
+    report.finish(
+        Text::localized(
+            "summary-ok",
+            format!(
+                "Microsoft Graph answers at {}; the calendar of {mailbox} can be synchronised",
+                config.graph_base()
+            ),
+        )
+        .arg("url", config.graph_base().to_string())
+        .arg("mailbox", mailbox.to_string()),
+    )
 }
 
 /// The `roles` claim (application permissions) of a JWT access token; `None` when the token

@@ -90,6 +90,7 @@ fn test_routine_gets_a_graph_token_checks_roles_and_opens_the_calendar() {
         r#"{"id":"AAMk","name":"Calendar","canEdit":true}"#,
     );
     let report = testing::test::<CalendarGraph>(config(), &host);
+    testing::assert_report_translated::<CalendarGraph>(&report, "fr");
     assert_eq!(report.status, Status::Ok, "{report:?}");
     let names: Vec<_> = report.steps.iter().map(|s| s.name.as_str()).collect();
     assert_eq!(names, ["get token", "check permission", "open calendar"]);
@@ -114,6 +115,7 @@ fn test_routine_gets_a_graph_token_checks_roles_and_opens_the_calendar() {
         r#"{"name":"Calendar"}"#,
     );
     let report = testing::test::<CalendarGraph>(config(), &host);
+    testing::assert_report_translated::<CalendarGraph>(&report, "fr");
     assert_eq!(report.status, Status::Failed);
     assert!(
         report.summary.starts_with("check permission:"),
@@ -142,6 +144,7 @@ fn expired_secret_and_unknown_mailbox_are_explained_with_their_field() {
         r#"{"error":"invalid_client","error_description":"AADSTS7000222: The provided client secret keys for app 'app-id' are expired.","error_codes":[7000222]}"#,
     );
     let report = testing::test::<CalendarGraph>(config(), &host);
+    testing::assert_report_translated::<CalendarGraph>(&report, "fr");
     assert_eq!(report.status, Status::Failed);
     assert!(report.summary.contains("has expired"), "{}", report.summary);
     assert!(
@@ -321,4 +324,9 @@ fn lost_state_finds_events_by_their_erp_id_instead_of_duplicating_them() {
         .iter()
         .any(|r| r.method == Method::Post && r.url.starts_with(GRAPH)));
     assert_eq!(host.state().len(), 1, "the link of SO-1 is saved again");
+}
+
+#[test]
+fn the_french_catalog_translates_the_whole_schema() {
+    testing::assert_catalog_complete::<CalendarGraph>("fr");
 }

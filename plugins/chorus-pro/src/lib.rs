@@ -38,6 +38,9 @@ pub struct ChorusPro;
 impl Plugin for ChorusPro {
     type Config = Config;
 
+    const LOCALES: &'static [(&'static str, &'static str)] =
+        &[("fr", include_str!("../locales/fr.ftl"))];
+
     fn manifest() -> Manifest {
         let mut m = Manifest::new(
             "chorus-pro",
@@ -187,12 +190,22 @@ fn test_routine(config: &Config, host: &Host<'_>) -> TestReport {
     }
     let attached = report.step("check attachment", || check_attachment(config, &client));
     match structure.filter(|_| attached.is_some()) {
-        Some(s) => report.finish(format!(
-            "Chorus Pro {env} ready: structure {} ({}) reached with the technical account {}",
-            config.structure(),
-            s.designation_structure.as_deref().unwrap_or("no name"),
-            config.technical_login.trim()
-        )),
+        Some(s) => {
+            let name = s.designation_structure.as_deref().unwrap_or("no name");
+            let summary = Text::localized(
+                "summary-ok",
+                format!(
+                    "Chorus Pro {env} ready: structure {} ({name}) reached with the technical account {}",
+                    config.structure(),
+                    config.technical_login.trim()
+                ),
+            )
+            .arg("environment", env.to_string())
+            .arg("structure", config.structure().to_string())
+            .arg("name", name)
+            .arg("login", config.technical_login.trim());
+            report.finish(summary)
+        }
         None => report.finish(""),
     }
 }

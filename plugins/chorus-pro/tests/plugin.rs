@@ -201,6 +201,7 @@ fn no_secret_in(text: &str) {
 fn test_routine_passes_and_sends_both_credentials() {
     let host = host();
     let report = testing::test::<ChorusPro>(config(), &host);
+    testing::assert_report_translated::<ChorusPro>(&report, "fr");
     assert_eq!(report.status, Status::Ok, "{report:#?}");
     let names: Vec<&str> = report.steps.iter().map(|s| s.name.as_str()).collect();
     assert_eq!(
@@ -258,6 +259,7 @@ fn a_refused_client_secret_is_named_and_stops_the_routine() {
         r#"{"error":"invalid_client","error_description":"Client authentication failed"}"#,
     );
     let report = testing::test::<ChorusPro>(config(), &host);
+    testing::assert_report_translated::<ChorusPro>(&report, "fr");
     assert_eq!(report.status, Status::Failed);
     assert_eq!(report.steps[0].status, Status::Failed);
     assert!(
@@ -310,6 +312,7 @@ fn an_unknown_structure_is_named() {
         r#"{"codeRetour":20001,"libelle":"Aucune structure ne correspond aux critères de recherche"}"#,
     );
     let report = testing::test::<ChorusPro>(config(), &host);
+    testing::assert_report_translated::<ChorusPro>(&report, "fr");
     assert_eq!(report.status, Status::Failed);
     let step = &report.steps[2];
     assert_eq!(step.status, Status::Failed);
@@ -1314,4 +1317,9 @@ fn an_integrated_invoice_is_followed_to_payment() {
     // Paid: the follow-up has nothing left to ask.
     let outcome = testing::run_task::<ChorusPro>("follow_deposits", config(), &host).unwrap();
     assert_eq!(outcome.summary, "no deposit in progress");
+}
+
+#[test]
+fn the_french_catalog_translates_the_whole_schema() {
+    testing::assert_catalog_complete::<ChorusPro>("fr");
 }

@@ -47,6 +47,9 @@ pub struct EinvoiceAfnor;
 impl Plugin for EinvoiceAfnor {
     type Config = Config;
 
+    const LOCALES: &'static [(&'static str, &'static str)] =
+        &[("fr", include_str!("../locales/fr.ftl"))];
+
     fn manifest() -> Manifest {
         let mut m = Manifest::new(
             "einvoice-afnor",
@@ -233,11 +236,19 @@ fn test_routine(config: &Config, host: &Host<'_>) -> TestReport {
         ))
     });
     match (flow, company) {
-        (Some(()), Some(name)) => report.finish(format!(
-            "approved platform ({}) ready for {} ({name})",
-            config.environment,
-            config.company()
-        )),
+        (Some(()), Some(name)) => report.finish(
+            Text::localized(
+                "summary-ok",
+                format!(
+                    "approved platform ({}) ready for {} ({name})",
+                    config.environment,
+                    config.company()
+                ),
+            )
+            .arg("environment", config.environment.to_string())
+            .arg("siren", config.company().to_string())
+            .arg("name", name.to_string()),
+        ),
         _ => report.finish(""),
     }
 }

@@ -116,6 +116,7 @@ fn cdar(number: &str, code: &str, reason: Option<&str>) -> String {
 fn the_test_routine_checks_token_services_and_company() {
     let host = host();
     let report = testing::test::<EinvoiceAfnor>(config(), &host);
+    testing::assert_report_translated::<EinvoiceAfnor>(&report, "fr");
     assert_eq!(report.status, Status::Ok, "{report:?}");
     assert!(
         report.summary.contains("BOULANGERIE PASCALE"),
@@ -431,4 +432,9 @@ fn the_schema_renders_as_a_form() {
     for (name, field) in schema["properties"].as_object().unwrap() {
         assert!(field.get("title").is_some(), "{name} has no title");
     }
+}
+
+#[test]
+fn the_french_catalog_translates_the_whole_schema() {
+    testing::assert_catalog_complete::<EinvoiceAfnor>("fr");
 }

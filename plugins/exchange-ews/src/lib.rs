@@ -35,6 +35,9 @@ pub struct ExchangeEws;
 impl Plugin for ExchangeEws {
     type Config = Config;
 
+    const LOCALES: &'static [(&'static str, &'static str)] =
+        &[("fr", include_str!("../locales/fr.ftl"))];
+
     fn manifest() -> Manifest {
         let mut m = Manifest::new(
             "exchange-ews",
@@ -117,7 +120,7 @@ fn test_routine(config: &Config, host: &Host<'_>) -> TestReport {
         return report.finish("");
     };
 
-    let whose = match envelope.access {
+    let whose = match &envelope.access {
         Access::Own => "the delegated user's own calendar".to_owned(),
         Access::Delegate(m) => format!("the calendar of {m} (as a delegate)"),
         Access::Impersonate(m) => format!("the calendar of {m} (impersonated)"),
@@ -146,9 +149,17 @@ fn test_routine(config: &Config, host: &Host<'_>) -> TestReport {
     if opened.is_none() {
         return report.finish("");
     }
-    report.finish(format!(
-        "Exchange answers at {url}; {whose} can be synchronised"
-    ))
+    let english = format!("Exchange answers at {url}; {whose} can be synchronised");
+    let summary = match &envelope.access {
+        Access::Own => Text::localized("summary-ok-own", english),
+        Access::Delegate(m) => {
+            Text::localized("summary-ok-delegate", english).arg("mailbox", m.to_string())
+        }
+        Access::Impersonate(m) => {
+            Text::localized("summary-ok-impersonate", english).arg("mailbox", m.to_string())
+        }
+    };
+    report.finish(summary.arg("url", url))
 }
 
 fn describe_test_error(ews: &Ews<'_, '_>, e: CallError, mailbox: Option<&str>) -> String {

@@ -76,6 +76,7 @@ fn manifest_serves_calendar_sync() {
 fn incomplete_configuration_fails_before_any_request() {
     let host = ScriptedHost::new();
     let report = testing::test::<ExchangeEws>(json!({"use_oauth": true}), &host);
+    testing::assert_report_translated::<ExchangeEws>(&report, "fr");
     assert_eq!(report.status, Status::Failed);
     assert_eq!(report.steps[0].name, "check configuration");
     assert!(report.summary.contains("tenant id"), "{}", report.summary);
@@ -87,6 +88,7 @@ fn basic_test_routine_opens_the_own_calendar() {
     let host = ScriptedHost::new();
     host.on_fn(Method::Post, EWS, |_| xml(200, GETFOLDER));
     let report = testing::test::<ExchangeEws>(basic(), &host);
+    testing::assert_report_translated::<ExchangeEws>(&report, "fr");
     assert_eq!(report.status, Status::Ok, "{report:?}");
     assert!(report.steps[0]
         .detail
@@ -116,6 +118,7 @@ fn oauth_test_routine_gets_an_app_only_token_and_impersonates() {
     );
     host.on_fn(Method::Post, EWS, |_| xml(200, GETFOLDER));
     let report = testing::test::<ExchangeEws>(oauth(), &host);
+    testing::assert_report_translated::<ExchangeEws>(&report, "fr");
     assert_eq!(report.status, Status::Ok, "{report:?}");
     let names: Vec<_> = report.steps.iter().map(|s| s.name.as_str()).collect();
     assert_eq!(names, ["get token", "reach EWS", "open calendar"]);
@@ -450,4 +453,9 @@ fn a_password_against_exchange_online_is_refused_before_any_request() {
         report.summary
     );
     assert!(host.requests().is_empty());
+}
+
+#[test]
+fn the_french_catalog_translates_the_whole_schema() {
+    testing::assert_catalog_complete::<ExchangeEws>("fr");
 }

@@ -32,6 +32,9 @@ pub struct MindeeOcr;
 impl Plugin for MindeeOcr {
     type Config = Config;
 
+    const LOCALES: &'static [(&'static str, &'static str)] =
+        &[("fr", include_str!("../locales/fr.ftl"))];
+
     fn manifest() -> Manifest {
         let mut m = Manifest::new(
             "ocr-mindee",
@@ -228,12 +231,19 @@ fn test_routine(config: &Config, host: &Host<'_>) -> TestReport {
     if allowed.is_none() {
         return report.finish("");
     }
-    report.finish(format!(
-        "Mindee expense receipts {} is reachable at {} and accepts the token (checked without \
-         consuming a prediction)",
-        config.product_version.path(),
-        config.base_url()
-    ))
+    report.finish(
+        Text::localized(
+            "summary-ok-v1",
+            format!(
+                "Mindee expense receipts {} is reachable at {} and accepts the token (checked \
+                 without consuming a prediction)",
+                config.product_version.path(),
+                config.base_url()
+            ),
+        )
+        .arg("product", config.product_version.path().to_string())
+        .arg("url", config.base_url().to_string()),
+    )
 }
 
 /// The API v2 test routine: `GET /v2/search/models` lists the key's models without reading
@@ -349,10 +359,17 @@ fn test_routine_v2(config: &Config, host: &Host<'_>, mut report: TestReport) -> 
     if found.is_none() {
         return report.finish("");
     }
-    report.finish(format!(
-        "Mindee API v2 is reachable at {base}, accepts the key and knows model {model_id} \
-         (checked by listing the models: no document read, no page billed)"
-    ))
+    report.finish(
+        Text::localized(
+            "summary-ok-v2",
+            format!(
+                "Mindee API v2 is reachable at {base}, accepts the key and knows model \
+                 {model_id} (checked by listing the models: no document read, no page billed)"
+            ),
+        )
+        .arg("url", base.to_string())
+        .arg("model", model_id.to_string()),
+    )
 }
 
 export_plugin!(MindeeOcr);

@@ -465,6 +465,7 @@ fn the_test_routine_sends_an_empty_upload_and_reads_the_400() {
     let host = ScriptedHost::new();
     answers(&host, V5_URL, vec![(400, NO_FILE)]);
     let report = testing::test::<MindeeOcr>(config(), &host);
+    testing::assert_report_translated::<MindeeOcr>(&report, "fr");
     assert_eq!(report.status, Status::Ok, "{report:#?}");
     let names: Vec<&str> = report.steps.iter().map(|s| s.name.as_str()).collect();
     assert_eq!(
@@ -554,6 +555,7 @@ fn the_test_routine_reports_transport_and_configuration_problems() {
         "connection refused",
     );
     let report = testing::test::<MindeeOcr>(config(), &host);
+    testing::assert_report_translated::<MindeeOcr>(&report, "fr");
     assert_eq!(step(&report, "reach API").status, Status::Failed);
     assert!(
         report.summary.contains("connection refused"),
@@ -946,6 +948,7 @@ fn v2_test_routine_lists_models_without_reading_a_document() {
         V2_E401,
     );
     let report = testing::test::<MindeeOcr>(config_v2(), &host);
+    testing::assert_report_translated::<MindeeOcr>(&report, "fr");
     assert_eq!(report.status, Status::Failed);
     assert_eq!(step(&report, "authenticate").status, Status::Failed);
     assert!(step(&report, "authenticate")
@@ -973,4 +976,9 @@ fn v2_configuration_is_checked_before_any_request() {
     assert_eq!(e.field.as_deref(), Some("token"));
     assert!(!e.message.contains(V2_KEY));
     assert!(host.requests().is_empty());
+}
+
+#[test]
+fn the_french_catalog_translates_the_whole_schema() {
+    testing::assert_catalog_complete::<MindeeOcr>("fr");
 }

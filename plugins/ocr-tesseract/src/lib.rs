@@ -35,6 +35,9 @@ pub struct TesseractOcr;
 impl Plugin for TesseractOcr {
     type Config = Config;
 
+    const LOCALES: &'static [(&'static str, &'static str)] =
+        &[("fr", include_str!("../locales/fr.ftl"))];
+
     fn manifest() -> Manifest {
         let mut m = Manifest::new(
             "ocr-tesseract",
@@ -267,11 +270,19 @@ fn test_routine(config: &Config) -> TestReport {
     if checked.is_none() {
         return report.finish("");
     }
-    report.finish(format!(
-        "Tesseract {version} reads receipts on this machine ({}, psm {})",
-        config.languages_arg(),
-        config.page_segmentation.psm()
-    ))
+    report.finish(
+        Text::localized(
+            "summary-ok",
+            format!(
+                "Tesseract {version} reads receipts on this machine ({}, psm {})",
+                config.languages_arg(),
+                config.page_segmentation.psm()
+            ),
+        )
+        .arg("version", version.to_string())
+        .arg("languages", config.languages_arg().to_string())
+        .arg("psm", config.page_segmentation.psm().to_string()),
+    )
 }
 
 /// Reads the drawn receipt with this instance's settings and compares.

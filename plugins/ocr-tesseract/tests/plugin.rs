@@ -205,6 +205,7 @@ const RECEIPTS: [Expected; 4] = [
 #[test]
 fn the_test_routine_finds_the_engine_and_reads_its_own_receipt() {
     let report = testing::test::<TesseractOcr>(config(), &ScriptedHost::new());
+    testing::assert_report_translated::<TesseractOcr>(&report, "fr");
     assert_eq!(report.status, Status::Ok, "{report:#?}\n{INSTALL}");
     let names: Vec<&str> = report.steps.iter().map(|s| s.name.as_str()).collect();
     assert_eq!(
@@ -248,6 +249,7 @@ fn a_missing_language_is_named_with_its_package() {
         with(config(), json!({"languages": "fra+klingon"})),
         &ScriptedHost::new(),
     );
+    testing::assert_report_translated::<TesseractOcr>(&report, "fr");
     assert_eq!(report.status, Status::Failed);
     let languages = step(&report, "languages");
     assert_eq!(languages.status, Status::Failed);
@@ -516,4 +518,9 @@ fn the_manifest_serves_the_mindee_capability() {
     )
     .unwrap_err();
     assert_eq!(e.kind, ErrorKind::Unsupported);
+}
+
+#[test]
+fn the_french_catalog_translates_the_whole_schema() {
+    testing::assert_catalog_complete::<TesseractOcr>("fr");
 }

@@ -33,6 +33,9 @@ pub struct Sirene;
 impl Plugin for Sirene {
     type Config = Config;
 
+    const LOCALES: &'static [(&'static str, &'static str)] =
+        &[("fr", include_str!("../locales/fr.ftl"))];
+
     fn manifest() -> Manifest {
         let mut m = Manifest::new(
             "sirene",
@@ -70,7 +73,11 @@ impl Plugin for Sirene {
         let Some(info) = report.step("reach service", || {
             client
                 .get_json("/informations", Target::Informations)
-                .map(|info| Check::ok(info, format!("{url} answered")))
+                .map(|info| {
+                    let detail = Text::localized("reach-service-ok", format!("{url} answered"))
+                        .arg("url", url.as_str());
+                    Check::ok(info, detail)
+                })
                 .map_err(|e| e.message)
         }) else {
             return report.finish("");
@@ -83,8 +90,14 @@ impl Plugin for Sirene {
             .step("data freshness", || status::freshness(&info, now))
             .flatten();
         let summary = match day {
-            Some(day) => format!("Sirene {version} is UP, data of {day}"),
-            None => format!("Sirene {version} is UP"),
+            Some(day) => Text::localized(
+                "summary-up-with-data",
+                format!("Sirene {version} is UP, data of {day}"),
+            )
+            .arg("version", version.as_str())
+            .arg("day", day.as_str()),
+            None => Text::localized("summary-up", format!("Sirene {version} is UP"))
+                .arg("version", version.as_str()),
         };
         report.finish(summary)
     }

@@ -156,6 +156,7 @@ fn test_routine_passes_with_a_good_key() {
         informations("2026-11-27T23:43:04.000"),
     );
     let report = testing::test::<Sirene>(api_key_config(), &host);
+    testing::assert_report_translated::<Sirene>(&report, "fr");
     assert_eq!(report.status, Status::Ok, "{report:?}");
     assert_eq!(report.summary, "Sirene 3.11.4 is UP, data of 2026-11-27");
     assert_eq!(
@@ -188,6 +189,7 @@ fn test_routine_warns_about_stale_data() {
         informations("2026-11-10T23:43:04.000"),
     );
     let report = testing::test::<Sirene>(api_key_config(), &host);
+    testing::assert_report_translated::<Sirene>(&report, "fr");
     assert_eq!(report.status, Status::Warning);
     assert!(
         report
@@ -208,6 +210,7 @@ fn test_routine_explains_a_refused_key() {
         r#"{"message":"Unauthorized","http_status_code":401}"#,
     );
     let report = testing::test::<Sirene>(api_key_config(), &host);
+    testing::assert_report_translated::<Sirene>(&report, "fr");
     assert_eq!(report.status, Status::Failed);
     assert!(
         report.summary.starts_with(
@@ -603,4 +606,9 @@ fn switched_off_lookups_are_refused_before_any_request() {
     // Switched on (the default), the same lookup is answered.
     config["enabled"] = json!(true);
     assert!(lookup(&host, &config, "32816124500027").is_ok());
+}
+
+#[test]
+fn the_french_catalog_translates_the_whole_schema() {
+    testing::assert_catalog_complete::<Sirene>("fr");
 }

@@ -38,6 +38,9 @@ pub struct Universign;
 impl Plugin for Universign {
     type Config = Config;
 
+    const LOCALES: &'static [(&'static str, &'static str)] =
+        &[("fr", include_str!("../locales/fr.ftl"))];
+
     fn manifest() -> Manifest {
         let mut m = Manifest::new(
             "universign",
@@ -186,10 +189,14 @@ fn test_routine(config: &Config, host: &Host<'_>) -> TestReport {
             None => Ok(Check::ok((), detail)),
         }
     });
-    report.finish(format!(
-        "Universign at {url} accepted user {:?}",
-        config.user()
-    ))
+    report.finish(
+        Text::localized(
+            "summary-ok",
+            format!("Universign at {url} accepted user {:?}", config.user()),
+        )
+        .arg("url", url.to_string())
+        .arg("user", config.user().to_string()),
+    )
 }
 
 export_plugin!(Universign);

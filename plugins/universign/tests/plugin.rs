@@ -355,6 +355,7 @@ fn manifest_declares_the_capabilities_and_the_task() {
 fn test_routine_authenticates_without_changing_anything() {
     let (host, scripted) = setup();
     let report = testing::test::<Universign>(config(), &host);
+    testing::assert_report_translated::<Universign>(&report, "fr");
     assert_eq!(report.status, Status::Ok, "{report:#?}");
     assert_eq!(
         report.summary,
@@ -388,6 +389,7 @@ fn test_routine_tells_bad_credentials_from_an_unreachable_url() {
     let mut bad = config();
     bad["password"] = json!("wrong");
     let report = testing::test::<Universign>(bad, &host);
+    testing::assert_report_translated::<Universign>(&report, "fr");
     assert_eq!(report.status, Status::Failed);
     assert_eq!(report.steps[0].status, Status::Ok);
     assert_eq!(report.steps[1].name, "authenticate");
@@ -440,6 +442,7 @@ fn short_interval_and_disabled_signature_are_warnings() {
     c["poll_interval_secs"] = json!(60);
     c["enabled"] = json!(false);
     let report = testing::test::<Universign>(c, &host);
+    testing::assert_report_translated::<Universign>(&report, "fr");
     assert_eq!(report.status, Status::Warning, "{report:#?}");
     assert!(
         report.summary.contains("below the advised 300 s"),
@@ -888,4 +891,9 @@ fn universign_refuses_to_cancel_a_completed_transaction() {
     );
     let e = cancel(&host, "no-such-tx").unwrap_err();
     assert_eq!(e.kind, ErrorKind::NotFound, "{}", e.message);
+}
+
+#[test]
+fn the_french_catalog_translates_the_whole_schema() {
+    testing::assert_catalog_complete::<Universign>("fr");
 }

@@ -144,6 +144,18 @@ impl Server {
     ) -> (u16, Value) {
         http(self.addr, method, path, token, body)
     }
+
+    /// [`Server::http`] with extra request headers; also returns the answer's head.
+    pub fn http_with_headers(
+        &self,
+        method: &str,
+        path: &str,
+        token: Option<&str>,
+        headers: &[(&str, &str)],
+        body: Option<&str>,
+    ) -> (u16, String, Value) {
+        http_with_headers(self.addr, method, path, token, headers, body)
+    }
 }
 
 impl Drop for Server {
@@ -171,6 +183,20 @@ pub fn http(
     token: Option<&str>,
     body: Option<&str>,
 ) -> (u16, Value) {
+    let (status, _, body) = http_with_headers(addr, method, path, token, &[], body);
+    (status, body)
+}
+
+/// [`http`] with extra request headers; also returns the answer's head (status line and
+/// headers, as received).
+pub fn http_with_headers(
+    addr: SocketAddr,
+    method: &str,
+    path: &str,
+    token: Option<&str>,
+    headers: &[(&str, &str)],
+    body: Option<&str>,
+) -> (u16, String, Value) {
     let mut stream = TcpStream::connect(addr).unwrap_or_else(|e| panic!("connect to {addr}: {e}"));
     stream
         .set_read_timeout(Some(Duration::from_secs(60)))
@@ -178,6 +204,9 @@ pub fn http(
     let mut request = format!("{method} {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n");
     if let Some(token) = token {
         request.push_str(&format!("Authorization: Bearer {token}\r\n"));
+    }
+    for (name, value) in headers {
+        request.push_str(&format!("{name}: {value}\r\n"));
     }
     let body = body.unwrap_or("");
     request.push_str(&format!(
@@ -208,6 +237,7 @@ pub fn http(
     };
     (
         status,
+        head.to_owned(),
         serde_json::from_str(&body).unwrap_or(Value::String(body)),
     )
 }

@@ -223,25 +223,33 @@ fn the_committed_schemas_are_the_plugins() {
     let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../schemas");
     let mut stale = Vec::new();
     for (_, id) in bundled {
-        let printed = env.ok(&["schema", id]).json();
-        let path = dir.join(format!("{id}.schema.json"));
-        let committed: Option<serde_json::Value> = std::fs::read_to_string(&path)
-            .ok()
-            .and_then(|t| serde_json::from_str(&t).ok());
-        if committed.as_ref() != Some(&printed) {
-            stale.push(path.display().to_string());
+        // English at the top, each other language in its own folder (`schemas/fr/`).
+        for (lang, folder) in [("en", dir.clone()), ("fr", dir.join("fr"))] {
+            let printed = env.ok(&["schema", id, "--lang", lang]).json();
+            let path = folder.join(format!("{id}.schema.json"));
+            let committed: Option<serde_json::Value> = std::fs::read_to_string(&path)
+                .ok()
+                .and_then(|t| serde_json::from_str(&t).ok());
+            if committed.as_ref() != Some(&printed) {
+                stale.push(path.display().to_string());
+            }
         }
     }
     assert!(
         stale.is_empty(),
         "stale schemas: {stale:?}; regenerate each with \
-         `passerelle --plugin-dir target/debug schema <id> > schemas/<id>.schema.json` (as .ci/run does)"
+         `passerelle --plugin-dir target/debug schema <id> [--lang fr] > schemas/[fr/]<id>.schema.json` (as .ci/run does)"
     );
-    let files = std::fs::read_dir(&dir).unwrap().count();
-    assert_eq!(
-        files,
-        bundled.len(),
-        "a schema in {} has no bundled plugin",
-        dir.display()
-    );
+    for folder in [dir.clone(), dir.join("fr")] {
+        let files = std::fs::read_dir(&folder)
+            .unwrap()
+            .filter(|e| e.as_ref().is_ok_and(|e| e.path().is_file()))
+            .count();
+        assert_eq!(
+            files,
+            bundled.len(),
+            "a schema in {} has no bundled plugin",
+            folder.display()
+        );
+    }
 }

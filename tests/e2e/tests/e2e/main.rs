@@ -12,6 +12,7 @@ mod crash;
 mod demo;
 mod einvoice_afnor;
 mod exchange_ews;
+mod i18n;
 mod isolation;
 mod loader;
 mod ocr_mindee;

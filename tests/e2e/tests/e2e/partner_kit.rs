@@ -176,7 +176,7 @@ fn a_scaffolded_plugin_builds_out_of_tree_and_loads_into_a_running_host() {
         .unwrap_or_else(|| panic!("not loaded: {listing:#}"));
     assert_eq!(plugin["category"], "company");
     assert_eq!(plugin["capabilities"][0], "company.lookup");
-    assert_eq!(plugin["api_version"], "1.0.0");
+    assert_eq!(plugin["api_version"], passerelle::HOST_PLUGIN_API_VERSION);
     eprintln!(
         "scaffold-to-loaded: {:.1} s (scaffold {:.1} s, cold cargo build {:.1} s, hot add {:.1} s)",
         (loaded - (before - scaffolded)).as_secs_f64(),
