@@ -558,8 +558,8 @@ fn mutate_string(u: &mut Unstructured<'_>, s: &mut String) {
     match index(u, 4) {
         0 => s.clear(),
         1 => {
-            let times = 1 + index(u, 2000);
-            *s = s.repeat(times.min((1 << 20) / s.len().max(1)));
+            let times = 1 + index(u, 200);
+            *s = s.repeat(times.min((1 << 16) / s.len().max(1)).max(1));
         }
         2 => {
             let cut = index(u, s.len() + 1);
@@ -595,7 +595,7 @@ fn interesting(u: &mut Unstructured<'_>) -> Value {
         8 => Value::from(-0.5),
         9 => Value::from(1e-300),
         10 => Value::from(""),
-        11 => Value::from("x".repeat(1 + index(u, 100_000))),
+        11 => Value::from("x".repeat(1 + index(u, 70_000))),
         12 => Value::Array(Vec::new()),
         13 => Value::Object(Map::new()),
         14 => Value::from(u.arbitrary::<String>().unwrap_or_default()),
