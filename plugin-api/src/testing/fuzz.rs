@@ -225,6 +225,29 @@ pub fn json_bytes(
     )
 }
 
+/// Asserts that a capability's output crosses the plugin boundary (JSON): it is written and
+/// read back, and holds no NaN or infinite number, which JSON cannot carry (serde_json writes
+/// them as `null`, so an amount would silently vanish on its way to the ERP).
+pub fn assert_crosses_boundary<T>(output: &T)
+where
+    T: serde::Serialize + serde::de::DeserializeOwned + std::fmt::Debug,
+{
+    let json = serde_json::to_string(output)
+        .unwrap_or_else(|e| panic!("{output:?} cannot be written as JSON: {e}"));
+    if let Err(e) = serde_json::from_str::<T>(&json) {
+        panic!("{json} does not read back: {e}");
+    }
+    let shown = format!("{output:?}");
+    for before in ["(", ": ", "[", ", "] {
+        for number in ["NaN", "inf", "-inf"] {
+            assert!(
+                !shown.contains(&format!("{before}{number}")),
+                "a non-finite number in {shown}"
+            );
+        }
+    }
+}
+
 /// Bytes shown as text where they are text, so a crasher can be pasted into a test.
 pub struct Bytes(pub Vec<u8>);
 
@@ -394,25 +417,26 @@ pub fn mutate_json(u: &mut Unstructured<'_>, seeds: &[Value]) -> Value {
     let mut value = pick(u, seeds).cloned().unwrap_or(Value::Null);
     let rounds = u.int_in_range(1..=6u8).unwrap_or(1);
     for _ in 0..rounds {
-        let mut pointers = Vec::new();
-        collect_pointers(&value, String::new(), &mut pointers);
-        let Some(pointer) = pick(u, &pointers).cloned() else {
-            continue;
-        };
-        let graft = pick(u, seeds).and_then(|s| {
-            let mut inside = Vec::new();
-            collect_pointers(s, String::new(), &mut inside);
-            pick(u, &inside).and_then(|p| s.pointer(p)).cloned()
-        });
         let op = u.int_in_range(0..=9u8).unwrap_or(0);
-        if op == 0 {
-            remove(&mut value, &pointer);
-            continue;
-        }
-        let Some(node) = value.pointer_mut(&pointer) else {
-            continue;
+        let graft = if op == 4 {
+            pick(u, seeds).map(|s| random_node(u, s).clone())
+        } else {
+            None
         };
+        let node = random_node_mut(u, &mut value);
         match op {
+            0 => match node {
+                Value::Object(map) if !map.is_empty() => {
+                    let i = index(u, map.len());
+                    if let Some(key) = map.keys().nth(i).cloned() {
+                        map.remove(&key);
+                    }
+                }
+                Value::Array(items) if !items.is_empty() => {
+                    items.remove(index(u, items.len()));
+                }
+                _ => *node = Value::Null,
+            },
             1..=3 => *node = interesting(u),
             4 => {
                 if let Some(g) = graft {
@@ -467,45 +491,56 @@ pub fn mutate_json(u: &mut Unstructured<'_>, seeds: &[Value]) -> Value {
     value
 }
 
-fn collect_pointers(value: &Value, here: String, out: &mut Vec<String>) {
-    if out.len() > 4096 {
-        return;
-    }
+fn children(value: &Value) -> usize {
     match value {
-        Value::Object(map) => {
-            for (k, v) in map {
-                let escaped = k.replace('~', "~0").replace('/', "~1");
-                collect_pointers(v, format!("{here}/{escaped}"), out);
-            }
-        }
-        Value::Array(items) => {
-            for (i, v) in items.iter().enumerate() {
-                collect_pointers(v, format!("{here}/{i}"), out);
-            }
-        }
-        _ => {}
+        Value::Object(map) => map.len(),
+        Value::Array(items) => items.len(),
+        _ => 0,
     }
-    out.push(here);
 }
 
-fn remove(value: &mut Value, pointer: &str) {
-    let Some((parent, last)) = pointer.rsplit_once('/') else {
-        return;
-    };
-    let last = last.replace("~1", "/").replace("~0", "~");
-    match value.pointer_mut(parent) {
-        Some(Value::Object(map)) => {
-            map.remove(&last);
-        }
-        Some(Value::Array(items)) => {
-            if let Ok(i) = last.parse::<usize>() {
-                if i < items.len() {
-                    items.remove(i);
-                }
-            }
-        }
-        _ => {}
+/// A node reached by a random walk from the root: cheap (no list of every node), and it
+/// reaches leaves as often as containers.
+fn random_node<'a>(u: &mut Unstructured<'_>, value: &'a Value) -> &'a Value {
+    let len = children(value);
+    if len == 0 || u.ratio(1u8, 5).unwrap_or(true) {
+        return value;
     }
+    let i = index(u, len);
+    let child = match value {
+        Value::Object(map) => map.values().nth(i),
+        Value::Array(items) => items.get(i),
+        _ => None,
+    };
+    match child {
+        Some(child) => random_node(u, child),
+        None => value,
+    }
+}
+
+fn random_node_mut<'a>(u: &mut Unstructured<'_>, value: &'a mut Value) -> &'a mut Value {
+    let len = children(value);
+    if len == 0 || u.ratio(1u8, 5).unwrap_or(true) {
+        return value;
+    }
+    let i = index(u, len);
+    match value {
+        Value::Object(map) => match map.values_mut().nth(i) {
+            Some(child) => random_node_mut(u, child),
+            None => unreachable_child(),
+        },
+        Value::Array(items) => match items.get_mut(i) {
+            Some(child) => random_node_mut(u, child),
+            None => unreachable_child(),
+        },
+        _ => unreachable_child(),
+    }
+}
+
+/// A node outside the tree, for the walk's impossible branches (the index is always within
+/// the container it was drawn for); changing it changes nothing.
+fn unreachable_child() -> &'static mut Value {
+    Box::leak(Box::new(Value::Null))
 }
 
 /// The same meaning in another JSON type: `"12"` for `12`, `1` for `true`, `[x]` for `x`.
