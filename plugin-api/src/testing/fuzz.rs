@@ -31,6 +31,8 @@ pub const TRACE_VAR: &str = "PASSERELLE_FUZZ_TRACE";
 /// Environment variable: run only the case of this number (with [`TRACE_VAR`], to see it).
 pub const ONLY_VAR: &str = "PASSERELLE_FUZZ_ONLY";
 
+const MAX_INPUT: usize = 256 * 1024;
+
 const DEFAULT_SEED: u64 = 0x5041_5353_4552_454C; // "PASSEREL"
 
 /// What one target's run did.
@@ -370,8 +372,10 @@ pub fn mutate_bytes(u: &mut Unstructured<'_>, seeds: &[Vec<u8>], dictionary: &[&
                 data.splice(at..at, random);
             }
         }
-        if data.len() > 1 << 20 {
-            data.truncate(1 << 20);
+        // Large enough for quadratic work to show (256 KiB squared is billions of steps),
+        // small enough to keep each case fast in a debug build.
+        if data.len() > MAX_INPUT {
+            data.truncate(MAX_INPUT);
         }
     }
     data
