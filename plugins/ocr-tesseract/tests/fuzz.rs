@@ -97,7 +97,7 @@ fn fuzz_tesseract_tsv_and_extraction() {
         "ocr-tesseract.tsv",
         &receipts(),
         tokens,
-        1500,
+        800,
         |text| match tsv::parse(text) {
             Ok(reading) => {
                 let options = Options {
