@@ -300,3 +300,57 @@ fn a_refusal_of_the_whole_configuration_does_not_print_the_secrets() {
         assert!(!e.to_string().contains(SECRET), "secret echoed: {e}");
     }
 }
+
+/// Small shared libraries every Linux system has: real ELF files (headers, segments,
+/// sections, dynamic symbols) to mutate, as a damaged or hostile plugin file would be.
+fn system_libraries() -> Vec<Vec<u8>> {
+    let dirs = [
+        "/lib/x86_64-linux-gnu",
+        "/usr/lib/x86_64-linux-gnu",
+        "/lib/aarch64-linux-gnu",
+        "/usr/lib/aarch64-linux-gnu",
+        "/lib64",
+        "/usr/lib64",
+        "/usr/lib",
+    ];
+    let names = [
+        "libdl.so.2",
+        "libgcc_s.so.1",
+        "libutil.so.1",
+        "libpthread.so.0",
+    ];
+    let found: Vec<Vec<u8>> = dirs
+        .iter()
+        .flat_map(|d| names.iter().map(move |n| format!("{d}/{n}")))
+        .filter_map(|p| std::fs::read(p).ok())
+        .filter(|bytes| bytes.len() < 256 * 1024)
+        .collect();
+    assert!(
+        !found.is_empty(),
+        "no small system library ({names:?}) found in {dirs:?} to seed the plugin-file fuzzer"
+    );
+    found
+}
+
+#[test]
+fn fuzz_plugin_library_files() {
+    let tokens: &[&[u8]] = &[
+        b"\x7fELF",
+        b"\xff\xff\xff\xff",
+        b"\x00\x00\x00\x00",
+        b"\xff\xff\xff\xff\xff\xff\xff\x7f",
+        b"\x03\x00",
+        b"\x3e\x00",
+    ];
+    fuzz::bytes(
+        "host.plugin_file",
+        &system_libraries(),
+        tokens,
+        300,
+        |bytes| {
+            // Never a plugin (no root module), so always refused, but with a reason.
+            let e = passerelle::inspect::inspect(bytes).unwrap_err();
+            assert!(e.0.starts_with("it "), "{e}");
+        },
+    );
+}

@@ -124,4 +124,3 @@ fn fuzz_documents_handed_in() {
         let _ = document::pdf_page_count(bytes);
     });
 }
-
