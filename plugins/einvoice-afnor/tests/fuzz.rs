@@ -123,3 +123,33 @@ fn fuzz_afnor_identifiers() {
         let _ = format::recipient_identifier(text);
     });
 }
+
+/// The platform's JSON answers (XP Z12-013 flows and directory), as the emulator writes them.
+#[test]
+fn fuzz_afnor_json_answers() {
+    use passerelle_einvoice_afnor::protocol::{
+        ApiError, DirectoryLines, FullFlowInfo, SearchFlowContent,
+    };
+    let seeds = vec![
+        serde_json::json!({"flowId": "F-1", "submittedAt": "2026-09-01T12:00:00Z", "trackingId": "T-1", "flowSyntax": "CII"}),
+        serde_json::json!({"results": [{"flowId": "F-1", "trackingId": "T", "name": "f.xml", "flowSyntax": "CDAR",
+            "flowType": "CustomerInvoiceLC", "flowDirection": "In", "submittedAt": "2026-09-01T12:00:00Z",
+            "updatedAt": "2026-09-01T12:00:01Z", "acknowledgement": {"status": "Error", "details": [
+                {"level": "Error", "item": "f.xml", "reasonCode": "REJ_SEMAN", "reasonMessage": "BT-1"}]}}]}),
+        serde_json::json!({"results": [{"addressingIdentifier": "552049447", "platformType": "PDP",
+            "directoryLineStatus": "Enabled", "siren": "552049447", "siret": null,
+            "routingCode": {"routingIdentifier": "SERVICE", "routingCodeName": "Achats"},
+            "legalUnit": {"businessName": "ACME", "entityType": "Private"}}]}),
+        serde_json::json!({"errorCode": "400", "errorMessage": "Bad flowInfo", "details": "flowSyntax"}),
+    ];
+    fuzz::json_bytes("einvoice-afnor.json_answers", &seeds, 1000, |body| {
+        let _ = serde_json::from_slice::<FullFlowInfo>(body);
+        let _ = serde_json::from_slice::<SearchFlowContent>(body);
+        let _ = serde_json::from_slice::<DirectoryLines>(body);
+        if let Ok(e) = serde_json::from_slice::<ApiError>(body) {
+            if let Some(text) = e.describe() {
+                assert!(text.chars().count() <= 400, "{text}");
+            }
+        }
+    });
+}
