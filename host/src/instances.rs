@@ -12,7 +12,7 @@
 use crate::ids::{InstanceId, InvalidId};
 use crate::loader::Registry;
 use crate::plugin::LoadedPlugin;
-use crate::schema::FieldError;
+use crate::schema::{ConfigSchema, FieldError};
 use crate::secrets::{SecretError, SecretKey};
 use crate::store::{Changed, InstanceRecord, Store, StoreError};
 use serde::Deserialize;
@@ -495,24 +495,15 @@ impl Instances<'_> {
             path: path.to_owned(),
             reason,
         };
-        let file: ProvisioningFile = toml::from_str(text).map_err(|e| bad(e.to_string()))?;
+        let file = read_provisioning(path, text)?;
         // Check everything before writing anything.
         let mut plan = Vec::new();
         for (name, spec) in &file.instances {
-            let id = InstanceId::new(name).map_err(|e| bad(e.to_string()))?;
+            InstanceId::new(name).map_err(|e| bad(e.to_string()))?;
             let plugin = self
                 .plugin(&spec.plugin)
                 .map_err(|e| bad(format!("[instances.{name}]: {e}")))?;
-            let mut values = Vec::new();
-            for (field, raw) in &spec.values {
-                let value = resolve_value(raw)
-                    .map_err(|e| bad(format!("[instances.{name}] field `{field}`: {e}")))?;
-                plugin
-                    .schema
-                    .validate_field(field, &value)
-                    .map_err(|e| bad(format!("[instances.{name}] {e}")))?;
-                values.push((field.clone(), value));
-            }
+            let (id, values) = plan_instance(path, name, spec, &plugin.schema)?;
             plan.push((id, spec, values));
         }
         let mut report = Vec::new();
@@ -570,21 +561,58 @@ pub enum Applied<'a> {
     Changed(Option<&'a str>, &'a Changed),
 }
 
+/// A provisioning file (`config apply`), as read, before any check against the plugins.
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
-struct ProvisioningFile {
+pub struct ProvisioningFile {
     #[serde(default)]
-    instances: BTreeMap<String, InstanceSpec>,
+    pub instances: BTreeMap<String, InstanceSpec>,
 }
 
+/// One `[instances.<id>]` table of a provisioning file.
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
-struct InstanceSpec {
-    plugin: String,
+pub struct InstanceSpec {
+    pub plugin: String,
     #[serde(default)]
-    enabled: Option<bool>,
+    pub enabled: Option<bool>,
     #[serde(default)]
-    values: BTreeMap<String, toml::Value>,
+    pub values: BTreeMap<String, toml::Value>,
+}
+
+/// Reads a provisioning file; a refusal names the file, and TOML's own message gives the
+/// line, column and key.
+pub fn read_provisioning(path: &str, text: &str) -> Result<ProvisioningFile, ConfigError> {
+    toml::from_str(text).map_err(|e| ConfigError::Provisioning {
+        path: path.to_owned(),
+        reason: e.to_string(),
+    })
+}
+
+/// Checks one instance of a provisioning file against its plugin's schema, writing nothing:
+/// its id, and each value (environment references resolved) against its field. A refusal
+/// names the file, the instance and the field.
+pub fn plan_instance(
+    path: &str,
+    name: &str,
+    spec: &InstanceSpec,
+    schema: &ConfigSchema,
+) -> Result<(InstanceId, Vec<(String, Value)>), ConfigError> {
+    let bad = |reason: String| ConfigError::Provisioning {
+        path: path.to_owned(),
+        reason,
+    };
+    let id = InstanceId::new(name).map_err(|e| bad(e.to_string()))?;
+    let mut values = Vec::new();
+    for (field, raw) in &spec.values {
+        let value = resolve_value(raw)
+            .map_err(|e| bad(format!("[instances.{name}] field `{field}`: {e}")))?;
+        schema
+            .validate_field(field, &value)
+            .map_err(|e| bad(format!("[instances.{name}] {e}")))?;
+        values.push((field.clone(), value));
+    }
+    Ok((id, values))
 }
 
 /// A value as compared across instances: trimmed; URLs without case in scheme and host, a

@@ -17,6 +17,7 @@ use crate::schema::ConfigSchema;
 use crate::signing::{Policy, Verdict};
 use crate::verified::{Stamp, VerifiedFiles};
 use abi_stable::library::{lib_header_from_path, LibraryError};
+use abi_stable::std_types::{RResult, RString};
 use passerelle_plugin_api::abi::PluginModRef;
 use passerelle_plugin_api::manifest::parse_version;
 use passerelle_plugin_api::{Manifest, PLUGIN_API_VERSION};
@@ -322,34 +323,11 @@ fn load_verified(
         };
         (Backend::InProcess(module), d)
     };
-    let declared = description.api_version;
-    check_api_version(&declared)?;
-
-    let manifest: Manifest = decode("manifest", description.manifest.into())
-        .map_err(|e| format!("its manifest could not be read: {e}"))?;
-    manifest
-        .check()
-        .map_err(|e| format!("its manifest is invalid: {e}"))?;
-    if manifest.api_version != declared {
-        return Err(format!(
-            "its manifest says plugin API {} but its root module says {declared}; rebuild it with `export_plugin!`",
-            manifest.api_version
-        ));
-    }
-    let schema_json = decode("config_schema", description.config_schema.into())
-        .map_err(|e| format!("its configuration schema could not be read: {e}"))?;
-    let schema =
-        ConfigSchema::new(schema_json).map_err(|e| format!("plugin `{}`: {e}", manifest.id))?;
-    for task in &manifest.tasks {
-        for field in [&task.interval_field, &task.start_delay_field] {
-            if schema.field(field).is_none() {
-                return Err(format!(
-                    "its task `{}` names the config field `{field}`, which its schema does not have",
-                    task.name
-                ));
-            }
-        }
-    }
+    let (manifest, schema) = check_description(
+        &description.api_version,
+        description.manifest.into(),
+        description.config_schema.into(),
+    )?;
     if let (Some(policy), Some(verdict)) = (&options.policy, &verdict) {
         policy.check_identity(verdict, &manifest.id, &manifest.version)?;
     }
@@ -378,6 +356,43 @@ fn load_verified(
         backend,
         load_time: started.elapsed(),
     })
+}
+
+/// Reads and checks what a plugin says about itself (its root module's API version, its
+/// manifest and its configuration schema, as the JSON answers of its entry points): plugin
+/// code, so untrusted input. The error is the refusal reason, naming what is wrong.
+pub fn check_description(
+    declared: &str,
+    manifest: RResult<RString, RString>,
+    config_schema: RResult<RString, RString>,
+) -> Result<(Manifest, ConfigSchema), String> {
+    check_api_version(declared)?;
+    let manifest: Manifest =
+        decode("manifest", manifest).map_err(|e| format!("its manifest could not be read: {e}"))?;
+    manifest
+        .check()
+        .map_err(|e| format!("its manifest is invalid: {e}"))?;
+    if manifest.api_version != declared {
+        return Err(format!(
+            "its manifest says plugin API {} but its root module says {declared}; rebuild it with `export_plugin!`",
+            manifest.api_version
+        ));
+    }
+    let schema_json = decode("config_schema", config_schema)
+        .map_err(|e| format!("its configuration schema could not be read: {e}"))?;
+    let schema =
+        ConfigSchema::new(schema_json).map_err(|e| format!("plugin `{}`: {e}", manifest.id))?;
+    for task in &manifest.tasks {
+        for field in [&task.interval_field, &task.start_delay_field] {
+            if schema.field(field).is_none() {
+                return Err(format!(
+                    "its task `{}` names the config field `{field}`, which its schema does not have",
+                    task.name
+                ));
+            }
+        }
+    }
+    Ok((manifest, schema))
 }
 
 /// Maps a library (`mapped`, the verified copy of `path`) and initialises its root module,

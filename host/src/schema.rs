@@ -262,7 +262,9 @@ impl ConfigSchema {
                 .next()
                 .unwrap_or_default()
                 .to_owned();
-            let message = if self.is_secret(&field) {
+            // A refusal of the whole configuration (a root `oneOf`, say) prints the whole
+            // instance, secrets included: masked like a secret field's.
+            let message = if field.is_empty() || self.is_secret(&field) {
                 e.masked().to_string()
             } else {
                 e.to_string()

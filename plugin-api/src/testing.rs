@@ -9,6 +9,8 @@
 //! assert_eq!(report.status, Status::Ok);
 //! ```
 
+pub mod fuzz;
+
 use crate::abi::{HostCallbacks, HostCallbacks_TO};
 use crate::error::PluginError;
 use crate::host::wire;

@@ -189,9 +189,21 @@ impl Content {
 
 /// An RFC 3339 date and time: seconds since the epoch and the offset it was written with.
 pub fn parse_rfc3339(s: &str) -> Result<OffsetDateTime, String> {
-    OffsetDateTime::parse(s.trim(), &Rfc3339).map_err(|e| {
+    let t = OffsetDateTime::parse(s.trim(), &Rfc3339).map_err(|e| {
         format!("{s:?} is not an RFC 3339 date and time, e.g. 2025-03-04T09:00:00+01:00 ({e})")
-    })
+    })?;
+    // Near the ends of the four-digit years an offset moves a valid local time out of them
+    // (`9999-12-31T23:00:00-05:00`); its UTC form cannot be written, and such a time was sent
+    // to Graph as 1970-01-01 before (found by `tests/fuzz.rs`).
+    let in_range = OffsetDateTime::from_unix_timestamp(t.unix_timestamp())
+        .is_ok_and(|utc| (0..=9999).contains(&utc.year()));
+    if in_range {
+        Ok(t)
+    } else {
+        Err(format!(
+            "{s:?} falls outside the years 0000 to 9999 once moved to UTC; give a time within them"
+        ))
+    }
 }
 
 /// All-day when both ends are midnights in their own offsets, at least a day apart.
@@ -268,6 +280,17 @@ mod tests {
 
     fn at(s: &str) -> OffsetDateTime {
         parse_rfc3339(s).unwrap()
+    }
+
+    /// Found by `tests/fuzz.rs` (`calendar-graph.times`): a time whose UTC form has a
+    /// five-digit year was written as 1970-01-01T00:00:00Z.
+    #[test]
+    fn times_beyond_year_9999_in_utc_are_refused_not_sent_as_1970() {
+        let e = parse_rfc3339("9999-12-31T23:59:59-23:59").unwrap_err();
+        assert!(e.contains("0000 to 9999"), "{e}");
+        assert!(parse_rfc3339("0000-01-01T00:00:00+00:01").is_err());
+        let last = parse_rfc3339("9999-12-31T23:59:59Z").unwrap();
+        assert_eq!(utc(last.unix_timestamp()), "9999-12-31T23:59:59Z");
     }
 
     #[test]

@@ -28,6 +28,8 @@ pub const FACTURX_FILE_NAME: &str = "factur-x.xml";
 
 /// Largest object stream inflated while looking for the embedded file's name.
 const MAX_INFLATED: usize = 16 * 1024 * 1024;
+/// Most bytes inflated from all the streams of one document.
+const MAX_INFLATED_TOTAL: usize = 64 * 1024 * 1024;
 
 /// The Chorus Pro syntax (`syntaxeFlux`) of a format.
 pub fn chorus_syntax(format: InvoiceFormat) -> &'static str {
@@ -114,6 +116,8 @@ pub fn embeds_facturx(pdf: &[u8]) -> bool {
 /// inflated when it is FlateDecode-compressed; `None` when it cannot be read.
 pub fn embedded_invoice(pdf: &[u8]) -> Option<Vec<u8>> {
     let mut from = 0;
+    let mut objects = Behind::new(pdf, b"obj");
+    let mut budget = Inflation::new();
     while let Some(i) = find(&pdf[from..], b"/EmbeddedFile") {
         let at = from + i;
         from = at + 13;
@@ -121,10 +125,10 @@ pub fn embedded_invoice(pdf: &[u8]) -> Option<Vec<u8>> {
         if pdf.get(at + 13) == Some(&b's') {
             continue;
         }
-        let Some(keyword) = find(&pdf[at..], b"stream").map(|k| at + k) else {
-            continue;
-        };
-        let dict = &pdf[rfind(&pdf[..at], b"obj").unwrap_or(0)..keyword];
+        // Without a stream (or its end) after this marker, there is none after later ones:
+        // stop rather than search the rest of the file again for each of them.
+        let keyword = at + find(&pdf[at..], b"stream")?;
+        let dict = &pdf[objects.last_before(at).unwrap_or(0)..keyword];
         let mut start = keyword + 6;
         if pdf.get(start) == Some(&b'\r') {
             start += 1;
@@ -132,14 +136,12 @@ pub fn embedded_invoice(pdf: &[u8]) -> Option<Vec<u8>> {
         if pdf.get(start) == Some(&b'\n') {
             start += 1;
         }
-        let Some(end) = find(&pdf[start..], b"endstream").map(|e| start + e) else {
-            continue;
-        };
+        let end = start + find(&pdf[start..], b"endstream")?;
         let data = &pdf[start..end];
+        // Each stream is read once, for the first marker before it.
+        from = from.max(end);
         if find(dict, b"/FlateDecode").is_some() {
-            if let Ok(inflated) =
-                miniz_oxide::inflate::decompress_to_vec_zlib_with_limit(data, MAX_INFLATED)
-            {
+            if let Some(inflated) = budget.inflate(data) {
                 return Some(inflated);
             }
         } else {
@@ -147,6 +149,72 @@ pub fn embedded_invoice(pdf: &[u8]) -> Option<Vec<u8>> {
         }
     }
     None
+}
+
+/// The last occurrence of a needle before positions that only grow, found in linear time
+/// overall: each call searches only the bytes the previous one did not.
+struct Behind<'a> {
+    haystack: &'a [u8],
+    needle: &'a [u8],
+    searched_to: usize,
+    last: Option<usize>,
+}
+
+impl<'a> Behind<'a> {
+    fn new(haystack: &'a [u8], needle: &'a [u8]) -> Self {
+        Behind {
+            haystack,
+            needle,
+            searched_to: 0,
+            last: None,
+        }
+    }
+
+    fn last_before(&mut self, at: usize) -> Option<usize> {
+        // A needle may straddle the end of the previous search.
+        let from = self.searched_to.saturating_sub(self.needle.len() - 1);
+        if at > from {
+            if let Some(i) = rfind(&self.haystack[from..at], self.needle) {
+                self.last = Some(from + i);
+            }
+            self.searched_to = self.searched_to.max(at);
+        }
+        self.last
+    }
+}
+
+/// Inflation of one document's streams, bounded per stream ([`MAX_INFLATED`]) and in total
+/// ([`MAX_INFLATED_TOTAL`]): a PDF of many small compression bombs, each under the limit of
+/// one stream, could otherwise keep a worker inflating gigabytes.
+struct Inflation {
+    left: usize,
+}
+
+impl Inflation {
+    fn new() -> Self {
+        Inflation {
+            left: MAX_INFLATED_TOTAL,
+        }
+    }
+
+    fn inflate(&mut self, data: &[u8]) -> Option<Vec<u8>> {
+        if self.left == 0 {
+            return None;
+        }
+        match miniz_oxide::inflate::decompress_to_vec_zlib_with_limit(
+            data,
+            MAX_INFLATED.min(self.left),
+        ) {
+            Ok(inflated) => {
+                self.left -= inflated.len().min(self.left);
+                Some(inflated)
+            }
+            Err(e) => {
+                self.left -= e.output.len().min(self.left);
+                None
+            }
+        }
+    }
 }
 
 /// The spellings of `factur-x.xml` a PDF writer may use for a file specification's `/F` and
@@ -170,12 +238,14 @@ fn names_facturx(bytes: &[u8]) -> bool {
 /// The inflated content of each FlateDecode object stream (`/Type /ObjStm`) of a PDF.
 fn object_streams(pdf: &[u8]) -> impl Iterator<Item = Vec<u8>> + '_ {
     let mut from = 0;
+    let mut objects = Behind::new(pdf, b"obj");
+    let mut budget = Inflation::new();
     std::iter::from_fn(move || loop {
         let at = from + find(&pdf[from..], b"/ObjStm")?;
         from = at + 7;
         let keyword = find(&pdf[at..], b"stream").map(|i| at + i)?;
         // The stream's dictionary runs from its `obj` keyword to `stream`.
-        let dict_start = rfind(&pdf[..at], b"obj").unwrap_or(0);
+        let dict_start = objects.last_before(at).unwrap_or(0);
         let dict = &pdf[dict_start..keyword];
         let mut data_start = keyword + 6;
         if pdf.get(data_start) == Some(&b'\r') {
@@ -190,9 +260,7 @@ fn object_streams(pdf: &[u8]) -> impl Iterator<Item = Vec<u8>> + '_ {
             continue;
         }
         let data = &pdf[data_start..end];
-        if let Ok(inflated) =
-            miniz_oxide::inflate::decompress_to_vec_zlib_with_limit(data, MAX_INFLATED)
-        {
+        if let Some(inflated) = budget.inflate(data) {
             return Some(inflated);
         }
         // A stream padded with its end-of-line before `endstream`: inflation stops at the
@@ -295,6 +363,37 @@ fn find_ignore_case(haystack: &[u8], needle: &[u8]) -> Option<usize> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Found by `tests/fuzz.rs` (`chorus-pro.invoice_file`): each `/EmbeddedFile` marker
+    /// searched the rest of the file again for its stream's end (4 s for 240 KiB).
+    #[test]
+    fn many_embedded_file_markers_without_a_stream_end_are_read_in_linear_time() {
+        let mut pdf =
+            b"%PDF-1.7\n1 0 obj\n<< /Type /EmbeddedFile /Filter /FlateDecode >>\nstream\n".to_vec();
+        pdf.extend(
+            std::iter::repeat_n(
+                b"<< /Type /EmbeddedFile >> obj stream\n".iter().copied(),
+                20_000,
+            )
+            .flatten(),
+        );
+        let started = std::time::Instant::now();
+        assert_eq!(embedded_invoice(&pdf), None);
+        let took = started.elapsed();
+        assert!(took < std::time::Duration::from_secs(2), "took {took:?}");
+    }
+
+    /// Many small compression bombs, each under the per-stream limit, are inflated within
+    /// one budget for the whole document, not each up to 16 MiB.
+    #[test]
+    fn compression_bombs_share_one_inflation_budget() {
+        let bomb = miniz_oxide::deflate::compress_to_vec_zlib(&vec![b'x'; 600 * 1024], 10);
+        let mut budget = Inflation { left: 1024 * 1024 };
+        assert_eq!(budget.inflate(&bomb).map(|d| d.len()), Some(600 * 1024));
+        assert_eq!(budget.inflate(&bomb), None, "over what is left");
+        assert_eq!(budget.left, 0);
+        assert_eq!(budget.inflate(&bomb), None);
+    }
 
     const UBL: &str = r#"<?xml version="1.0" encoding="UTF-8"?>
 <Invoice xmlns="urn:oasis:names:specification:ubl:schema:xsd:Invoice-2"

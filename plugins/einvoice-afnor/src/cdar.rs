@@ -81,7 +81,8 @@ pub struct Status {
 
 /// The statuses a CDAR document carries, or why it is not one.
 pub fn parse(bytes: &[u8]) -> Result<Vec<Status>, String> {
-    let doc = xml::read(bytes).ok_or("the lifecycle message is not well-formed XML")?;
+    let doc = xml::read(bytes)
+        .map_err(|e| format!("the lifecycle message is not well-formed XML: {e}"))?;
     if doc.root != "CrossDomainAcknowledgementAndResponse" {
         return Err(format!(
             "the lifecycle message's root is {:?}, not a CDAR CrossDomainAcknowledgementAndResponse",

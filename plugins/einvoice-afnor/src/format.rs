@@ -31,13 +31,12 @@ pub fn detect(bytes: &[u8]) -> Result<(InvoiceFormat, Facts), String> {
                     .to_owned(),
             );
         };
-        let doc =
-            xml::read(&xml).ok_or("the invoice embedded in the PDF is not well-formed XML")?;
+        let doc = xml::read(&xml)
+            .map_err(|e| format!("the invoice embedded in the PDF is not well-formed XML: {e}"))?;
         return Ok((InvoiceFormat::FacturX, cii_facts(&doc)));
     }
-    let Some(doc) = xml::read(bytes) else {
-        return Err("it is neither a PDF nor well-formed XML".to_owned());
-    };
+    let doc =
+        xml::read(bytes).map_err(|e| format!("it is neither a PDF nor well-formed XML: {e}"))?;
     let ns = doc.root_namespace.as_deref().unwrap_or_default();
     match doc.root.as_str() {
         "Invoice" if ns == UBL_NS => Ok((InvoiceFormat::Ubl, ubl_facts(&doc))),
@@ -116,6 +115,7 @@ fn cii_facts(doc: &xml::Document) -> Facts {
 /// content is a `CrossIndustryInvoice`.
 pub fn embedded_cii(pdf: &[u8]) -> Option<Vec<u8>> {
     let mut rest = pdf;
+    let mut budget = MAX_INFLATED_TOTAL;
     while let Some(start) = find(rest, b"stream") {
         let mut body = &rest[start + 6..];
         if body.starts_with(b"\r\n") {
@@ -131,9 +131,7 @@ pub fn embedded_cii(pdf: &[u8]) -> Option<Vec<u8>> {
         let candidate = if find(data, b"CrossIndustryInvoice").is_some() {
             Some(data.to_vec())
         } else {
-            miniz_oxide::inflate::decompress_to_vec_zlib(data)
-                .ok()
-                .filter(|d| find(d, b"CrossIndustryInvoice").is_some())
+            inflate(data, &mut budget).filter(|d| find(d, b"CrossIndustryInvoice").is_some())
         };
         if candidate.is_some() {
             return candidate;
@@ -141,6 +139,30 @@ pub fn embedded_cii(pdf: &[u8]) -> Option<Vec<u8>> {
         rest = &body[end + 9..];
     }
     None
+}
+
+/// Largest stream inflated: an invoice's XML is kilobytes, seldom a megabyte.
+const MAX_INFLATED: usize = 16 * 1024 * 1024;
+/// Most bytes inflated from all the streams of one PDF.
+const MAX_INFLATED_TOTAL: usize = 64 * 1024 * 1024;
+
+/// Inflates one stream within the limits, counting what it cost against `budget`. Without
+/// them a compression bomb (1 MiB inflating to 1 GiB) exhausted the memory (found by
+/// reading the code while writing `tests/fuzz.rs`).
+fn inflate(data: &[u8], budget: &mut usize) -> Option<Vec<u8>> {
+    if *budget == 0 {
+        return None;
+    }
+    match miniz_oxide::inflate::decompress_to_vec_zlib_with_limit(data, MAX_INFLATED.min(*budget)) {
+        Ok(inflated) => {
+            *budget -= inflated.len().min(*budget);
+            Some(inflated)
+        }
+        Err(e) => {
+            *budget -= e.output.len().min(*budget);
+            None
+        }
+    }
 }
 
 fn trim_eol(data: &[u8]) -> &[u8] {
@@ -161,6 +183,21 @@ pub fn recipient_identifier(raw: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A stream that inflates past the limit is not read (it inflated without any limit,
+    /// so 1 MiB of PDF could take 1 GiB of memory), and what it cost counts for the rest of
+    /// the document.
+    #[test]
+    fn a_compression_bomb_is_inflated_only_up_to_the_limit() {
+        let bomb = miniz_oxide::deflate::compress_to_vec_zlib(&vec![0u8; 2 * 1024 * 1024], 10);
+        let mut budget = 1024 * 1024;
+        assert_eq!(inflate(&bomb, &mut budget), None);
+        assert_eq!(budget, 0);
+        let mut pdf = b"%PDF-1.7\n1 0 obj << /Filter /FlateDecode >> stream\n".to_vec();
+        pdf.extend_from_slice(&bomb);
+        pdf.extend_from_slice(b"\nendstream endobj\n");
+        assert_eq!(embedded_cii(&pdf), None);
+    }
 
     #[test]
     fn recognises_ubl_and_cii_and_reads_facts() {

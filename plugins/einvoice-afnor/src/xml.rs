@@ -65,8 +65,14 @@ fn entity(name: &str) -> Option<char> {
     }
 }
 
-/// Reads `bytes` as XML; `None` when it is not well-formed or has no root element.
-pub fn read(bytes: &[u8]) -> Option<Document> {
+/// Deepest element nesting accepted: invoices and CDAR messages nest about 10 levels; every
+/// value keeps its whole path, so a hostile document nested 100 000 deep would otherwise
+/// cost gigabytes.
+pub const MAX_DEPTH: usize = 64;
+
+/// Reads `bytes` as XML; the error says why it is not well-formed (or has no root element),
+/// and at which byte.
+pub fn read(bytes: &[u8]) -> Result<Document, String> {
     let mut reader = Reader::from_reader(bytes);
     let mut doc = Document::default();
     let mut stack: Vec<String> = Vec::new();
@@ -87,6 +93,7 @@ pub fn read(bytes: &[u8]) -> Option<Document> {
             text.clear();
         };
     loop {
+        let position = reader.buffer_position();
         match reader.read_event_into(&mut buf) {
             Ok(event @ (Event::Start(_) | Event::Empty(_))) => {
                 let (Event::Start(e) | Event::Empty(e)) = &event else {
@@ -118,6 +125,11 @@ pub fn read(bytes: &[u8]) -> Option<Document> {
                     doc.root = name.clone();
                 }
                 if matches!(event, Event::Start(_)) {
+                    if stack.len() >= MAX_DEPTH {
+                        return Err(format!(
+                            "elements are nested deeper than {MAX_DEPTH} levels at byte {position}"
+                        ));
+                    }
                     stack.push(name);
                 } else {
                     scheme = None;
@@ -125,7 +137,12 @@ pub fn read(bytes: &[u8]) -> Option<Document> {
             }
             Ok(Event::Text(t)) => text.push_str(&t.xml10_content()),
             Ok(Event::CData(t)) => text.push_str(&t.xml10_content()),
-            Ok(Event::GeneralRef(r)) => text.push(entity(&r.into_inner())?),
+            Ok(Event::GeneralRef(r)) => {
+                let name = r.into_inner().into_owned();
+                let c = entity(&name)
+                    .ok_or_else(|| format!("unknown entity &{name}; at byte {position}"))?;
+                text.push(c);
+            }
             Ok(Event::End(_)) => {
                 flush(&mut doc, &stack, &scheme, &mut text);
                 stack.pop();
@@ -133,14 +150,22 @@ pub fn read(bytes: &[u8]) -> Option<Document> {
             }
             Ok(Event::Eof) => break,
             Ok(_) => {}
-            Err(_) => return None,
+            Err(e) => {
+                return Err(format!("{e} at byte {}", reader.error_position()));
+            }
         }
         buf.clear();
     }
-    if doc.root.is_empty() || !stack.is_empty() {
-        return None;
+    if doc.root.is_empty() {
+        return Err("there is no root element (the document is empty)".to_owned());
     }
-    Some(doc)
+    if let Some(open) = stack.last() {
+        return Err(format!(
+            "the document ends inside the element <{open}> (at byte {})",
+            bytes.len()
+        ));
+    }
+    Ok(doc)
 }
 
 /// Escapes text for an XML element or attribute.
@@ -155,6 +180,21 @@ pub fn escape(text: &str) -> String {
 mod tests {
     use super::*;
 
+    /// Every value keeps its whole path: 100 000 nested elements with text would have cost
+    /// gigabytes. They are refused at the first element too deep, which the error names.
+    #[test]
+    fn deeply_nested_documents_are_refused_with_the_offset() {
+        let deep = "<a>x".repeat(100_000);
+        let e = read(deep.as_bytes()).unwrap_err();
+        assert!(
+            e.contains("nested deeper than 64 levels at byte 256"),
+            "{e}"
+        );
+        assert!(read(b"<a>&nosuch;</a>")
+            .unwrap_err()
+            .contains("&nosuch; at byte 3"));
+    }
+
     #[test]
     fn reads_paths_schemes_and_namespace() {
         let doc = read(
@@ -167,7 +207,7 @@ mod tests {
         assert_eq!(id.text, "702042755");
         assert_eq!(id.scheme.as_deref(), Some("0002"));
         assert_eq!(doc.first("B").unwrap().text, "t & u");
-        assert!(read(b"<a><b></a>").is_none());
-        assert!(read(b"not xml").is_none());
+        assert!(read(b"<a><b></a>").unwrap_err().contains("at byte"));
+        assert!(read(b"not xml").is_err());
     }
 }

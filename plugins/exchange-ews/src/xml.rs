@@ -128,40 +128,52 @@ impl std::fmt::Display for XmlError {
 pub fn parse(bytes: &[u8]) -> Result<Element, XmlError> {
     let text = std::str::from_utf8(bytes)
         .map_err(|e| XmlError(format!("the answer is not UTF-8 ({e})")))?;
+    let bom: u64 = if text.starts_with('\u{feff}') { 3 } else { 0 };
     let text = text.strip_prefix('\u{feff}').unwrap_or(text);
     let mut reader = NsReader::from_str(text);
     reader.config_mut().expand_empty_elements = true;
     let mut stack: Vec<Element> = Vec::new();
     let mut root: Option<Element> = None;
     loop {
-        let position = reader.buffer_position();
+        // Offsets in refusals count from the first byte received, byte order mark included.
+        let position = reader.buffer_position() + bom;
         let (ns, event) = reader
             .read_resolved_event()
             .map_err(|e| XmlError(format!("malformed XML at byte {position}: {e}")))?;
         match event {
             Event::Start(start) => {
                 if root.is_some() {
-                    return Err(XmlError("content after the root element".into()));
+                    return Err(XmlError(format!(
+                        "content after the root element at byte {position}"
+                    )));
                 }
                 if stack.len() >= MAX_DEPTH {
-                    return Err(XmlError(format!("elements nested deeper than {MAX_DEPTH}")));
+                    return Err(XmlError(format!(
+                        "elements nested deeper than {MAX_DEPTH} at byte {position}"
+                    )));
                 }
                 let ns = match ns {
                     ResolveResult::Bound(ns) => Some(ns.into_inner().to_owned()),
                     ResolveResult::Unbound => None,
                     ResolveResult::Unknown(prefix) => {
-                        return Err(XmlError(format!("undeclared namespace prefix {prefix:?}")))
+                        return Err(XmlError(format!(
+                            "undeclared namespace prefix {prefix:?} at byte {position}"
+                        )))
                     }
                 };
                 let mut attrs = Vec::new();
                 for attr in start.attributes() {
-                    let attr = attr.map_err(|e| XmlError(format!("malformed attribute: {e}")))?;
+                    let attr = attr.map_err(|e| {
+                        XmlError(format!("malformed attribute at byte {position}: {e}"))
+                    })?;
                     if attr.key.as_namespace_binding().is_some() {
                         continue;
                     }
                     let value = attr
                         .normalized_value(quick_xml::XmlVersion::Implicit1_0)
-                        .map_err(|e| XmlError(format!("malformed attribute value: {e}")))?;
+                        .map_err(|e| {
+                            XmlError(format!("malformed attribute value at byte {position}: {e}"))
+                        })?;
                     attrs.push((
                         attr.key.local_name().into_inner().to_owned(),
                         value.into_owned(),
@@ -177,7 +189,9 @@ pub fn parse(bytes: &[u8]) -> Result<Element, XmlError> {
             }
             Event::End(_) => {
                 let Some(done) = stack.pop() else {
-                    return Err(XmlError("closing tag without an opening one".into()));
+                    return Err(XmlError(format!(
+                        "closing tag without an opening one at byte {position}"
+                    )));
                 };
                 match stack.last_mut() {
                     Some(parent) => parent.children.push(done),
@@ -189,7 +203,11 @@ pub fn parse(bytes: &[u8]) -> Result<Element, XmlError> {
                 match stack.last_mut() {
                     Some(current) => current.text.push_str(&content),
                     None if content.trim().is_empty() => {}
-                    None => return Err(XmlError("text outside the root element".into())),
+                    None => {
+                        return Err(XmlError(format!(
+                            "text outside the root element at byte {position}"
+                        )))
+                    }
                 }
             }
             Event::CData(c) => {
@@ -203,9 +221,16 @@ pub fn parse(bytes: &[u8]) -> Result<Element, XmlError> {
                     Ok(None) => resolve_predefined_entity(&r.xml10_content())
                         .map(str::to_owned)
                         .ok_or_else(|| {
-                            XmlError(format!("unknown entity &{};", r.xml10_content()))
+                            XmlError(format!(
+                                "unknown entity &{}; at byte {position}",
+                                r.xml10_content()
+                            ))
                         })?,
-                    Err(e) => return Err(XmlError(format!("bad character reference: {e}"))),
+                    Err(e) => {
+                        return Err(XmlError(format!(
+                            "bad character reference at byte {position}: {e}"
+                        )))
+                    }
                 };
                 if let Some(current) = stack.last_mut() {
                     current.text.push_str(&resolved);
@@ -219,10 +244,14 @@ pub fn parse(bytes: &[u8]) -> Result<Element, XmlError> {
             | Event::DocType(_) => {}
         }
     }
-    if !stack.is_empty() {
-        return Err(XmlError("the document ends inside an element".into()));
+    if let Some(open) = stack.last() {
+        return Err(XmlError(format!(
+            "the document ends inside the element <{}> (at byte {})",
+            open.name,
+            bom + text.len() as u64
+        )));
     }
-    root.ok_or_else(|| XmlError("no root element".into()))
+    root.ok_or_else(|| XmlError("no root element (the document is empty or only a prolog)".into()))
 }
 
 #[cfg(test)]

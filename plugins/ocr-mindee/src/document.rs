@@ -280,6 +280,7 @@ pub fn pdf_page_count(pdf: &[u8]) -> Option<usize> {
     let mut max_count: Option<usize> = None;
     let mut pages = 0usize;
     let mut at = 0;
+    let mut nodes = Nodes::new(pdf);
     while let Some(found) = find(&pdf[at..], b"/Type") {
         let start = at + found;
         let mut i = start + b"/Type".len();
@@ -293,7 +294,7 @@ pub fn pdf_page_count(pdf: &[u8]) -> Option<usize> {
         let after = pdf.get(i + b"/Page".len()).copied();
         match after {
             Some(b's') if !pdf.get(i + 6).is_some_and(u8::is_ascii_alphanumeric) => {
-                if let Some(count) = node_count(pdf, start) {
+                if let Some(count) = nodes.count(start) {
                     max_count = Some(max_count.map_or(count, |m| m.max(count)));
                 }
             }
@@ -304,19 +305,70 @@ pub fn pdf_page_count(pdf: &[u8]) -> Option<usize> {
     max_count.or((pages > 0).then_some(pages))
 }
 
-/// The `/Count n` of the object around `at` (between its `obj` and `endobj`).
-fn node_count(pdf: &[u8], at: usize) -> Option<usize> {
-    let begin = rfind(&pdf[..at], b" obj").map_or(0, |p| p + 4);
-    let end = find(&pdf[at..], b"endobj").map_or(pdf.len(), |p| at + p);
-    let object = &pdf[begin..end];
-    let p = find(object, b"/Count")?;
-    let digits: String = object[p + b"/Count".len()..]
-        .iter()
-        .skip_while(|b| b.is_ascii_whitespace())
-        .take_while(|b| b.is_ascii_digit())
-        .map(|b| char::from(*b))
-        .collect();
-    digits.parse().ok()
+/// Reads the `/Count n` of page tree nodes at positions that only grow, in linear time
+/// overall: each search remembers where it got to, so a file of many `/Type /Pages` without
+/// `obj`, `endobj` or `/Count` is not searched again to its ends for each of them (1.3 s for
+/// one 256 KiB document in a debug build, found by `tests/fuzz.rs`).
+struct Nodes<'a> {
+    pdf: &'a [u8],
+    /// The last ` obj` found, and how far the search for it has read.
+    obj: (Option<usize>, usize),
+    /// The next `endobj` and the next `/Count` at or after the last position asked.
+    endobj: Option<Option<usize>>,
+    count_at: Option<Option<usize>>,
+}
+
+impl<'a> Nodes<'a> {
+    fn new(pdf: &'a [u8]) -> Self {
+        Nodes {
+            pdf,
+            obj: (None, 0),
+            endobj: None,
+            count_at: None,
+        }
+    }
+
+    /// The `/Count n` of the object around `at` (between its `obj` and `endobj`).
+    fn count(&mut self, at: usize) -> Option<usize> {
+        let pdf = self.pdf;
+        let (last, searched) = self.obj;
+        let from = searched.saturating_sub(3);
+        let last = match rfind(&pdf[from.min(at)..at], b" obj") {
+            Some(p) => Some(from.min(at) + p),
+            None => last,
+        };
+        self.obj = (last, at.max(searched));
+        let begin = last.map_or(0, |p| p + 4);
+        let end = next(&mut self.endobj, pdf, b"endobj", at).unwrap_or(pdf.len());
+        let p = next(&mut self.count_at, pdf, b"/Count", begin).filter(|&p| p < end)?;
+        let digits: String = pdf
+            .get(p + b"/Count".len()..end)
+            .unwrap_or_default()
+            .iter()
+            .skip_while(|b| b.is_ascii_whitespace())
+            .take_while(|b| b.is_ascii_digit())
+            .map(|b| char::from(*b))
+            .collect();
+        digits.parse().ok()
+    }
+}
+
+/// The first `needle` at or after `from`, reusing the previous answer while it still lies
+/// ahead (`from` only grows).
+fn next(
+    cache: &mut Option<Option<usize>>,
+    pdf: &[u8],
+    needle: &[u8],
+    from: usize,
+) -> Option<usize> {
+    match *cache {
+        Some(None) => return None,
+        Some(Some(p)) if p >= from => return Some(p),
+        _ => {}
+    }
+    let found = find(&pdf[from..], needle).map(|p| from + p);
+    *cache = Some(found);
+    found
 }
 
 fn find(haystack: &[u8], needle: &[u8]) -> Option<usize> {
@@ -330,6 +382,20 @@ fn rfind(haystack: &[u8], needle: &[u8]) -> Option<usize> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Found by `tests/fuzz.rs` (`ocr-mindee.document`): page tree nodes without `obj`,
+    /// `endobj` or `/Count` made every node search the file to both ends.
+    #[test]
+    fn page_counting_is_linear_in_hostile_documents() {
+        let mut pdf = b"%PDF-1.4\n".to_vec();
+        pdf.extend(std::iter::repeat_n(b"/Type /Pages ".iter().copied(), 40_000).flatten());
+        let started = std::time::Instant::now();
+        assert_eq!(pdf_page_count(&pdf), None);
+        pdf.extend_from_slice(b"/Count 3 endobj");
+        assert_eq!(pdf_page_count(&pdf), Some(3));
+        let took = started.elapsed();
+        assert!(took < std::time::Duration::from_secs(2), "took {took:?}");
+    }
 
     fn input(name: Option<&str>, bytes: &[u8]) -> ReceiptDocument {
         ReceiptDocument {

@@ -32,26 +32,31 @@ pub fn fields(pdf: &[u8]) -> Fields {
             i += 1;
         }
         match pdf.get(i) {
-            Some(b'(') => {
-                if let Some((name, end)) = literal(pdf, i + 1) {
+            // A string that never ends runs to the end of the file: every later `/T` is inside
+            // it. Stopping there keeps the scan linear (reading each unterminated name to the
+            // end of the file again took seconds on a hostile 1 MiB document).
+            Some(b'(') => match literal(pdf, i + 1) {
+                Some((name, end)) => {
                     names.push(name);
                     at = end;
                 }
-            }
+                None => break,
+            },
             Some(b'<') if pdf.get(i + 1) != Some(&b'<') => {
-                if let Some(end) = find(&pdf[i + 1..], b">") {
-                    let hex: Vec<u8> = pdf[i + 1..i + 1 + end]
-                        .iter()
-                        .copied()
-                        .filter(u8::is_ascii_hexdigit)
-                        .collect();
-                    let bytes: Vec<u8> = hex
-                        .chunks(2)
-                        .filter_map(|c| u8::from_str_radix(std::str::from_utf8(c).ok()?, 16).ok())
-                        .collect();
-                    names.push(text(&bytes));
-                    at = i + 1 + end;
-                }
+                let Some(end) = find(&pdf[i + 1..], b">") else {
+                    break;
+                };
+                let hex: Vec<u8> = pdf[i + 1..i + 1 + end]
+                    .iter()
+                    .copied()
+                    .filter(u8::is_ascii_hexdigit)
+                    .collect();
+                let bytes: Vec<u8> = hex
+                    .chunks(2)
+                    .filter_map(|c| u8::from_str_radix(std::str::from_utf8(c).ok()?, 16).ok())
+                    .collect();
+                names.push(text(&bytes));
+                at = i + 1 + end;
             }
             _ => {}
         }
@@ -113,6 +118,25 @@ fn find(haystack: &[u8], needle: &[u8]) -> Option<usize> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Found by `tests/fuzz.rs` (`universign.pdf_fields`): many `/T (` without a closing
+    /// parenthesis made the scan quadratic (7 s for one 1 MiB document in debug).
+    #[test]
+    fn unterminated_field_names_are_read_in_linear_time() {
+        let mut pdf = b"%PDF-1.4\n1 0 obj\n<< /FT /Sig /T (Signature1) >>\n".to_vec();
+        for _ in 0..40_000 {
+            pdf.extend_from_slice(b"<< /T (Signa\n");
+        }
+        let started = std::time::Instant::now();
+        assert_eq!(fields(&pdf), Fields::Known(vec!["Signature1".into()]));
+        let mut hex = b"%PDF-1.4\n".to_vec();
+        for _ in 0..40_000 {
+            hex.extend_from_slice(b"/T <FEFF00");
+        }
+        assert_eq!(fields(&hex), Fields::Known(vec![]));
+        let took = started.elapsed();
+        assert!(took < std::time::Duration::from_secs(2), "took {took:?}");
+    }
 
     #[test]
     fn names_are_read_from_field_dictionaries() {
