@@ -210,14 +210,16 @@ try {
   await page.getByRole('button', { name: 'Désactiver', exact: true }).waitFor();
   await page.getByRole('link', { name: 'Historique', exact: true }).waitFor();
   assert.equal(await page.locator('#state-api_key').textContent(), 'défini');
-  assert.equal(await page.getByLabel('API key').getAttribute('placeholder'), 'défini — saisissez une nouvelle valeur pour le remplacer');
-  log('the switcher turns the page into French: <html lang="fr">, states, buttons, navigation');
+  assert.equal(await page.getByLabel("Clé d'API").getAttribute('placeholder'), 'défini — saisissez une nouvelle valeur pour le remplacer');
+  // The plugin's own texts come from its French catalog (plugins/sirene/locales/fr.ftl).
+  await page.getByText("Durée d'attente maximale de chaque réponse de l'INSEE avant d'abandonner.").waitFor();
+  log('the switcher turns the page into French: <html lang="fr">, states, buttons, navigation, the plugin\'s field titles and descriptions');
 
-  await page.getByLabel('Timeout (seconds)').fill('500');
-  await page.getByRole('button', { name: 'Enregistrer Timeout (seconds)', exact: true }).click();
+  await page.getByLabel("Délai d'attente (secondes)").fill('500');
+  await page.getByRole('button', { name: "Enregistrer Délai d'attente (secondes)", exact: true }).click();
   await err.getByText('500 est supérieur au maximum de 120').waitFor();
-  await page.getByLabel('Timeout (seconds)').fill('14');
-  await page.getByRole('button', { name: 'Enregistrer Timeout (seconds)', exact: true }).click();
+  await page.getByLabel("Délai d'attente (secondes)").fill('14');
+  await page.getByRole('button', { name: "Enregistrer Délai d'attente (secondes)", exact: true }).click();
   await page.locator('#saved-timeout_secs').getByText('Enregistré.').waitFor();
   assert.equal(await err.textContent(), '');
   assert.equal(await page.locator('#state-timeout_secs').textContent(), 'enregistré');
@@ -225,16 +227,17 @@ try {
 
   // A form whose CSRF token no longer matches: the script words the refusal in French.
   await page.locator('#field-timeout_secs input[name="_csrf"]').evaluate((i) => { i.value = 'stale'; });
-  await page.getByLabel('Timeout (seconds)').fill('13');
-  await page.getByRole('button', { name: 'Enregistrer Timeout (seconds)', exact: true }).click();
+  await page.getByLabel("Délai d'attente (secondes)").fill('13');
+  await page.getByRole('button', { name: "Enregistrer Délai d'attente (secondes)", exact: true }).click();
   await err.getByText('Cette page a expiré ou ne vient pas de cette console').waitFor();
-  await page.getByLabel('Timeout (seconds)').fill('14');
+  await page.getByLabel("Délai d'attente (secondes)").fill('14');
   log('an expired form is refused with a French message from the script');
 
   await page.getByRole('button', { name: 'Tester', exact: true }).click();
   await page.locator('#test-result table.steps caption').getByText('Étapes du test').waitFor();
   const frRows = await steps.evaluateAll((trs) => trs.map((tr) => Array.from(tr.children).map((c) => c.textContent.trim())));
   assert.ok(frRows.length >= 2, JSON.stringify(frRows));
+  assert.ok(frRows.some((r) => r[0].includes('Joindre le service')), JSON.stringify(frRows));
   for (const r of frRows) assert.match(r[2], /^\d{1,3}(\u202f\d{3})*\u00a0ms$/, JSON.stringify(r));
   const frWhen = await page.locator('#test-result .when').textContent();
   const FR_DATE = /^\d{1,2} (janv\.|févr\.|mars|avr\.|mai|juin|juil\.|août|sept\.|oct\.|nov\.|déc\.) \d{4}, \d{2}:\d{2} UTC$/;

@@ -631,7 +631,10 @@ fn render_instances(
         );
         body.push_str("</tr></thead><tbody>");
         for r in &records {
-            let last = match app.last_test(r.id.as_str()) {
+            let last = match app
+                .last_test(r.id.as_str())
+                .map(|(at, report)| (at, report_for(app, &r.plugin, report, ui)))
+            {
                 Some((at, report)) => format!(
                     "{} <span class=\"when\">{}</span><br><span class=\"desc\">{}</span>",
                     status_badge(ui, report.status),
@@ -882,7 +885,7 @@ fn render_instance(
             ),
         );
     };
-    let Some(model) = app.form_model(&record.plugin) else {
+    let Some(model) = app.form_model_in(&record.plugin, ui.lang.code()) else {
         return error_page(
             ui,
             who,
@@ -973,7 +976,10 @@ fn render_instance(
     );
     match &extras.report {
         Some((report, unsaved)) => render_report(ui, &mut body, report, None, *unsaved),
-        None => match app.last_test(id) {
+        None => match app
+            .last_test(id)
+            .map(|(at, report)| (at, report_for(app, &record.plugin, report, ui)))
+        {
             Some((at, report)) => render_report(ui, &mut body, &report, Some(at), false),
             None => {
                 let _ = write!(
@@ -1087,7 +1093,7 @@ fn render_refusal(
     };
     let mut extras = Extras::default();
     if e.code() == "invalid_configuration" {
-        let model = app.form_model(&record.plugin);
+        let model = app.form_model_in(&record.plugin, ui.lang.code());
         let effective = app
             .engine
             .registry
@@ -1148,7 +1154,7 @@ async fn field_submit(
         Err(e) if enhanced => return localized(&ui, e).into_response(),
         Err(e) => return error_page(&ui, &who, &localized(&ui, e)),
     };
-    let Some(model) = app.form_model(&record.plugin) else {
+    let Some(model) = app.form_model_in(&record.plugin, ui.lang.code()) else {
         return error_page(
             &ui,
             &who,
@@ -1277,7 +1283,7 @@ async fn test_submit(
         Err(e) if enhanced => return localized(&ui, e).into_response(),
         Err(e) => return error_page(&ui, &who, &localized(&ui, e)),
     };
-    let Some(model) = app.form_model(&record.plugin) else {
+    let Some(model) = app.form_model_in(&record.plugin, ui.lang.code()) else {
         return error_page(
             &ui,
             &who,
@@ -1311,7 +1317,13 @@ async fn test_submit(
         }
     }
     let unsaved = !overrides.is_empty();
-    match actions::test(&app, who.actor(), &id, &overrides).await {
+    let tested = actions::test(&app, who.actor(), &id, &overrides)
+        .await
+        .map(|report| match load(&app, &id) {
+            Ok(record) => report_for(&app, &record.plugin, report, &ui),
+            Err(_) => report,
+        });
+    match tested {
         Ok(report) if enhanced => {
             let mut out = format!(
                 "<h2 id=\"test-heading\">{}</h2>",
@@ -1574,4 +1586,13 @@ async fn audit_page(
         &body,
     ))
     .into_response()
+}
+
+/// A test report in the page's language, from the plugin's catalog (English where the plugin
+/// has none).
+fn report_for(app: &AppState, plugin: &str, report: TestReport, ui: &Ui) -> TestReport {
+    match app.engine.registry.get(plugin) {
+        Some(p) => crate::i18n::report_in(p, report, ui.lang.code()),
+        None => report,
+    }
 }
