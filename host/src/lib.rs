@@ -9,6 +9,7 @@ pub mod actor;
 pub mod capability_cli;
 pub mod cli;
 pub mod engine;
+pub mod events;
 pub mod hardening;
 pub mod hot;
 pub mod ids;

@@ -23,6 +23,8 @@ pub struct Services {
     pub admission: admission::Admission,
     /// Instances with abandoned in-process calls still running.
     pub degraded: crate::isolation::DegradedBook,
+    /// The event outbox (`events.sqlite3`): what plugins and the host tell the ERP.
+    pub events: crate::events::Outbox,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -31,6 +33,8 @@ pub enum ServiceError {
     Http(#[from] http::HttpSetupError),
     #[error(transparent)]
     State(#[from] state::StateError),
+    #[error(transparent)]
+    Events(#[from] crate::events::outbox::OutboxError),
 }
 
 impl Services {
@@ -46,6 +50,7 @@ impl Services {
             tokens: oauth2::TokenCache::default(),
             quotas: quota::QuotaBook::default(),
             degraded: crate::isolation::DegradedBook::default(),
+            events: crate::events::Outbox::open(&data_dir.join(crate::events::outbox::FILE_NAME))?,
         })
     }
 }
