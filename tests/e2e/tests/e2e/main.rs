@@ -10,6 +10,7 @@ mod config;
 mod console;
 mod demo;
 mod einvoice_afnor;
+mod events;
 mod exchange_ews;
 mod isolation;
 mod loader;
