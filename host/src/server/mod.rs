@@ -29,6 +29,7 @@ pub mod form;
 pub mod html;
 pub mod openapi;
 pub mod throttle;
+pub mod webhooks_api;
 
 #[cfg(test)]
 mod tests;

@@ -2038,3 +2038,6 @@ fn form_values_are_parsed_by_field_type() {
         ]
     );
 }
+
+#[path = "tests_events.rs"]
+mod events;
