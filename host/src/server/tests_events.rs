@@ -156,3 +156,60 @@ async fn events_come_as_json_pages_or_as_a_stream_resuming_after_last_event_id()
     assert!(text.contains(&format!("id: {}\n", third.id)), "{text}");
     assert!(text.find(&second.id) < text.find(&third.id));
 }
+
+#[tokio::test]
+async fn the_console_page_adds_lists_and_removes_webhooks_without_showing_secrets() {
+    let h = Harness::new();
+    let secret = "canary-console-webhook-secret";
+    let form = |path: &str, body: String| {
+        Request::builder()
+            .method("POST")
+            .uri(path)
+            .header("authorization", format!("Bearer {}", h.admin_token))
+            .header("content-type", "application/x-www-form-urlencoded")
+            .body(Body::from(body))
+            .unwrap()
+    };
+    let a = h
+        .send(form(
+            "/webhooks",
+            format!("url=ftp%3A%2F%2Ferp&events=*&secret={secret}"),
+        ))
+        .await
+        .expect(StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(a.body.contains("url:"), "{}", a.body);
+    h.send(form(
+        "/webhooks",
+        format!("url=https%3A%2F%2Ferp.example%2Fh&events=esign.completed%2Cesign.refused&secret={secret}"),
+    ))
+    .await
+    .expect(StatusCode::SEE_OTHER);
+    let id = h.state.engine.services.events.webhooks().unwrap()[0]
+        .id
+        .clone();
+    h.state
+        .engine
+        .services
+        .events
+        .emit("d", "esign.refused", &json!({}), None)
+        .unwrap();
+    let page = h
+        .admin("GET", "/webhooks", None)
+        .await
+        .expect(StatusCode::OK);
+    assert!(page.body.contains("https://erp.example/h"), "{}", page.body);
+    assert!(page.body.contains("esign.completed, esign.refused"));
+    assert!(page.body.contains("esign.refused</td>"));
+    assert!(!page.body.contains(secret));
+    h.send(form(&format!("/webhooks/{id}/remove"), String::new()))
+        .await
+        .expect(StatusCode::SEE_OTHER);
+    assert!(h
+        .state
+        .engine
+        .services
+        .events
+        .webhooks()
+        .unwrap()
+        .is_empty());
+}
