@@ -60,7 +60,8 @@ for i in $(seq "$EVENTS"); do
 done
 
 START=$(date +%s.%N)
-p serve --listen 127.0.0.1:0 > "$WORK/serve.out" 2> "$WORK/serve.err" &
+"$BIN" --data-dir "$WORK/data" --plugin-dir "$WORK/no-plugins" --plugin-policy allow-unsigned \
+  serve --listen 127.0.0.1:0 > "$WORK/serve.out" 2> "$WORK/serve.err" &
 PIDS+=($!)
 delivered() { local c; c=$(cat "$WORK/count" 2>/dev/null || true); echo "${c:-0}"; }
 while [ "$(delivered)" -lt "$EVENTS" ]; do
