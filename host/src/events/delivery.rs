@@ -275,7 +275,7 @@ async fn run(engine: Arc<Engine>, policy: RetryPolicy) {
     let outbox: &Outbox = &engine.services.events;
     let mut in_flight: HashSet<(String, String)> = HashSet::new();
     let mut tasks = tokio::task::JoinSet::new();
-    let mut targets: HashMap<String, (String, Target)> = HashMap::new();
+    let mut targets: HashMap<String, (String, Option<Target>)> = HashMap::new();
     let mut pruned = Instant::now();
     loop {
         if pruned.elapsed() >= PRUNE_EVERY {
@@ -295,7 +295,8 @@ async fn run(engine: Arc<Engine>, policy: RetryPolicy) {
                 Vec::new()
             }
         };
-        if !due.is_empty() {
+        let nothing_due = due.is_empty();
+        if !nothing_due {
             refresh_targets(&engine, &mut targets);
         }
         let client = engine.services.http.client();
@@ -304,7 +305,7 @@ async fn run(engine: Arc<Engine>, policy: RetryPolicy) {
             if in_flight.len() >= MAX_IN_FLIGHT || in_flight.contains(&key) {
                 continue;
             }
-            let Some((_, target)) = targets.get(&d.webhook) else {
+            let Some((_, Some(target))) = targets.get(&d.webhook) else {
                 continue;
             };
             in_flight.insert(key.clone());
@@ -329,7 +330,9 @@ async fn run(engine: Arc<Engine>, policy: RetryPolicy) {
                 key
             });
         }
-        let wait = if in_flight.is_empty() {
+        // Sleep until the next due delivery only when nothing was due now: a due delivery
+        // that could not start (its webhook's secret cannot be opened) must not spin the loop.
+        let wait = if in_flight.is_empty() && nothing_due {
             match outbox.next_due_ms() {
                 Ok(Some(next)) => {
                     Duration::from_millis(u64::try_from(next - now_ms()).unwrap_or(0)).min(POLL)
@@ -361,8 +364,9 @@ async fn run(engine: Arc<Engine>, policy: RetryPolicy) {
     }
 }
 
-/// Opens the secrets of new or changed webhooks; drops removed ones.
-fn refresh_targets(engine: &Engine, targets: &mut HashMap<String, (String, Target)>) {
+/// Opens the secrets of new or changed webhooks (`None`: cannot be opened); drops removed
+/// ones.
+fn refresh_targets(engine: &Engine, targets: &mut HashMap<String, (String, Option<Target>)>) {
     let rows = match engine.services.events.webhooks() {
         Ok(r) => r,
         Err(e) => {
@@ -380,10 +384,12 @@ fn refresh_targets(engine: &Engine, targets: &mut HashMap<String, (String, Targe
         }
         match webhooks::target(&engine.key, &row) {
             Ok(t) => {
-                targets.insert(row.id.clone(), (row.sealed_secret.clone(), t));
+                targets.insert(row.id.clone(), (row.sealed_secret.clone(), Some(t)));
             }
             Err(e) => {
-                tracing::error!(webhook = %row.id, error = %e, "webhook not delivered to; add it again with its secret")
+                // Said once per stored secret, not at every look at the outbox.
+                tracing::error!(webhook = %row.id, error = %e, "webhook not delivered to; remove it and add it again with its secret");
+                targets.insert(row.id.clone(), (row.sealed_secret.clone(), None));
             }
         }
     }

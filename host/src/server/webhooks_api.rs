@@ -88,10 +88,13 @@ impl From<Event> for EventDoc {
 #[serde(deny_unknown_fields)]
 pub struct AddWebhook {
     /// The ERP's receiver, `http://` or `https://`.
+    #[schema(pattern = "^https?://[^/?#]+")]
     pub url: String,
     /// `["*"]` for every event, or event types such as `esign.completed`.
+    #[schema(min_items = 1)]
     pub events: Vec<String>,
     /// The signing secret (16 characters at least); sealed at rest, never returned.
+    #[schema(min_length = 16, format = Password, write_only)]
     pub secret: String,
 }
 
