@@ -153,6 +153,12 @@ enum Command {
         #[arg(long)]
         trust_proxy: bool,
     },
+    /// Webhooks that receive the events (secret from standard input), their deliveries.
+    #[command(subcommand)]
+    Webhooks(crate::events::cli::WebhooksCommand),
+    /// Events for the ERP: list them, emit one by hand.
+    #[command(subcommand)]
+    Events(crate::events::cli::EventsCommand),
     /// Console administrators and API tokens.
     #[command(subcommand)]
     Admin(crate::server::admin::AdminCommand),
@@ -545,9 +551,12 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             let engine = std::sync::Arc::new(engine);
             let _scheduler = crate::scheduler::spawn(engine.clone());
             let _hot_add = crate::hot::spawn(engine.clone());
+            let _deliveries = crate::events::delivery::spawn(engine.clone()).map_err(refused)?;
             crate::server::serve(engine, listen, web).await?;
             Ok(ExitCode::SUCCESS)
         }
+        Command::Webhooks(cmd) => crate::events::cli::webhooks(&engine, cmd).await,
+        Command::Events(cmd) => crate::events::cli::events(&engine, cmd),
         Command::Admin(cmd) => crate::server::admin::run(&engine.settings.data_dir, cmd),
         Command::Worker(_) => anyhow::bail!("`passerelle worker` is started by the host itself"),
     }

@@ -114,6 +114,22 @@ impl Engine {
             if let Err(e) = self.services.state.record_test(id.as_str(), now, &json) {
                 tracing::warn!(instance = %id, error = %e, "cannot record the test result");
             }
+            if report.status == passerelle_plugin_api::Status::Failed {
+                crate::events::emit_host_event(
+                    &self.services.events,
+                    id.as_str(),
+                    passerelle_plugin_api::events::types::INSTANCE_TEST_FAILED,
+                    &passerelle_plugin_api::events::InstanceTestFailed {
+                        summary: report.summary.clone(),
+                        failed_steps: report
+                            .steps
+                            .iter()
+                            .filter(|s| s.status == passerelle_plugin_api::Status::Failed)
+                            .map(|s| s.name.clone())
+                            .collect(),
+                    },
+                );
+            }
         }
         Ok(report)
     }
@@ -194,6 +210,22 @@ impl Engine {
         )
         .await;
         drop(ticket);
+        use passerelle_plugin_api::{capabilities::CalendarSync, Operation as _};
+        if let (Err(e), true) = (&result, operation == CalendarSync::NAME) {
+            crate::events::emit_host_event(
+                &self.services.events,
+                record.id.as_str(),
+                passerelle_plugin_api::events::types::CALENDAR_SYNC_FAILED,
+                &passerelle_plugin_api::events::CalendarSyncFailed {
+                    error_kind: e
+                        .kind()
+                        .and_then(|k| serde_json::to_value(k).ok())
+                        .and_then(|v| v.as_str().map(str::to_owned))
+                        .unwrap_or_else(|| "internal".to_owned()),
+                    message: crate::redact::redact(&e.to_string()),
+                },
+            );
+        }
         result
     }
 

@@ -11,6 +11,7 @@ pub mod capability_cli;
 pub mod cli;
 pub mod datadir;
 pub mod engine;
+pub mod events;
 pub mod hardening;
 pub mod hot;
 pub mod i18n;

@@ -131,6 +131,17 @@ async fn run_blocking<T: Send + 'static>(
                 deadline.as_secs()
             );
             tracing::warn!(instance = %instance, "instance degraded: {reason}");
+            let was_healthy = services.degraded.get(instance.as_str()).is_none();
+            if was_healthy {
+                crate::events::emit_host_event(
+                    &services.events,
+                    instance.as_str(),
+                    passerelle_plugin_api::events::types::INSTANCE_DEGRADED,
+                    &passerelle_plugin_api::events::InstanceDegraded {
+                        reason: reason.clone(),
+                    },
+                );
+            }
             services.degraded.mark(instance.as_str(), reason);
             let services = services.clone();
             let instance = instance.to_string();

@@ -28,6 +28,8 @@ pub mod wire {
     pub const STATE_DELETE: &str = "state.delete";
     pub const STATE_LIST: &str = "state.list";
     pub const OAUTH2_TOKEN: &str = "oauth2.token";
+    /// Since plugin API 1.1: input [`crate::events::EmitEvent`], answer [`crate::events::Emitted`].
+    pub const EVENTS_EMIT: &str = "events.emit";
 
     /// How the client authenticates to the token endpoint.
     #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
@@ -204,6 +206,28 @@ impl<'a> Host<'a> {
         request: &wire::OAuth2Request,
     ) -> Result<wire::OAuth2Token, PluginError> {
         self.call(wire::OAUTH2_TOKEN, request)
+    }
+
+    /// Emits an event about this instance to the ERP (webhooks, event stream); the host stores
+    /// it in its outbox before answering, so it is delivered even if the host stops. `key`,
+    /// when given, makes the emission idempotent: one event per instance and key. Returns
+    /// the event's id. Hosts older than plugin API 1.1 answer `Unsupported`.
+    pub fn emit_event<D: Serialize>(
+        &self,
+        kind: &str,
+        data: &D,
+        key: Option<&str>,
+    ) -> Result<crate::events::Emitted, PluginError> {
+        let data = serde_json::to_value(data)
+            .map_err(|e| PluginError::internal(format!("cannot encode the {kind} event: {e}")))?;
+        self.call(
+            wire::EVENTS_EMIT,
+            &crate::events::EmitEvent {
+                kind: kind.to_owned(),
+                data,
+                key: key.map(str::to_owned),
+            },
+        )
     }
 
     /// Reads a value of the instance's persistent state.

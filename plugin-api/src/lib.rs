@@ -23,6 +23,7 @@ pub mod abi;
 pub mod capabilities;
 pub mod config;
 pub mod error;
+pub mod events;
 mod export;
 pub mod host;
 pub mod http;
@@ -57,6 +58,7 @@ pub mod prelude {
     pub use crate::capabilities::*;
     pub use crate::config::{check_range, Secret};
     pub use crate::error::{ErrorKind, PluginError};
+    pub use crate::events;
     pub use crate::export_plugin;
     pub use crate::host::{Host, LogLevel};
     pub use crate::http::{HttpAuth, HttpError, HttpErrorKind, HttpRequest, HttpResponse, Method};

@@ -43,6 +43,7 @@ pub struct ScriptedHost {
     now_ms: AtomicU64,
     slept_ms: AtomicU64,
     tokens: Mutex<BTreeMap<String, wire::OAuth2Token>>,
+    events: Mutex<Vec<crate::events::EmitEvent>>,
 }
 
 impl std::fmt::Debug for ScriptedHost {
@@ -120,6 +121,11 @@ impl ScriptedHost {
     /// The instance state as the plugin left it.
     pub fn state(&self) -> BTreeMap<String, Value> {
         lock(&self.state).clone()
+    }
+
+    /// Events emitted by the plugin (one per key), in order.
+    pub fn events(&self) -> Vec<crate::events::EmitEvent> {
+        lock(&self.events).clone()
     }
 
     /// Log lines written by the plugin.
@@ -224,6 +230,28 @@ impl ScriptedHost {
                 let token = crate::oauth2::parse_token_response(&response, now)?;
                 lock(&self.tokens).insert(key, token.clone());
                 serde_json::to_value(token)
+            }
+            wire::EVENTS_EMIT => {
+                let e: crate::events::EmitEvent = serde_json::from_str(input).map_err(bad)?;
+                let mut events = lock(&self.events);
+                let earlier = e
+                    .key
+                    .as_ref()
+                    .and_then(|k| events.iter().position(|x| x.key.as_ref() == Some(k)));
+                let emitted = match earlier {
+                    Some(i) => crate::events::Emitted {
+                        id: format!("evt-{i}"),
+                        duplicate: true,
+                    },
+                    None => {
+                        events.push(e);
+                        crate::events::Emitted {
+                            id: format!("evt-{}", events.len() - 1),
+                            duplicate: false,
+                        }
+                    }
+                };
+                serde_json::to_value(emitted)
             }
             other => {
                 return Err(PluginError::internal(format!(

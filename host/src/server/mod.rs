@@ -23,6 +23,7 @@ pub mod audit;
 pub mod auth;
 pub mod cache;
 pub mod console;
+pub mod console_webhooks;
 pub mod db;
 pub mod error;
 pub mod form;
@@ -32,6 +33,7 @@ pub mod i18n;
 pub mod l10n;
 pub mod openapi;
 pub mod throttle;
+pub mod webhooks_api;
 
 #[cfg(test)]
 mod tests;
@@ -271,6 +273,7 @@ pub fn app(state: AppState) -> Router {
         .merge(api)
         .route("/api/openapi.json", get(openapi_json))
         .merge(console::router())
+        .merge(console_webhooks::router())
         .route_layer(middleware::from_fn_with_state(state.clone(), authenticate));
     Router::new()
         .merge(console::public_router())

@@ -38,7 +38,8 @@ Errors are JSON `{code, message, field?, pointer?, errors?}` with a stable `code
         (name = "capabilities", description = "Operations the ERP calls, served by the enabled instance"),
         (name = "tokens", description = "API tokens"),
         (name = "tasks", description = "Scheduled tasks of the plugins"),
-        (name = "trust", description = "Extra certificate authorities trusted for provider connections")
+        (name = "trust", description = "Extra certificate authorities trusted for provider connections"),
+        (name = "events", description = "Events for the ERP: webhooks, delivery history, replay, event stream")
     )
 )]
 struct ApiDoc;

@@ -67,6 +67,21 @@ fn state_error(e: super::state::StateError) -> PluginError {
     PluginError::internal(e.to_string())
 }
 
+/// A plugin may emit the published event types only: a receiver subscribes to those names.
+fn check_event_type(kind: &str) -> Result<(), PluginError> {
+    use passerelle_plugin_api::events::EVENT_TYPES;
+    if EVENT_TYPES.contains(&kind) {
+        return Ok(());
+    }
+    Err(PluginError::new(
+        ErrorKind::InvalidInput,
+        format!(
+            "events.emit: unknown event type {kind:?}; this host knows: {}",
+            EVENT_TYPES.join(", ")
+        ),
+    ))
+}
+
 impl InstanceHost {
     fn dispatch(&self, name: &str, input: &str) -> Result<String, PluginError> {
         match name {
@@ -160,6 +175,16 @@ impl InstanceHost {
                     now,
                 ))?;
                 encode(&token)
+            }
+            wire::EVENTS_EMIT => {
+                let e: passerelle_plugin_api::events::EmitEvent = parse(name, input)?;
+                check_event_type(&e.kind)?;
+                let emitted = self
+                    .services
+                    .events
+                    .emit(&self.instance, &e.kind, &e.data, e.key.as_deref())
+                    .map_err(|e| PluginError::internal(e.to_string()))?;
+                encode(&emitted)
             }
             other => Err(PluginError::new(
                 ErrorKind::Unsupported,

@@ -239,8 +239,9 @@ impl HttpService {
         })
     }
 
-    /// The current client, rebuilt when the trust folder changed since it was built.
-    fn client(&self) -> reqwest::Client {
+    /// The current client, rebuilt when the trust folder changed since it was built. Also
+    /// what webhook deliveries use, so the added authorities apply to the ERP's receiver.
+    pub fn client(&self) -> reqwest::Client {
         let fresh = self
             .state
             .read()

@@ -24,6 +24,8 @@ pub struct Services {
     pub admission: admission::Admission,
     /// Instances with abandoned in-process calls still running.
     pub degraded: crate::isolation::DegradedBook,
+    /// The event outbox (`events.sqlite3`): what plugins and the host tell the ERP.
+    pub events: crate::events::Outbox,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -32,6 +34,8 @@ pub enum ServiceError {
     Http(#[from] http::HttpSetupError),
     #[error(transparent)]
     State(#[from] state::StateError),
+    #[error(transparent)]
+    Events(#[from] crate::events::outbox::OutboxError),
 }
 
 impl Services {
@@ -50,6 +54,7 @@ impl Services {
                 quota::QuotaBook::default()
             }),
             degraded: crate::isolation::DegradedBook::default(),
+            events: crate::events::Outbox::open(&data_dir.join(crate::events::outbox::FILE_NAME))?,
         })
     }
 }

@@ -253,6 +253,20 @@ fn follow_one(
     Ok(deposit)
 }
 
+/// Emits `einvoice.status_changed` once per `key` (deposit or invoice, and status); a failure
+/// to store it is logged, the follow-up goes on.
+fn tell_erp(host: &Host<'_>, change: events::EinvoiceStatusChanged, key: &str) {
+    if let Err(e) = host.emit_event(events::types::EINVOICE_STATUS_CHANGED, &change, Some(key)) {
+        host.log(
+            LogLevel::Warn,
+            format!(
+                "the einvoice.status_changed event of {key} could not be stored: {}",
+                e.message
+            ),
+        );
+    }
+}
+
 /// Asks `factures/v1/rechercher/fournisseur` for the invoices of an integrated deposit and
 /// records their status, logging each change.
 fn follow_invoices(
@@ -287,6 +301,17 @@ fn follow_invoices(
             .find(|i| i.invoice_id == invoice.invoice_id)
             .map(|i| i.status.as_str());
         if before != Some(invoice.status.as_str()) {
+            tell_erp(
+                host,
+                events::EinvoiceStatusChanged {
+                    deposit_id: id.clone(),
+                    invoice: invoice.number.clone(),
+                    previous_status: before.unwrap_or_default().to_owned(),
+                    status: invoice.status.clone(),
+                    detail: None,
+                },
+                &format!("{id}/{}/{}", invoice.invoice_id, invoice.status),
+            );
             let level = match invoice.status.as_str() {
                 "REJETEE" | "SUSPENDUE" | "A_RECYCLER" => LogLevel::Warn,
                 _ => LogLevel::Info,
@@ -389,6 +414,17 @@ fn report_one(
     }
     host.state_put(&deposit_key(id), &deposit)?;
     if previous != deposit.state {
+        tell_erp(
+            host,
+            events::EinvoiceStatusChanged {
+                deposit_id: id.to_owned(),
+                invoice: None,
+                previous_status: previous.to_string(),
+                status: deposit.state.to_string(),
+                detail: deposit.provider_state.clone(),
+            },
+            &format!("{id}/{}", deposit.state),
+        );
         let level = match deposit.state {
             DepositState::Rejected | DepositState::PartiallyIntegrated | DepositState::Unknown => {
                 LogLevel::Warn

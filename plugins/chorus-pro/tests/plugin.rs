@@ -1314,6 +1314,32 @@ fn an_integrated_invoice_is_followed_to_payment() {
         |l| l.contains("invoice P-1 (identifiantFactureCPP 8420001)")
             && l.contains("is now SUSPENDUE")
     ));
+    // The ERP is told each change once: the deposit integrated, then each invoice status.
+    let told: Vec<(String, Option<String>, String, String)> = host
+        .events()
+        .into_iter()
+        .map(|e| {
+            assert_eq!(e.kind, "einvoice.status_changed");
+            let d: passerelle_plugin_api::events::EinvoiceStatusChanged =
+                serde_json::from_value(e.data).unwrap();
+            assert_eq!(d.deposit_id, deposit.deposit_id);
+            (d.previous_status, d.invoice, d.status, e.key.unwrap())
+        })
+        .collect();
+    let statuses: Vec<_> = told.iter().map(|t| t.2.as_str()).collect();
+    assert_eq!(
+        statuses,
+        [
+            "integrated",
+            "DEPOSEE",
+            "MISE_A_DISPOSITION",
+            "SUSPENDUE",
+            "MANDATEE",
+            "MISE_EN_PAIEMENT"
+        ]
+    );
+    assert_eq!(told[2].0, "DEPOSEE");
+    assert_eq!(told[2].1.as_deref(), Some("P-1"));
     // Paid: the follow-up has nothing left to ask.
     let outcome = testing::run_task::<ChorusPro>("follow_deposits", config(), &host).unwrap();
     assert_eq!(outcome.summary, "no deposit in progress");

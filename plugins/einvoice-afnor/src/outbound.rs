@@ -271,6 +271,17 @@ fn acknowledge(
     d.checked_at_ms = Some(host.now_unix_ms());
     host.state_put(&sent_key(&id), &sent)?;
     if previous != sent.deposit.state {
+        tell_erp(
+            host,
+            events::EinvoiceStatusChanged {
+                deposit_id: id.clone(),
+                invoice: Some(sent.invoice_number.clone()),
+                previous_status: previous.to_string(),
+                status: sent.deposit.state.to_string(),
+                detail: Some(ack.clone()).filter(|a| !a.is_empty()),
+            },
+            &format!("{id}/{}", sent.deposit.state),
+        );
         let level = if sent.deposit.state == DepositState::Rejected {
             LogLevel::Warn
         } else {
@@ -450,12 +461,44 @@ fn apply(
                 .unwrap_or_default()
         ),
     );
+    let previous = sent
+        .deposit
+        .lifecycle
+        .last()
+        .map(|e| e.state.to_string())
+        .unwrap_or_default();
+    let change = events::EinvoiceStatusChanged {
+        deposit_id: sent_id.clone(),
+        invoice: Some(status.invoice_number.clone()),
+        previous_status: previous,
+        status: state.to_string(),
+        detail: event.label.clone(),
+    };
+    let key = format!(
+        "{sent_id}/{}",
+        event.provider_event_id.as_deref().unwrap_or_default()
+    );
     if state == LifecycleState::Rejected {
         sent.deposit.state = DepositState::Rejected;
     }
     sent.deposit.lifecycle.push(event);
     host.state_put(&sent_key(&sent_id), &sent)?;
+    tell_erp(host, change, &key);
     Ok(true)
+}
+
+/// Emits `einvoice.status_changed` once per `key` (flow and status or lifecycle event); a
+/// failure to store it is logged, the follow-up goes on.
+fn tell_erp(host: &Host<'_>, change: events::EinvoiceStatusChanged, key: &str) {
+    if let Err(e) = host.emit_event(events::types::EINVOICE_STATUS_CHANGED, &change, Some(key)) {
+        host.log(
+            LogLevel::Warn,
+            format!(
+                "the einvoice.status_changed event of {key} could not be stored: {}",
+                e.message
+            ),
+        );
+    }
 }
 
 /// `einvoice.list`: the recorded invoices sent, most recent first.

@@ -276,6 +276,31 @@ fn lifecycle_messages_become_provider_neutral_states_once() {
         ]
     );
     assert_eq!(status.lifecycle[1].reason.as_deref(), Some("Prix faux"));
+    // The ERP is told: the flow integrated, then each lifecycle state, in order.
+    let told: Vec<(String, String)> = host
+        .events()
+        .into_iter()
+        .map(|e| {
+            assert_eq!(e.kind, "einvoice.status_changed");
+            assert_eq!(e.data["invoice"], "F-9");
+            (
+                e.data["previous_status"].as_str().unwrap().to_owned(),
+                e.data["status"].as_str().unwrap().to_owned(),
+            )
+        })
+        .collect();
+    let expected: Vec<(String, String)> = [
+        ("pending", DepositState::Integrated.to_string()),
+        ("", LifecycleState::Received.to_string()),
+        (
+            &LifecycleState::Received.to_string(),
+            LifecycleState::Refused.to_string(),
+        ),
+    ]
+    .into_iter()
+    .map(|(a, b)| (a.to_owned(), b))
+    .collect();
+    assert_eq!(told, expected);
     // The search resumes after the last message read.
     let searches: Vec<Value> = host
         .requests()

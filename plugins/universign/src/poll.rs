@@ -94,6 +94,9 @@ pub fn run(config: &Config, host: &Host<'_>) -> Result<TaskOutcome, PluginError>
                     SignatureStatus::Failed => round.failed += 1,
                     SignatureStatus::Ready => round.waiting += 1,
                 }
+                if record.transaction.status.is_final() {
+                    emit_final(host, &record, before);
+                }
                 if record.transaction.status != before {
                     host.log(
                         LogLevel::Info,
@@ -132,6 +135,36 @@ pub fn run(config: &Config, host: &Host<'_>) -> Result<TaskOutcome, PluginError>
             ),
             ..e
         }),
+    }
+}
+
+/// Tells the ERP that a transaction reached its final status (once: the event's key is the
+/// transaction and status, so a round run again does not repeat it). A completed transaction
+/// is told once its signed documents are stored, so the ERP can fetch them at once.
+fn emit_final(host: &Host<'_>, record: &Record, before: SignatureStatus) {
+    let t = &record.transaction;
+    let kind = match t.status {
+        SignatureStatus::Completed => events::types::ESIGN_COMPLETED,
+        SignatureStatus::Canceled => events::types::ESIGN_REFUSED,
+        SignatureStatus::Expired => events::types::ESIGN_EXPIRED,
+        SignatureStatus::Failed => events::types::ESIGN_FAILED,
+        SignatureStatus::Ready => return,
+    };
+    let data = events::EsignEvent {
+        transaction_id: t.id.clone(),
+        status: t.status.to_string(),
+        previous_status: before.to_string(),
+        reference: t.custom_id.clone(),
+    };
+    let key = format!("{}/{}", t.id, t.status);
+    if let Err(e) = host.emit_event(kind, &data, Some(&key)) {
+        host.log(
+            LogLevel::Warn,
+            format!(
+                "transaction {}: the {kind} event could not be stored: {}",
+                t.id, e.message
+            ),
+        );
     }
 }
 

@@ -548,6 +548,20 @@ fn poll_stores_completed_documents_once_and_finalises_the_others() {
          0 skipped"
     );
     assert_eq!(scripted.count("requester.getDocuments", Some(&done)), 1);
+    // One event per final transaction; the broken and the waiting ones say nothing yet.
+    let events: Vec<_> = host
+        .events()
+        .into_iter()
+        .map(|e| {
+            (
+                e.kind,
+                e.data["transaction_id"].as_str().unwrap().to_owned(),
+            )
+        })
+        .collect();
+    assert_eq!(events.len(), 2, "{events:?}");
+    assert!(events.contains(&("esign.completed".to_owned(), done.clone())));
+    assert!(events.contains(&("esign.expired".to_owned(), expired.clone())));
     let record = stored(&host, &done);
     assert_eq!(record["transaction"]["status"], "completed");
     assert_eq!(record["transaction"]["documents_stored"], true);
@@ -601,6 +615,13 @@ fn poll_stores_completed_documents_once_and_finalises_the_others() {
     );
     let broken_record = stored(&host, &broken);
     assert_eq!(broken_record["failures"], 0);
+    let last = host.events().pop().unwrap();
+    assert_eq!(
+        (last.kind.as_str(), last.data["transaction_id"].as_str()),
+        ("esign.refused", Some(broken.as_str()))
+    );
+    assert_eq!(last.data["previous_status"], "ready");
+    assert_eq!(host.events().len(), 3);
     assert!(broken_record["transaction"].get("last_error").is_none());
     assert_eq!(scripted.count("requester.getDocuments", Some(&done)), 1);
 

@@ -7,6 +7,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::sync::{Mutex, OnceLock};
 
+pub mod receiver;
 pub mod serve;
 use std::time::{Duration, Instant};
 

@@ -30,6 +30,11 @@ impl Server {
     /// The test's plugin files are not signed, so the policy is `allow-unsigned` (`serve`
     /// is strict by default).
     pub fn start(env: &TestEnv, global: &[&str]) -> Server {
+        Self::start_with_env(env, global, &[])
+    }
+
+    /// [`Server::start`] with extra environment variables for the server process.
+    pub fn start_with_env(env: &TestEnv, global: &[&str], vars: &[(&str, &str)]) -> Server {
         let stderr_file = env.root.path().join("serve.stderr");
         let mut child = Command::new(&artifacts().bin)
             .arg("--data-dir")
@@ -45,6 +50,7 @@ impl Server {
             .env_remove("PASSERELLE_DATA_DIR")
             .env_remove("PASSERELLE_KEY_FILE")
             .env_remove("RUST_LOG")
+            .envs(vars.iter().copied())
             .current_dir(env.root.path())
             .stdin(Stdio::null())
             .stdout(Stdio::piped())

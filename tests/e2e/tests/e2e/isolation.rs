@@ -302,6 +302,21 @@ fn in_process_mode_contains_panics_and_deadlines() {
         "{:?}",
         started.elapsed()
     );
+    // The ERP is told (events, issue 18): degraded first, then the failed test.
+    let events = env.ok(&["events", "list", "--json"]).json();
+    let told: Vec<(&str, &str)> = events
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| (e["type"].as_str().unwrap(), e["instance"].as_str().unwrap()))
+        .collect();
+    assert_eq!(
+        told,
+        [
+            ("instance.degraded", "bad"),
+            ("instance.test_failed", "bad")
+        ]
+    );
     env.ok(&["invoke", "other.echo", "--input", "{}", "--instance", "bad"]);
 }
 

@@ -11,6 +11,7 @@ mod console;
 mod crash;
 mod demo;
 mod einvoice_afnor;
+mod events;
 mod exchange_ews;
 mod i18n;
 mod isolation;
