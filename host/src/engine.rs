@@ -147,31 +147,42 @@ impl Engine {
             return Err(RunError::Disabled(record.id.to_string()));
         }
         instances.register_secrets(&record);
-        let config = instances.effective_config(&plugin, &record)?;
         let started = tokio::time::Instant::now();
-        let ticket = tokio::time::timeout(
-            CALL_DEADLINE,
-            self.services
-                .admission
-                .admit(record.id.as_str(), caller, plugin.quotas(&config)),
-        )
-        .await
-        .map_err(|_| RunError::WaitedTooLong {
-            instance: record.id.to_string(),
-            secs: CALL_DEADLINE.as_secs(),
-        })?
-        .map_err(RunError::Busy)?;
-        let result = runner::invoke(
-            plugin,
-            record.id.clone(),
-            operation.to_owned(),
-            input,
-            config,
-            self.services.clone(),
-            CALL_DEADLINE.saturating_sub(started.elapsed()),
-        )
+        let result = async {
+            let config = instances.effective_config(&plugin, &record)?;
+            let ticket = tokio::time::timeout(
+                CALL_DEADLINE,
+                self.services
+                    .admission
+                    .admit(record.id.as_str(), caller, plugin.quotas(&config)),
+            )
+            .await
+            .map_err(|_| RunError::WaitedTooLong {
+                instance: record.id.to_string(),
+                secs: CALL_DEADLINE.as_secs(),
+            })?
+            .map_err(RunError::Busy)?;
+            crate::metrics::admission_wait(record.id.as_str(), started.elapsed());
+            let result = runner::invoke(
+                plugin,
+                record.id.clone(),
+                operation.to_owned(),
+                input,
+                config,
+                self.services.clone(),
+                CALL_DEADLINE.saturating_sub(started.elapsed()),
+            )
+            .await;
+            drop(ticket);
+            result
+        }
         .await;
-        drop(ticket);
+        crate::metrics::capability_call(
+            record.id.as_str(),
+            operation,
+            crate::metrics::CallOutcome::of(&result),
+            started.elapsed(),
+        );
         result
     }
 

@@ -424,6 +424,7 @@ pub fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(tasks))
         .routes(routes!(run_task))
         .routes(routes!(trust))
+        .routes(routes!(super::metrics::scrape))
         .merge(capabilities)
 }
 

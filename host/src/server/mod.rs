@@ -27,6 +27,7 @@ pub mod db;
 pub mod error;
 pub mod form;
 pub mod html;
+pub mod metrics;
 pub mod openapi;
 pub mod throttle;
 
@@ -290,6 +291,7 @@ async fn not_found(req: Request) -> Response {
 fn wants_json(req: &Request) -> bool {
     let path = req.uri().path();
     path.starts_with("/api/")
+        || path == "/metrics"
         || req
             .headers()
             .get(console::ENHANCED_HEADER)
@@ -317,6 +319,8 @@ pub async fn authenticate(State(app): State<AppState>, req: Request, next: Next)
     let path = req.uri().path().to_owned();
     let needed = if path.starts_with("/api/capabilities") || path == "/api/session" {
         Scope::Capabilities
+    } else if path == "/metrics" {
+        Scope::Metrics
     } else {
         Scope::Admin
     };

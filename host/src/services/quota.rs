@@ -147,10 +147,13 @@ impl QuotaBook {
         instance: &str,
         quotas: Quotas,
     ) -> Result<Permit, HttpError> {
+        let mut used_today = 0;
         if let Some(per_day) = quotas.per_day {
             let day = utc_day();
             let used = state.day_count(instance, &day).unwrap_or(0);
+            used_today = used;
             if used >= u64::from(per_day) {
+                crate::metrics::quota_exhausted(instance);
                 return Err(HttpError {
                     kind: HttpErrorKind::Quota,
                     message: format!(
@@ -163,6 +166,7 @@ impl QuotaBook {
         let mut permit = Permit { slot: None };
         if quotas.per_second.is_some() || quotas.per_minute.is_some() {
             let limiter = self.limiter(instance, quotas);
+            let (queued, mut waited) = (Instant::now(), false);
             loop {
                 let wait = {
                     let mut l = limiter
@@ -186,15 +190,21 @@ impl QuotaBook {
                     wait
                 };
                 if wait.is_zero() {
+                    if waited {
+                        crate::metrics::quota_wait(instance, queued.elapsed());
+                    }
                     break;
                 }
+                waited = true;
                 tokio::time::sleep(wait).await;
             }
         }
-        if quotas.per_day.is_some() {
+        if let Some(per_day) = quotas.per_day {
             if let Err(e) = state.count_request(instance, &utc_day()) {
                 tracing::warn!(instance, error = %e, "cannot count the request against the daily quota");
             }
+            let remaining = u64::from(per_day).saturating_sub(used_today + 1);
+            crate::metrics::quota_daily_remaining(instance, remaining);
         }
         Ok(permit)
     }

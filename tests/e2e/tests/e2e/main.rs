@@ -13,6 +13,7 @@ mod einvoice_afnor;
 mod exchange_ews;
 mod isolation;
 mod loader;
+mod metrics;
 mod ocr_mindee;
 mod ocr_switch;
 mod partner_kit;
