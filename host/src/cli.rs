@@ -11,7 +11,6 @@
 use crate::engine::Engine;
 use crate::ids::InstanceId;
 use crate::instances::ConfigError;
-use crate::redact::RedactingWriter;
 use crate::runner::RunError;
 use crate::settings::{Settings, DEFAULT_TEST_DEADLINE};
 use crate::store::StoreError;
@@ -65,6 +64,15 @@ pub struct Cli {
     /// Log filter (e.g. `info`, `debug`, `passerelle=debug`); RUST_LOG works too.
     #[arg(long, global = true, default_value = "warn")]
     log: String,
+    /// Log lines as `text` or as `json` objects, one per line (same redaction).
+    #[arg(
+        long,
+        global = true,
+        value_enum,
+        env = "PASSERELLE_LOG_FORMAT",
+        default_value = "text"
+    )]
+    log_format: crate::logging::LogFormat,
     #[command(subcommand)]
     command: Command,
 }
@@ -323,7 +331,7 @@ pub fn main() -> ExitCode {
     // Dropped last (declared first): everything written to stderr until then is redacted,
     // including what in-process plugins print there themselves.
     let _stderr = crate::hardening::capture_stderr();
-    init_logging(&cli.log);
+    crate::logging::init(&cli.log, cli.log_format);
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
@@ -345,17 +353,6 @@ pub fn main() -> ExitCode {
             ExitCode::from(exit_code_of(&e))
         }
     }
-}
-
-fn init_logging(default: &str) {
-    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
-    let _ = tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(|| RedactingWriter::new(std::io::stderr()))
-        .with_target(false)
-        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
-        .try_init();
 }
 
 fn exit_code_of(e: &anyhow::Error) -> u8 {
@@ -421,6 +418,10 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         return plugin_command(&settings, cmd);
     }
     crate::datadir::secure(&cli.data_dir);
+    if matches!(cli.command, Command::Serve { .. }) {
+        // Before the plugins load, so that refused files are counted too.
+        crate::metrics::handle();
+    }
     let engine = Engine::open(settings).context("cannot open the host")?;
     match cli.command {
         Command::Plugins { json } => plugins(&engine, json),

@@ -185,31 +185,42 @@ impl Engine {
             return Err(RunError::Disabled(record.id.to_string()));
         }
         instances.register_secrets(&record);
-        let config = instances.effective_config(&plugin, &record)?;
         let started = tokio::time::Instant::now();
-        let ticket = tokio::time::timeout(
-            deadline,
-            self.services
-                .admission
-                .admit(record.id.as_str(), caller, plugin.quotas(&config)),
-        )
-        .await
-        .map_err(|_| RunError::WaitedTooLong {
-            instance: record.id.to_string(),
-            secs: deadline.as_secs(),
-        })?
-        .map_err(RunError::Busy)?;
-        let result = runner::invoke(
-            plugin,
-            record.id.clone(),
-            operation.to_owned(),
-            input,
-            config,
-            self.services.clone(),
-            deadline.saturating_sub(started.elapsed()),
-        )
+        let result = async {
+            let config = instances.effective_config(&plugin, &record)?;
+            let ticket = tokio::time::timeout(
+                deadline,
+                self.services
+                    .admission
+                    .admit(record.id.as_str(), caller, plugin.quotas(&config)),
+            )
+            .await
+            .map_err(|_| RunError::WaitedTooLong {
+                instance: record.id.to_string(),
+                secs: deadline.as_secs(),
+            })?
+            .map_err(RunError::Busy)?;
+            crate::metrics::admission_wait(record.id.as_str(), started.elapsed());
+            let result = runner::invoke(
+                plugin,
+                record.id.clone(),
+                operation.to_owned(),
+                input,
+                config,
+                self.services.clone(),
+                deadline.saturating_sub(started.elapsed()),
+            )
+            .await;
+            drop(ticket);
+            result
+        }
         .await;
-        drop(ticket);
+        crate::metrics::capability_call(
+            record.id.as_str(),
+            operation,
+            crate::metrics::CallOutcome::of(&result),
+            started.elapsed(),
+        );
         use passerelle_plugin_api::{capabilities::CalendarSync, Operation as _};
         if let (Err(e), true) = (&result, operation == CalendarSync::NAME) {
             crate::events::emit_host_event(

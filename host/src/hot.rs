@@ -103,6 +103,7 @@ fn new_file(engine: &Engine, path: &PathBuf) {
                     other.path.display()
                 );
                 tracing::warn!(file = %path.display(), %reason, "plugin refused");
+                crate::metrics::plugin_load_failure(crate::metrics::LoadStage::HotReload);
                 engine.registry.update(|r| {
                     r.refused.retain(|x| &x.path != path);
                     r.refused.push(Refusal {
@@ -139,6 +140,7 @@ fn new_file(engine: &Engine, path: &PathBuf) {
         }
         Err(reason) => {
             tracing::warn!(file = %path.display(), %reason, "plugin refused");
+            crate::metrics::plugin_load_failure(crate::metrics::LoadStage::HotReload);
             engine.registry.update(|r| {
                 r.refused.retain(|x| &x.path != path);
                 r.refused.push(Refusal {

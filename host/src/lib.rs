@@ -20,6 +20,8 @@ pub mod inspect;
 pub mod instances;
 pub mod isolation;
 pub mod loader;
+pub mod logging;
+pub mod metrics;
 pub mod plugin;
 pub mod redact;
 pub mod runner;

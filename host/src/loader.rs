@@ -212,6 +212,7 @@ pub fn load_dirs(dirs: &[PluginDir], options: &LoadOptions) -> Registry {
                         existing.path.display()
                     );
                     tracing::warn!(file = %path.display(), %reason, "plugin refused");
+                    crate::metrics::plugin_load_failure(crate::metrics::LoadStage::Startup);
                     registry.refused.push(Refusal { path, reason });
                     continue;
                 }
@@ -226,6 +227,7 @@ pub fn load_dirs(dirs: &[PluginDir], options: &LoadOptions) -> Registry {
             }
             Err(reason) => {
                 tracing::warn!(file = %path.display(), %reason, "plugin refused");
+                crate::metrics::plugin_load_failure(crate::metrics::LoadStage::Startup);
                 registry.refused.push(Refusal { path, reason });
             }
         }

@@ -196,6 +196,7 @@ impl Engine {
             },
             next_ms,
         };
+        crate::metrics::task_run(id.as_str(), task, run.ok, started.elapsed());
         if run.ok {
             tracing::info!(instance = %id, task, ms = run.duration_ms, summary = %run.summary, "task run");
         } else {

@@ -425,6 +425,7 @@ pub fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(run_task))
         .routes(routes!(trust))
         .merge(super::webhooks_api::router())
+        .routes(routes!(super::metrics::scrape))
         .merge(capabilities)
 }
 

@@ -15,7 +15,7 @@
 //! - Cookies are `Secure` when the server is reached over HTTPS (see [`super::WebOptions`]).
 //! - Scripts and the ERP use API tokens, created and revoked by an administrator, stored
 //!   hashed, and scoped: `capabilities` calls capabilities only; `admin` does everything an
-//!   administrator does. Tokens need no CSRF token: a browser never sends them on its own.
+//!   administrator does; `metrics` reads `/metrics` only. Tokens need no CSRF token: a browser never sends them on its own.
 //!
 //! Lookups of sessions and tokens are cached in memory so that authenticated reads stay
 //! cheap; the cache is dropped whenever another process writes to the console database
@@ -69,6 +69,8 @@ pub enum Scope {
     Capabilities,
     /// Everything an administrator can do, capabilities included.
     Admin,
+    /// Read the metrics (`/metrics`) and nothing else: what a Prometheus server is given.
+    Metrics,
 }
 
 impl Scope {
@@ -76,6 +78,7 @@ impl Scope {
         match self {
             Scope::Capabilities => "capabilities",
             Scope::Admin => "admin",
+            Scope::Metrics => "metrics",
         }
     }
 
@@ -83,6 +86,7 @@ impl Scope {
         match s {
             "capabilities" => Some(Scope::Capabilities),
             "admin" => Some(Scope::Admin),
+            "metrics" => Some(Scope::Metrics),
             _ => None,
         }
     }

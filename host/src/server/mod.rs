@@ -31,6 +31,7 @@ pub mod health;
 pub mod html;
 pub mod i18n;
 pub mod l10n;
+pub mod metrics;
 pub mod openapi;
 pub mod throttle;
 pub mod webhooks_api;
@@ -323,6 +324,7 @@ async fn not_found(req: Request) -> Response {
 fn wants_json(req: &Request) -> bool {
     let path = req.uri().path();
     path.starts_with("/api/")
+        || path == "/metrics"
         || req
             .headers()
             .get(console::ENHANCED_HEADER)
@@ -350,6 +352,8 @@ pub async fn authenticate(State(app): State<AppState>, req: Request, next: Next)
     let path = req.uri().path().to_owned();
     let needed = if path.starts_with("/api/capabilities") || path == "/api/session" {
         Scope::Capabilities
+    } else if path == "/metrics" {
+        Scope::Metrics
     } else {
         Scope::Admin
     };

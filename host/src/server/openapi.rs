@@ -24,7 +24,7 @@ use utoipa::{Modify, OpenApi};
         description = "HTTP API of Passerelle: plugins, instance configuration (one field at a time), \
 tests, audit history, API tokens, and the capabilities an ERP calls.\n\n\
 Authentication: an API token (`Authorization: Bearer <token>`, created with `passerelle admin token create`), \
-scope `capabilities` for `/api/capabilities/*` or `admin` for everything; or a browser session \
+scope `capabilities` for `/api/capabilities/*`, `metrics` for `/metrics`, or `admin` for everything; or a browser session \
 (cookie `passerelle_session`), which must send its CSRF token in `X-CSRF-Token` on every changing request.\n\n\
 Errors are JSON `{code, message, field?, pointer?, errors?}` with a stable `code`.",
         license(name = "Apache-2.0")
@@ -39,7 +39,8 @@ Errors are JSON `{code, message, field?, pointer?, errors?}` with a stable `code
         (name = "tokens", description = "API tokens"),
         (name = "tasks", description = "Scheduled tasks of the plugins"),
         (name = "trust", description = "Extra certificate authorities trusted for provider connections"),
-        (name = "events", description = "Events for the ERP: webhooks, delivery history, replay, event stream")
+        (name = "events", description = "Events for the ERP: webhooks, delivery history, replay, event stream"),
+        (name = "metrics", description = "Prometheus metrics (token scope `metrics`)")
     )
 )]
 struct ApiDoc;

@@ -293,7 +293,12 @@ impl HttpService {
         let method = request.method;
         let url_for_log = strip_query(&request.url);
         let outcome = self.send_inner(request).await;
-        let ms = started.elapsed().as_millis();
+        let took = started.elapsed();
+        let ms = took.as_millis();
+        match &outcome {
+            HttpOutcome::Response(r) => crate::metrics::provider_response(instance, r.status, took),
+            HttpOutcome::Error(e) => crate::metrics::provider_failure(instance, e.kind, took),
+        }
         match &outcome {
             HttpOutcome::Response(r) => {
                 tracing::info!(instance, method = ?method, url = %url_for_log, status = r.status, ms, "http")

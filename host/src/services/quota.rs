@@ -287,11 +287,14 @@ impl QuotaBook {
         deadline: Option<Instant>,
         operation: &str,
     ) -> Result<Permit, QuotaDenied> {
+        let mut used_today = 0;
         if let Some(per_day) = quotas.per_day {
             let day = utc_day();
             let used = state.day_count(instance, &day).unwrap_or(0);
+            used_today = used;
             if used >= u64::from(per_day) {
                 self.counters.refused.fetch_add(1, Ordering::Relaxed);
+                crate::metrics::quota_exhausted(instance);
                 let to_midnight = 86_400 - (super::state::now_ms() / 1000).rem_euclid(86_400);
                 return Err(QuotaDenied {
                     message: format!(
@@ -358,6 +361,7 @@ impl QuotaBook {
             }
             let waited = started.elapsed();
             if slept {
+                crate::metrics::quota_wait(instance, waited);
                 let wait_ms = waited.as_millis() as u64;
                 self.counters.waits.fetch_add(1, Ordering::Relaxed);
                 self.counters
@@ -380,10 +384,12 @@ impl QuotaBook {
                 }
             }
         }
-        if quotas.per_day.is_some() {
+        if let Some(per_day) = quotas.per_day {
             if let Err(e) = state.count_request(instance, &utc_day()) {
                 tracing::warn!(instance, error = %e, "cannot count the request against the daily quota");
             }
+            let remaining = u64::from(per_day).saturating_sub(used_today + 1);
+            crate::metrics::quota_daily_remaining(instance, remaining);
         }
         Ok(permit)
     }

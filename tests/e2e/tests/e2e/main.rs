@@ -16,6 +16,7 @@ mod exchange_ews;
 mod i18n;
 mod isolation;
 mod loader;
+mod metrics;
 mod ocr_mindee;
 mod ocr_switch;
 mod partner_kit;
