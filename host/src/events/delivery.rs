@@ -132,8 +132,8 @@ impl AttemptOutcome {
     }
 }
 
-/// The one place where a delivery's outcome and the backlog are both known: metrics hook
-/// here (webhook deliveries by outcome, backlog gauge).
+/// The one place where a delivery's outcome and the backlog are both known: logs and metrics
+/// (webhook deliveries by outcome, backlog gauge).
 fn delivery_observed(
     webhook: &str,
     event: &Event,
@@ -141,6 +141,12 @@ fn delivery_observed(
     state: DeliveryState,
     backlog: u64,
 ) {
+    crate::metrics::webhook_delivery(match state {
+        DeliveryState::Delivered => crate::metrics::DeliveryOutcome::Delivered,
+        DeliveryState::Pending => crate::metrics::DeliveryOutcome::Retry,
+        DeliveryState::Failed => crate::metrics::DeliveryOutcome::Failed,
+    });
+    crate::metrics::webhook_backlog(backlog);
     match state {
         DeliveryState::Delivered => {
             tracing::info!(webhook, event = %event.id, kind = %event.kind, instance = %event.instance, ms = outcome.duration_ms, backlog, "webhook delivered")
