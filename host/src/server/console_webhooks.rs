@@ -3,11 +3,12 @@
 //! all go through [`crate::events`]); complete without JavaScript (forms post, the server
 //! redirects or shows the page again with the outcome).
 //!
-//! Every text a person reads is in [`TEXTS`], so that the console's translations can take
-//! them over in one place.
+//! Every text a person reads comes from the console's catalogs (`webhooks-*` in
+//! `host/locales/*/console.ftl`), in the page's language.
 
 use super::auth::Principal;
-use super::html::{self, attr, esc, page, Section, Viewer};
+use super::html::{attr, esc, page_in, Section, Viewer};
+use super::i18n::Ui;
 use super::AppState;
 use crate::events::outbox::{DeliveryState, HistoryFilter};
 use crate::events::{delivery, webhooks};
@@ -19,87 +20,13 @@ use axum::{Extension, Form, Router};
 use passerelle_plugin_api::events::EVENT_TYPES;
 use std::fmt::Write as _;
 
-/// The page's texts, English.
-pub struct Texts {
-    pub title: &'static str,
-    pub intro: &'static str,
-    pub none: &'static str,
-    pub caption_webhooks: &'static str,
-    pub col_id: &'static str,
-    pub col_url: &'static str,
-    pub col_events: &'static str,
-    pub col_actions: &'static str,
-    pub test: &'static str,
-    pub remove: &'static str,
-    pub add_title: &'static str,
-    pub url_label: &'static str,
-    pub events_label: &'static str,
-    pub events_hint: &'static str,
-    pub secret_label: &'static str,
-    pub secret_hint: &'static str,
-    pub add: &'static str,
-    pub caption_deliveries: &'static str,
-    pub no_delivery: &'static str,
-    pub col_event: &'static str,
-    pub col_type: &'static str,
-    pub col_instance: &'static str,
-    pub col_webhook: &'static str,
-    pub col_state: &'static str,
-    pub col_attempts: &'static str,
-    pub col_last: &'static str,
-    pub replay: &'static str,
-    pub state_pending: &'static str,
-    pub state_delivered: &'static str,
-    pub state_failed: &'static str,
-    pub ping_ok: &'static str,
-    pub ping_failed: &'static str,
-    pub replayed: &'static str,
-    pub error: &'static str,
-}
-
-pub const TEXTS: Texts = Texts {
-    title: "Webhooks",
-    intro: "Events (signatures completed, invoice statuses, failed tests…) are sent to these addresses as signed HTTP POSTs, retried for three days. The README explains how the ERP checks the signature.",
-    none: "No webhook yet.",
-    caption_webhooks: "Webhooks",
-    col_id: "Id",
-    col_url: "Address",
-    col_events: "Events",
-    col_actions: "Actions",
-    test: "Send a test",
-    remove: "Remove",
-    add_title: "Add a webhook",
-    url_label: "Address of the ERP's receiver",
-    events_label: "Events",
-    events_hint: "* for every event, or types separated by commas:",
-    secret_label: "Signing secret",
-    secret_hint: "16 characters at least, e.g. from openssl rand -hex 32. Keep a copy for the receiver: it is never shown again.",
-    add: "Add",
-    caption_deliveries: "Recent deliveries, newest first",
-    no_delivery: "No delivery yet.",
-    col_event: "Event",
-    col_type: "Type",
-    col_instance: "Instance",
-    col_webhook: "Webhook",
-    col_state: "State",
-    col_attempts: "Attempts",
-    col_last: "Last answer",
-    replay: "Send again",
-    state_pending: "pending",
-    state_delivered: "delivered",
-    state_failed: "given up",
-    ping_ok: "Test delivered",
-    ping_failed: "Test not delivered",
-    replayed: "Queued again",
-    error: "Refused",
-};
-
 pub fn router() -> Router<AppState> {
     Router::new()
         .route("/webhooks", get(webhooks_page).post(add_submit))
         .route("/webhooks/{id}/test", post(test_submit))
         .route("/webhooks/{id}/remove", post(remove_submit))
         .route("/webhooks/replay", post(replay_submit))
+        .layer(axum::middleware::from_fn(super::i18n::negotiate))
 }
 
 type Pairs = Form<Vec<(String, String)>>;
@@ -116,10 +43,10 @@ fn field<'a>(pairs: &'a [(String, String)], key: &str) -> &'a str {
 /// The page, with an optional notice (`ok`, text) on top.
 fn render(
     app: &AppState,
+    ui: &Ui,
     who: &Principal,
     notice: Option<(bool, String)>,
 ) -> Result<String, String> {
-    let t = &TEXTS;
     let csrf = who.csrf().unwrap_or_default().to_owned();
     let outbox = &app.engine.services.events;
     let hooks = webhooks::list(outbox).map_err(|e| e.to_string())?;
@@ -129,7 +56,11 @@ fn render(
             ..HistoryFilter::default()
         })
         .map_err(|e| e.to_string())?;
-    let mut body = format!("<h1>{}</h1><p>{}</p>", esc(t.title), esc(t.intro));
+    let mut body = format!(
+        "<h1>{}</h1><p>{}</p>",
+        esc(&ui.t("webhooks-title")),
+        esc(&ui.t("webhooks-intro"))
+    );
     if let Some((ok, text)) = notice {
         let _ = write!(
             body,
@@ -140,12 +71,12 @@ fn render(
         );
     }
     if hooks.is_empty() {
-        let _ = write!(body, "<p>{}</p>", esc(t.none));
+        let _ = write!(body, "<p>{}</p>", esc(&ui.t("webhooks-none")));
     } else {
         let _ = write!(
             body,
             "<table><caption>{}</caption><thead><tr><th scope=\"col\">{}</th><th scope=\"col\">{}</th><th scope=\"col\">{}</th><th scope=\"col\">{}</th></tr></thead><tbody>",
-            esc(t.caption_webhooks), esc(t.col_id), esc(t.col_url), esc(t.col_events), esc(t.col_actions)
+            esc(&ui.t("webhooks-caption-webhooks")), esc(&ui.t("webhooks-col-id")), esc(&ui.t("webhooks-col-url")), esc(&ui.t("webhooks-col-events")), esc(&ui.t("webhooks-col-actions"))
         );
         for h in &hooks {
             let _ = write!(
@@ -158,8 +89,8 @@ fn render(
                 url = esc(&h.url),
                 events = esc(&h.events.join(", ")),
                 csrf = attr(&csrf),
-                test = esc(t.test),
-                remove = esc(t.remove),
+                test = esc(&ui.t("webhooks-test")),
+                remove = esc(&ui.t("webhooks-remove")),
             );
         }
         body.push_str("</tbody></table>");
@@ -174,52 +105,55 @@ fn render(
          <label for=\"wh-secret\">{secret_label}</label><input id=\"wh-secret\" name=\"secret\" type=\"password\" required minlength=\"{min}\" autocomplete=\"new-password\" aria-describedby=\"wh-secret-hint\">\
          <p id=\"wh-secret-hint\" class=\"hint\">{secret_hint}</p>\
          <button type=\"submit\">{add}</button></form>",
-        add_title = esc(t.add_title),
+        add_title = esc(&ui.t("webhooks-add-title")),
         csrf = attr(&csrf),
-        url_label = esc(t.url_label),
-        events_label = esc(t.events_label),
-        events_hint = esc(t.events_hint),
+        url_label = esc(&ui.t("webhooks-url-label")),
+        events_label = esc(&ui.t("webhooks-events-label")),
+        events_hint = esc(&ui.t("webhooks-events-hint")),
         types = esc(&EVENT_TYPES.join(", ")),
-        secret_label = esc(t.secret_label),
+        secret_label = esc(&ui.t("webhooks-secret-label")),
         min = webhooks::MIN_SECRET_LEN,
-        secret_hint = esc(t.secret_hint),
-        add = esc(t.add),
+        secret_hint = esc(&ui.t("webhooks-secret-hint")),
+        add = esc(&ui.t("webhooks-add")),
     );
     if deliveries.is_empty() {
         let _ = write!(
             body,
             "<h2>{}</h2><p>{}</p>",
-            esc(t.caption_deliveries),
-            esc(t.no_delivery)
+            esc(&ui.t("webhooks-caption-deliveries")),
+            esc(&ui.t("webhooks-no-delivery"))
         );
     } else {
         let _ = write!(
             body,
             "<table class=\"deliveries\"><caption>{}</caption><thead><tr>",
-            esc(t.caption_deliveries)
+            esc(&ui.t("webhooks-caption-deliveries"))
         );
         for col in [
-            t.col_event,
-            t.col_type,
-            t.col_instance,
-            t.col_webhook,
-            t.col_state,
-            t.col_attempts,
-            t.col_last,
-            t.col_actions,
+            ui.t("webhooks-col-event"),
+            ui.t("webhooks-col-type"),
+            ui.t("webhooks-col-instance"),
+            ui.t("webhooks-col-webhook"),
+            ui.t("webhooks-col-state"),
+            ui.t("webhooks-col-attempts"),
+            ui.t("webhooks-col-last"),
+            ui.t("webhooks-col-actions"),
         ] {
-            let _ = write!(body, "<th scope=\"col\">{}</th>", esc(col));
+            let _ = write!(body, "<th scope=\"col\">{}</th>", esc(&col));
         }
         body.push_str("</tr></thead><tbody>");
         for d in &deliveries {
             let state = match d.state {
-                DeliveryState::Pending => t.state_pending,
-                DeliveryState::Delivered => t.state_delivered,
-                DeliveryState::Failed => t.state_failed,
+                DeliveryState::Pending => ui.t("webhooks-state-pending"),
+                DeliveryState::Delivered => ui.t("webhooks-state-delivered"),
+                DeliveryState::Failed => ui.t("webhooks-state-failed"),
             };
             let last = match (&d.last_error, d.last_status, d.done_ms) {
                 (Some(e), _, _) => e.clone(),
-                (None, Some(s), Some(at)) => format!("HTTP {s}, {}", html::time(at)),
+                (None, Some(s), Some(at)) => format!(
+                    "HTTP {s}, {}",
+                    super::l10n::date_time(i64::try_from(at).unwrap_or(0), ui.lang)
+                ),
                 _ => String::new(),
             };
             let _ = write!(
@@ -232,13 +166,13 @@ fn render(
                 esc(&d.event_type),
                 esc(&d.instance),
                 esc(&d.webhook),
-                esc(state),
+                esc(&state),
                 d.attempts,
                 esc(&last),
                 attr(&csrf),
                 attr(&d.event_id),
                 attr(&d.webhook),
-                esc(t.replay),
+                esc(&ui.t("webhooks-replay")),
             );
         }
         body.push_str("</tbody></table>");
@@ -247,16 +181,23 @@ fn render(
         user: &who.actor(),
         csrf: &csrf,
     };
-    Ok(page(t.title, Some(viewer), Section::None, &body))
+    Ok(page_in(
+        ui,
+        &ui.t("webhooks-title"),
+        Some(viewer),
+        Section::Webhooks,
+        &body,
+    ))
 }
 
 fn answer(
     app: &AppState,
+    ui: &Ui,
     who: &Principal,
     status: StatusCode,
     notice: Option<(bool, String)>,
 ) -> Response {
-    match render(app, who, notice) {
+    match render(app, ui, who, notice) {
         Ok(html) => (status, Html(html)).into_response(),
         Err(e) => super::error::ApiError::internal(e).into_response(),
     }
@@ -265,13 +206,15 @@ fn answer(
 async fn webhooks_page(
     State(app): State<AppState>,
     Extension(who): Extension<Principal>,
+    Extension(ui): Extension<Ui>,
 ) -> Response {
-    answer(&app, &who, StatusCode::OK, None)
+    answer(&app, &ui, &who, StatusCode::OK, None)
 }
 
 async fn add_submit(
     State(app): State<AppState>,
     Extension(who): Extension<Principal>,
+    Extension(ui): Extension<Ui>,
     Form(pairs): Pairs,
 ) -> Response {
     let events: Vec<&str> = field(&pairs, "events").split(',').collect();
@@ -285,9 +228,10 @@ async fn add_submit(
         Ok(_) => Redirect::to("/webhooks").into_response(),
         Err(e) => answer(
             &app,
+            &ui,
             &who,
             StatusCode::UNPROCESSABLE_ENTITY,
-            Some((false, format!("{}: {e}", TEXTS.error))),
+            Some((false, format!("{}: {e}", ui.t("webhooks-error")))),
         ),
     }
 }
@@ -295,18 +239,20 @@ async fn add_submit(
 async fn test_submit(
     State(app): State<AppState>,
     Extension(who): Extension<Principal>,
+    Extension(ui): Extension<Ui>,
     Path(id): Path<String>,
 ) -> Response {
     match delivery::ping(&app.engine, &id).await {
         Ok((_, outcome)) if outcome.delivered() => answer(
             &app,
+            &ui,
             &who,
             StatusCode::OK,
             Some((
                 true,
                 format!(
                     "{} ({id}): HTTP {} in {} ms",
-                    TEXTS.ping_ok,
+                    ui.t("webhooks-ping-ok"),
                     outcome.status.unwrap_or(0),
                     outcome.duration_ms
                 ),
@@ -314,22 +260,24 @@ async fn test_submit(
         ),
         Ok((_, outcome)) => answer(
             &app,
+            &ui,
             &who,
             StatusCode::OK,
             Some((
                 false,
                 format!(
                     "{} ({id}): {}",
-                    TEXTS.ping_failed,
+                    ui.t("webhooks-ping-failed"),
                     outcome.error.unwrap_or_default()
                 ),
             )),
         ),
         Err(e) => answer(
             &app,
+            &ui,
             &who,
             StatusCode::NOT_FOUND,
-            Some((false, format!("{}: {e}", TEXTS.error))),
+            Some((false, format!("{}: {e}", ui.t("webhooks-error")))),
         ),
     }
 }
@@ -337,15 +285,17 @@ async fn test_submit(
 async fn remove_submit(
     State(app): State<AppState>,
     Extension(who): Extension<Principal>,
+    Extension(ui): Extension<Ui>,
     Path(id): Path<String>,
 ) -> Response {
     match webhooks::remove(&app.engine.services.events, &id) {
         Ok(()) => Redirect::to("/webhooks").into_response(),
         Err(e) => answer(
             &app,
+            &ui,
             &who,
             StatusCode::NOT_FOUND,
-            Some((false, format!("{}: {e}", TEXTS.error))),
+            Some((false, format!("{}: {e}", ui.t("webhooks-error")))),
         ),
     }
 }
@@ -353,6 +303,7 @@ async fn remove_submit(
 async fn replay_submit(
     State(app): State<AppState>,
     Extension(who): Extension<Principal>,
+    Extension(ui): Extension<Ui>,
     Form(pairs): Pairs,
 ) -> Response {
     let event = field(&pairs, "event");
@@ -360,18 +311,24 @@ async fn replay_submit(
     match app.engine.services.events.replay(event, webhook) {
         Ok(Some(targets)) if !targets.is_empty() => answer(
             &app,
+            &ui,
             &who,
             StatusCode::OK,
             Some((
                 true,
-                format!("{}: {event} → {}", TEXTS.replayed, targets.join(", ")),
+                format!(
+                    "{}: {event} → {}",
+                    ui.t("webhooks-replayed"),
+                    targets.join(", ")
+                ),
             )),
         ),
         Ok(_) => answer(
             &app,
+            &ui,
             &who,
             StatusCode::NOT_FOUND,
-            Some((false, format!("{}: {event:?}", TEXTS.error))),
+            Some((false, format!("{}: {event:?}", ui.t("webhooks-error")))),
         ),
         Err(e) => super::error::ApiError::internal(e).into_response(),
     }

@@ -46,6 +46,7 @@ pub enum Section {
     Instances,
     Plugins,
     Audit,
+    Webhooks,
     None,
 }
 
@@ -121,6 +122,7 @@ pub fn page_in(
             (Section::Instances, "/instances", ui.t("nav-instances")),
             (Section::Plugins, "/plugins", ui.t("nav-plugins")),
             (Section::Audit, "/audit", ui.t("nav-audit")),
+            (Section::Webhooks, "/webhooks", ui.t("nav-webhooks")),
         ] {
             let _ = write!(
                 out,

@@ -442,6 +442,7 @@ mod tests {
             include_str!("html.rs"),
             include_str!("form.rs"),
             include_str!("mod.rs"),
+            include_str!("console_webhooks.rs"),
         ];
         let mut ids = BTreeSet::new();
         for src in sources {
