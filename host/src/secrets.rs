@@ -89,17 +89,30 @@ impl SecretKey {
         if let Some(dir) = key_file.parent() {
             crate::datadir::create_private_dir_all(dir).map_err(err)?;
         }
+        // Written whole to a private temporary file, then published with a hard link, which
+        // fails if the key exists: processes starting together on a new data directory never
+        // read a half-written key, and the one that lost the race uses the winner's key.
+        let tmp = key_file.with_extension(format!("tmp.{}", std::process::id()));
         let mut options = std::fs::OpenOptions::new();
-        options.write(true).create_new(true);
+        options.write(true).create(true).truncate(true);
         #[cfg(unix)]
         {
             use std::os::unix::fs::OpenOptionsExt;
             options.mode(0o600);
         }
-        let mut file = options.open(key_file).map_err(err)?;
-        file.write_all(b64().encode(bytes).as_bytes())
-            .and_then(|()| file.sync_all())
-            .map_err(err)?;
+        let written = options.open(&tmp).and_then(|mut file| {
+            file.write_all(b64().encode(bytes).as_bytes())
+                .and_then(|()| file.sync_all())
+        });
+        let published = written.and_then(|()| std::fs::hard_link(&tmp, key_file));
+        let _ = std::fs::remove_file(&tmp);
+        match published {
+            Ok(()) => {}
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
+                return Self::load_or_create(key_file);
+            }
+            Err(e) => return Err(err(e)),
+        }
         tracing::info!(path = %key_file.display(), "created the secret key file; back it up with the data directory");
         Self::from_bytes(&bytes).ok_or(SecretError::BadEnvKey)
     }

@@ -218,16 +218,31 @@ impl Worker {
     }
 }
 
-/// The last lines a worker wrote on stderr, and whether it closed it.
+/// The last lines a worker wrote on stderr, whether it closed it, and whether a backtrace
+/// is being written.
+///
+/// Backtrace frames (with `RUST_BACKTRACE` set, the allocator and panics print dozens) are
+/// logged but kept out of the tail, so that the line saying what happened ("memory
+/// allocation of … failed", the panic message) is still there to explain the crash.
 #[derive(Default)]
 struct StderrTail {
-    state: Mutex<(VecDeque<String>, bool)>,
+    state: Mutex<(VecDeque<String>, bool, bool)>,
     closed: Condvar,
 }
 
 impl StderrTail {
     fn push(&self, line: String) {
         let mut state = self.state.lock().unwrap_or_else(PoisonError::into_inner);
+        if line.trim_end() == "stack backtrace:" {
+            state.2 = true;
+            return;
+        }
+        if state.2 {
+            if line.starts_with(' ') || line.starts_with("note: ") {
+                return;
+            }
+            state.2 = false;
+        }
         if state.0.len() == TAIL_LINES {
             state.0.pop_front();
         }
@@ -750,6 +765,31 @@ fn format_duration(d: Duration) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_backtrace_does_not_push_what_happened_out_of_the_tail() {
+        // With RUST_BACKTRACE set, the allocator prints dozens of frames after its message.
+        let tail = StderrTail::default();
+        tail.push("memory allocation of 16777216 bytes failed".to_owned());
+        tail.push("stack backtrace:".to_owned());
+        for i in 0..(TAIL_LINES * 3) {
+            tail.push(format!("  {i}: frame"));
+            tail.push("             at /rustc/x/library/std/src/alloc.rs:424:5".to_owned());
+        }
+        tail.push("note: Some details are omitted".to_owned());
+        tail.close();
+        let lines = tail.lines(Duration::ZERO);
+        assert_eq!(
+            memory_failure(&lines).as_deref(),
+            Some("memory allocation of 16777216 bytes failed")
+        );
+        // Lines after the backtrace are kept again.
+        tail.push("after".to_owned());
+        assert_eq!(
+            tail.lines(Duration::ZERO).last().map(String::as_str),
+            Some("after")
+        );
+    }
 
     #[test]
     fn memory_failures_are_recognised_in_the_last_lines() {

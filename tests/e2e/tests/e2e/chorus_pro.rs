@@ -654,7 +654,8 @@ fn a_production_instance_may_not_reuse_the_sandbox_credentials() {
         ("technical_password", o.technical_password.as_str()),
         ("structure_id", SUPPLIER_SIRET),
     ] {
-        env.ok(&["config", "set", "prod", field, value]);
+        env.run_with_stdin(&["config", "set", "prod", field, "--stdin"], Some(value))
+            .expect_code(0);
     }
     let r = env.run(&["config", "enable", "prod"]).expect_code(3);
     for field in ["client_id", "client_secret"] {
