@@ -8,6 +8,7 @@
 pub mod actor;
 pub mod capability_cli;
 pub mod cli;
+pub mod cli_check;
 pub mod engine;
 pub mod hardening;
 pub mod hot;

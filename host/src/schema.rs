@@ -240,8 +240,10 @@ impl ConfigSchema {
             .collect()
     }
 
-    /// Checks a whole configuration (defaults already applied). Conditional requirements
-    /// written as `dependencies` with a `const`-tagged `oneOf` get a precise message.
+    /// Checks a whole configuration (defaults already applied). Every problem is reported, as
+    /// a stock validator with `allErrors` does: missing fields (conditional requirements,
+    /// `allOf` of `if`/`then` or `dependencies` with a `const`-tagged `oneOf`, get a message
+    /// naming their switch), then every other rule, each under the field it concerns.
     pub fn validate_whole(&self, config: &Map<String, Value>) -> Vec<FieldError> {
         let mut errors = Vec::new();
         for name in self.required_fields(config) {
@@ -249,25 +251,57 @@ impl ConfigSchema {
                 errors.push(FieldError::new(&name, "this field is required"));
             }
         }
-        errors.extend(self.conditional_errors(config));
-        if !errors.is_empty() {
-            return errors;
+        for e in self.conditional_errors(config) {
+            if !errors.iter().any(|seen| seen.field == e.field) {
+                errors.push(e);
+            }
         }
         let instance = Value::Object(config.clone());
         for e in self.whole.iter_errors(&instance) {
             let pointer = e.instance_path().as_str().to_owned();
-            let field = pointer
-                .trim_start_matches('/')
-                .split('/')
-                .next()
-                .unwrap_or_default()
-                .to_owned();
-            let message = if self.is_secret(&field) {
-                e.masked().to_string()
-            } else {
-                e.to_string()
+            let mut fields: Vec<String> = match e.kind() {
+                // Said above, with the switch that requires them.
+                jsonschema::error::ValidationErrorKind::Required { .. } => continue,
+                jsonschema::error::ValidationErrorKind::AdditionalProperties { unexpected }
+                    if pointer.is_empty() =>
+                {
+                    unexpected.clone()
+                }
+                _ => vec![pointer
+                    .trim_start_matches('/')
+                    .split('/')
+                    .next()
+                    .unwrap_or_default()
+                    .to_owned()],
             };
-            errors.push(FieldError::new(&field, message));
+            for field in fields.drain(..) {
+                let message = if self.is_secret(&field) {
+                    e.masked().to_string()
+                } else if self.field(&field).is_none() && !field.is_empty() {
+                    self.unknown_field(&field).message
+                } else {
+                    e.to_string()
+                };
+                errors.push(FieldError::new(&field, message));
+            }
+        }
+        errors
+    }
+
+    /// Checks a configuration document as given, without saving anything: what `config
+    /// apply` and enabling would say of it. Each value is checked against its field (unknown
+    /// fields named), then the whole document with the schema's defaults applied, conditional
+    /// rules included. A stock draft-07 validator reaches the same verdict on the same raw
+    /// document and names the same fields (`tests/forms` checks it).
+    pub fn check_document(&self, document: &Map<String, Value>) -> Vec<FieldError> {
+        let mut errors: Vec<FieldError> = document
+            .iter()
+            .filter_map(|(name, value)| self.validate_field(name, value).err())
+            .collect();
+        for e in self.validate_whole(&self.with_defaults(document)) {
+            if !errors.iter().any(|seen| seen.field == e.field) {
+                errors.push(e);
+            }
         }
         errors
     }
@@ -286,34 +320,19 @@ impl ConfigSchema {
     }
 
     fn conditional_errors(&self, config: &Map<String, Value>) -> Vec<FieldError> {
-        let mut errors = Vec::new();
-        let Some(deps) = self.root.get("dependencies").and_then(Value::as_object) else {
-            return errors;
-        };
-        for (tag, dep) in deps {
-            let Some(tag_value) = config.get(tag) else {
+        let mut errors: Vec<FieldError> = Vec::new();
+        for rule in passerelle_plugin_api::config::conditionals(&self.root) {
+            if config.get(&rule.tag) != Some(&rule.value) {
                 continue;
-            };
-            let Some(branches) = dep.get("oneOf").and_then(Value::as_array) else {
-                continue;
-            };
-            let branch = branches.iter().find(|b| {
-                b.get("properties")
-                    .and_then(|p| p.get(tag))
-                    .and_then(|p| p.get("const"))
-                    == Some(tag_value)
-            });
-            let Some(required) = branch
-                .and_then(|b| b.get("required"))
-                .and_then(Value::as_array)
-            else {
-                continue;
-            };
-            for name in required.iter().filter_map(Value::as_str) {
-                if !config.contains_key(name) {
+            }
+            for name in &rule.required {
+                if !config.contains_key(name) && !errors.iter().any(|e| &e.field == name) {
                     errors.push(FieldError::new(
                         name,
-                        format!("this field is required when `{tag}` is {tag_value}"),
+                        format!(
+                            "this field is required when `{}` is {}",
+                            rule.tag, rule.value
+                        ),
                     ));
                 }
             }
