@@ -11,6 +11,7 @@ mod console;
 mod demo;
 mod einvoice_afnor;
 mod exchange_ews;
+mod forms;
 mod isolation;
 mod loader;
 mod ocr_mindee;
