@@ -181,14 +181,22 @@ function checkJsonForms(label, schema) {
   }
 }
 
+const scratch = [];
+process.on('exit', () => scratch.forEach((d) => fs.rmSync(d, { recursive: true, force: true })));
+const tempDir = (prefix) => {
+  const d = fs.mkdtempSync(path.join(os.tmpdir(), prefix));
+  scratch.push(d);
+  return d;
+};
+
 /** The host's verdicts on documents, from the real binary, one run per plugin. */
 async function hostVerdicts(id, files) {
-  const data = fs.mkdtempSync(path.join(os.tmpdir(), 'forms-data-'));
+  const data = tempDir('forms-data-');
   // Load only this plugin when its library is found: loading every plugin costs seconds.
   let dir = pluginDir;
   const lib = path.join(pluginDir, `libpasserelle_${id.replaceAll('-', '_')}.so`);
   if (fs.existsSync(lib)) {
-    dir = fs.mkdtempSync(path.join(os.tmpdir(), 'forms-plugins-'));
+    dir = tempDir('forms-plugins-');
     fs.symlinkSync(path.resolve(lib), path.join(dir, path.basename(lib)));
   }
   const out = await new Promise((resolve) => {
