@@ -318,6 +318,8 @@ enum ConfigCommand {
     Delete { instance: String },
     /// Create or update instances from a provisioning file (TOML).
     Apply { file: PathBuf },
+    /// Check a configuration document (JSON) against a plugin's schema without saving it.
+    Check(crate::cli_check::CheckArgs),
 }
 
 /// Entry point of the binary.
@@ -970,6 +972,7 @@ fn config(engine: &Engine, cmd: ConfigCommand) -> anyhow::Result<ExitCode> {
     let instances = engine.instances();
     let audit = CliAudit::open(engine);
     match cmd {
+        ConfigCommand::Check(args) => return crate::cli_check::run(engine, args),
         ConfigCommand::Create {
             instance,
             plugin,

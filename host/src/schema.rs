@@ -240,8 +240,10 @@ impl ConfigSchema {
             .collect()
     }
 
-    /// Checks a whole configuration (defaults already applied). Conditional requirements
-    /// written as `dependencies` with a `const`-tagged `oneOf` get a precise message.
+    /// Checks a whole configuration (defaults already applied). Every problem is reported, as
+    /// a stock validator with `allErrors` does: missing fields (conditional requirements,
+    /// `allOf` of `if`/`then` or `dependencies` with a `const`-tagged `oneOf`, get a message
+    /// naming their switch), then every other rule, each under the field it concerns.
     pub fn validate_whole(&self, config: &Map<String, Value>) -> Vec<FieldError> {
         let mut errors = Vec::new();
         for name in self.required_fields(config) {
@@ -249,27 +251,64 @@ impl ConfigSchema {
                 errors.push(FieldError::new(&name, "this field is required"));
             }
         }
-        errors.extend(self.conditional_errors(config));
-        if !errors.is_empty() {
-            return errors;
+        for e in self.conditional_errors(config) {
+            if !errors.iter().any(|seen| seen.field == e.field) {
+                errors.push(e);
+            }
         }
         let instance = Value::Object(config.clone());
         for e in self.whole.iter_errors(&instance) {
             let pointer = e.instance_path().as_str().to_owned();
-            let field = pointer
-                .trim_start_matches('/')
-                .split('/')
-                .next()
-                .unwrap_or_default()
-                .to_owned();
-            // A refusal of the whole configuration (a root `oneOf`, say) prints the whole
-            // instance, secrets included: masked like a secret field's.
-            let message = if field.is_empty() || self.is_secret(&field) {
-                e.masked().to_string()
-            } else {
-                e.to_string()
+            // A `dependencies` branch of an older plugin's schema failing as a whole: its
+            // missing fields are named above, with their switch.
+            if pointer.is_empty() && e.schema_path().as_str().starts_with("/dependencies/") {
+                continue;
+            }
+            let mut fields: Vec<String> = match e.kind() {
+                // Said above, with the switch that requires them.
+                jsonschema::error::ValidationErrorKind::Required { .. } => continue,
+                jsonschema::error::ValidationErrorKind::AdditionalProperties { unexpected }
+                    if pointer.is_empty() =>
+                {
+                    unexpected.clone()
+                }
+                _ => vec![pointer
+                    .trim_start_matches('/')
+                    .split('/')
+                    .next()
+                    .unwrap_or_default()
+                    .to_owned()],
             };
-            errors.push(FieldError::new(&field, message));
+            for field in fields.drain(..) {
+                // A refusal of the whole configuration (a root `oneOf`, say) prints the whole
+                // instance, secrets included: masked like a secret field's.
+                let message = if field.is_empty() || self.is_secret(&field) {
+                    e.masked().to_string()
+                } else if self.field(&field).is_none() && !field.is_empty() {
+                    self.unknown_field(&field).message
+                } else {
+                    e.to_string()
+                };
+                errors.push(FieldError::new(&field, message));
+            }
+        }
+        errors
+    }
+
+    /// Checks a configuration document as given, without saving anything: what `config
+    /// apply` and enabling would say of it. Each value is checked against its field (unknown
+    /// fields named), then the whole document with the schema's defaults applied, conditional
+    /// rules included. A stock draft-07 validator reaches the same verdict on the same raw
+    /// document and names the same fields (`tests/forms` checks it).
+    pub fn check_document(&self, document: &Map<String, Value>) -> Vec<FieldError> {
+        let mut errors: Vec<FieldError> = document
+            .iter()
+            .filter_map(|(name, value)| self.validate_field(name, value).err())
+            .collect();
+        for e in self.validate_whole(&self.with_defaults(document)) {
+            if !errors.iter().any(|seen| seen.field == e.field) {
+                errors.push(e);
+            }
         }
         errors
     }
@@ -288,34 +327,19 @@ impl ConfigSchema {
     }
 
     fn conditional_errors(&self, config: &Map<String, Value>) -> Vec<FieldError> {
-        let mut errors = Vec::new();
-        let Some(deps) = self.root.get("dependencies").and_then(Value::as_object) else {
-            return errors;
-        };
-        for (tag, dep) in deps {
-            let Some(tag_value) = config.get(tag) else {
+        let mut errors: Vec<FieldError> = Vec::new();
+        for rule in passerelle_plugin_api::config::conditionals(&self.root) {
+            if config.get(&rule.tag) != Some(&rule.value) {
                 continue;
-            };
-            let Some(branches) = dep.get("oneOf").and_then(Value::as_array) else {
-                continue;
-            };
-            let branch = branches.iter().find(|b| {
-                b.get("properties")
-                    .and_then(|p| p.get(tag))
-                    .and_then(|p| p.get("const"))
-                    == Some(tag_value)
-            });
-            let Some(required) = branch
-                .and_then(|b| b.get("required"))
-                .and_then(Value::as_array)
-            else {
-                continue;
-            };
-            for name in required.iter().filter_map(Value::as_str) {
-                if !config.contains_key(name) {
+            }
+            for name in &rule.required {
+                if !config.contains_key(name) && !errors.iter().any(|e| &e.field == name) {
                     errors.push(FieldError::new(
                         name,
-                        format!("this field is required when `{tag}` is {tag_value}"),
+                        format!(
+                            "this field is required when `{}` is {}",
+                            rule.tag, rule.value
+                        ),
                     ));
                 }
             }
@@ -459,11 +483,68 @@ mod tests {
         let config = s.with_defaults(&Map::new());
         assert_eq!(config["timeout"], json!(10));
         let errors = s.validate_whole(&config);
-        assert_eq!(errors.len(), 1);
+        assert_eq!(errors.len(), 1, "{errors:?}");
         assert_eq!(errors[0].field, "key");
         assert!(errors[0].message.contains("required when `mode`"));
         let mut oauth = Map::new();
         oauth.insert("mode".into(), json!("oauth"));
         assert!(s.validate_whole(&s.with_defaults(&oauth)).is_empty());
+    }
+
+    /// The shape `config_schema` writes: the default branch applies to an absent switch.
+    fn if_then() -> ConfigSchema {
+        ConfigSchema::new(json!({
+            "type": "object",
+            "additionalProperties": false,
+            "properties": {
+                "mode": {"type": "string", "oneOf": [{"type": "string", "const": "key"}, {"type": "string", "const": "oauth"}], "default": "key"},
+                "key": {"type": "string", "writeOnly": true, "format": "password"},
+                "client_id": {"type": "string"},
+                "token_url": {"type": "string", "format": "uri"},
+                "timeout": {"type": "integer", "minimum": 1, "maximum": 120, "default": 10}
+            },
+            "allOf": [
+                {"if": {"properties": {"mode": {"const": "key"}}}, "then": {"properties": {"key": {}}, "required": ["key"]}},
+                {"if": {"properties": {"mode": {"const": "oauth"}}, "required": ["mode"]}, "then": {"properties": {"client_id": {}}, "required": ["client_id"]}}
+            ]
+        }))
+        .unwrap()
+    }
+
+    fn fields(errors: &[FieldError]) -> Vec<&str> {
+        let mut f: Vec<&str> = errors.iter().map(|e| e.field.as_str()).collect();
+        f.sort_unstable();
+        f
+    }
+
+    #[test]
+    fn documents_are_checked_with_every_problem_under_its_field() {
+        let s = if_then();
+        let doc = |v: Value| v.as_object().unwrap().clone();
+        // `{}`: the default branch applies, as ajv applies it to the raw document.
+        let errors = s.check_document(&Map::new());
+        assert_eq!(fields(&errors), ["key"]);
+        assert!(errors[0]
+            .message
+            .contains("required when `mode` is \"key\""));
+        assert!(s.check_document(&doc(json!({"key": "k"}))).is_empty());
+        // The other branch: only its own field is named, once.
+        let errors = s.check_document(&doc(json!({"mode": "oauth"})));
+        assert_eq!(fields(&errors), ["client_id"], "{errors:?}");
+        // Several problems at once, each under its field; an unknown field named.
+        let errors = s.check_document(&doc(
+            json!({"timeout": 500, "colour": "blue", "token_url": "not a url"}),
+        ));
+        assert_eq!(
+            fields(&errors),
+            ["colour", "key", "timeout", "token_url"],
+            "{errors:?}"
+        );
+        let colour = errors.iter().find(|e| e.field == "colour").unwrap();
+        assert!(colour.message.contains("no such field"), "{colour}");
+        // A secret of the wrong type is named without its value.
+        let errors = s.check_document(&doc(json!({"key": 123456789})));
+        assert_eq!(fields(&errors), ["key"]);
+        assert!(!errors[0].message.contains("123456789"), "{}", errors[0]);
     }
 }

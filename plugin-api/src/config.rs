@@ -7,7 +7,20 @@
 //! - `Option<T>` means "not required", never "may be null";
 //! - properties get `x-order` from their declaration order, unless they set one;
 //! - [`Secret`] fields are `writeOnly` with `format: password`, which is how the host knows to
-//!   encrypt them and never show them.
+//!   encrypt them and never show them (and what RJSF renders as a password input; JSON Forms
+//!   needs `options.format: "password"` in its UI schema, see `docs/writing-a-plugin.md`);
+//! - every property and every labelled choice (`oneOf` of `const` + `title`) has a `type`:
+//!   RJSF renders a choice without one as "Unsupported field schema";
+//! - integer bounds are `minimum`/`maximum`, never schemars' `uint32`-style formats, which no
+//!   stock validator knows;
+//! - URL fields (`url`, `*_url`, `*_uri`) carry `format: uri`;
+//! - conditional fields written as `dependencies` with one `const`-tagged `oneOf` branch per
+//!   value of a switch become `allOf` of `if`/`then`, so that a stock draft-07 validator given
+//!   the raw document reaches the host's verdict: an absent switch counts as its `default`
+//!   (the host applies defaults, ajv does not), and only the branch that applies reports errors;
+//! - the `x-` keywords are declared in a published vocabulary ([`VOCABULARY_ID`],
+//!   `schemas/passerelle-vocabulary.json`) that each schema names in `x-vocabulary`, so ajv in
+//!   strict mode accepts them once the vocabulary is loaded.
 
 use schemars::{generate::SchemaSettings, JsonSchema, Schema, SchemaGenerator};
 use serde::{Deserialize, Deserializer};
@@ -72,6 +85,15 @@ pub fn is_secret(property: &Value) -> bool {
         || property.get("format").and_then(Value::as_str) == Some("password")
 }
 
+/// The `$id` of the vocabulary that declares the `x-` keywords of configuration schemas,
+/// published as `schemas/passerelle-vocabulary.json`; every schema names it in `x-vocabulary`.
+pub const VOCABULARY_ID: &str = "urn:passerelle:form-vocabulary:1";
+
+/// Every `x-` keyword a configuration schema may carry, each declared in the vocabulary:
+/// `x-group` (section), `x-order` (position), `x-initial` (value of a new instance) on a
+/// property, and `x-vocabulary` at the root.
+pub const FORM_KEYWORDS: [&str; 4] = ["x-group", "x-order", "x-initial", "x-vocabulary"];
+
 /// The JSON Schema of a configuration type, following the conventions of this module.
 pub fn config_schema<C: JsonSchema>() -> Value {
     let generator = SchemaSettings::draft07()
@@ -81,18 +103,272 @@ pub fn config_schema<C: JsonSchema>() -> Value {
         .into_generator();
     let mut schema = generator.into_root_schema_for::<C>().to_value();
     if let Some(props) = schema.get_mut("properties").and_then(Value::as_object_mut) {
-        for (index, (_, prop)) in props.iter_mut().enumerate() {
+        for (index, (name, prop)) in props.iter_mut().enumerate() {
             strip_null(prop);
             split_title(prop);
             if let Some(Value::Array(choices)) = prop.get_mut("oneOf") {
                 choices.iter_mut().for_each(split_title);
             }
+            type_choices(prop);
+            integer_bounds(prop);
+            url_format(name, prop);
             if let Some(obj) = prop.as_object_mut() {
                 obj.entry("x-order").or_insert(Value::from(index));
             }
         }
     }
+    conditionals_as_if_then(&mut schema);
+    if let Some(obj) = schema.as_object_mut() {
+        obj.insert("x-vocabulary".into(), Value::from(VOCABULARY_ID));
+    }
     schema
+}
+
+/// A labelled choice without a `type` is "Unsupported field schema" to RJSF: give each choice
+/// the type of its `const`, and the field the type its choices share.
+fn type_choices(prop: &mut Value) {
+    let Some(obj) = prop.as_object_mut() else {
+        return;
+    };
+    let mut types = Vec::new();
+    for key in ["oneOf", "anyOf"] {
+        if let Some(Value::Array(choices)) = obj.get_mut(key) {
+            for choice in choices.iter_mut().filter_map(Value::as_object_mut) {
+                let Some(ty) = choice.get("const").and_then(json_type) else {
+                    continue;
+                };
+                choice.entry("type").or_insert(Value::from(ty));
+                if let Some(t) = choice.get("type").and_then(Value::as_str) {
+                    types.push(t.to_owned());
+                }
+            }
+        }
+    }
+    if let Some(first) = types.first() {
+        if !obj.contains_key("type") && types.iter().all(|t| t == first) {
+            obj.insert("type".into(), Value::from(first.as_str()));
+        }
+    }
+}
+
+/// The JSON Schema type of a constant.
+fn json_type(value: &Value) -> Option<&'static str> {
+    match value {
+        Value::String(_) => Some("string"),
+        Value::Bool(_) => Some("boolean"),
+        Value::Number(n) if n.is_i64() || n.is_u64() => Some("integer"),
+        Value::Number(_) => Some("number"),
+        _ => None,
+    }
+}
+
+/// schemars writes the Rust integer type as a `format` (`uint32`, `int64`, …) that stock
+/// validators do not know (ajv in strict mode refuses it); the same limits as `minimum` and
+/// `maximum` say it to every tool. Bounds the plugin set stay.
+fn integer_bounds(prop: &mut Value) {
+    let Some(obj) = prop.as_object_mut() else {
+        return;
+    };
+    let (min, max): (i128, i128) = match obj.get("format").and_then(Value::as_str) {
+        Some("uint8") => (0, u8::MAX.into()),
+        Some("uint16") => (0, u16::MAX.into()),
+        Some("uint32") => (0, u32::MAX.into()),
+        Some("uint64") | Some("uint") => (0, u64::MAX.into()),
+        Some("int8") => (i8::MIN.into(), i8::MAX.into()),
+        Some("int16") => (i16::MIN.into(), i16::MAX.into()),
+        Some("int32") => (i32::MIN.into(), i32::MAX.into()),
+        Some("int64") | Some("int") => (i64::MIN.into(), i64::MAX.into()),
+        _ => return,
+    };
+    obj.remove("format");
+    let number = |n: i128| {
+        i64::try_from(n)
+            .map(Value::from)
+            .or_else(|_| u64::try_from(n).map(Value::from))
+            .unwrap_or(Value::Null)
+    };
+    obj.entry("minimum").or_insert_with(|| number(min));
+    obj.entry("maximum").or_insert_with(|| number(max));
+}
+
+/// Whether a field name says it holds a URL.
+fn is_url_name(name: &str) -> bool {
+    name == "url" || name == "uri" || name.ends_with("_url") || name.ends_with("_uri")
+}
+
+/// URL fields get `format: uri` (an absolute URI, RFC 3986), which validators check and some
+/// forms render as a URL input. A field whose default is empty (meaning "the provider's
+/// address") keeps no format: an empty string is not a URI.
+fn url_format(name: &str, prop: &mut Value) {
+    let Some(obj) = prop.as_object_mut() else {
+        return;
+    };
+    if !is_url_name(name)
+        || obj.get("type").and_then(Value::as_str) != Some("string")
+        || obj.contains_key("format")
+        || obj.get("default").and_then(Value::as_str) == Some("")
+    {
+        return;
+    }
+    obj.insert("format".into(), Value::from("uri"));
+}
+
+/// One conditional rule: while the switch `tag` is `value`, the `required` fields must be
+/// set and the `shown` fields (required ones included) apply.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Conditional {
+    pub tag: String,
+    pub value: Value,
+    pub required: Vec<String>,
+    pub shown: Vec<String>,
+}
+
+/// The conditional rules of a configuration schema, in either shape: `allOf` of `if`/`then`
+/// (what [`config_schema`] writes) or `dependencies` with `const`-tagged `oneOf` branches
+/// (what plugins built against plugin API 1.x before it wrote, and what plugin authors write).
+pub fn conditionals(root: &Value) -> Vec<Conditional> {
+    let mut out = Vec::new();
+    let names = |v: Option<&Value>| -> Vec<String> {
+        v.and_then(Value::as_array)
+            .map(|a| {
+                a.iter()
+                    .filter_map(Value::as_str)
+                    .map(str::to_owned)
+                    .collect()
+            })
+            .unwrap_or_default()
+    };
+    let keys = |v: Option<&Value>| -> Vec<String> {
+        v.and_then(Value::as_object)
+            .map(|o| o.keys().cloned().collect())
+            .unwrap_or_default()
+    };
+    if let Some(deps) = root.get("dependencies").and_then(Value::as_object) {
+        for (tag, dep) in deps {
+            let Some(branches) = dep.get("oneOf").and_then(Value::as_array) else {
+                continue;
+            };
+            for branch in branches {
+                let Some(value) = branch
+                    .get("properties")
+                    .and_then(|p| p.get(tag))
+                    .and_then(|p| p.get("const"))
+                else {
+                    continue;
+                };
+                let required = names(branch.get("required"));
+                let mut shown = keys(branch.get("properties"));
+                shown.retain(|n| n != tag);
+                merge(&mut shown, &required);
+                out.push(Conditional {
+                    tag: tag.clone(),
+                    value: value.clone(),
+                    required,
+                    shown,
+                });
+            }
+        }
+    }
+    for rule in root
+        .get("allOf")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+    {
+        let Some(cond) = rule
+            .get("if")
+            .and_then(|i| i.get("properties"))
+            .and_then(Value::as_object)
+            .filter(|p| p.len() == 1)
+        else {
+            continue;
+        };
+        let Some((tag, value)) = cond
+            .iter()
+            .next()
+            .and_then(|(tag, s)| Some((tag.clone(), s.get("const")?.clone())))
+        else {
+            continue;
+        };
+        let then = rule.get("then");
+        let required = names(then.and_then(|t| t.get("required")));
+        let mut shown = keys(then.and_then(|t| t.get("properties")));
+        merge(&mut shown, &required);
+        out.push(Conditional {
+            tag,
+            value,
+            required,
+            shown,
+        });
+    }
+    out
+}
+
+fn merge(into: &mut Vec<String>, more: &[String]) {
+    for name in more {
+        if !into.contains(name) {
+            into.push(name.clone());
+        }
+    }
+}
+
+/// Rewrites `dependencies` with `const`-tagged `oneOf` branches as `allOf` of `if`/`then`.
+/// `dependencies` apply only when the switch is present, so a stock validator accepted `{}`
+/// that the host (which applies the switch's default first) refused, and its `oneOf` reported
+/// the errors of the branches that do not apply. The branch of the default value applies when
+/// the switch is absent (its `if` does not require the switch); the others need it present.
+fn conditionals_as_if_then(schema: &mut Value) {
+    let Some(obj) = schema.as_object_mut() else {
+        return;
+    };
+    let Some(Value::Object(deps)) = obj.get_mut("dependencies") else {
+        return;
+    };
+    let rules = conditionals(&serde_json::json!({ "dependencies": deps }));
+    deps.retain(|tag, _| !rules.iter().any(|r| &r.tag == tag));
+    if deps.is_empty() {
+        obj.remove("dependencies");
+    }
+    if rules.is_empty() {
+        return;
+    }
+    let defaults: Vec<Option<Value>> = rules
+        .iter()
+        .map(|r| {
+            obj.get("properties")
+                .and_then(|p| p.get(&r.tag))
+                .and_then(|p| p.get("default"))
+                .cloned()
+        })
+        .collect();
+    let all_of = obj
+        .entry("allOf")
+        .or_insert_with(|| Value::Array(Vec::new()));
+    let Value::Array(all_of) = all_of else {
+        return;
+    };
+    for (rule, default) in rules.into_iter().zip(defaults) {
+        if rule.shown.is_empty() {
+            continue;
+        }
+        let mut condition = serde_json::json!({
+            "properties": { (rule.tag.clone()): { "const": rule.value } }
+        });
+        if default.as_ref() != Some(&rule.value) {
+            condition["required"] = serde_json::json!([rule.tag]);
+        }
+        let mut then = serde_json::json!({
+            "properties": rule
+                .shown
+                .iter()
+                .map(|n| (n.clone(), serde_json::json!({})))
+                .collect::<serde_json::Map<_, _>>()
+        });
+        if !rule.required.is_empty() {
+            then["required"] = serde_json::json!(rule.required);
+        }
+        all_of.push(serde_json::json!({ "if": condition, "then": then }));
+    }
 }
 
 /// Doc comments arrive as one `description`; its first paragraph is the field's title and
@@ -232,7 +508,7 @@ mod tests {
         "https://example.org".into()
     }
 
-    #[derive(Deserialize, JsonSchema, Default)]
+    #[derive(Deserialize, serde::Serialize, JsonSchema, Default)]
     #[serde(rename_all = "snake_case")]
     enum Mode {
         /// API key
@@ -260,6 +536,92 @@ mod tests {
         assert!(!s.to_string().contains("$ref"));
         let required = s.get("required").cloned().unwrap_or_default();
         assert!(!required.to_string().contains("token"));
+    }
+
+    #[derive(Deserialize, JsonSchema)]
+    #[schemars(extend("dependencies" = {
+        "mode": { "oneOf": [
+            { "properties": { "mode": { "const": "key" } }, "required": ["token"] },
+            { "properties": { "mode": { "const": "oauth" }, "token_url": {} }, "required": ["client_id"] }
+        ] }
+    }))]
+    #[allow(dead_code)]
+    struct Switched {
+        /// Mode
+        #[serde(default)]
+        mode: Mode,
+        /// Token
+        token: Option<Secret>,
+        /// Client id
+        client_id: Option<String>,
+        /// Token URL
+        token_url: Option<String>,
+        /// Timeout
+        #[serde(default)]
+        timeout_secs: u32,
+        /// Interval
+        #[serde(default)]
+        interval: u64,
+    }
+
+    #[test]
+    fn conditionals_become_if_then_where_the_default_branch_applies_to_an_absent_switch() {
+        let s = config_schema::<Switched>();
+        assert!(s.get("dependencies").is_none(), "{s:#}");
+        let rules = &s["allOf"];
+        // Default branch: no `required` on the switch, so `{}` gets it.
+        assert_eq!(
+            rules[0]["if"],
+            serde_json::json!({"properties": {"mode": {"const": "key"}}})
+        );
+        assert_eq!(rules[0]["then"]["required"], serde_json::json!(["token"]));
+        assert_eq!(rules[1]["if"]["required"], serde_json::json!(["mode"]));
+        assert_eq!(
+            rules[1]["then"]["required"],
+            serde_json::json!(["client_id"])
+        );
+        assert!(rules[1]["then"]["properties"].get("token_url").is_some());
+        // Read back the same rules, whichever shape.
+        let back = conditionals(&s);
+        assert_eq!(back.len(), 2);
+        assert_eq!(back[1].tag, "mode");
+        assert_eq!(back[1].value, "oauth");
+        assert_eq!(back[1].required, vec!["client_id".to_owned()]);
+        assert!(back[1].shown.contains(&"token_url".to_owned()));
+        assert_eq!(s["x-vocabulary"], VOCABULARY_ID);
+    }
+
+    #[test]
+    fn choices_urls_and_integers_speak_standard_json_schema() {
+        let s = config_schema::<Switched>();
+        let props = &s["properties"];
+        assert_eq!(props["mode"]["type"], "string");
+        assert_eq!(props["mode"]["oneOf"][1]["type"], "string");
+        assert_eq!(props["token_url"]["format"], "uri");
+        assert!(props["client_id"].get("format").is_none());
+        assert!(props["timeout_secs"].get("format").is_none());
+        assert_eq!(props["timeout_secs"]["minimum"], 0);
+        assert_eq!(props["timeout_secs"]["maximum"], u64::from(u32::MAX));
+        assert_eq!(props["interval"]["maximum"], u64::MAX);
+        assert!(!s.to_string().contains("uint"), "{s:#}");
+    }
+
+    #[test]
+    fn every_form_keyword_is_declared_in_the_published_vocabulary() {
+        let vocabulary: Value =
+            serde_json::from_str(include_str!("../../schemas/passerelle-vocabulary.json")).unwrap();
+        assert_eq!(vocabulary["$id"], VOCABULARY_ID);
+        for keyword in FORM_KEYWORDS {
+            assert!(
+                vocabulary["properties"].get(keyword).is_some(),
+                "{keyword} is not declared in schemas/passerelle-vocabulary.json"
+            );
+        }
+        let s = config_schema::<Demo>().to_string();
+        for used in s.match_indices("\"x-").map(|(i, _)| &s[i + 1..]) {
+            let keyword = used.split('"').next().unwrap();
+            assert!(FORM_KEYWORDS.contains(&keyword), "undeclared {keyword}");
+        }
     }
 
     #[test]

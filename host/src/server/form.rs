@@ -3,9 +3,9 @@
 //! [`FormModel`] reads what a form needs from the schema: titles and descriptions, the
 //! widget of each field (text, secret, whole number with bounds, number, checkbox, labelled
 //! choice from `oneOf` of `{const, title}`, list of strings, JSON for anything else),
-//! defaults, groups (`x-group`) and order (`x-order`), and conditional fields: a
-//! `dependencies` entry whose `oneOf` branches are tagged by a `const` shows (and requires)
-//! the fields a branch names only when the tag has that branch's value.
+//! defaults, groups (`x-group`) and order (`x-order`), and conditional fields: an `allOf`
+//! `if`/`then` rule (or a `dependencies` entry whose `oneOf` branches are tagged by a `const`)
+//! shows (and requires) the fields a branch names only when the tag has that branch's value.
 //!
 //! [`render_field`] writes one field as its own `<form>` (each field is saved on its own),
 //! working without JavaScript: labels tied to inputs, descriptions and errors tied by
@@ -173,55 +173,29 @@ impl FormModel {
     }
 }
 
-/// Conditional fields from `dependencies`: tag → `oneOf` branches with `properties.<tag>.const`.
+/// Conditional fields, from `allOf` of `if`/`then` or from `dependencies` (see
+/// [`passerelle_plugin_api::config::conditionals`]): tag → values of the switch.
 /// Returns (shown when, required when) by field name.
 fn conditions(root: &Value) -> (HashMap<String, Condition>, HashMap<String, Condition>) {
     let mut shown: HashMap<String, Condition> = HashMap::new();
     let mut needed: HashMap<String, Condition> = HashMap::new();
-    let Some(deps) = root.get("dependencies").and_then(Value::as_object) else {
-        return (shown, needed);
-    };
-    for (tag, dep) in deps {
-        let Some(branches) = dep.get("oneOf").and_then(Value::as_array) else {
-            continue;
+    for rule in passerelle_plugin_api::config::conditionals(root) {
+        let tag = &rule.tag;
+        let value = &rule.value;
+        let add = |map: &mut HashMap<String, Condition>, name: &str| {
+            let c = map.entry(name.to_owned()).or_insert_with(|| Condition {
+                tag: tag.clone(),
+                values: Vec::new(),
+            });
+            if c.tag == *tag && !c.values.contains(value) {
+                c.values.push(value.clone());
+            }
         };
-        for branch in branches {
-            let Some(value) = branch
-                .get("properties")
-                .and_then(|p| p.get(tag))
-                .and_then(|p| p.get("const"))
-            else {
-                continue;
-            };
-            let required: Vec<&str> = branch
-                .get("required")
-                .and_then(Value::as_array)
-                .map(|r| r.iter().filter_map(Value::as_str).collect())
-                .unwrap_or_default();
-            let mentioned = branch
-                .get("properties")
-                .and_then(Value::as_object)
-                .map(|p| p.keys().map(String::as_str).collect::<Vec<_>>())
-                .unwrap_or_default();
-            let add = |map: &mut HashMap<String, Condition>, name: &str| {
-                let c = map.entry(name.to_owned()).or_insert_with(|| Condition {
-                    tag: tag.clone(),
-                    values: Vec::new(),
-                });
-                if c.tag == *tag && !c.values.contains(value) {
-                    c.values.push(value.clone());
-                }
-            };
-            for name in required.iter().chain(mentioned.iter()) {
-                if name != tag {
-                    add(&mut shown, name);
-                }
-            }
-            for name in &required {
-                if name != tag {
-                    add(&mut needed, name);
-                }
-            }
+        for name in rule.shown.iter().filter(|n| *n != tag) {
+            add(&mut shown, name);
+        }
+        for name in rule.required.iter().filter(|n| *n != tag) {
+            add(&mut needed, name);
         }
     }
     (shown, needed)

@@ -686,16 +686,23 @@ mod tests {
     #[test]
     fn schema_says_what_each_mode_requires() {
         let s = config_schema::<Config>();
-        let oauth = &s["dependencies"]["use_oauth"]["oneOf"];
-        assert_eq!(oauth[0]["properties"]["use_oauth"]["const"], false);
-        assert_eq!(oauth[0]["required"], json!(["username", "password"]));
-        assert_eq!(oauth[1]["properties"]["use_oauth"]["const"], true);
+        let rules = passerelle_plugin_api::config::conditionals(&s);
+        let required = |tag: &str, value: serde_json::Value| {
+            rules
+                .iter()
+                .find(|r| r.tag == tag && r.value == value)
+                .map(|r| r.required.clone())
+                .unwrap_or_default()
+        };
         assert_eq!(
-            oauth[1]["required"],
-            json!(["tenant_id", "client_id", "client_secret", "test_mailbox"])
+            required("use_oauth", json!(false)),
+            ["username", "password"]
         );
-        let imp = &s["dependencies"]["use_impersonation"]["oneOf"];
-        assert_eq!(imp[1]["required"], json!(["test_mailbox"]));
+        assert_eq!(
+            required("use_oauth", json!(true)),
+            ["tenant_id", "client_id", "client_secret", "test_mailbox"]
+        );
+        assert_eq!(required("use_impersonation", json!(true)), ["test_mailbox"]);
         for secret in ["password", "client_secret"] {
             assert_eq!(s["properties"][secret]["writeOnly"], true);
             assert_eq!(s["properties"][secret]["format"], "password");

@@ -352,10 +352,15 @@ mod tests {
             assert!(choice["const"].is_string() && choice["title"].is_string());
         }
         assert_eq!(props["min_confidence"]["maximum"], 100);
-        assert_eq!(
-            s["dependencies"]["ocr_enabled"]["oneOf"][0]["required"],
-            json!(["erp_user"])
-        );
+        let rules = passerelle_plugin_api::config::conditionals(&s);
+        let required = |tag: &str, value: serde_json::Value| {
+            rules
+                .iter()
+                .find(|r| r.tag == tag && r.value == value)
+                .map(|r| r.required.clone())
+                .unwrap_or_default()
+        };
+        assert_eq!(required("ocr_enabled", json!(true)), ["erp_user"]);
         assert_eq!(s["additionalProperties"], false);
         assert!(s.get("required").is_none(), "{s:#}");
         assert!(!s.to_string().contains("$ref"));

@@ -296,13 +296,16 @@ mod tests {
         assert_eq!(props["timeout_secs"]["default"], 10);
         assert_eq!(props["base_url"]["x-order"], 6);
         assert_eq!(s["additionalProperties"], false);
-        assert_eq!(
-            s["dependencies"]["auth_mode"]["oneOf"][0]["required"],
-            json!(["api_key"])
-        );
-        assert!(s["dependencies"]["auth_mode"]["oneOf"][1]
-            .get("required")
-            .is_none());
+        let rules = passerelle_plugin_api::config::conditionals(&s);
+        let required = |tag: &str, value: serde_json::Value| {
+            rules
+                .iter()
+                .find(|r| r.tag == tag && r.value == value)
+                .map(|r| r.required.clone())
+                .unwrap_or_default()
+        };
+        assert_eq!(required("auth_mode", json!("api_key")), ["api_key"]);
+        assert!(required("auth_mode", json!("oauth2")).is_empty());
         assert!(!s.to_string().contains("$ref"));
         assert!(s
             .get("required")

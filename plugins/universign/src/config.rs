@@ -318,10 +318,15 @@ mod tests {
             assert!(prop["description"].is_string(), "{name} has no description");
             assert!(prop["x-group"].is_string(), "{name} has no group");
         }
-        assert_eq!(
-            s["dependencies"]["enabled"]["oneOf"][0]["required"],
-            json!(["user", "password"])
-        );
+        let rules = passerelle_plugin_api::config::conditionals(&s);
+        let required = |tag: &str, value: serde_json::Value| {
+            rules
+                .iter()
+                .find(|r| r.tag == tag && r.value == value)
+                .map(|r| r.required.clone())
+                .unwrap_or_default()
+        };
+        assert_eq!(required("enabled", json!(true)), ["user", "password"]);
         assert!(!s.to_string().contains("$ref"));
     }
 }

@@ -13,6 +13,7 @@ mod demo;
 mod einvoice_afnor;
 mod events;
 mod exchange_ews;
+mod forms;
 mod i18n;
 mod isolation;
 mod loader;
