@@ -150,10 +150,9 @@ fn render(
             };
             let last = match (&d.last_error, d.last_status, d.done_ms) {
                 (Some(e), _, _) => e.clone(),
-                (None, Some(s), Some(at)) => format!(
-                    "HTTP {s}, {}",
-                    super::l10n::date_time(i64::try_from(at).unwrap_or(0), ui.lang)
-                ),
+                (None, Some(s), Some(at)) => {
+                    format!("HTTP {s}, {}", super::l10n::date_time(at, ui.lang))
+                }
                 _ => String::new(),
             };
             let _ = write!(
