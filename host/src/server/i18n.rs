@@ -63,23 +63,10 @@ impl Lang {
 
     /// The best supported language of an `Accept-Language` header (RFC 9110 §12.5.4):
     /// highest weight first, the header's order between equal weights; `q=0` means "not this".
+    /// The same negotiation as for plugin texts ([`passerelle_plugin_api::i18n::negotiate`]).
     pub fn from_accept_language(header: &str) -> Option<Lang> {
-        let mut best: Option<(f32, Lang)> = None;
-        for item in header.split(',') {
-            let mut parts = item.split(';');
-            let tag = parts.next().unwrap_or_default();
-            let q = parts
-                .filter_map(|p| p.trim().strip_prefix("q="))
-                .find_map(|q| q.trim().parse::<f32>().ok())
-                .unwrap_or(1.0);
-            let Some(lang) = Lang::from_tag(tag) else {
-                continue;
-            };
-            if q > 0.0 && best.is_none_or(|(b, _)| q > b) {
-                best = Some((q, lang));
-            }
-        }
-        best.map(|(_, l)| l)
+        let codes = Lang::ALL.map(Lang::code);
+        passerelle_plugin_api::i18n::negotiate(header, &codes).and_then(Lang::from_tag)
     }
 
     /// Picks the language of a request: the query's choice, the remembered cookie, the
