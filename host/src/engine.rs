@@ -50,9 +50,7 @@ impl Engine {
         let key = SecretKey::load_or_create(&settings.key_file)?;
         let mut services = Services::open_with(&settings.data_dir, settings.limits)?;
         // OAuth2 tokens are shared with the other processes of the data directory, sealed.
-        services.tokens = crate::services::oauth2::TokenCache::shared(SecretKey::load_or_create(
-            &settings.key_file,
-        )?);
+        services.tokens = crate::services::oauth2::TokenCache::shared(key.clone());
         let services = Arc::new(services);
         Ok(Engine {
             settings,

@@ -35,6 +35,7 @@ pub enum SecretError {
 }
 
 /// The key that seals secret values.
+#[derive(Clone)]
 pub struct SecretKey {
     cipher: XChaCha20Poly1305,
 }

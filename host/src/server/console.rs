@@ -73,7 +73,8 @@ pub fn router() -> Router<AppState> {
         .layer(axum::middleware::from_fn(i18n::negotiate))
 }
 
-fn last<'a>(pairs: &'a [(String, String)], key: &str) -> Option<&'a str> {
+/// The last value of `key` in a posted form.
+pub(super) fn last<'a>(pairs: &'a [(String, String)], key: &str) -> Option<&'a str> {
     pairs
         .iter()
         .rev()

@@ -32,12 +32,7 @@ pub fn router() -> Router<AppState> {
 type Pairs = Form<Vec<(String, String)>>;
 
 fn field<'a>(pairs: &'a [(String, String)], key: &str) -> &'a str {
-    pairs
-        .iter()
-        .rev()
-        .find(|(k, _)| k == key)
-        .map(|(_, v)| v.as_str())
-        .unwrap_or_default()
+    super::console::last(pairs, key).unwrap_or_default()
 }
 
 /// The page, with an optional notice (`ok`, text) on top.
@@ -202,6 +197,18 @@ fn answer(
     }
 }
 
+/// The page again, with a refusal on top.
+fn refused(
+    app: &AppState,
+    ui: &Ui,
+    who: &Principal,
+    status: StatusCode,
+    e: impl std::fmt::Display,
+) -> Response {
+    let text = format!("{}: {e}", ui.t("webhooks-error"));
+    answer(app, ui, who, status, Some((false, text)))
+}
+
 async fn webhooks_page(
     State(app): State<AppState>,
     Extension(who): Extension<Principal>,
@@ -225,13 +232,7 @@ async fn add_submit(
         field(&pairs, "secret"),
     ) {
         Ok(_) => Redirect::to("/webhooks").into_response(),
-        Err(e) => answer(
-            &app,
-            &ui,
-            &who,
-            StatusCode::UNPROCESSABLE_ENTITY,
-            Some((false, format!("{}: {e}", ui.t("webhooks-error")))),
-        ),
+        Err(e) => refused(&app, &ui, &who, StatusCode::UNPROCESSABLE_ENTITY, e),
     }
 }
 
@@ -271,13 +272,7 @@ async fn test_submit(
                 ),
             )),
         ),
-        Err(e) => answer(
-            &app,
-            &ui,
-            &who,
-            StatusCode::NOT_FOUND,
-            Some((false, format!("{}: {e}", ui.t("webhooks-error")))),
-        ),
+        Err(e) => refused(&app, &ui, &who, StatusCode::NOT_FOUND, e),
     }
 }
 
@@ -289,13 +284,7 @@ async fn remove_submit(
 ) -> Response {
     match webhooks::remove(&app.engine.services.events, &id) {
         Ok(()) => Redirect::to("/webhooks").into_response(),
-        Err(e) => answer(
-            &app,
-            &ui,
-            &who,
-            StatusCode::NOT_FOUND,
-            Some((false, format!("{}: {e}", ui.t("webhooks-error")))),
-        ),
+        Err(e) => refused(&app, &ui, &who, StatusCode::NOT_FOUND, e),
     }
 }
 
@@ -322,13 +311,7 @@ async fn replay_submit(
                 ),
             )),
         ),
-        Ok(_) => answer(
-            &app,
-            &ui,
-            &who,
-            StatusCode::NOT_FOUND,
-            Some((false, format!("{}: {event:?}", ui.t("webhooks-error")))),
-        ),
+        Ok(_) => refused(&app, &ui, &who, StatusCode::NOT_FOUND, format!("{event:?}")),
         Err(e) => super::error::ApiError::internal(e).into_response(),
     }
 }
