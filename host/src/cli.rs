@@ -54,6 +54,16 @@ pub struct Cli {
     /// PASSERELLE_SECRET_KEY environment variable, when set, wins.
     #[arg(long, global = true, env = "PASSERELLE_KEY_FILE")]
     key_file: Option<PathBuf>,
+    /// PostgreSQL database shared by the hosts of a cluster, e.g.
+    /// `postgres://passerelle@db.example/passerelle` (default: embedded storage in the data
+    /// directory). A password goes in PASSERELLE_DATABASE_URL or PGPASSWORD, never here.
+    #[arg(
+        long,
+        global = true,
+        env = "PASSERELLE_DATABASE_URL",
+        hide_env_values = true
+    )]
+    database_url: Option<String>,
     /// Deadline of a test routine, in seconds.
     #[arg(long, global = true, default_value_t = DEFAULT_TEST_DEADLINE.as_secs())]
     deadline: u64,
@@ -395,6 +405,21 @@ fn print_json(value: &impl serde::Serialize) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// The PostgreSQL URL, refused when its password was typed on the command line (shell
+/// history, process list): it must come from the environment then.
+fn database_url(given: Option<&str>) -> anyhow::Result<Option<crate::storage::DatabaseUrl>> {
+    let Some(given) = given else { return Ok(None) };
+    let url = crate::storage::DatabaseUrl::parse(given).map_err(refused)?;
+    let from_env = std::env::var("PASSERELLE_DATABASE_URL").is_ok_and(|v| v == given);
+    if url.has_password() && !from_env {
+        return Err(refused(format!(
+            "--database-url {url}: a password on the command line lands in the shell history and in the process list; \
+             put the URL in PASSERELLE_DATABASE_URL, or keep the password in PGPASSWORD"
+        )));
+    }
+    Ok(Some(url))
+}
+
 fn instance_id(s: &str) -> anyhow::Result<InstanceId> {
     Ok(InstanceId::new(s)?)
 }
@@ -414,7 +439,8 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     )
     .with_policy(policy)
     .with_isolation(host_file.isolation(&cli.data_dir).map_err(refused)?)
-    .with_limits(host_file.limits(&cli.data_dir).map_err(refused)?);
+    .with_limits(host_file.limits(&cli.data_dir).map_err(refused)?)
+    .with_database(database_url(cli.database_url.as_deref())?);
     // Signing tools read only the files they are given: no plugin directory is loaded.
     if let Command::Plugin(cmd) = cli.command {
         return plugin_command(&settings, cmd);

@@ -25,12 +25,16 @@ pub enum OpenError {
     Secret(#[from] SecretError),
     #[error(transparent)]
     Services(#[from] ServiceError),
+    #[error(transparent)]
+    Storage(#[from] crate::storage::PgError),
 }
 
 pub struct Engine {
     pub settings: Settings,
     pub registry: LiveRegistry,
     pub store: Store,
+    /// Embedded files and SQLite, or the PostgreSQL database of a cluster.
+    pub backend: crate::storage::Backend,
     pub key: SecretKey,
     pub services: Arc<Services>,
 }
@@ -46,6 +50,10 @@ impl Engine {
                 isolation: settings.isolation.clone(),
             },
         );
+        let extra_roots = crate::trust::TrustStore::new(&settings.data_dir)
+            .ders()
+            .unwrap_or_default();
+        let backend = crate::storage::Backend::open(settings.database.as_ref(), &extra_roots)?;
         let store = Store::open(&settings.data_dir)?;
         let key = SecretKey::load_or_create(&settings.key_file)?;
         let mut services = Services::open_with(&settings.data_dir, settings.limits)?;
@@ -56,6 +64,7 @@ impl Engine {
             settings,
             registry: LiveRegistry::new(registry),
             store,
+            backend,
             key,
             services,
         })

@@ -34,6 +34,7 @@ pub mod server;
 pub mod services;
 pub mod settings;
 pub mod signing;
+pub mod storage;
 pub mod store;
 pub mod trust;
 pub mod verified;

@@ -25,6 +25,8 @@ pub struct Settings {
     pub isolation: IsolationSettings,
     /// Bounds on capability calls running and waiting (`[limits]`).
     pub limits: Limits,
+    /// PostgreSQL instead of the embedded storage (`--database-url`, `PASSERELLE_DATABASE_URL`).
+    pub database: Option<crate::storage::DatabaseUrl>,
 }
 
 /// `<data-dir>/host.toml`: the host's own configuration (instances live elsewhere).
@@ -161,6 +163,7 @@ impl Settings {
             },
             isolation: IsolationSettings::default(),
             limits: Limits::default(),
+            database: None,
         }
     }
 
@@ -179,6 +182,12 @@ impl Settings {
     /// Replaces the plugin trust policy.
     pub fn with_policy(mut self, policy: Policy) -> Self {
         self.policy = policy;
+        self
+    }
+
+    /// Uses PostgreSQL at `url` instead of the embedded storage.
+    pub fn with_database(mut self, url: Option<crate::storage::DatabaseUrl>) -> Self {
+        self.database = url;
         self
     }
 

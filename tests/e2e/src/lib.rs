@@ -91,11 +91,27 @@ pub fn plugin_library(crate_name: &str) -> PathBuf {
     artifacts.library(crate_name)
 }
 
+/// A new empty database on the PostgreSQL test server (`PASSERELLE_TEST_DATABASE_URL`, which
+/// `.ci/run` starts). Without that server the test fails, saying how to start one.
+pub fn scratch_database() -> String {
+    let admin = passerelle::storage::postgres::test_server_url().unwrap_or_else(|| {
+        panic!(
+            "this test needs PostgreSQL: start a server (see .ci/run) and set \
+             PASSERELLE_TEST_DATABASE_URL=postgres://postgres@127.0.0.1:55432/postgres"
+        )
+    });
+    passerelle::storage::postgres::create_scratch_database(&admin, "e2e")
+        .unwrap_or_else(|e| panic!("cannot create a test database: {e}"))
+}
+
 /// A fresh host: its own data directory and plugin directory.
 pub struct TestEnv {
     pub root: tempfile::TempDir,
     pub data: PathBuf,
     pub plugins: PathBuf,
+    /// The PostgreSQL database of this host (its own, on the test server), when the test runs
+    /// on that backend: see [`TestEnv::postgres`] and `PASSERELLE_TEST_BACKEND`.
+    pub database: Option<String>,
     envs: Vec<(String, String)>,
 }
 
@@ -111,11 +127,52 @@ impl TestEnv {
         let data = root.path().join("data");
         let plugins = root.path().join("plugins");
         std::fs::create_dir_all(&plugins).expect("plugin dir");
+        // `PASSERELLE_TEST_BACKEND=postgres` runs the whole suite on PostgreSQL (CI's second pass).
+        let database = (std::env::var("PASSERELLE_TEST_BACKEND").as_deref() == Ok("postgres"))
+            .then(scratch_database);
         TestEnv {
             root,
             data,
             plugins,
+            database,
             envs: Vec::new(),
+        }
+    }
+
+    /// A fresh host on its own PostgreSQL database, whatever `PASSERELLE_TEST_BACKEND` says.
+    pub fn postgres() -> Self {
+        let mut env = Self::new();
+        if env.database.is_none() {
+            env.database = Some(scratch_database());
+        }
+        env
+    }
+
+    /// A second host (another node) on the same storage: same database, a copy of the secret
+    /// key (every node needs it), its own data directory otherwise; the plugin directory is
+    /// shared. Run a command on `self` first, so that the key exists.
+    pub fn node_of(&self) -> Self {
+        let mut node = Self::new();
+        node.database = self.database.clone();
+        node.plugins = self.plugins.clone();
+        node.envs = self.envs.clone();
+        let key = self.data.join("keys").join("secret.key");
+        let keys = node.data.join("keys");
+        std::fs::create_dir_all(&keys).expect("key dir");
+        std::fs::copy(&key, keys.join("secret.key")).unwrap_or_else(|e| {
+            panic!(
+                "copy the first node's key {}: {e} (run a command on it first)",
+                key.display()
+            )
+        });
+        node
+    }
+
+    /// Applies this host's storage to a command (PostgreSQL URL or none).
+    pub fn storage_env(&self, cmd: &mut Command) {
+        cmd.env_remove("PASSERELLE_DATABASE_URL");
+        if let Some(url) = &self.database {
+            cmd.env("PASSERELLE_DATABASE_URL", url);
         }
     }
 
@@ -155,6 +212,7 @@ impl TestEnv {
             .env_remove("RUST_LOG")
             .env_remove("PASSERELLE_PLUGIN_POLICY")
             .current_dir(self.root.path());
+        self.storage_env(&mut cmd);
         // The test's plugin files are not signed and every command is strict by default: run
         // with allow-unsigned unless the test's host.toml chooses a policy itself.
         let host_toml = std::fs::read_to_string(self.data.join("host.toml")).unwrap_or_default();

@@ -50,6 +50,12 @@ impl Server {
             .env_remove("PASSERELLE_DATA_DIR")
             .env_remove("PASSERELLE_KEY_FILE")
             .env_remove("RUST_LOG")
+            .env_remove("PASSERELLE_DATABASE_URL")
+            .envs(
+                env.database
+                    .iter()
+                    .map(|url| ("PASSERELLE_DATABASE_URL", url.as_str())),
+            )
             .envs(vars.iter().copied())
             .current_dir(env.root.path())
             .stdin(Stdio::null())
