@@ -18,12 +18,14 @@ pub mod afnor;
 pub mod chorus_pro;
 pub mod ews;
 pub mod graph;
+pub mod kit;
 pub mod mindee;
 pub mod ntlm;
 pub mod probe;
-pub mod server;
 pub mod sirene;
 pub mod universign;
 
-pub use server::{spawn, RunningServer};
+/// The server start, kept under its former path for tests written against it.
+pub use kit::serve as server;
+pub use kit::serve::{spawn, RunningServer};
 pub use sirene::{SireneEmulator, SireneOptions};
