@@ -1407,7 +1407,7 @@ mod tests {
         assert_eq!(status, 201, "{created}");
         // The documentation's sample event has every property the emulator writes.
         let sample: Value =
-            serde_json::from_str(include_str!("../fixtures/graph/event_created.json")).unwrap();
+            serde_json::from_str(include_str!("../../fixtures/graph/event_created.json")).unwrap();
         for key in created.as_object().unwrap().keys() {
             assert!(
                 sample.get(key).is_some(),

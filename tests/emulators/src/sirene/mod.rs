@@ -17,7 +17,10 @@
 
 mod query;
 
-use crate::server::{self, RunningServer};
+use crate::kit::quota::{retry_after_secs, Limit, RollingWindow};
+use crate::kit::respond::{self, with_retry_after, JSON_UTF8};
+use crate::kit::serve::{self as server, RunningServer};
+use crate::kit::{dates, lock};
 use axum::extract::{Path, Query, Request, State};
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::middleware::{self, Next};
@@ -25,10 +28,9 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::Router;
 use serde_json::{json, Map, Value};
-use std::collections::{HashMap, VecDeque};
+use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, AtomicU32, AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard};
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::sync::{Arc, Mutex};
 
 /// Path of the current portal's API under the emulator's root.
 pub const CURRENT_PATH: &str = "/api-sirene/3.11";
@@ -50,23 +52,23 @@ pub const PARTIALLY_DIFFUSIBLE_SIRET: &str = "81234567600009";
 const FIXTURES: &[(&str, &str)] = &[
     (
         "21920023500014",
-        include_str!("../fixtures/sirene/siret_21920023500014.json"),
+        include_str!("../../fixtures/sirene/siret_21920023500014.json"),
     ),
     (
         "13002437500011",
-        include_str!("../fixtures/sirene/siret_13002437500011.json"),
+        include_str!("../../fixtures/sirene/siret_13002437500011.json"),
     ),
     (
         "32816124500027",
-        include_str!("../fixtures/sirene/siret_32816124500027.json"),
+        include_str!("../../fixtures/sirene/siret_32816124500027.json"),
     ),
     (
         "55204944700006",
-        include_str!("../fixtures/sirene/siret_55204944700006.json"),
+        include_str!("../../fixtures/sirene/siret_55204944700006.json"),
     ),
     (
         "81234567600009",
-        include_str!("../fixtures/sirene/siret_81234567600009.json"),
+        include_str!("../../fixtures/sirene/siret_81234567600009.json"),
     ),
 ];
 
@@ -203,7 +205,7 @@ struct Shared {
     data_age_days: AtomicU32,
     collections: Mutex<Vec<(String, String)>>,
     /// Times of the API requests admitted in the last 60 s.
-    window: Mutex<VecDeque<Instant>>,
+    window: RollingWindow,
 }
 
 impl Shared {
@@ -219,14 +221,9 @@ impl Shared {
                     .map(|c| ((*c).to_owned(), "UP".to_owned()))
                     .collect(),
             ),
-            window: Mutex::new(VecDeque::new()),
+            window: RollingWindow::new(),
         }
     }
-}
-
-/// A poisoned lock only means another handler panicked; the data is still usable.
-fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
-    m.lock().unwrap_or_else(|e| e.into_inner())
 }
 
 fn app(state: Arc<Shared>) -> Router {
@@ -246,15 +243,7 @@ fn app(state: Arc<Shared>) -> Router {
 
 /// A JSON answer with INSEE's content type.
 fn json_response(status: StatusCode, body: impl Into<String>) -> Response {
-    (
-        status,
-        [(
-            header::CONTENT_TYPE,
-            HeaderValue::from_static("application/json;charset=utf-8"),
-        )],
-        body.into(),
-    )
-        .into_response()
+    respond::json_text(status, JSON_UTF8, body)
 }
 
 /// Sirene's error shape: `{"header":{"statut":N,"message":"…"}}`.
@@ -303,37 +292,18 @@ async fn api_key_auth(
 async fn quota(State(state): State<Arc<Shared>>, request: Request, next: Next) -> Response {
     let limit = state.opts.per_minute as usize;
     if limit > 0 {
-        let now = Instant::now();
-        let minute = Duration::from_secs(60);
-        let mut window = lock(&state.window);
-        while window
-            .front()
-            .is_some_and(|t| now.duration_since(*t) >= minute)
-        {
-            window.pop_front();
+        if let Err(wait) = state.window.admit(&[Limit::per_minute(limit)]) {
+            return with_retry_after(
+                sirene_error(StatusCode::TOO_MANY_REQUESTS, "Trop de requêtes"),
+                retry_after_secs(wait),
+            );
         }
-        if window.len() >= limit {
-            let wait = window
-                .front()
-                .map(|t| minute.saturating_sub(now.duration_since(*t)))
-                .unwrap_or(minute);
-            let secs = wait.as_secs() + u64::from(wait.subsec_nanos() > 0);
-            let mut response = sirene_error(StatusCode::TOO_MANY_REQUESTS, "Trop de requêtes");
-            response
-                .headers_mut()
-                .insert(header::RETRY_AFTER, HeaderValue::from(secs.max(1)));
-            return response;
-        }
-        window.push_back(now);
     }
     next.run(request).await
 }
 
 async fn informations(State(state): State<Arc<Shared>>) -> Response {
-    let now = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_secs())
-        .unwrap_or(0);
+    let now = dates::unix_secs();
     let published =
         now.saturating_sub(u64::from(state.data_age_days.load(Ordering::SeqCst)) * 86_400);
     // Nightly publication: processed a few hours before being made available.
@@ -565,29 +535,11 @@ fn is_digits(s: &str, len: usize) -> bool {
 
 /// `YYYY-MM-DDTHH:MM:SS.000` (UTC) of a Unix time, as INSEE writes its dates.
 pub fn format_datetime(unix_secs: u64) -> String {
-    let days = unix_secs / 86_400;
-    let rem = unix_secs % 86_400;
-    let (year, month, day) = civil_from_days(days);
-    format!(
-        "{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}.000",
-        rem / 3600,
-        rem % 3600 / 60,
-        rem % 60
+    let t = dates::from_unix(i64::try_from(unix_secs).unwrap_or(i64::MAX));
+    dates::format(
+        t,
+        time::macros::format_description!("[year]-[month]-[day]T[hour]:[minute]:[second].000"),
     )
-}
-
-/// Year, month, day of a count of days since 1970-01-01 (H. Hinnant's algorithm).
-fn civil_from_days(days: u64) -> (u64, u64, u64) {
-    let z = days + 719_468;
-    let era = z / 146_097;
-    let doe = z - era * 146_097;
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let day = doy - (153 * mp + 2) / 5 + 1;
-    let month = if mp < 10 { mp + 3 } else { mp - 9 };
-    let year = yoe + era * 400 + u64::from(month <= 2);
-    (year, month, day)
 }
 
 #[cfg(test)]

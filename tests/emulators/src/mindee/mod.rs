@@ -50,21 +50,21 @@ const BODY_LIMIT: usize = 32 * 1024 * 1024;
 
 /// Real v5 (5.2) answer with every field found. See `fixtures/ocr-mindee/README.md`.
 pub const V5_COMPLETE: &str =
-    include_str!("../fixtures/ocr-mindee/expense_receipts_v5_complete.json");
+    include_str!("../../fixtures/ocr-mindee/expense_receipts_v5_complete.json");
 /// Real v5 (5.0) answer where nothing was found.
-pub const V5_EMPTY: &str = include_str!("../fixtures/ocr-mindee/expense_receipts_v5_empty.json");
+pub const V5_EMPTY: &str = include_str!("../../fixtures/ocr-mindee/expense_receipts_v5_empty.json");
 /// v4 (4.1) answer reconstructed from Mindee's rendering of the same receipt.
 pub const V4_COMPLETE: &str =
-    include_str!("../fixtures/ocr-mindee/expense_receipts_v4_complete_reconstructed.json");
+    include_str!("../../fixtures/ocr-mindee/expense_receipts_v4_complete_reconstructed.json");
 /// Real v4 (4.0) answer where nothing was found.
-pub const V4_EMPTY: &str = include_str!("../fixtures/ocr-mindee/expense_receipts_v4_empty.json");
+pub const V4_EMPTY: &str = include_str!("../../fixtures/ocr-mindee/expense_receipts_v4_empty.json");
 const ERROR_401_INVALID_TOKEN: &str =
-    include_str!("../fixtures/ocr-mindee/error_401_invalid_token.json");
+    include_str!("../../fixtures/ocr-mindee/error_401_invalid_token.json");
 const ERROR_401_NO_TOKEN: &str =
-    include_str!("../fixtures/ocr-mindee/error_401_from_mindeeapi.json");
-const ERROR_429: &str = include_str!("../fixtures/ocr-mindee/error_429_from_mindeeapi.json");
-const ERROR_500: &str = include_str!("../fixtures/ocr-mindee/error_500_from_mindeeapi.json");
-const ERROR_50X_HTML: &str = include_str!("../fixtures/ocr-mindee/error_50x.html");
+    include_str!("../../fixtures/ocr-mindee/error_401_from_mindeeapi.json");
+const ERROR_429: &str = include_str!("../../fixtures/ocr-mindee/error_429_from_mindeeapi.json");
+const ERROR_500: &str = include_str!("../../fixtures/ocr-mindee/error_500_from_mindeeapi.json");
+const ERROR_50X_HTML: &str = include_str!("../../fixtures/ocr-mindee/error_50x.html");
 
 /// Credentials and limits of an emulated Mindee organisation.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -2477,19 +2477,23 @@ mod tests {
 
     fn fixture(name: &str) -> Value {
         let text = match name {
-            "token" => include_str!("../fixtures/chorus-pro/oauth_token.response.json"),
+            "token" => include_str!("../../fixtures/chorus-pro/oauth_token.response.json"),
             "health" => {
-                include_str!("../fixtures/chorus-pro/transverses_health-check.response.json")
+                include_str!("../../fixtures/chorus-pro/transverses_health-check.response.json")
             }
             "structures" => {
-                include_str!("../fixtures/chorus-pro/structures_rechercher.response.json")
+                include_str!("../../fixtures/chorus-pro/structures_rechercher.response.json")
             }
-            "deposit" => include_str!("../fixtures/chorus-pro/factures_deposer_flux.response.json"),
+            "deposit" => {
+                include_str!("../../fixtures/chorus-pro/factures_deposer_flux.response.json")
+            }
             "attachments" => {
-                include_str!("../fixtures/chorus-pro/utilisateurs_rattachements.response.json")
+                include_str!("../../fixtures/chorus-pro/utilisateurs_rattachements.response.json")
             }
             _ => {
-                include_str!("../fixtures/chorus-pro/transverses_consulterCRDetaille.response.json")
+                include_str!(
+                    "../../fixtures/chorus-pro/transverses_consulterCRDetaille.response.json"
+                )
             }
         };
         serde_json::from_str(text).unwrap()
