@@ -1,0 +1,258 @@
+//! Reading deposited invoices: UBL and CII roots, number, buyer, service code,
+//! engagement, mandatory elements; the Factur-X XML embedded in a PDF.
+
+use super::*;
+
+/// What the emulator reads from an invoice.
+#[derive(Debug, Default)]
+pub(super) struct Invoice {
+    pub(super) number: Option<String>,
+    pub(super) buyer: Option<String>,
+    /// BT-10, the buyer reference Chorus Pro reads as the service code.
+    pub(super) service: Option<String>,
+    /// BT-13, the purchase order reference Chorus Pro reads as the engagement number.
+    pub(super) engagement: Option<String>,
+    /// Mandatory elements that are absent.
+    pub(super) missing: Vec<&'static str>,
+}
+
+/// Checks that the content is of the declared syntax and reads the invoice.
+pub(super) fn analyse(bytes: &[u8], syntax: &str) -> Result<Invoice, String> {
+    let xml = if syntax == SYNTAX_FACTURX {
+        if !bytes[..bytes.len().min(1024)]
+            .windows(5)
+            .any(|w| w == b"%PDF-")
+        {
+            return Err("le fichier n'est pas un PDF".into());
+        }
+        if !names_facturx(bytes) {
+            return Err("le PDF n'embarque pas de fichier factur-x.xml".into());
+        }
+        embedded_file(bytes).ok_or("le fichier factur-x.xml embarqué est illisible")?
+    } else {
+        bytes.to_vec()
+    };
+    let expected = match syntax {
+        SYNTAX_UBL => (UBL_NS, "Invoice"),
+        _ => (CII_NS, "CrossIndustryInvoice"),
+    };
+    read_invoice(&xml, expected)
+}
+
+/// Reads the root, the invoice number, the buyer and the mandatory elements of an invoice.
+pub(super) fn read_invoice(xml: &[u8], expected: (&str, &str)) -> Result<Invoice, String> {
+    let mut reader = NsReader::from_reader(xml);
+    let mut path: Vec<String> = Vec::new();
+    let mut seen: Vec<String> = Vec::new();
+    let mut invoice = Invoice::default();
+    let ubl = expected.1 == "Invoice";
+    loop {
+        let (resolved, event) = match reader.read_resolved_event() {
+            Ok(read) => read,
+            Err(e) => return Err(format!("XML mal formé ({e})")),
+        };
+        match event {
+            Event::Start(ref e) | Event::Empty(ref e) => {
+                let local = AsRef::<str>::as_ref(&e.local_name()).to_owned();
+                if path.is_empty() {
+                    let ns = match resolved {
+                        ResolveResult::Bound(ns) => AsRef::<str>::as_ref(&ns).to_owned(),
+                        _ => String::new(),
+                    };
+                    if (ns.as_str(), local.as_str()) != expected {
+                        return Err(format!(
+                            "élément racine {{{ns}}}{local}, attendu {{{}}}{}",
+                            expected.0, expected.1
+                        ));
+                    }
+                }
+                if matches!(event, Event::Start(_)) {
+                    path.push(local);
+                    seen.push(path.join("/"));
+                } else {
+                    let mut p = path.clone();
+                    p.push(local);
+                    seen.push(p.join("/"));
+                }
+            }
+            Event::End(_) => {
+                path.pop();
+            }
+            Event::Text(ref t) => {
+                let text: &str = t.as_ref();
+                let text = text.trim();
+                let joined = path.join("/");
+                if ubl && joined == "Invoice/ID" {
+                    invoice.number = Some(text.to_owned());
+                }
+                if !ubl && joined == "CrossIndustryInvoice/ExchangedDocument/ID" {
+                    invoice.number = Some(text.to_owned());
+                }
+                if !text.is_empty()
+                    && (joined == "Invoice/BuyerReference"
+                        || joined.ends_with("ApplicableHeaderTradeAgreement/BuyerReference"))
+                {
+                    invoice.service = Some(text.to_owned());
+                }
+                if !text.is_empty()
+                    && (joined == "Invoice/OrderReference/ID"
+                        || joined.ends_with("BuyerOrderReferencedDocument/IssuerAssignedID"))
+                {
+                    invoice.engagement = Some(text.to_owned());
+                }
+                if (joined.contains("AccountingCustomerParty") && joined.ends_with("CompanyID"))
+                    || (joined.contains("BuyerTradeParty")
+                        && joined.ends_with("SpecifiedLegalOrganization/ID"))
+                {
+                    invoice.buyer = Some(text.to_owned());
+                }
+            }
+            Event::Eof => break,
+            _ => {}
+        }
+    }
+    if path.is_empty() && seen.is_empty() {
+        return Err("document XML vide".into());
+    }
+    let required: &[(&str, &'static str)] = if ubl {
+        &[
+            ("Invoice/ID", "cbc:ID"),
+            ("Invoice/IssueDate", "cbc:IssueDate"),
+            (
+                "Invoice/AccountingSupplierParty",
+                "cac:AccountingSupplierParty",
+            ),
+            (
+                "Invoice/AccountingCustomerParty",
+                "cac:AccountingCustomerParty",
+            ),
+        ]
+    } else {
+        &[
+            (
+                "CrossIndustryInvoice/ExchangedDocument/ID",
+                "rsm:ExchangedDocument/ram:ID",
+            ),
+            ("SellerTradeParty", "ram:SellerTradeParty"),
+            ("BuyerTradeParty", "ram:BuyerTradeParty"),
+        ]
+    };
+    for (suffix, name) in required {
+        let present = seen
+            .iter()
+            .any(|p| p == suffix || p.ends_with(&format!("/{suffix}")));
+        if !present {
+            invoice.missing.push(name);
+        }
+    }
+    Ok(invoice)
+}
+
+/// Whether the PDF names `factur-x.xml` as an embedded file, in the clear or in a
+/// compressed object stream.
+pub(super) fn names_facturx(pdf: &[u8]) -> bool {
+    let name: &[u8] = b"factur-x.xml";
+    let utf16: Vec<u8> = name.iter().flat_map(|b| [0u8, *b]).collect();
+    let hit = |data: &[u8]| {
+        find(data, name).is_some()
+            || find(data, &utf16).is_some()
+            || find_ignore_case(data, b"6661637475722d782e786d6c").is_some()
+    };
+    if find(pdf, b"/EmbeddedFile").is_none() {
+        return false;
+    }
+    hit(pdf) || streams(pdf, b"/ObjStm").iter().any(|s| hit(s))
+}
+
+/// The content of the embedded file stream (`/Type /EmbeddedFile`), inflated if needed.
+pub(super) fn embedded_file(pdf: &[u8]) -> Option<Vec<u8>> {
+    let mut from = 0;
+    while let Some(i) = find(&pdf[from..], b"/EmbeddedFile") {
+        let at = from + i;
+        from = at + 13;
+        // `/EmbeddedFiles` is the name tree, not the stream.
+        if pdf.get(at + 13) == Some(&b's') {
+            continue;
+        }
+        if let Some(content) = stream_after(pdf, at) {
+            return Some(content);
+        }
+    }
+    None
+}
+
+/// The decoded content of every stream whose dictionary holds `marker`.
+pub(super) fn streams(pdf: &[u8], marker: &[u8]) -> Vec<Vec<u8>> {
+    let mut out = Vec::new();
+    let mut from = 0;
+    while let Some(i) = find(&pdf[from..], marker) {
+        let at = from + i;
+        from = at + marker.len();
+        if let Some(content) = stream_after(pdf, at) {
+            out.push(content);
+        }
+    }
+    out
+}
+
+/// The stream whose dictionary contains position `at`, decoded (FlateDecode or none).
+pub(super) fn stream_after(pdf: &[u8], at: usize) -> Option<Vec<u8>> {
+    let keyword = at + find(&pdf[at..], b"stream")?;
+    let dict_start = rfind(&pdf[..at], b"obj").unwrap_or(0);
+    let dict = &pdf[dict_start..keyword];
+    let mut start = keyword + 6;
+    if pdf.get(start) == Some(&b'\r') {
+        start += 1;
+    }
+    if pdf.get(start) == Some(&b'\n') {
+        start += 1;
+    }
+    let end = start + find(&pdf[start..], b"endstream")?;
+    let data = &pdf[start..end];
+    if find(dict, b"/FlateDecode").is_some() {
+        miniz_oxide::inflate::decompress_to_vec_zlib_with_limit(data, 64 * 1024 * 1024).ok()
+    } else {
+        let data = data.strip_suffix(b"\n").unwrap_or(data);
+        let data = data.strip_suffix(b"\r").unwrap_or(data);
+        Some(data.to_vec())
+    }
+}
+
+pub(super) fn find(haystack: &[u8], needle: &[u8]) -> Option<usize> {
+    if needle.is_empty() || haystack.len() < needle.len() {
+        return None;
+    }
+    haystack.windows(needle.len()).position(|w| w == needle)
+}
+
+pub(super) fn rfind(haystack: &[u8], needle: &[u8]) -> Option<usize> {
+    if needle.is_empty() || haystack.len() < needle.len() {
+        return None;
+    }
+    haystack.windows(needle.len()).rposition(|w| w == needle)
+}
+
+pub(super) fn find_ignore_case(haystack: &[u8], needle: &[u8]) -> Option<usize> {
+    if needle.is_empty() || haystack.len() < needle.len() {
+        return None;
+    }
+    haystack
+        .windows(needle.len())
+        .position(|w| w.eq_ignore_ascii_case(needle))
+}
+
+/// `YYYY-MM-DD` (UTC).
+pub(super) fn date(unix_secs: u64) -> String {
+    dates::format(
+        dates::from_unix(i64::try_from(unix_secs).unwrap_or(i64::MAX)),
+        time::macros::format_description!("[year]-[month]-[day]"),
+    )
+}
+
+/// `YYYY-MM-DDTHH:MM:SSZ` (UTC).
+pub(super) fn datetime(unix_secs: u64) -> String {
+    dates::format(
+        dates::from_unix(i64::try_from(unix_secs).unwrap_or(i64::MAX)),
+        time::macros::format_description!("[year]-[month]-[day]T[hour]:[minute]:[second]Z"),
+    )
+}
