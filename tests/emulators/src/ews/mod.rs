@@ -53,7 +53,7 @@ pub use soap::*;
 use crate::kit::serve::{self as server, RunningServer};
 use crate::kit::xml;
 use crate::kit::{dates, form, lock};
-use crate::ntlm;
+pub mod ntlm;
 use axum::body::Bytes;
 use axum::extract::{ConnectInfo, Path, State};
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
