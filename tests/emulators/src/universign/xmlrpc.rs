@@ -1,6 +1,7 @@
 //! XML-RPC values: read through an element tree, written as text.
 
 use super::*;
+use crate::kit::xml;
 
 /// An XML-RPC value as the emulator reads and writes it.
 #[derive(Debug, Clone, PartialEq)]
@@ -47,128 +48,32 @@ pub(super) struct Call {
     pub(super) params: Vec<Rpc>,
 }
 
-/// An XML element: its local name and its children (elements and text pieces).
-#[derive(Debug)]
-pub(super) struct Element {
-    pub(super) name: String,
-    pub(super) children: Vec<Node>,
+/// An element of a call, read by the kit's tree (XML-RPC uses no namespaces).
+pub(super) type Element = xml::Element;
+
+/// The child `<name>`, or an error naming the parent.
+fn child<'a>(parent: &'a Element, name: &str) -> Result<&'a Element, String> {
+    parent
+        .child_local(name)
+        .ok_or_else(|| format!("<{}> has no <{name}>", parent.name))
 }
 
-#[derive(Debug)]
-pub(super) enum Node {
-    Element(Element),
-    Text(String),
-}
-
-impl Element {
-    pub(super) fn elements(&self) -> impl Iterator<Item = &Element> {
-        self.children.iter().filter_map(|n| match n {
-            Node::Element(e) => Some(e),
-            Node::Text(_) => None,
-        })
-    }
-
-    pub(super) fn text(&self) -> String {
-        self.children
-            .iter()
-            .filter_map(|n| match n {
-                Node::Text(t) => Some(t.as_str()),
-                Node::Element(_) => None,
-            })
-            .collect()
-    }
-
-    pub(super) fn child(&self, name: &str) -> Result<&Element, String> {
-        self.elements()
-            .find(|e| e.name == name)
-            .ok_or_else(|| format!("<{}> has no <{name}>", self.name))
-    }
-
-    /// Fails when non-whitespace text sits among child elements.
-    pub(super) fn only_elements(&self) -> Result<(), String> {
-        if self.text().trim().is_empty() {
-            Ok(())
-        } else {
-            Err(format!("unexpected text inside <{}>", self.name))
-        }
+/// Fails when non-whitespace text sits among child elements.
+fn only_elements(element: &Element) -> Result<(), String> {
+    if element.text.trim().is_empty() {
+        Ok(())
+    } else {
+        Err(format!("unexpected text inside <{}>", element.name))
     }
 }
 
-/// Parses a document into its root element.
+/// Parses a call into its root element (101 levels of nesting at most, as before).
 pub(super) fn parse_tree(body: &[u8]) -> Result<Element, String> {
     let text = std::str::from_utf8(body).map_err(|_| "the body is not UTF-8".to_owned())?;
-    let mut reader = Reader::from_str(text);
-    reader.config_mut().expand_empty_elements = true;
-    let mut stack: Vec<Element> = Vec::new();
-    let mut root: Option<Element> = None;
-    loop {
-        let event = reader
-            .read_event()
-            .map_err(|e| format!("not well-formed XML: {e}"))?;
-        match event {
-            Event::Start(s) => {
-                let raw = s.name();
-                let name = raw.0.rsplit(':').next().unwrap_or(raw.0).to_owned();
-                if root.is_some() {
-                    return Err("content after the root element".to_owned());
-                }
-                if stack.len() > 100 {
-                    return Err("elements nested too deeply".to_owned());
-                }
-                stack.push(Element {
-                    name,
-                    children: Vec::new(),
-                });
-            }
-            Event::End(_) => {
-                let done = stack.pop().ok_or("unbalanced closing tag")?;
-                match stack.last_mut() {
-                    Some(parent) => parent.children.push(Node::Element(done)),
-                    None => root = Some(done),
-                }
-            }
-            Event::Text(t) => {
-                let content = t.xml10_content().into_owned();
-                match stack.last_mut() {
-                    Some(parent) => parent.children.push(Node::Text(content)),
-                    None if content.trim().is_empty() => {}
-                    None => return Err("text outside the root element".to_owned()),
-                }
-            }
-            Event::CData(c) => {
-                let parent = stack.last_mut().ok_or("CDATA outside the root element")?;
-                parent
-                    .children
-                    .push(Node::Text(c.into_inner().into_owned()));
-            }
-            Event::GeneralRef(r) => {
-                let ch = match r.resolve_char_ref() {
-                    Ok(Some(ch)) => ch,
-                    Ok(None) => match &*r {
-                        "lt" => '<',
-                        "gt" => '>',
-                        "amp" => '&',
-                        "apos" => '\'',
-                        "quot" => '"',
-                        other => return Err(format!("unknown entity &{other};")),
-                    },
-                    Err(e) => return Err(format!("bad character reference: {e}")),
-                };
-                let parent = stack
-                    .last_mut()
-                    .ok_or("reference outside the root element")?;
-                parent.children.push(Node::Text(ch.to_string()));
-            }
-            Event::DocType(_) => return Err("DOCTYPE is not allowed".to_owned()),
-            Event::Empty(_) => return Err("unexpected empty element".to_owned()),
-            Event::Decl(_) | Event::PI(_) | Event::Comment(_) => {}
-            Event::Eof => break,
-        }
-    }
-    if !stack.is_empty() {
-        return Err("the document ends inside an element".to_owned());
-    }
-    root.ok_or_else(|| "the body is empty".to_owned())
+    xml::parse(text, 101).map_err(|e| match e {
+        xml::XmlError::Malformed(why) => format!("not well-formed XML: {why}"),
+        other => other.to_string(),
+    })
 }
 
 pub(super) fn parse_call(body: &[u8]) -> Result<Call, String> {
@@ -179,34 +84,34 @@ pub(super) fn parse_call(body: &[u8]) -> Result<Call, String> {
             root.name
         ));
     }
-    let method = root.child("methodName")?.text().trim().to_owned();
+    let method = child(&root, "methodName")?.text.trim().to_owned();
     if method.is_empty() {
         return Err("<methodName> is empty".to_owned());
     }
     let mut params = Vec::new();
-    if let Ok(list) = root.child("params") {
-        list.only_elements()?;
-        for param in list.elements() {
+    if let Ok(list) = child(&root, "params") {
+        only_elements(list)?;
+        for param in list.children.iter() {
             if param.name != "param" {
                 return Err(format!("<params> holds a <{}>", param.name));
             }
-            params.push(read_value(param.child("value")?)?);
+            params.push(read_value(child(param, "value")?)?);
         }
     }
     Ok(Call { method, params })
 }
 
 pub(super) fn read_value(value: &Element) -> Result<Rpc, String> {
-    let typed: Vec<&Element> = value.elements().collect();
+    let typed: Vec<&Element> = value.children.iter().collect();
     let inner = match typed.as_slice() {
-        [] => return Ok(Rpc::Str(value.text())),
+        [] => return Ok(Rpc::Str(value.text.clone())),
         [one] => {
-            value.only_elements()?;
+            only_elements(value)?;
             *one
         }
         _ => return Err("a <value> holds more than one type element".to_owned()),
     };
-    let text = inner.text();
+    let text = inner.text.clone();
     let bad = |kind: &str| format!("invalid <{kind}> value {:?}", text.trim());
     Ok(match inner.name.as_str() {
         "int" | "i4" => Rpc::Int(
@@ -248,32 +153,36 @@ pub(super) fn read_value(value: &Element) -> Result<Rpc, String> {
             )
         }
         "struct" => {
-            inner.only_elements()?;
+            only_elements(inner)?;
             let mut members = BTreeMap::new();
-            for member in inner.elements() {
+            for member in inner.children.iter() {
                 if member.name != "member" {
                     return Err(format!("<struct> holds a <{}>", member.name));
                 }
-                let name = member.child("name")?.text();
-                members.insert(name, read_value(member.child("value")?)?);
+                let name = child(member, "name")?.text.clone();
+                members.insert(name, read_value(child(member, "value")?)?);
             }
             Rpc::Struct(members)
         }
         "array" => {
-            let data = inner.child("data")?;
-            data.only_elements()?;
-            Rpc::Array(data.elements().map(read_value).collect::<Result<_, _>>()?)
+            let data = child(inner, "data")?;
+            only_elements(data)?;
+            Rpc::Array(
+                data.children
+                    .iter()
+                    .map(read_value)
+                    .collect::<Result<_, _>>()?,
+            )
         }
         "nil" => Rpc::Nil,
         other => return Err(format!("unknown XML-RPC type <{other}>")),
     })
 }
 
+/// Element content escaped; a carriage return is written as a reference so that the
+/// reader's end-of-line normalisation does not turn it into a line feed.
 pub(super) fn escape(text: &str) -> String {
-    text.replace('&', "&amp;")
-        .replace('<', "&lt;")
-        .replace('>', "&gt;")
-        .replace('\r', "&#13;")
+    xml::escape_text(text).replace('\r', "&#13;")
 }
 
 pub(super) fn write_value(out: &mut String, value: &Rpc) {
