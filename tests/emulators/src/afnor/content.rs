@@ -2,6 +2,7 @@
 //! a Factur-X PDF embeds, checksums and dates.
 
 use super::*;
+use crate::kit::bytes::find;
 
 pub(super) struct Part {
     pub(super) name: String,
@@ -46,13 +47,6 @@ pub(super) fn multipart_parts(body: &[u8], boundary: &str) -> Vec<Part> {
         rest = &data_start[end + closing.len()..];
     }
     parts
-}
-
-pub(super) fn find(haystack: &[u8], needle: &[u8]) -> Option<usize> {
-    if needle.is_empty() || haystack.len() < needle.len() {
-        return None;
-    }
-    haystack.windows(needle.len()).position(|w| w == needle)
 }
 
 /// An XML document's root, its namespace, and its text values by path of local names.

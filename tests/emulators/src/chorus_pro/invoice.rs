@@ -2,6 +2,8 @@
 //! engagement, mandatory elements; the Factur-X XML embedded in a PDF.
 
 use super::*;
+use crate::kit::bytes::{find, find_ignore_case};
+use crate::kit::pdf::{embedded_file, streams};
 
 /// What the emulator reads from an invoice.
 #[derive(Debug, Default)]
@@ -162,83 +164,6 @@ pub(super) fn names_facturx(pdf: &[u8]) -> bool {
         return false;
     }
     hit(pdf) || streams(pdf, b"/ObjStm").iter().any(|s| hit(s))
-}
-
-/// The content of the embedded file stream (`/Type /EmbeddedFile`), inflated if needed.
-pub(super) fn embedded_file(pdf: &[u8]) -> Option<Vec<u8>> {
-    let mut from = 0;
-    while let Some(i) = find(&pdf[from..], b"/EmbeddedFile") {
-        let at = from + i;
-        from = at + 13;
-        // `/EmbeddedFiles` is the name tree, not the stream.
-        if pdf.get(at + 13) == Some(&b's') {
-            continue;
-        }
-        if let Some(content) = stream_after(pdf, at) {
-            return Some(content);
-        }
-    }
-    None
-}
-
-/// The decoded content of every stream whose dictionary holds `marker`.
-pub(super) fn streams(pdf: &[u8], marker: &[u8]) -> Vec<Vec<u8>> {
-    let mut out = Vec::new();
-    let mut from = 0;
-    while let Some(i) = find(&pdf[from..], marker) {
-        let at = from + i;
-        from = at + marker.len();
-        if let Some(content) = stream_after(pdf, at) {
-            out.push(content);
-        }
-    }
-    out
-}
-
-/// The stream whose dictionary contains position `at`, decoded (FlateDecode or none).
-pub(super) fn stream_after(pdf: &[u8], at: usize) -> Option<Vec<u8>> {
-    let keyword = at + find(&pdf[at..], b"stream")?;
-    let dict_start = rfind(&pdf[..at], b"obj").unwrap_or(0);
-    let dict = &pdf[dict_start..keyword];
-    let mut start = keyword + 6;
-    if pdf.get(start) == Some(&b'\r') {
-        start += 1;
-    }
-    if pdf.get(start) == Some(&b'\n') {
-        start += 1;
-    }
-    let end = start + find(&pdf[start..], b"endstream")?;
-    let data = &pdf[start..end];
-    if find(dict, b"/FlateDecode").is_some() {
-        miniz_oxide::inflate::decompress_to_vec_zlib_with_limit(data, 64 * 1024 * 1024).ok()
-    } else {
-        let data = data.strip_suffix(b"\n").unwrap_or(data);
-        let data = data.strip_suffix(b"\r").unwrap_or(data);
-        Some(data.to_vec())
-    }
-}
-
-pub(super) fn find(haystack: &[u8], needle: &[u8]) -> Option<usize> {
-    if needle.is_empty() || haystack.len() < needle.len() {
-        return None;
-    }
-    haystack.windows(needle.len()).position(|w| w == needle)
-}
-
-pub(super) fn rfind(haystack: &[u8], needle: &[u8]) -> Option<usize> {
-    if needle.is_empty() || haystack.len() < needle.len() {
-        return None;
-    }
-    haystack.windows(needle.len()).rposition(|w| w == needle)
-}
-
-pub(super) fn find_ignore_case(haystack: &[u8], needle: &[u8]) -> Option<usize> {
-    if needle.is_empty() || haystack.len() < needle.len() {
-        return None;
-    }
-    haystack
-        .windows(needle.len())
-        .position(|w| w.eq_ignore_ascii_case(needle))
 }
 
 /// `YYYY-MM-DD` (UTC).

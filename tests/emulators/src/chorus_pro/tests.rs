@@ -1,4 +1,6 @@
 use super::*;
+use crate::kit::bytes::rfind;
+use crate::kit::pdf::embedded_file;
 use std::io::{Read, Write};
 use std::net::TcpStream;
 

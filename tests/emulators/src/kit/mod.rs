@@ -7,12 +7,15 @@
 //! - [`respond`]: JSON bodies with the content type each provider sends;
 //! - [`credentials`]: `Authorization: Basic` client credentials;
 //! - [`form`]: `application/x-www-form-urlencoded` bodies (token endpoints);
+//! - [`bytes`] and [`pdf`]: searching raw bodies, PDF pages and embedded files;
 //! - [`dates`]: the clock and provider date formats, with the `time` crate;
 //! - [`xml`]: a namespace-aware element tree read with `quick-xml`, and text escaping.
 
+pub mod bytes;
 pub mod credentials;
 pub mod dates;
 pub mod form;
+pub mod pdf;
 pub mod quota;
 pub mod respond;
 pub mod serve;

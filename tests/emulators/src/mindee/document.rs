@@ -2,6 +2,7 @@
 //! from its magic bytes, JPEG structure, PDF page count.
 
 use super::*;
+use crate::kit::bytes::contains;
 
 pub(super) struct FilePart {
     pub(super) file_name: String,
@@ -167,31 +168,4 @@ pub(super) fn check_jpeg(b: &[u8]) -> Result<(u16, u16), &'static str> {
         }
         i += len;
     }
-}
-
-/// Page objects (`/Type /Page`, not `/Pages`) in a PDF. Also used by the Universign
-/// emulator to check signature field pages.
-pub(crate) fn count_pdf_pages(pdf: &[u8]) -> usize {
-    let mut count = 0;
-    let mut at = 0;
-    while let Some(p) = find(&pdf[at..], b"/Type") {
-        let mut i = at + p + 5;
-        while i < pdf.len() && pdf[i].is_ascii_whitespace() {
-            i += 1;
-        }
-        if pdf[i..].starts_with(b"/Page") && !pdf.get(i + 5).is_some_and(u8::is_ascii_alphanumeric)
-        {
-            count += 1;
-        }
-        at = i.max(at + p + 1);
-    }
-    count
-}
-
-pub(super) fn find(haystack: &[u8], needle: &[u8]) -> Option<usize> {
-    haystack.windows(needle.len()).position(|w| w == needle)
-}
-
-pub(crate) fn contains(haystack: &[u8], needle: &[u8]) -> bool {
-    find(haystack, needle).is_some()
 }

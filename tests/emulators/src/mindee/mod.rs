@@ -26,11 +26,12 @@ mod document;
 mod predict;
 mod samples;
 use answers::*;
-pub(crate) use document::*;
+use document::*;
 use predict::*;
 pub use samples::*;
 
 use crate::kit::lock;
+use crate::kit::pdf::count_pages as count_pdf_pages;
 use crate::kit::quota::{Limit, RollingWindow};
 use crate::kit::respond::{self, JSON};
 use crate::kit::serve::{self as server, RunningServer};

@@ -1,4 +1,5 @@
 use super::*;
+use crate::kit::bytes::find;
 use std::io::{Read, Write};
 use std::net::TcpStream;
 use std::time::Duration;

@@ -335,7 +335,7 @@ pub(super) fn placements(
             fields.type_name()
         )));
     };
-    let pages = crate::mindee::count_pdf_pages(pdf).max(1);
+    let pages = crate::kit::pdf::count_pages(pdf).max(1);
     let mut out: Vec<Placement> = Vec::new();
     for (j, item) in items.iter().enumerate() {
         let at = format!("documents[{doc}].signatureFields[{j}]");
@@ -365,8 +365,8 @@ pub(super) fn placements(
         let field = text("name").filter(|name| {
             let literal = format!("/T ({name})");
             let tight = format!("/T({name})");
-            crate::mindee::contains(pdf, literal.as_bytes())
-                || crate::mindee::contains(pdf, tight.as_bytes())
+            crate::kit::bytes::contains(pdf, literal.as_bytes())
+                || crate::kit::bytes::contains(pdf, tight.as_bytes())
         });
         out.push(Placement {
             signer_index,
