@@ -16,6 +16,7 @@
 
 pub mod afnor;
 pub mod chorus_pro;
+mod entra;
 pub mod ews;
 pub mod graph;
 pub mod kit;

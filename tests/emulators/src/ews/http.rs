@@ -1,6 +1,7 @@
 //! Routing, the EWS endpoint, and the identity platform's token endpoint.
 
 use super::*;
+use crate::entra::{aad_error, token_answer};
 
 pub(super) fn app(state: Arc<Shared>) -> Router {
     Router::new()
@@ -49,21 +50,6 @@ pub(super) async fn ews(
     into_response(reply)
 }
 
-/// An error of the identity platform, in its JSON shape.
-pub(super) fn aad_error(status: StatusCode, error: &str, code: u32, description: &str) -> Response {
-    let body = serde_json::json!({
-        "error": error,
-        "error_description": format!(
-            "AADSTS{code}: {description} Trace ID: 0b7e1a52-0000-4000-8000-000000000000 Correlation ID: 5f3c7a10-0000-4000-8000-000000000000 Timestamp: 2025-01-01 00:00:00Z"
-        ),
-        "error_codes": [code],
-        "timestamp": "2025-01-01 00:00:00Z",
-        "trace_id": "0b7e1a52-0000-4000-8000-000000000000",
-        "correlation_id": "5f3c7a10-0000-4000-8000-000000000000",
-    });
-    (status, axum::Json(body)).into_response()
-}
-
 pub(super) async fn token(
     State(state): State<Arc<Shared>>,
     Path(tenant): Path<String>,
@@ -73,17 +59,7 @@ pub(super) async fn token(
     let form = form::pairs(&body);
     let field = |name: &str| form.iter().find(|(k, _)| k == name).map(|(_, v)| v.clone());
     // Client secret in the form or as HTTP Basic (client_secret_basic).
-    let basic = headers
-        .get(header::AUTHORIZATION)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.strip_prefix("Basic "))
-        .and_then(|b| {
-            base64::engine::general_purpose::STANDARD
-                .decode(b.trim())
-                .ok()
-        })
-        .and_then(|b| String::from_utf8(b).ok())
-        .and_then(|s| s.split_once(':').map(|(a, b)| (a.to_owned(), b.to_owned())));
+    let basic = crate::kit::credentials::basic(&headers);
     let (client_id, secret) = match basic {
         Some((id, secret)) => (Some(id), Some(secret)),
         None => (field("client_id"), field("client_secret")),
@@ -155,11 +131,5 @@ pub(super) async fn token(
         ),
     );
     state.tokens_issued.fetch_add(1, Ordering::SeqCst);
-    axum::Json(serde_json::json!({
-        "token_type": "Bearer",
-        "expires_in": TOKEN_LIFETIME_SECS,
-        "ext_expires_in": TOKEN_LIFETIME_SECS,
-        "access_token": token,
-    }))
-    .into_response()
+    token_answer(&token, TOKEN_LIFETIME_SECS)
 }

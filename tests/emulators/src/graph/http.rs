@@ -2,6 +2,7 @@
 //! AADSTS errors.
 
 use super::*;
+use crate::entra::{aad_error, token_answer};
 
 pub(super) fn app(state: Arc<Shared>) -> Router {
     Router::new()
@@ -79,21 +80,6 @@ pub(super) async fn graph(
         status: response.status().as_u16(),
     });
     response
-}
-
-/// An error of the identity platform, in its JSON shape.
-pub(super) fn aad_error(status: StatusCode, error: &str, code: u32, description: &str) -> Response {
-    let body = json!({
-        "error": error,
-        "error_description": format!(
-            "AADSTS{code}: {description} Trace ID: 0b7e1a52-0000-4000-8000-000000000000 Correlation ID: 5f3c7a10-0000-4000-8000-000000000000 Timestamp: 2025-01-01 00:00:00Z"
-        ),
-        "error_codes": [code],
-        "timestamp": "2025-01-01 00:00:00Z",
-        "trace_id": "0b7e1a52-0000-4000-8000-000000000000",
-        "correlation_id": "5f3c7a10-0000-4000-8000-000000000000",
-    });
-    (status, Json(body)).into_response()
 }
 
 pub(super) async fn token(
@@ -187,11 +173,5 @@ pub(super) async fn token(
         },
     );
     state.tokens_issued.fetch_add(1, Ordering::SeqCst);
-    Json(json!({
-        "token_type": "Bearer",
-        "expires_in": TOKEN_LIFETIME_SECS,
-        "ext_expires_in": TOKEN_LIFETIME_SECS,
-        "access_token": token,
-    }))
-    .into_response()
+    token_answer(&token, TOKEN_LIFETIME_SECS)
 }
