@@ -3,6 +3,7 @@
 
 use super::*;
 use crate::kit::bytes::find;
+use crate::kit::xml;
 
 pub(super) struct Part {
     pub(super) name: String,
@@ -56,56 +57,22 @@ pub(super) struct Xml {
     pub(super) values: Vec<(String, String)>,
 }
 
+/// Reads a document's root, its namespace, and its non-blank text values by path; `None`
+/// when it is not well-formed XML.
 pub(super) fn read_xml(bytes: &[u8]) -> Option<Xml> {
-    let mut reader = quick_xml::Reader::from_reader(bytes);
-    let mut stack: Vec<String> = Vec::new();
-    let mut xml = Xml {
-        root: String::new(),
-        ns: None,
-        values: Vec::new(),
-    };
-    let mut buf = Vec::new();
-    let local = |n: &str| n.rsplit(':').next().unwrap_or(n).to_owned();
-    loop {
-        match reader.read_event_into(&mut buf).ok()? {
-            Event::Start(e) => {
-                let qname = e.name();
-                let full: &str = qname.as_ref();
-                if stack.is_empty() {
-                    xml.root = local(full);
-                    let prefix = full.split_once(':').map(|(p, _)| p.to_owned());
-                    for a in e.attributes().flatten() {
-                        let key: &str = a.key.as_ref();
-                        let declared = if key == "xmlns" {
-                            Some(None)
-                        } else {
-                            key.strip_prefix("xmlns:").map(|p| Some(p.to_owned()))
-                        };
-                        if declared == Some(prefix.clone()) {
-                            xml.ns = a
-                                .normalized_value(quick_xml::XmlVersion::Implicit1_0)
-                                .ok()
-                                .map(|v| v.into_owned());
-                        }
-                    }
-                }
-                stack.push(local(full));
-            }
-            Event::Text(t) => {
-                let text = t.xml10_content().trim().to_owned();
-                if !text.is_empty() {
-                    xml.values.push((stack.join("/"), text));
-                }
-            }
-            Event::End(_) => {
-                stack.pop();
-            }
-            Event::Eof => break,
-            _ => {}
+    let root = xml::parse(std::str::from_utf8(bytes).ok()?, 256).ok()?;
+    let mut values = Vec::new();
+    root.walk(&mut |path, el| {
+        let text = el.text.trim();
+        if !text.is_empty() {
+            values.push((path.join("/"), text.to_owned()));
         }
-        buf.clear();
-    }
-    (!xml.root.is_empty() && stack.is_empty()).then_some(xml)
+    });
+    Some(Xml {
+        root: root.name,
+        ns: root.ns,
+        values,
+    })
 }
 
 /// What the emulator reads from an invoice.

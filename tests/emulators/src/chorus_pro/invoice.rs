@@ -43,79 +43,55 @@ pub(super) fn analyse(bytes: &[u8], syntax: &str) -> Result<Invoice, String> {
 
 /// Reads the root, the invoice number, the buyer and the mandatory elements of an invoice.
 pub(super) fn read_invoice(xml: &[u8], expected: (&str, &str)) -> Result<Invoice, String> {
-    let mut reader = NsReader::from_reader(xml);
-    let mut path: Vec<String> = Vec::new();
+    let text = std::str::from_utf8(xml).map_err(|e| format!("XML mal formé ({e})"))?;
+    let root = match crate::kit::xml::parse(text, 256) {
+        Ok(root) => root,
+        Err(crate::kit::xml::XmlError::Empty) => return Err("document XML vide".into()),
+        Err(e) => return Err(format!("XML mal formé ({e})")),
+    };
+    let ns = root.ns.as_deref().unwrap_or_default();
+    if (ns, root.name.as_str()) != expected {
+        return Err(format!(
+            "élément racine {{{ns}}}{}, attendu {{{}}}{}",
+            root.name, expected.0, expected.1
+        ));
+    }
+    let ubl = expected.1 == "Invoice";
     let mut seen: Vec<String> = Vec::new();
     let mut invoice = Invoice::default();
-    let ubl = expected.1 == "Invoice";
-    loop {
-        let (resolved, event) = match reader.read_resolved_event() {
-            Ok(read) => read,
-            Err(e) => return Err(format!("XML mal formé ({e})")),
-        };
-        match event {
-            Event::Start(ref e) | Event::Empty(ref e) => {
-                let local = AsRef::<str>::as_ref(&e.local_name()).to_owned();
-                if path.is_empty() {
-                    let ns = match resolved {
-                        ResolveResult::Bound(ns) => AsRef::<str>::as_ref(&ns).to_owned(),
-                        _ => String::new(),
-                    };
-                    if (ns.as_str(), local.as_str()) != expected {
-                        return Err(format!(
-                            "élément racine {{{ns}}}{local}, attendu {{{}}}{}",
-                            expected.0, expected.1
-                        ));
-                    }
-                }
-                if matches!(event, Event::Start(_)) {
-                    path.push(local);
-                    seen.push(path.join("/"));
-                } else {
-                    let mut p = path.clone();
-                    p.push(local);
-                    seen.push(p.join("/"));
-                }
-            }
-            Event::End(_) => {
-                path.pop();
-            }
-            Event::Text(ref t) => {
-                let text: &str = t.as_ref();
-                let text = text.trim();
-                let joined = path.join("/");
-                if ubl && joined == "Invoice/ID" {
-                    invoice.number = Some(text.to_owned());
-                }
-                if !ubl && joined == "CrossIndustryInvoice/ExchangedDocument/ID" {
-                    invoice.number = Some(text.to_owned());
-                }
-                if !text.is_empty()
-                    && (joined == "Invoice/BuyerReference"
-                        || joined.ends_with("ApplicableHeaderTradeAgreement/BuyerReference"))
-                {
-                    invoice.service = Some(text.to_owned());
-                }
-                if !text.is_empty()
-                    && (joined == "Invoice/OrderReference/ID"
-                        || joined.ends_with("BuyerOrderReferencedDocument/IssuerAssignedID"))
-                {
-                    invoice.engagement = Some(text.to_owned());
-                }
-                if (joined.contains("AccountingCustomerParty") && joined.ends_with("CompanyID"))
-                    || (joined.contains("BuyerTradeParty")
-                        && joined.ends_with("SpecifiedLegalOrganization/ID"))
-                {
-                    invoice.buyer = Some(text.to_owned());
-                }
-            }
-            Event::Eof => break,
-            _ => {}
+    root.walk(&mut |path, el| {
+        let joined = path.join("/");
+        seen.push(joined.clone());
+        // An element without any text (only children, or empty) gives no value.
+        if el.text.is_empty() {
+            return;
         }
-    }
-    if path.is_empty() && seen.is_empty() {
-        return Err("document XML vide".into());
-    }
+        let text = el.text.trim();
+        if ubl && joined == "Invoice/ID" {
+            invoice.number = Some(text.to_owned());
+        }
+        if !ubl && joined == "CrossIndustryInvoice/ExchangedDocument/ID" {
+            invoice.number = Some(text.to_owned());
+        }
+        if !text.is_empty()
+            && (joined == "Invoice/BuyerReference"
+                || joined.ends_with("ApplicableHeaderTradeAgreement/BuyerReference"))
+        {
+            invoice.service = Some(text.to_owned());
+        }
+        if !text.is_empty()
+            && (joined == "Invoice/OrderReference/ID"
+                || joined.ends_with("BuyerOrderReferencedDocument/IssuerAssignedID"))
+        {
+            invoice.engagement = Some(text.to_owned());
+        }
+        if (joined.contains("AccountingCustomerParty") && joined.ends_with("CompanyID"))
+            || (joined.contains("BuyerTradeParty")
+                && joined.ends_with("SpecifiedLegalOrganization/ID"))
+        {
+            invoice.buyer = Some(text.to_owned());
+        }
+    });
     let required: &[(&str, &'static str)] = if ubl {
         &[
             ("Invoice/ID", "cbc:ID"),

@@ -64,6 +64,25 @@ impl Element {
             .filter(|t| !t.is_empty())
     }
 
+    /// Visits this element and its descendants depth-first, in document order, with the
+    /// local names from this element down to each one: readers that only want a few values
+    /// by path (invoices, CDAR messages) need no tree of their own.
+    pub fn walk<'a>(&'a self, visit: &mut impl FnMut(&[&'a str], &'a Element)) {
+        fn go<'a>(
+            el: &'a Element,
+            path: &mut Vec<&'a str>,
+            visit: &mut impl FnMut(&[&'a str], &'a Element),
+        ) {
+            path.push(&el.name);
+            visit(path, el);
+            for child in &el.children {
+                go(child, path, visit);
+            }
+            path.pop();
+        }
+        go(self, &mut Vec::new(), visit);
+    }
+
     /// The value of the unqualified attribute `name`.
     pub fn attr(&self, name: &str) -> Option<&str> {
         self.attrs
@@ -224,6 +243,24 @@ mod tests {
         assert_eq!(op.attr("Id"), Some("a&b"));
         assert_eq!(op.text, "x < y<z>é");
         assert_eq!(body.children.len(), 2);
+    }
+
+    #[test]
+    fn walks_in_document_order_with_paths() {
+        let root = parse("<a><b>1</b><c><d>2</d></c><b/></a>", 8).unwrap();
+        let mut seen = Vec::new();
+        root.walk(&mut |path, el| seen.push((path.join("/"), el.text.clone())));
+        assert_eq!(
+            seen,
+            [
+                ("a", ""),
+                ("a/b", "1"),
+                ("a/c", ""),
+                ("a/c/d", "2"),
+                ("a/b", "")
+            ]
+            .map(|(p, t)| (p.to_owned(), t.to_owned()))
+        );
     }
 
     #[test]
