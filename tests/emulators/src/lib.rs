@@ -6,6 +6,13 @@
 //! taken from real samples, refused credentials, quotas, outages), not the provider's whole
 //! API.
 //!
+//! Layout: [`kit`] holds the plumbing every emulator shares (server start, locks, quotas and
+//! `429` answers, JSON bodies, form and Basic credentials, dates with `time`, an XML element
+//! tree on `quick-xml`, byte search and PDF reading). Each provider is a folder whose
+//! `mod.rs` holds its public face (options, the running emulator and its test controls)
+//! and whose other files each hold one idea of that provider: its routes, state, checks,
+//! answers and faults, samples, and its own tests.
+//!
 //! ```no_run
 //! use passerelle_emulators::sirene::{SireneEmulator, SireneOptions};
 //!

@@ -1,6 +1,6 @@
 //! The clock and the date formats providers write, with the `time` crate instead of
 //! hand-written calendar arithmetic. Each emulator declares its provider's format with
-//! `time::macros::format_description!` and formats through [`format`].
+//! `time::macros::format_description!` and formats through [`format()`].
 
 use std::time::{SystemTime, UNIX_EPOCH};
 use time::format_description::BorrowedFormatItem;
