@@ -52,7 +52,10 @@ mod gateway;
 mod invoice;
 pub mod samples;
 mod services;
+mod state;
 mod token;
+use state::*;
+
 use deposit::*;
 use gateway::*;
 use invoice::*;
@@ -432,75 +435,6 @@ impl ChorusProEmulator {
     /// Times of every admitted API request (what a test measures retry delays with).
     pub fn admitted_times(&self) -> Vec<Instant> {
         lock(&self.state.admitted_log).clone()
-    }
-}
-
-/// A deposit and what the emulator decided it becomes.
-#[derive(Debug)]
-struct Deposit {
-    number: String,
-    login: String,
-    file_name: String,
-    syntax: String,
-    size_bytes: usize,
-    invoice_number: Option<String>,
-    deposited_secs: u64,
-    outcome: DepositOutcome,
-    technical_errors: Vec<Value>,
-    invoice_errors: Vec<Value>,
-    consultations: u32,
-    state_changed_secs: u64,
-    last_state: String,
-    /// `identifiantFactureCPP` of its invoice once integrated.
-    invoice_id: u64,
-    /// Invoice searches seen since integration (drives the status progression).
-    invoice_searches: usize,
-}
-
-#[derive(Debug)]
-struct Shared {
-    opts: ChorusProOptions,
-    tokens: Mutex<HashMap<String, Instant>>,
-    issued: AtomicU64,
-    token_requests: AtomicUsize,
-    api_requests: AtomicUsize,
-    quota_refusals: AtomicUsize,
-    fail_next: AtomicU32,
-    /// Admitted requests of the last second, for the quota.
-    window: RollingWindow,
-    /// (UTC day, requests admitted that day).
-    day: DailyCount,
-    admitted_log: Mutex<Vec<Instant>>,
-    deposits: Mutex<Vec<Deposit>>,
-    forced: Mutex<HashMap<String, DepositOutcome>>,
-    deposit_seq: AtomicU64,
-    detached: Mutex<Vec<String>>,
-    health: Mutex<HealthShape>,
-    invoice_status: Mutex<HashMap<String, String>>,
-    invoice_searches: AtomicUsize,
-}
-
-impl Shared {
-    fn new(opts: ChorusProOptions) -> Self {
-        Shared {
-            opts,
-            tokens: Mutex::new(HashMap::new()),
-            issued: AtomicU64::new(0),
-            token_requests: AtomicUsize::new(0),
-            api_requests: AtomicUsize::new(0),
-            quota_refusals: AtomicUsize::new(0),
-            fail_next: AtomicU32::new(0),
-            window: RollingWindow::new(),
-            day: DailyCount::new(),
-            admitted_log: Mutex::new(Vec::new()),
-            deposits: Mutex::new(Vec::new()),
-            forced: Mutex::new(HashMap::new()),
-            deposit_seq: AtomicU64::new(0),
-            detached: Mutex::new(Vec::new()),
-            health: Mutex::new(HealthShape::StringCode),
-            invoice_status: Mutex::new(HashMap::new()),
-            invoice_searches: AtomicUsize::new(0),
-        }
     }
 }
 
