@@ -161,6 +161,4 @@ impl Shared {
     pub(super) fn server_rank(&self) -> usize {
         version_rank(&self.opts.server_version).unwrap_or(SCHEMA_VERSIONS.len())
     }
-
-    // ---- EWS ----
 }

@@ -165,6 +165,4 @@ impl Shared {
             extended: Vec::new(),
         }
     }
-
-    // ---- authentication ----
 }
