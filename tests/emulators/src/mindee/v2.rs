@@ -271,7 +271,7 @@ pub(super) async fn enqueue(
     };
     let kind = inspect(&bytes).unwrap_or("unknown");
     let pages = if kind == "pdf" {
-        super::count_pdf_pages(&bytes).max(1)
+        crate::kit::pdf::count_pages(&bytes).max(1)
     } else {
         1
     };

@@ -3,14 +3,16 @@
 //! refuses any request beyond N in a rolling second — the behaviour of PISTE and others, which
 //! the host's quotas must never trigger.
 
-use crate::server::{self, RunningServer};
+use crate::kit::lock;
+use crate::kit::quota::{Limit, RollingWindow};
+use crate::kit::serve::{self as server, RunningServer};
 use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Form, Json, Router};
 use serde::Deserialize;
-use std::collections::{HashMap, VecDeque};
+use std::collections::HashMap;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -43,7 +45,7 @@ struct Shared {
     fail_next: AtomicUsize,
     fail_status: Mutex<u16>,
     tokens: Mutex<HashMap<String, Instant>>,
-    strict_log: Mutex<VecDeque<Instant>>,
+    strict_log: RollingWindow,
     accepted: AtomicUsize,
     rejected: AtomicUsize,
     token_requests: AtomicUsize,
@@ -104,10 +106,6 @@ impl ProbeEmulator {
             self.shared.rejected.load(Ordering::SeqCst),
         )
     }
-}
-
-fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
-    m.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
 }
 
 fn opts(shared: &Shared) -> ProbeOptions {
@@ -185,15 +183,11 @@ async fn protected(State(shared): State<Arc<Shared>>, headers: HeaderMap) -> Res
 
 async fn strict(State(shared): State<Arc<Shared>>) -> Response {
     let limit = opts(&shared).strict_per_second;
-    let now = Instant::now();
-    let mut log = lock(&shared.strict_log);
-    while log
-        .front()
-        .is_some_and(|t| now.duration_since(*t) >= Duration::from_secs(1))
+    if shared
+        .strict_log
+        .admit(&[Limit::per_second(limit)])
+        .is_err()
     {
-        log.pop_front();
-    }
-    if log.len() >= limit {
         shared.rejected.fetch_add(1, Ordering::SeqCst);
         return (
             StatusCode::TOO_MANY_REQUESTS,
@@ -202,7 +196,6 @@ async fn strict(State(shared): State<Arc<Shared>>) -> Response {
         )
             .into_response();
     }
-    log.push_back(now);
     shared.accepted.fetch_add(1, Ordering::SeqCst);
     Json(serde_json::json!({"ok": true})).into_response()
 }
