@@ -66,27 +66,48 @@ fn to_json<T: Serialize>(value: &T) -> Result<String, PluginError> {
 }
 
 fn parse_config<P: Plugin>(config: RStr<'_>) -> Result<P::Config, PluginError> {
-    serde_json::from_str(config.as_str()).map_err(|e| {
-        let message = e.to_string();
+    read_config(config.as_str())
+}
+
+/// Reads a configuration, naming the field of the first error: its path as
+/// `serde_path_to_error` tracks it (`timeout_secs`, `mailboxes[2].address`), or, for the errors
+/// raised on the object itself ("missing field", "unknown field") and those of flattened
+/// blocks, the name serde quotes in backticks.
+fn read_config<C: serde::de::DeserializeOwned>(text: &str) -> Result<C, PluginError> {
+    let mut deserializer = serde_json::Deserializer::from_str(text);
+    serde_path_to_error::deserialize(&mut deserializer).map_err(|e| {
+        let path = e.path().to_string();
+        let message = e.inner().to_string();
         // serde names the field between backticks in "missing field `x`" and "unknown field
         // `x`"; in other messages backticks quote a value ("invalid type: floating point
         // `5.0`"), which must not be reported as a field name.
-        let field = message
-            .split('`')
-            .nth(1)
-            .filter(|_| message.contains("field `"))
-            .filter(|f| {
-                f.chars()
-                    .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-')
-                    && f.starts_with(|c: char| c.is_ascii_alphabetic() || c == '_')
-            })
-            .map(str::to_owned)
-            .unwrap_or_default();
+        let quoted = || {
+            message
+                .split('`')
+                .nth(1)
+                .filter(|_| message.contains("field `"))
+                .filter(|f| {
+                    f.chars()
+                        .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-')
+                        && f.starts_with(|c: char| c.is_ascii_alphabetic() || c == '_')
+                })
+                .map(str::to_owned)
+        };
+        let field = if path == "." || path == "?" {
+            quoted()
+        } else {
+            Some(path)
+        };
         let mut err = PluginError::new(
             ErrorKind::Config,
-            format!("the configuration cannot be read: {message}"),
+            match &field {
+                Some(field) if !message.contains(&format!("`{field}`")) => {
+                    format!("the configuration cannot be read: {field}: {message}")
+                }
+                _ => format!("the configuration cannot be read: {message}"),
+            },
         );
-        if !field.is_empty() {
+        if let Some(field) = field {
             err = err.with_field(field);
         }
         err
@@ -238,6 +259,68 @@ macro_rules! export_plugin {
 
 #[cfg(test)]
 mod tests {
+    use super::read_config;
+    use crate::blocks::{Timeout, TimeoutSpec};
+    use crate::error::ErrorKind;
+    use serde::Deserialize;
+    use std::ops::RangeInclusive;
+
+    struct Spec;
+    impl TimeoutSpec for Spec {
+        const DOC: &'static str = "Timeout (seconds)";
+        const GROUP: &'static str = "connection";
+        const DEFAULT_SECS: u32 = 30;
+        const SECS: RangeInclusive<u32> = 5..=120;
+    }
+
+    #[allow(dead_code)]
+    #[derive(Debug, Deserialize)]
+    #[serde(deny_unknown_fields)]
+    struct Config {
+        url: String,
+        #[serde(default)]
+        mailboxes: Vec<Mailbox>,
+        #[serde(flatten)]
+        timeout: Timeout<Spec>,
+    }
+
+    #[allow(dead_code)]
+    #[derive(Debug, Deserialize)]
+    #[serde(deny_unknown_fields)]
+    struct Mailbox {
+        address: String,
+    }
+
+    fn field_and_message(text: &str) -> (Option<String>, String) {
+        let e = read_config::<Config>(text).unwrap_err();
+        assert_eq!(e.kind, ErrorKind::Config);
+        (e.field, e.message)
+    }
+
+    #[test]
+    fn configuration_errors_name_the_field_path() {
+        let (field, message) =
+            field_and_message(r#"{"url": "u", "mailboxes": [{"address": "a"}, {"address": 5}]}"#);
+        assert_eq!(field.as_deref(), Some("mailboxes[1].address"));
+        assert_eq!(
+            message,
+            "the configuration cannot be read: mailboxes[1].address: invalid type: integer `5`, \
+             expected a string at line 1 column 58"
+        );
+        let (field, _) = field_and_message(r#"{"url": 5.0}"#);
+        assert_eq!(field.as_deref(), Some("url"));
+        let (field, message) = field_and_message(r#"{}"#);
+        assert_eq!(field.as_deref(), Some("url"));
+        assert!(message.contains("missing field `url`"), "{message}");
+        let (field, _) = field_and_message(r#"{"url": "u", "urls": []}"#);
+        assert_eq!(field.as_deref(), Some("urls"));
+        let (field, message) = field_and_message(r#"{"url": "u", "timeout_secs": "60"}"#);
+        assert_eq!(field.as_deref(), Some("timeout_secs"));
+        assert!(message.contains("invalid type: string"), "{message}");
+        let c = read_config::<Config>(r#"{"url": "u", "timeout_secs": 60}"#).unwrap();
+        assert_eq!(c.timeout.secs(), 60);
+    }
+
     #[test]
     fn exported_symbol_is_the_one_abi_stable_looks_up() {
         assert_eq!(
