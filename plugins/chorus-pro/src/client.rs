@@ -78,10 +78,7 @@ impl<'c, 'h> Client<'c, 'h> {
 
     /// The retry policy of the configuration.
     pub fn policy(&self) -> RetryPolicy {
-        let mut policy = RetryPolicy::new(
-            self.config.attempts,
-            Duration::from_secs(u64::from(self.config.retry_delay_secs)),
-        );
+        let mut policy = self.config.retry.policy();
         policy.max_retry_after = MAX_RETRY_AFTER;
         policy
     }
@@ -367,7 +364,7 @@ impl<'c, 'h> Client<'c, 'h> {
                     "no answer from {url} within {} s{tries}: the deposit may have been \
                      registered, so check the deposits of the structure in Chorus Pro before \
                      submitting it again (or raise the timeout)",
-                    self.config.timeout_secs
+                    self.config.timeout.secs()
                 ),
             ),
             HttpErrorKind::Timeout => PluginError::new(
@@ -375,7 +372,7 @@ impl<'c, 'h> Client<'c, 'h> {
                 format!(
                     "no answer from {url} within {} s{tries}: Chorus Pro may be slow; try again \
                      or raise the timeout",
-                    self.config.timeout_secs
+                    self.config.timeout.secs()
                 ),
             ),
             HttpErrorKind::Quota => PluginError::new(ErrorKind::RateLimited, error.message.clone()),
