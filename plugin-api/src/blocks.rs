@@ -346,9 +346,10 @@ fn block_schema<const N: usize>(properties: [(&str, Value); N]) -> Schema {
     schemars::json_schema!({ "type": "object", "properties": properties })
 }
 
-/// A bounded integer field, documented as a derived field would be: the doc text as
-/// `description` ([`crate::config_schema`] splits the title off), then bounds, default and
-/// form keywords.
+/// A bounded integer field, written as `#[derive(JsonSchema)]` writes a documented `u32` field
+/// with `range`, `default` and `x-` keywords, keys in the same order, so that
+/// [`crate::config_schema`] (which splits the title off the doc text and turns the `format`
+/// into bounds) publishes the same document, byte for byte, as for a field of the plugin.
 fn number_property(
     doc: &str,
     group: &str,
@@ -357,9 +358,10 @@ fn number_property(
     bounds: &RangeInclusive<u32>,
 ) -> Value {
     let mut property = json!({
-        "description": doc,
         "type": "integer",
+        "format": "uint32",
         "minimum": bounds.start(),
+        "description": doc,
         "maximum": bounds.end(),
         "default": default,
         "x-group": group,
