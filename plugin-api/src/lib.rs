@@ -30,6 +30,7 @@ pub mod host;
 pub mod http;
 pub mod i18n;
 pub mod manifest;
+pub mod multipart;
 pub mod oauth2;
 pub mod plugin;
 pub mod report;
