@@ -1,5 +1,5 @@
 //! Configuration blocks that every plugin would otherwise write again: the timeout of a
-//! request, and the attempts and delay of its retries.
+//! request, the attempts and delay of its retries, and OAuth2 client credentials.
 //!
 //! A block is a struct a plugin flattens into its configuration (`#[serde(flatten)]`), so the
 //! saved instance and the published schema keep the plugin's flat field names. Its bounds are
@@ -30,8 +30,9 @@
 //! serde reads a flattened block from a buffer, out of reach of the path tracking that names
 //! the fields of the configuration itself.
 
-use crate::config::check_range;
+use crate::config::{check_range, Secret};
 use crate::error::PluginError;
+use crate::oauth2::OAuth2Client;
 use crate::retry::RetryPolicy;
 use schemars::{JsonSchema, Schema, SchemaGenerator};
 use serde::de::{Error as _, IgnoredAny, MapAccess, Visitor};
@@ -333,6 +334,174 @@ impl<S: RetrySpec> JsonSchema for Retry<S> {
     }
 }
 
+/// How a plugin presents its OAuth2 client credentials (`client_id`, `client_secret`), both
+/// required: a configuration without them is refused when it is read, a blank one by
+/// [`OAuth2Credentials::problems`].
+pub trait CredentialsSpec: 'static {
+    /// Title, blank line, description of `client_id`.
+    const CLIENT_ID_DOC: &'static str;
+    /// Title, blank line, description of `client_secret`.
+    const CLIENT_SECRET_DOC: &'static str;
+    /// The form section (`x-group`) of both fields.
+    const GROUP: &'static str;
+    /// The `x-order` of `client_id` (the secret follows it), for configurations that number
+    /// their fields.
+    const ORDER: Option<u32> = None;
+    /// Whose credentials, in messages: "the {LABEL} id is empty".
+    const LABEL: &'static str = "client";
+    /// What to do about a blank client id.
+    const CLIENT_ID_ADVICE: &'static str;
+    /// What to do about a blank client secret.
+    const CLIENT_SECRET_ADVICE: &'static str;
+}
+
+/// OAuth2 client credentials; [`OAuth2Credentials::client`] is the [`OAuth2Client`] they make.
+pub struct OAuth2Credentials<S> {
+    client_id: String,
+    client_secret: Secret,
+    spec: PhantomData<fn() -> S>,
+}
+
+impl<S: CredentialsSpec> OAuth2Credentials<S> {
+    pub fn new(client_id: impl Into<String>, client_secret: Secret) -> Self {
+        OAuth2Credentials {
+            client_id: client_id.into(),
+            client_secret,
+            spec: PhantomData,
+        }
+    }
+
+    /// The client id, without surrounding spaces (pasted values often have some).
+    pub fn client_id(&self) -> &str {
+        self.client_id.trim()
+    }
+
+    pub fn client_secret(&self) -> &Secret {
+        &self.client_secret
+    }
+
+    /// A client-credentials client of `token_url` (trimmed) with these credentials.
+    pub fn client(&self, token_url: &str) -> OAuth2Client {
+        OAuth2Client::new(
+            token_url.trim(),
+            self.client_id(),
+            self.client_secret.expose(),
+        )
+    }
+
+    /// Blank credentials, each naming its field.
+    pub fn problems(&self) -> Vec<PluginError> {
+        let mut problems = Vec::new();
+        if self.client_id.trim().is_empty() {
+            problems.push(PluginError::config(
+                "client_id",
+                format!("the {} id is empty: {}", S::LABEL, S::CLIENT_ID_ADVICE),
+            ));
+        }
+        if self.client_secret.is_blank() {
+            problems.push(PluginError::config(
+                "client_secret",
+                format!(
+                    "the {} secret is empty: {}",
+                    S::LABEL,
+                    S::CLIENT_SECRET_ADVICE
+                ),
+            ));
+        }
+        problems
+    }
+}
+
+impl<S> Clone for OAuth2Credentials<S> {
+    fn clone(&self) -> Self {
+        OAuth2Credentials {
+            client_id: self.client_id.clone(),
+            client_secret: self.client_secret.clone(),
+            spec: PhantomData,
+        }
+    }
+}
+
+impl<S> fmt::Debug for OAuth2Credentials<S> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("OAuth2Credentials")
+            .field("client_id", &self.client_id)
+            .field("client_secret", &self.client_secret)
+            .finish()
+    }
+}
+
+impl<'de, S: CredentialsSpec> Deserialize<'de> for OAuth2Credentials<S> {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        const FIELDS: &[&str] = &["client_id", "client_secret"];
+        let [id, secret] =
+            d.deserialize_struct("OAuth2Credentials", FIELDS, StringFields(FIELDS))?;
+        let id = id.ok_or_else(|| D::Error::missing_field("client_id"))?;
+        let secret = secret.ok_or_else(|| D::Error::missing_field("client_secret"))?;
+        Ok(Self::new(id, Secret::new(secret)))
+    }
+}
+
+impl<S: CredentialsSpec> JsonSchema for OAuth2Credentials<S> {
+    fn inline_schema() -> bool {
+        true
+    }
+
+    fn schema_name() -> Cow<'static, str> {
+        "OAuth2Credentials".into()
+    }
+
+    fn json_schema(_: &mut SchemaGenerator) -> Schema {
+        // As derive writes a documented `String` and `Secret` field, keys in the same order.
+        let mut id =
+            json!({ "type": "string", "description": S::CLIENT_ID_DOC, "x-group": S::GROUP });
+        let mut secret = json!({
+            "type": "string",
+            "format": "password",
+            "writeOnly": true,
+            "description": S::CLIENT_SECRET_DOC,
+            "x-group": S::GROUP,
+        });
+        if let Some(order) = S::ORDER {
+            id["x-order"] = Value::from(order);
+            secret["x-order"] = Value::from(order + 1);
+        }
+        let mut schema = block_schema([("client_id", id), ("client_secret", secret)]);
+        schema.insert("required".into(), json!(["client_id", "client_secret"]));
+        schema
+    }
+}
+
+/// Reads the string fields `names` of a map, each absent one as `None`; see [`NumberFields`].
+struct StringFields<const N: usize>(&'static [&'static str]);
+
+impl<'de, const N: usize> Visitor<'de> for StringFields<N> {
+    type Value = [Option<String>; N];
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "an object with the fields {}", self.0.join(", "))
+    }
+
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
+        let mut values = [const { None }; N];
+        while let Some(key) = map.next_key::<Cow<'de, str>>()? {
+            let Some(index) = self.0.iter().position(|name| *name == key) else {
+                map.next_value::<IgnoredAny>()?;
+                continue;
+            };
+            let name = self.0[index];
+            if values[index].is_some() {
+                return Err(A::Error::duplicate_field(name));
+            }
+            let value = map
+                .next_value::<String>()
+                .map_err(|e| A::Error::custom(format!("invalid value for field `{name}`: {e}")))?;
+            values[index] = Some(value);
+        }
+        Ok(values)
+    }
+}
+
 fn clamp(value: u32, bounds: &RangeInclusive<u32>) -> u32 {
     value.clamp(*bounds.start(), *bounds.end())
 }
@@ -426,6 +595,66 @@ mod tests {
         const ATTEMPTS: RangeInclusive<u32> = 1..=10;
         const DEFAULT_DELAY_SECS: u32 = 10;
         const MAX_TOTAL_WAIT_SECS: Option<u32> = Some(100);
+    }
+
+    impl CredentialsSpec for Demo {
+        const CLIENT_ID_DOC: &'static str = "Client id\n\nThe id.";
+        const CLIENT_SECRET_DOC: &'static str = "Client secret\n\nThe secret.";
+        const GROUP: &'static str = "auth";
+        const LABEL: &'static str = "PISTE client";
+        const CLIENT_ID_ADVICE: &'static str = "copy it from PISTE";
+        const CLIENT_SECRET_ADVICE: &'static str = "copy it from PISTE too";
+    }
+
+    #[allow(dead_code)]
+    #[derive(Debug, Deserialize, JsonSchema)]
+    #[serde(deny_unknown_fields)]
+    struct WithCredentials {
+        #[serde(flatten)]
+        credentials: OAuth2Credentials<Demo>,
+        /// Token URL
+        token_url: String,
+    }
+
+    #[test]
+    fn credentials_are_required_trimmed_secret_and_checked_for_blanks() {
+        let c: WithCredentials = serde_json::from_value(
+            json!({"client_id": " app ", "client_secret": "canary", "token_url": "https://t"}),
+        )
+        .unwrap();
+        assert_eq!(c.credentials.client_id(), "app");
+        assert!(!format!("{c:?}").contains("canary"));
+        assert!(c.credentials.problems().is_empty());
+        let e = serde_json::from_value::<WithCredentials>(
+            json!({"client_id": "app", "token_url": "https://t"}),
+        )
+        .unwrap_err();
+        assert!(
+            e.to_string().contains("missing field `client_secret`"),
+            "{e}"
+        );
+        let blank = OAuth2Credentials::<Demo>::new(" ", Secret::new(""));
+        let problems = blank.problems();
+        assert_eq!(problems[0].field.as_deref(), Some("client_id"));
+        assert_eq!(
+            problems[0].message,
+            "the PISTE client id is empty: copy it from PISTE"
+        );
+        assert_eq!(problems[1].field.as_deref(), Some("client_secret"));
+
+        let s = config_schema::<WithCredentials>();
+        assert_eq!(
+            s["required"],
+            json!(["client_id", "client_secret", "token_url"])
+        );
+        let secret = &s["properties"]["client_secret"];
+        assert_eq!(
+            (&secret["writeOnly"], &secret["format"]),
+            (&json!(true), &json!("password"))
+        );
+        assert_eq!(secret["title"], "Client secret");
+        assert_eq!(s["properties"]["client_id"]["x-order"], 0);
+        assert_eq!(s["properties"]["token_url"]["x-order"], 2);
     }
 
     #[allow(dead_code)]

@@ -57,7 +57,9 @@ pub const PLUGIN_API_VERSION: &str = "1.1.0";
 
 /// Everything a plugin author needs, in one `use`.
 pub mod prelude {
-    pub use crate::blocks::{Retry, RetrySpec, Timeout, TimeoutSpec};
+    pub use crate::blocks::{
+        CredentialsSpec, OAuth2Credentials, Retry, RetrySpec, Timeout, TimeoutSpec,
+    };
     pub use crate::capabilities::*;
     pub use crate::config::{check_range, is_http_url, Secret};
     pub use crate::error::{ErrorKind, PluginError};

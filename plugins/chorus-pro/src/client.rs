@@ -63,12 +63,7 @@ pub struct Client<'c, 'h> {
 
 impl<'c, 'h> Client<'c, 'h> {
     pub fn new(config: &'c Config, host: &'c Host<'h>) -> Self {
-        let oauth = OAuth2Client::new(
-            config.oauth_url.trim(),
-            config.client_id.trim(),
-            config.client_secret.expose(),
-        )
-        .scope("openid");
+        let oauth = config.credentials.client(&config.oauth_url).scope("openid");
         Client {
             config,
             host,
@@ -265,7 +260,7 @@ impl<'c, 'h> Client<'c, 'h> {
                     "the PISTE gateway refused a fresh access token (HTTP 401{said}): check \
                      that the application {} is subscribed to the Chorus Pro API, in the same \
                      environment as the API URL",
-                    self.config.client_id.trim()
+                    self.config.credentials.client_id()
                 ),
             )
             .with_field("client_id"),

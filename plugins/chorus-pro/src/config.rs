@@ -62,18 +62,9 @@ pub struct Config {
     #[schemars(extend("x-group" = "piste"))]
     pub environment: Option<Environment>,
 
-    /// Client id
-    ///
-    /// The client id of your application on PISTE (piste.gouv.fr, "Applications"), subscribed
-    /// to the Chorus Pro API. Sandbox and production applications are distinct.
-    #[schemars(extend("x-group" = "piste"))]
-    pub client_id: String,
-
-    /// Client secret
-    ///
-    /// The client secret of the same PISTE application.
-    #[schemars(extend("x-group" = "piste"))]
-    pub client_secret: Secret,
+    /// `client_id` and `client_secret`, see [`Spec`].
+    #[serde(flatten)]
+    pub credentials: OAuth2Credentials<Spec>,
 
     /// Technical login
     ///
@@ -162,6 +153,22 @@ pub struct Config {
 /// The bounds and texts of the shared configuration blocks.
 pub struct Spec;
 
+impl CredentialsSpec for Spec {
+    const CLIENT_ID_DOC: &'static str = "Client id\n\n\
+        The client id of your application on PISTE (piste.gouv.fr, \"Applications\"), \
+        subscribed to the Chorus Pro API. Sandbox and production applications are distinct.";
+    const CLIENT_SECRET_DOC: &'static str = "Client secret\n\n\
+        The client secret of the same PISTE application.";
+    const GROUP: &'static str = "piste";
+    const LABEL: &'static str = "PISTE client";
+    const CLIENT_ID_ADVICE: &'static str = PISTE_ADVICE;
+    const CLIENT_SECRET_ADVICE: &'static str = PISTE_ADVICE;
+}
+
+/// Where PISTE credentials come from.
+const PISTE_ADVICE: &str = "copy it from your application on PISTE (piste.gouv.fr, \
+     \"Applications\"), in the same environment as the URLs";
+
 impl RetrySpec for Spec {
     const ATTEMPTS_DOC: &'static str = "Attempts\n\n\
         Number of successive attempts of a call that fails for a transient reason (no \
@@ -249,7 +256,7 @@ fn default_follow_start_delay_secs() -> u32 {
 impl Config {
     /// Everything that keeps this configuration from working, each naming its field.
     pub fn problems(&self) -> Vec<PluginError> {
-        let mut problems = Vec::new();
+        let mut problems = self.credentials.problems();
         let mut required = |field: &str, value: &str, what: &str| {
             if value.trim().is_empty() {
                 problems.push(PluginError::config(
@@ -258,12 +265,6 @@ impl Config {
                 ));
             }
         };
-        required("client_id", &self.client_id, "PISTE client id");
-        required(
-            "client_secret",
-            self.client_secret.expose(),
-            "PISTE client secret",
-        );
         required(
             "technical_login",
             &self.technical_login,
@@ -448,8 +449,11 @@ impl Config {
     /// host's cross-instance check.
     pub fn isolated_values(&self) -> Vec<(&'static str, String)> {
         vec![
-            ("client_id", self.client_id.trim().to_owned()),
-            ("client_secret", self.client_secret.expose().to_owned()),
+            ("client_id", self.credentials.client_id().to_owned()),
+            (
+                "client_secret",
+                self.credentials.client_secret().expose().to_owned(),
+            ),
             ("oauth_url", normalize_url(&self.oauth_url)),
             ("api_url", normalize_url(&self.api_url)),
         ]
@@ -520,10 +524,7 @@ fn url_problem(field: &str, url: &str) -> Option<PluginError> {
 
 fn advice(field: &str) -> &'static str {
     match field {
-        "client_id" | "client_secret" => {
-            "copy it from your application on PISTE (piste.gouv.fr, \"Applications\"), \
-             in the same environment as the URLs"
-        }
+        "client_id" | "client_secret" => PISTE_ADVICE,
         "technical_login" | "technical_password" => {
             "create a technical account in Chorus Pro (\"Raccordement EDI / API\") and copy its \
              login and password"

@@ -64,11 +64,7 @@ pub struct Client<'c, 'h> {
 
 impl<'c, 'h> Client<'c, 'h> {
     pub fn new(config: &'c Config, host: &'c Host<'h>) -> Self {
-        let mut oauth = OAuth2Client::new(
-            config.token_url.trim(),
-            config.client_id.trim(),
-            config.client_secret.expose(),
-        );
+        let mut oauth = config.credentials.client(&config.token_url);
         if let Some(scope) = config
             .scope
             .as_deref()
@@ -186,7 +182,7 @@ impl<'c, 'h> Client<'c, 'h> {
                 format!(
                     "the platform refused a fresh access token (HTTP 401{said}): check that the \
                      client {} is allowed to use its API",
-                    self.config.client_id.trim()
+                    self.config.credentials.client_id()
                 ),
             )
             .with_field("client_id"),

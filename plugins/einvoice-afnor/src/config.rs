@@ -82,17 +82,9 @@ pub struct Config {
     #[schemars(extend("x-group" = "platform", "x-order" = 12))]
     pub token_url: String,
 
-    /// Client id
-    ///
-    /// The OAuth2 client id the platform gave your company for its API.
-    #[schemars(extend("x-group" = "platform", "x-order" = 13))]
-    pub client_id: String,
-
-    /// Client secret
-    ///
-    /// The OAuth2 client secret of the same client.
-    #[schemars(extend("x-group" = "platform", "x-order" = 14))]
-    pub client_secret: Secret,
+    /// `client_id` and `client_secret`, see [`Spec`].
+    #[serde(flatten)]
+    pub credentials: OAuth2Credentials<Spec>,
 
     /// OAuth2 scope
     ///
@@ -143,6 +135,17 @@ pub struct Config {
 
 /// The bounds and texts of the shared configuration blocks.
 pub struct Spec;
+
+impl CredentialsSpec for Spec {
+    const CLIENT_ID_DOC: &'static str = "Client id\n\n\
+        The OAuth2 client id the platform gave your company for its API.";
+    const CLIENT_SECRET_DOC: &'static str = "Client secret\n\n\
+        The OAuth2 client secret of the same client.";
+    const GROUP: &'static str = "platform";
+    const ORDER: Option<u32> = Some(13);
+    const CLIENT_ID_ADVICE: &'static str = "give the OAuth2 client id the platform issued";
+    const CLIENT_SECRET_ADVICE: &'static str = "give the OAuth2 client secret the platform issued";
+}
 
 impl RetrySpec for Spec {
     const ATTEMPTS_DOC: &'static str = "Attempts\n\n\
@@ -203,18 +206,7 @@ impl Config {
                 problems.push(p);
             }
         }
-        if self.client_id.trim().is_empty() {
-            problems.push(PluginError::config(
-                "client_id",
-                "the client id is empty: give the OAuth2 client id the platform issued",
-            ));
-        }
-        if self.client_secret.expose().trim().is_empty() {
-            problems.push(PluginError::config(
-                "client_secret",
-                "the client secret is empty: give the OAuth2 client secret the platform issued",
-            ));
-        }
+        problems.extend(self.credentials.problems());
         problems.extend(check_range(
             "requests_per_second",
             "the request rate",
