@@ -70,9 +70,9 @@ fn parse_config<P: Plugin>(config: RStr<'_>) -> Result<P::Config, PluginError> {
 }
 
 /// Reads a configuration, naming the field of the first error: its path as
-/// `serde_path_to_error` tracks it (`timeout_secs`, `mailboxes[2].address`), or, for the errors
-/// raised on the object itself ("missing field", "unknown field") and those of flattened
-/// blocks, the name serde quotes in backticks.
+/// `serde_path_to_error` tracks it (`timeout_secs`, `mailboxes[2].address`), followed by the
+/// name serde quotes in backticks when the error is about a field of that value ("missing
+/// field", "unknown field", a value of a flattened block, which path tracking does not reach).
 fn read_config<C: serde::de::DeserializeOwned>(text: &str) -> Result<C, PluginError> {
     let mut deserializer = serde_json::Deserializer::from_str(text);
     serde_path_to_error::deserialize(&mut deserializer).map_err(|e| {
@@ -93,10 +93,12 @@ fn read_config<C: serde::de::DeserializeOwned>(text: &str) -> Result<C, PluginEr
                 })
                 .map(str::to_owned)
         };
-        let field = if path == "." || path == "?" {
-            quoted()
-        } else {
-            Some(path)
+        // A field named by the message ("missing field `address`") is inside the value at
+        // `path`; any other error is about the value at `path` itself.
+        let field = match (path == "." || path == "?", quoted()) {
+            (true, quoted) => quoted,
+            (false, Some(quoted)) => Some(format!("{path}.{quoted}")),
+            (false, None) => Some(path),
         };
         let mut err = PluginError::new(
             ErrorKind::Config,
@@ -307,6 +309,10 @@ mod tests {
             "the configuration cannot be read: mailboxes[1].address: invalid type: integer `5`, \
              expected a string at line 1 column 58"
         );
+        let (field, message) =
+            field_and_message(r#"{"url": "u", "mailboxes": [{"address": "a"}, {}]}"#);
+        assert_eq!(field.as_deref(), Some("mailboxes[1].address"));
+        assert!(message.contains("missing field `address`"), "{message}");
         let (field, _) = field_and_message(r#"{"url": 5.0}"#);
         assert_eq!(field.as_deref(), Some("url"));
         let (field, message) = field_and_message(r#"{}"#);
