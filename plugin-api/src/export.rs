@@ -66,18 +66,46 @@ fn to_json<T: Serialize>(value: &T) -> Result<String, PluginError> {
 }
 
 fn parse_config<P: Plugin>(config: RStr<'_>) -> Result<P::Config, PluginError> {
-    read_config(config.as_str())
+    read_config(config.as_str(), field_names::<P::Config>)
+}
+
+/// The top-level fields of a configuration, flattened blocks included.
+fn field_names<C: schemars::JsonSchema>() -> Vec<String> {
+    crate::config::config_schema::<C>()
+        .get("properties")
+        .and_then(serde_json::Value::as_object)
+        .map(|p| p.keys().cloned().collect())
+        .unwrap_or_default()
 }
 
 /// Reads a configuration, naming the field of the first error: its path as
 /// `serde_path_to_error` tracks it (`timeout_secs`, `mailboxes[2].address`), followed by the
 /// name serde quotes in backticks when the error is about a field of that value ("missing
 /// field", "unknown field", a value of a flattened block, which path tracking does not reach).
-fn read_config<C: serde::de::DeserializeOwned>(text: &str) -> Result<C, PluginError> {
+///
+/// serde lists the expected fields after an unknown one, except in a configuration with a
+/// flattened block; `known` gives them then, so the message still says what to write instead.
+fn read_config<C: serde::de::DeserializeOwned>(
+    text: &str,
+    known: impl Fn() -> Vec<String>,
+) -> Result<C, PluginError> {
     let mut deserializer = serde_json::Deserializer::from_str(text);
     serde_path_to_error::deserialize(&mut deserializer).map_err(|e| {
         let path = e.path().to_string();
-        let message = e.inner().to_string();
+        let mut message = e.inner().to_string();
+        if message.starts_with("unknown field `") && !message.contains("expected") {
+            let expected = known()
+                .iter()
+                .map(|n| format!("`{n}`"))
+                .collect::<Vec<_>>()
+                .join(", ");
+            if !expected.is_empty() {
+                message = match message.rsplit_once(" at line ") {
+                    Some((head, at)) => format!("{head}, expected one of {expected} at line {at}"),
+                    None => format!("{message}, expected one of {expected}"),
+                };
+            }
+        }
         // serde names the field between backticks in "missing field `x`" and "unknown field
         // `x`"; in other messages backticks quote a value ("invalid type: floating point
         // `5.0`"), which must not be reported as a field name.
@@ -261,7 +289,7 @@ macro_rules! export_plugin {
 
 #[cfg(test)]
 mod tests {
-    use super::read_config;
+    use super::{field_names, read_config};
     use crate::blocks::{Timeout, TimeoutSpec};
     use crate::error::ErrorKind;
     use serde::Deserialize;
@@ -276,7 +304,7 @@ mod tests {
     }
 
     #[allow(dead_code)]
-    #[derive(Debug, Deserialize)]
+    #[derive(Debug, Deserialize, schemars::JsonSchema)]
     #[serde(deny_unknown_fields)]
     struct Config {
         url: String,
@@ -287,14 +315,14 @@ mod tests {
     }
 
     #[allow(dead_code)]
-    #[derive(Debug, Deserialize)]
+    #[derive(Debug, Deserialize, schemars::JsonSchema)]
     #[serde(deny_unknown_fields)]
     struct Mailbox {
         address: String,
     }
 
     fn field_and_message(text: &str) -> (Option<String>, String) {
-        let e = read_config::<Config>(text).unwrap_err();
+        let e = read_config::<Config>(text, field_names::<Config>).unwrap_err();
         assert_eq!(e.kind, ErrorKind::Config);
         (e.field, e.message)
     }
@@ -318,12 +346,17 @@ mod tests {
         let (field, message) = field_and_message(r#"{}"#);
         assert_eq!(field.as_deref(), Some("url"));
         assert!(message.contains("missing field `url`"), "{message}");
-        let (field, _) = field_and_message(r#"{"url": "u", "urls": []}"#);
+        let (field, message) = field_and_message(r#"{"url": "u", "urls": []}"#);
         assert_eq!(field.as_deref(), Some("urls"));
+        assert_eq!(
+            message,
+            "the configuration cannot be read: unknown field `urls`, expected one of `url`, \
+             `mailboxes`, `timeout_secs` at line 1 column 24"
+        );
         let (field, message) = field_and_message(r#"{"url": "u", "timeout_secs": "60"}"#);
         assert_eq!(field.as_deref(), Some("timeout_secs"));
         assert!(message.contains("invalid type: string"), "{message}");
-        let c = read_config::<Config>(r#"{"url": "u", "timeout_secs": 60}"#).unwrap();
+        let c = read_config::<Config>(r#"{"url": "u", "timeout_secs": 60}"#, Vec::new).unwrap();
         assert_eq!(c.timeout.secs(), 60);
     }
 
