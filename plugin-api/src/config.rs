@@ -47,6 +47,11 @@ impl Secret {
     pub fn is_empty(&self) -> bool {
         self.0.is_empty()
     }
+
+    /// Whether the secret is empty or only spaces: a field left blank in a form.
+    pub fn is_blank(&self) -> bool {
+        self.0.trim().is_empty()
+    }
 }
 
 impl std::fmt::Debug for Secret {
@@ -480,6 +485,19 @@ where
     Some(crate::PluginError::config(field, message))
 }
 
+/// Whether a configured address is an absolute `http://` or `https://` URL (scheme in any
+/// case, surrounding spaces ignored), the check every plugin makes of its base URLs before
+/// sending anything: the host's HTTP service refuses other schemes, with a message that does
+/// not name the field.
+pub fn is_http_url(url: &str) -> bool {
+    let url = url.trim();
+    ["http://", "https://"].iter().any(|scheme| {
+        url.get(..scheme.len())
+            .is_some_and(|s| s.eq_ignore_ascii_case(scheme))
+            && url.len() > scheme.len()
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -622,6 +640,18 @@ mod tests {
             let keyword = used.split('"').next().unwrap();
             assert!(FORM_KEYWORDS.contains(&keyword), "undeclared {keyword}");
         }
+    }
+
+    #[test]
+    fn http_urls_are_recognised_whatever_the_case_of_their_scheme() {
+        assert!(is_http_url("https://api.example.org"));
+        assert!(is_http_url(" HTTP://localhost:8080 "));
+        assert!(!is_http_url("https://"));
+        assert!(!is_http_url("api.example.org"));
+        assert!(!is_http_url("ftp://example.org"));
+        assert!(!is_http_url("é"));
+        assert!(Secret::new(" \t").is_blank());
+        assert!(!Secret::new(" k ").is_blank());
     }
 
     #[test]

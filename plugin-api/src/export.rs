@@ -66,27 +66,78 @@ fn to_json<T: Serialize>(value: &T) -> Result<String, PluginError> {
 }
 
 fn parse_config<P: Plugin>(config: RStr<'_>) -> Result<P::Config, PluginError> {
-    serde_json::from_str(config.as_str()).map_err(|e| {
-        let message = e.to_string();
+    read_config(config.as_str(), field_names::<P::Config>)
+}
+
+/// The top-level fields of a configuration, flattened blocks included.
+fn field_names<C: schemars::JsonSchema>() -> Vec<String> {
+    crate::config::config_schema::<C>()
+        .get("properties")
+        .and_then(serde_json::Value::as_object)
+        .map(|p| p.keys().cloned().collect())
+        .unwrap_or_default()
+}
+
+/// Reads a configuration, naming the field of the first error: its path as
+/// `serde_path_to_error` tracks it (`timeout_secs`, `mailboxes[2].address`), followed by the
+/// name serde quotes in backticks when the error is about a field of that value ("missing
+/// field", "unknown field", a value of a flattened block, which path tracking does not reach).
+///
+/// serde lists the expected fields after an unknown one, except in a configuration with a
+/// flattened block; `known` gives them then, so the message still says what to write instead.
+fn read_config<C: serde::de::DeserializeOwned>(
+    text: &str,
+    known: impl Fn() -> Vec<String>,
+) -> Result<C, PluginError> {
+    let mut deserializer = serde_json::Deserializer::from_str(text);
+    serde_path_to_error::deserialize(&mut deserializer).map_err(|e| {
+        let path = e.path().to_string();
+        let mut message = e.inner().to_string();
+        if message.starts_with("unknown field `") && !message.contains("expected") {
+            let expected = known()
+                .iter()
+                .map(|n| format!("`{n}`"))
+                .collect::<Vec<_>>()
+                .join(", ");
+            if !expected.is_empty() {
+                message = match message.rsplit_once(" at line ") {
+                    Some((head, at)) => format!("{head}, expected one of {expected} at line {at}"),
+                    None => format!("{message}, expected one of {expected}"),
+                };
+            }
+        }
         // serde names the field between backticks in "missing field `x`" and "unknown field
         // `x`"; in other messages backticks quote a value ("invalid type: floating point
         // `5.0`"), which must not be reported as a field name.
-        let field = message
-            .split('`')
-            .nth(1)
-            .filter(|_| message.contains("field `"))
-            .filter(|f| {
-                f.chars()
-                    .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-')
-                    && f.starts_with(|c: char| c.is_ascii_alphabetic() || c == '_')
-            })
-            .map(str::to_owned)
-            .unwrap_or_default();
+        let quoted = || {
+            message
+                .split('`')
+                .nth(1)
+                .filter(|_| message.contains("field `"))
+                .filter(|f| {
+                    f.chars()
+                        .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-')
+                        && f.starts_with(|c: char| c.is_ascii_alphabetic() || c == '_')
+                })
+                .map(str::to_owned)
+        };
+        // A field named by the message ("missing field `address`") is inside the value at
+        // `path`; any other error is about the value at `path` itself.
+        let field = match (path == "." || path == "?", quoted()) {
+            (true, quoted) => quoted,
+            (false, Some(quoted)) => Some(format!("{path}.{quoted}")),
+            (false, None) => Some(path),
+        };
         let mut err = PluginError::new(
             ErrorKind::Config,
-            format!("the configuration cannot be read: {message}"),
+            match &field {
+                Some(field) if !message.contains(&format!("`{field}`")) => {
+                    format!("the configuration cannot be read: {field}: {message}")
+                }
+                _ => format!("the configuration cannot be read: {message}"),
+            },
         );
-        if !field.is_empty() {
+        if let Some(field) = field {
             err = err.with_field(field);
         }
         err
@@ -238,6 +289,77 @@ macro_rules! export_plugin {
 
 #[cfg(test)]
 mod tests {
+    use super::{field_names, read_config};
+    use crate::blocks::{Timeout, TimeoutSpec};
+    use crate::error::ErrorKind;
+    use serde::Deserialize;
+    use std::ops::RangeInclusive;
+
+    struct Spec;
+    impl TimeoutSpec for Spec {
+        const DOC: &'static str = "Timeout (seconds)";
+        const GROUP: &'static str = "connection";
+        const DEFAULT_SECS: u32 = 30;
+        const SECS: RangeInclusive<u32> = 5..=120;
+    }
+
+    #[allow(dead_code)]
+    #[derive(Debug, Deserialize, schemars::JsonSchema)]
+    #[serde(deny_unknown_fields)]
+    struct Config {
+        url: String,
+        #[serde(default)]
+        mailboxes: Vec<Mailbox>,
+        #[serde(flatten)]
+        timeout: Timeout<Spec>,
+    }
+
+    #[allow(dead_code)]
+    #[derive(Debug, Deserialize, schemars::JsonSchema)]
+    #[serde(deny_unknown_fields)]
+    struct Mailbox {
+        address: String,
+    }
+
+    fn field_and_message(text: &str) -> (Option<String>, String) {
+        let e = read_config::<Config>(text, field_names::<Config>).unwrap_err();
+        assert_eq!(e.kind, ErrorKind::Config);
+        (e.field, e.message)
+    }
+
+    #[test]
+    fn configuration_errors_name_the_field_path() {
+        let (field, message) =
+            field_and_message(r#"{"url": "u", "mailboxes": [{"address": "a"}, {"address": 5}]}"#);
+        assert_eq!(field.as_deref(), Some("mailboxes[1].address"));
+        assert_eq!(
+            message,
+            "the configuration cannot be read: mailboxes[1].address: invalid type: integer `5`, \
+             expected a string at line 1 column 58"
+        );
+        let (field, message) =
+            field_and_message(r#"{"url": "u", "mailboxes": [{"address": "a"}, {}]}"#);
+        assert_eq!(field.as_deref(), Some("mailboxes[1].address"));
+        assert!(message.contains("missing field `address`"), "{message}");
+        let (field, _) = field_and_message(r#"{"url": 5.0}"#);
+        assert_eq!(field.as_deref(), Some("url"));
+        let (field, message) = field_and_message(r#"{}"#);
+        assert_eq!(field.as_deref(), Some("url"));
+        assert!(message.contains("missing field `url`"), "{message}");
+        let (field, message) = field_and_message(r#"{"url": "u", "urls": []}"#);
+        assert_eq!(field.as_deref(), Some("urls"));
+        assert_eq!(
+            message,
+            "the configuration cannot be read: unknown field `urls`, expected one of `url`, \
+             `mailboxes`, `timeout_secs` at line 1 column 24"
+        );
+        let (field, message) = field_and_message(r#"{"url": "u", "timeout_secs": "60"}"#);
+        assert_eq!(field.as_deref(), Some("timeout_secs"));
+        assert!(message.contains("invalid type: string"), "{message}");
+        let c = read_config::<Config>(r#"{"url": "u", "timeout_secs": 60}"#, Vec::new).unwrap();
+        assert_eq!(c.timeout.secs(), 60);
+    }
+
     #[test]
     fn exported_symbol_is_the_one_abi_stable_looks_up() {
         assert_eq!(

@@ -20,6 +20,7 @@
 //! minor no greater than its own. See `CHANGELOG.md` for what each version added.
 
 pub mod abi;
+pub mod blocks;
 pub mod capabilities;
 pub mod config;
 pub mod error;
@@ -29,6 +30,7 @@ pub mod host;
 pub mod http;
 pub mod i18n;
 pub mod manifest;
+pub mod multipart;
 pub mod oauth2;
 pub mod plugin;
 pub mod report;
@@ -55,8 +57,11 @@ pub const PLUGIN_API_VERSION: &str = "1.1.0";
 
 /// Everything a plugin author needs, in one `use`.
 pub mod prelude {
+    pub use crate::blocks::{
+        CredentialsSpec, OAuth2Credentials, Retry, RetrySpec, Timeout, TimeoutSpec,
+    };
     pub use crate::capabilities::*;
-    pub use crate::config::{check_range, Secret};
+    pub use crate::config::{check_range, is_http_url, Secret};
     pub use crate::error::{ErrorKind, PluginError};
     pub use crate::events;
     pub use crate::export_plugin;

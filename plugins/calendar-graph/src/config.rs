@@ -10,6 +10,7 @@
 #![allow(rustdoc::bare_urls)]
 
 use passerelle_plugin_api::prelude::*;
+use std::ops::RangeInclusive;
 
 /// Microsoft identity platform; the token endpoint is `{authority}/{tenant}/oauth2/v2.0/token`.
 pub const MICROSOFT_AUTHORITY: &str = "https://login.microsoftonline.com";
@@ -97,13 +98,20 @@ pub struct Config {
     #[schemars(extend("x-group" = "synchronisation"))]
     pub max_concurrency: u32,
 
-    /// Timeout (seconds)
-    ///
-    /// How long to wait for each answer of Microsoft Graph before giving up.
-    #[serde(default = "default_timeout_secs")]
-    #[schemars(range(min = 1, max = 300))]
-    #[schemars(extend("x-group" = "connection"))]
-    pub timeout_secs: u32,
+    /// `timeout_secs`, see [`Spec`].
+    #[serde(flatten)]
+    pub timeout: Timeout<Spec>,
+}
+
+/// The bounds and texts of the shared configuration blocks.
+pub struct Spec;
+
+impl TimeoutSpec for Spec {
+    const DOC: &'static str = "Timeout (seconds)\n\n\
+        How long to wait for each answer of Microsoft Graph before giving up.";
+    const GROUP: &'static str = "connection";
+    const DEFAULT_SECS: u32 = 60;
+    const SECS: RangeInclusive<u32> = 1..=300;
 }
 
 fn default_authority_url() -> String {
@@ -120,10 +128,6 @@ fn default_time_zone() -> String {
 
 fn default_max_concurrency() -> u32 {
     4
-}
-
-fn default_timeout_secs() -> u32 {
-    60
 }
 
 impl Config {
@@ -198,13 +202,7 @@ impl Config {
             1..=MAX_CONCURRENCY_LIMIT,
             "",
         ));
-        problems.extend(check_range(
-            "timeout_secs",
-            "the timeout",
-            self.timeout_secs,
-            1..=300,
-            "seconds",
-        ));
+        problems.extend(self.timeout.problems());
         problems
     }
 
@@ -237,21 +235,12 @@ impl Config {
 
     /// The per-request timeout, in milliseconds.
     pub fn timeout_ms(&self) -> u64 {
-        u64::from(self.timeout_secs.clamp(1, 300)) * 1000
+        self.timeout.ms()
     }
 }
 
 fn is_blank(value: Option<&str>) -> bool {
     value.is_none_or(|s| s.trim().is_empty())
-}
-
-fn is_http_url(url: &str) -> bool {
-    let url = url.trim();
-    ["http://", "https://"].iter().any(|scheme| {
-        url.get(..scheme.len())
-            .is_some_and(|s| s.eq_ignore_ascii_case(scheme))
-            && url.len() > scheme.len()
-    })
 }
 
 /// A plausible SMTP address: one `@` with something on both sides and no spaces. Graph

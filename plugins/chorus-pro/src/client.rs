@@ -63,12 +63,7 @@ pub struct Client<'c, 'h> {
 
 impl<'c, 'h> Client<'c, 'h> {
     pub fn new(config: &'c Config, host: &'c Host<'h>) -> Self {
-        let oauth = OAuth2Client::new(
-            config.oauth_url.trim(),
-            config.client_id.trim(),
-            config.client_secret.expose(),
-        )
-        .scope("openid");
+        let oauth = config.credentials.client(&config.oauth_url).scope("openid");
         Client {
             config,
             host,
@@ -78,10 +73,7 @@ impl<'c, 'h> Client<'c, 'h> {
 
     /// The retry policy of the configuration.
     pub fn policy(&self) -> RetryPolicy {
-        let mut policy = RetryPolicy::new(
-            self.config.attempts,
-            Duration::from_secs(u64::from(self.config.retry_delay_secs)),
-        );
+        let mut policy = self.config.retry.policy();
         policy.max_retry_after = MAX_RETRY_AFTER;
         policy
     }
@@ -268,7 +260,7 @@ impl<'c, 'h> Client<'c, 'h> {
                     "the PISTE gateway refused a fresh access token (HTTP 401{said}): check \
                      that the application {} is subscribed to the Chorus Pro API, in the same \
                      environment as the API URL",
-                    self.config.client_id.trim()
+                    self.config.credentials.client_id()
                 ),
             )
             .with_field("client_id"),
@@ -367,7 +359,7 @@ impl<'c, 'h> Client<'c, 'h> {
                     "no answer from {url} within {} s{tries}: the deposit may have been \
                      registered, so check the deposits of the structure in Chorus Pro before \
                      submitting it again (or raise the timeout)",
-                    self.config.timeout_secs
+                    self.config.timeout.secs()
                 ),
             ),
             HttpErrorKind::Timeout => PluginError::new(
@@ -375,7 +367,7 @@ impl<'c, 'h> Client<'c, 'h> {
                 format!(
                     "no answer from {url} within {} s{tries}: Chorus Pro may be slow; try again \
                      or raise the timeout",
-                    self.config.timeout_secs
+                    self.config.timeout.secs()
                 ),
             ),
             HttpErrorKind::Quota => PluginError::new(ErrorKind::RateLimited, error.message.clone()),

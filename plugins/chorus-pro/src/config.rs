@@ -11,6 +11,7 @@
 
 use crate::environment::{self, Environment, SANDBOX_API_URL, SANDBOX_OAUTH_URL};
 use passerelle_plugin_api::prelude::*;
+use std::ops::RangeInclusive;
 
 /// The dematerialisation code accepted when none is configured.
 pub const DEFAULT_ACCEPTED_CODE: &str = "CHORUS_DEMATERIALIZED";
@@ -61,18 +62,9 @@ pub struct Config {
     #[schemars(extend("x-group" = "piste"))]
     pub environment: Option<Environment>,
 
-    /// Client id
-    ///
-    /// The client id of your application on PISTE (piste.gouv.fr, "Applications"), subscribed
-    /// to the Chorus Pro API. Sandbox and production applications are distinct.
-    #[schemars(extend("x-group" = "piste"))]
-    pub client_id: String,
-
-    /// Client secret
-    ///
-    /// The client secret of the same PISTE application.
-    #[schemars(extend("x-group" = "piste"))]
-    pub client_secret: Secret,
+    /// `client_id` and `client_secret`, see [`Spec`].
+    #[serde(flatten)]
+    pub credentials: OAuth2Credentials<Spec>,
 
     /// Technical login
     ///
@@ -133,32 +125,13 @@ pub struct Config {
     #[schemars(extend("x-group" = "erp"))]
     pub erp_company: Option<String>,
 
-    /// Attempts
-    ///
-    /// Number of successive attempts of a call that fails for a transient reason (no
-    /// connection, HTTP 429 or 503). A deposit is only sent again when Chorus Pro's answer
-    /// proves it was not registered.
-    #[serde(default = "default_attempts")]
-    #[schemars(range(min = 1, max = 10))]
-    #[schemars(extend("x-group" = "retries"))]
-    pub attempts: u32,
+    /// `attempts` and `retry_delay_secs`, see [`Spec`].
+    #[serde(flatten)]
+    pub retry: Retry<Spec>,
 
-    /// Delay between attempts (seconds)
-    ///
-    /// How long to wait before trying again; 0 retries at once. A Retry-After header from
-    /// the gateway wins.
-    #[serde(default = "default_retry_delay_secs")]
-    #[schemars(range(min = 0, max = 60))]
-    #[schemars(extend("x-group" = "retries"))]
-    pub retry_delay_secs: u32,
-
-    /// Timeout (seconds)
-    ///
-    /// How long to wait for each answer from Chorus Pro; deposits of large files need more.
-    #[serde(default = "default_timeout_secs")]
-    #[schemars(range(min = 5, max = 300))]
-    #[schemars(extend("x-group" = "retries"))]
-    pub timeout_secs: u32,
+    /// `timeout_secs`, see [`Spec`].
+    #[serde(flatten)]
+    pub timeout: Timeout<Spec>,
 
     /// Follow-up interval (seconds)
     ///
@@ -175,6 +148,49 @@ pub struct Config {
     #[schemars(range(min = 0, max = 86400))]
     #[schemars(extend("x-group" = "follow_up"))]
     pub follow_start_delay_secs: u32,
+}
+
+/// The bounds and texts of the shared configuration blocks.
+pub struct Spec;
+
+impl CredentialsSpec for Spec {
+    const CLIENT_ID_DOC: &'static str = "Client id\n\n\
+        The client id of your application on PISTE (piste.gouv.fr, \"Applications\"), \
+        subscribed to the Chorus Pro API. Sandbox and production applications are distinct.";
+    const CLIENT_SECRET_DOC: &'static str = "Client secret\n\n\
+        The client secret of the same PISTE application.";
+    const GROUP: &'static str = "piste";
+    const LABEL: &'static str = "PISTE client";
+    const CLIENT_ID_ADVICE: &'static str = PISTE_ADVICE;
+    const CLIENT_SECRET_ADVICE: &'static str = PISTE_ADVICE;
+}
+
+/// Where PISTE credentials come from.
+const PISTE_ADVICE: &str = "copy it from your application on PISTE (piste.gouv.fr, \
+     \"Applications\"), in the same environment as the URLs";
+
+impl RetrySpec for Spec {
+    const ATTEMPTS_DOC: &'static str = "Attempts\n\n\
+        Number of successive attempts of a call that fails for a transient reason (no \
+        connection, HTTP 429 or 503). A deposit is only sent again when Chorus Pro's answer \
+        proves it was not registered.";
+    const DELAY_DOC: &'static str = "Delay between attempts (seconds)\n\n\
+        How long to wait before trying again; 0 retries at once. A Retry-After header from the \
+        gateway wins.";
+    const GROUP: &'static str = "retries";
+    const DEFAULT_ATTEMPTS: u32 = 3;
+    const ATTEMPTS: RangeInclusive<u32> = 1..=10;
+    const DEFAULT_DELAY_SECS: u32 = 10;
+    const DELAY_SECS: RangeInclusive<u32> = 0..=60;
+    const MAX_TOTAL_WAIT_SECS: Option<u32> = Some(MAX_TOTAL_RETRY_WAIT_SECS);
+}
+
+impl TimeoutSpec for Spec {
+    const DOC: &'static str = "Timeout (seconds)\n\n\
+        How long to wait for each answer from Chorus Pro; deposits of large files need more.";
+    const GROUP: &'static str = "retries";
+    const DEFAULT_SECS: u32 = 60;
+    const SECS: RangeInclusive<u32> = 5..=300;
 }
 
 /// Kinds of structure identifiers (`typeIdentifiantStructure`).
@@ -229,18 +245,6 @@ fn default_accepted_codes() -> Vec<String> {
     vec![DEFAULT_ACCEPTED_CODE.to_owned()]
 }
 
-fn default_attempts() -> u32 {
-    3
-}
-
-fn default_retry_delay_secs() -> u32 {
-    10
-}
-
-fn default_timeout_secs() -> u32 {
-    60
-}
-
 fn default_follow_interval_secs() -> u32 {
     900
 }
@@ -252,7 +256,7 @@ fn default_follow_start_delay_secs() -> u32 {
 impl Config {
     /// Everything that keeps this configuration from working, each naming its field.
     pub fn problems(&self) -> Vec<PluginError> {
-        let mut problems = Vec::new();
+        let mut problems = self.credentials.problems();
         let mut required = |field: &str, value: &str, what: &str| {
             if value.trim().is_empty() {
                 problems.push(PluginError::config(
@@ -261,12 +265,6 @@ impl Config {
                 ));
             }
         };
-        required("client_id", &self.client_id, "PISTE client id");
-        required(
-            "client_secret",
-            self.client_secret.expose(),
-            "PISTE client secret",
-        );
         required(
             "technical_login",
             &self.technical_login,
@@ -316,43 +314,8 @@ impl Config {
                 "the list of accepted dematerialisation codes has an empty entry: remove it",
             ));
         }
-        problems.extend(check_range(
-            "attempts",
-            "the number of attempts",
-            self.attempts,
-            1..=10,
-            "",
-        ));
-        if self.retry_delay_secs > 60 {
-            problems.push(PluginError::config(
-                "retry_delay_secs",
-                format!(
-                    "the delay between attempts must be at most 60 s, not {}",
-                    self.retry_delay_secs
-                ),
-            ));
-        } else if self.attempts.saturating_sub(1) * self.retry_delay_secs
-            > MAX_TOTAL_RETRY_WAIT_SECS
-        {
-            problems.push(PluginError::config(
-                "retry_delay_secs",
-                format!(
-                    "{} attempts {} s apart wait {} s in all, more than the {} s a call may \
-                     spend waiting: lower the delay or the number of attempts",
-                    self.attempts,
-                    self.retry_delay_secs,
-                    self.attempts.saturating_sub(1) * self.retry_delay_secs,
-                    MAX_TOTAL_RETRY_WAIT_SECS
-                ),
-            ));
-        }
-        problems.extend(check_range(
-            "timeout_secs",
-            "the timeout",
-            self.timeout_secs,
-            5..=300,
-            "seconds",
-        ));
+        problems.extend(self.retry.problems());
+        problems.extend(self.timeout.problems());
         problems.extend(check_range(
             "follow_interval_secs",
             "the follow-up interval",
@@ -479,15 +442,18 @@ impl Config {
 
     /// The per-request timeout, in milliseconds.
     pub fn timeout_ms(&self) -> u64 {
-        u64::from(self.timeout_secs.clamp(5, 300)) * 1000
+        self.timeout.ms()
     }
 
     /// The values of [`ISOLATED_FIELDS`] in comparable form (URLs normalised), for the
     /// host's cross-instance check.
     pub fn isolated_values(&self) -> Vec<(&'static str, String)> {
         vec![
-            ("client_id", self.client_id.trim().to_owned()),
-            ("client_secret", self.client_secret.expose().to_owned()),
+            ("client_id", self.credentials.client_id().to_owned()),
+            (
+                "client_secret",
+                self.credentials.client_secret().expose().to_owned(),
+            ),
             ("oauth_url", normalize_url(&self.oauth_url)),
             ("api_url", normalize_url(&self.api_url)),
         ]
@@ -558,10 +524,7 @@ fn url_problem(field: &str, url: &str) -> Option<PluginError> {
 
 fn advice(field: &str) -> &'static str {
     match field {
-        "client_id" | "client_secret" => {
-            "copy it from your application on PISTE (piste.gouv.fr, \"Applications\"), \
-             in the same environment as the URLs"
-        }
+        "client_id" | "client_secret" => PISTE_ADVICE,
         "technical_login" | "technical_password" => {
             "create a technical account in Chorus Pro (\"Raccordement EDI / API\") and copy its \
              login and password"
@@ -611,7 +574,7 @@ mod tests {
         assert_eq!(c.oauth_url, SANDBOX_OAUTH_URL);
         assert_eq!(c.api_url, SANDBOX_API_URL);
         assert_eq!(c.accepted_codes, [DEFAULT_ACCEPTED_CODE]);
-        assert_eq!((c.attempts, c.retry_delay_secs), (3, 10));
+        assert_eq!((c.retry.attempts(), c.retry.delay_secs()), (3, 10));
         assert_eq!(c.structure_id_type, StructureIdType::Siret);
         assert!(fields(&c).is_empty(), "{:?}", c.problems());
         assert_eq!(c.environment(), Some(Environment::Sandbox));

@@ -141,7 +141,7 @@ fn test_routine(config: &Config, host: &Host<'_>) -> TestReport {
                     (),
                     format!(
                         "PISTE ({env}) granted a token to {}",
-                        config.client_id.trim()
+                        config.credentials.client_id()
                     ),
                 )
             })

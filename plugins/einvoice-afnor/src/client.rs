@@ -64,11 +64,7 @@ pub struct Client<'c, 'h> {
 
 impl<'c, 'h> Client<'c, 'h> {
     pub fn new(config: &'c Config, host: &'c Host<'h>) -> Self {
-        let mut oauth = OAuth2Client::new(
-            config.token_url.trim(),
-            config.client_id.trim(),
-            config.client_secret.expose(),
-        );
+        let mut oauth = config.credentials.client(&config.token_url);
         if let Some(scope) = config
             .scope
             .as_deref()
@@ -86,10 +82,7 @@ impl<'c, 'h> Client<'c, 'h> {
 
     /// The retry policy of the configuration.
     pub fn policy(&self) -> RetryPolicy {
-        let mut policy = RetryPolicy::new(
-            self.config.attempts,
-            Duration::from_secs(u64::from(self.config.retry_delay_secs)),
-        );
+        let mut policy = self.config.retry.policy();
         policy.max_retry_after = MAX_RETRY_AFTER;
         policy
     }
@@ -189,7 +182,7 @@ impl<'c, 'h> Client<'c, 'h> {
                 format!(
                     "the platform refused a fresh access token (HTTP 401{said}): check that the \
                      client {} is allowed to use its API",
-                    self.config.client_id.trim()
+                    self.config.credentials.client_id()
                 ),
             )
             .with_field("client_id"),
@@ -291,7 +284,7 @@ impl<'c, 'h> Client<'c, 'h> {
                     "no answer from {url} within {} s{tries}: the invoice may have been taken, \
                      so look for it on the platform before submitting it again (or raise the \
                      timeout)",
-                    self.config.timeout_secs
+                    self.config.timeout.secs()
                 ),
             ),
             HttpErrorKind::Timeout => PluginError::new(
@@ -299,7 +292,7 @@ impl<'c, 'h> Client<'c, 'h> {
                 format!(
                     "no answer from {url} within {} s{tries}: the platform may be slow; try \
                      again or raise the timeout",
-                    self.config.timeout_secs
+                    self.config.timeout.secs()
                 ),
             ),
             HttpErrorKind::Quota => PluginError::new(ErrorKind::RateLimited, error.message.clone()),

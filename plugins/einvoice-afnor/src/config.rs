@@ -9,6 +9,7 @@
 
 use crate::siren;
 use passerelle_plugin_api::prelude::*;
+use std::ops::RangeInclusive;
 
 /// Longest total wait between attempts, so that a call with retries still fits in the
 /// host's 120 s call deadline with time left for the requests themselves.
@@ -81,17 +82,9 @@ pub struct Config {
     #[schemars(extend("x-group" = "platform", "x-order" = 12))]
     pub token_url: String,
 
-    /// Client id
-    ///
-    /// The OAuth2 client id the platform gave your company for its API.
-    #[schemars(extend("x-group" = "platform", "x-order" = 13))]
-    pub client_id: String,
-
-    /// Client secret
-    ///
-    /// The OAuth2 client secret of the same client.
-    #[schemars(extend("x-group" = "platform", "x-order" = 14))]
-    pub client_secret: Secret,
+    /// `client_id` and `client_secret`, see [`Spec`].
+    #[serde(flatten)]
+    pub credentials: OAuth2Credentials<Spec>,
 
     /// OAuth2 scope
     ///
@@ -107,25 +100,13 @@ pub struct Config {
     #[schemars(extend("x-group" = "limits", "x-order" = 20))]
     pub requests_per_second: u32,
 
-    /// Attempts
-    ///
-    /// How many times a call is tried when the platform is unavailable (1 to 10). A
-    /// submission is only sent again when the platform proves it did not take it.
-    #[serde(default = "default_attempts")]
-    #[schemars(extend("x-group" = "limits", "x-order" = 21))]
-    pub attempts: u32,
+    /// `attempts` and `retry_delay_secs`, see [`Spec`].
+    #[serde(flatten)]
+    pub retry: Retry<Spec>,
 
-    /// Delay between attempts (seconds)
-    #[serde(default = "default_retry_delay_secs")]
-    #[schemars(extend("x-group" = "limits", "x-order" = 22))]
-    pub retry_delay_secs: u32,
-
-    /// Timeout (seconds)
-    ///
-    /// How long one request may wait for the platform (5 to 300).
-    #[serde(default = "default_timeout_secs")]
-    #[schemars(extend("x-group" = "limits", "x-order" = 23))]
-    pub timeout_secs: u32,
+    /// `timeout_secs`, see [`Spec`].
+    #[serde(flatten)]
+    pub timeout: Timeout<Spec>,
 
     /// Follow-up interval (seconds)
     ///
@@ -152,6 +133,43 @@ pub struct Config {
     pub collect_start_delay_secs: u32,
 }
 
+/// The bounds and texts of the shared configuration blocks.
+pub struct Spec;
+
+impl CredentialsSpec for Spec {
+    const CLIENT_ID_DOC: &'static str = "Client id\n\n\
+        The OAuth2 client id the platform gave your company for its API.";
+    const CLIENT_SECRET_DOC: &'static str = "Client secret\n\n\
+        The OAuth2 client secret of the same client.";
+    const GROUP: &'static str = "platform";
+    const ORDER: Option<u32> = Some(13);
+    const CLIENT_ID_ADVICE: &'static str = "give the OAuth2 client id the platform issued";
+    const CLIENT_SECRET_ADVICE: &'static str = "give the OAuth2 client secret the platform issued";
+}
+
+impl RetrySpec for Spec {
+    const ATTEMPTS_DOC: &'static str = "Attempts\n\n\
+        How many times a call is tried when the platform is unavailable (1 to 10). A \
+        submission is only sent again when the platform proves it did not take it.";
+    const DELAY_DOC: &'static str = "Delay between attempts (seconds)";
+    const GROUP: &'static str = "limits";
+    const ORDER: Option<u32> = Some(21);
+    const DEFAULT_ATTEMPTS: u32 = 3;
+    const ATTEMPTS: RangeInclusive<u32> = 1..=10;
+    const DEFAULT_DELAY_SECS: u32 = 2;
+    const DELAY_SECS: RangeInclusive<u32> = 0..=60;
+    const MAX_TOTAL_WAIT_SECS: Option<u32> = Some(MAX_TOTAL_RETRY_WAIT_SECS);
+}
+
+impl TimeoutSpec for Spec {
+    const DOC: &'static str = "Timeout (seconds)\n\n\
+        How long one request may wait for the platform (5 to 300).";
+    const GROUP: &'static str = "limits";
+    const ORDER: Option<u32> = Some(23);
+    const DEFAULT_SECS: u32 = 30;
+    const SECS: RangeInclusive<u32> = 5..=300;
+}
+
 fn default_true() -> bool {
     true
 }
@@ -160,15 +178,6 @@ fn default_environment() -> Environment {
 }
 fn default_per_second() -> u32 {
     10
-}
-fn default_attempts() -> u32 {
-    3
-}
-fn default_retry_delay_secs() -> u32 {
-    2
-}
-fn default_timeout_secs() -> u32 {
-    30
 }
 fn default_interval() -> u32 {
     300
@@ -197,18 +206,7 @@ impl Config {
                 problems.push(p);
             }
         }
-        if self.client_id.trim().is_empty() {
-            problems.push(PluginError::config(
-                "client_id",
-                "the client id is empty: give the OAuth2 client id the platform issued",
-            ));
-        }
-        if self.client_secret.expose().trim().is_empty() {
-            problems.push(PluginError::config(
-                "client_secret",
-                "the client secret is empty: give the OAuth2 client secret the platform issued",
-            ));
-        }
+        problems.extend(self.credentials.problems());
         problems.extend(check_range(
             "requests_per_second",
             "the request rate",
@@ -216,39 +214,8 @@ impl Config {
             1..=100,
             "per second",
         ));
-        problems.extend(check_range(
-            "attempts",
-            "the number of attempts",
-            self.attempts,
-            1..=10,
-            "",
-        ));
-        problems.extend(check_range(
-            "retry_delay_secs",
-            "the delay between attempts",
-            self.retry_delay_secs,
-            0..=60,
-            "seconds",
-        ));
-        let total = self.attempts.saturating_sub(1) * self.retry_delay_secs;
-        if self.retry_delay_secs <= 60 && total > MAX_TOTAL_RETRY_WAIT_SECS {
-            problems.push(PluginError::config(
-                "retry_delay_secs",
-                format!(
-                    "{} attempts {} s apart wait {total} s in all, more than the \
-                     {MAX_TOTAL_RETRY_WAIT_SECS} s a call may spend waiting: lower the delay or \
-                     the number of attempts",
-                    self.attempts, self.retry_delay_secs
-                ),
-            ));
-        }
-        problems.extend(check_range(
-            "timeout_secs",
-            "the timeout",
-            self.timeout_secs,
-            5..=300,
-            "seconds",
-        ));
+        problems.extend(self.retry.problems());
+        problems.extend(self.timeout.problems());
         for (field, what, value) in [
             (
                 "follow_interval_secs",
@@ -294,7 +261,7 @@ impl Config {
     }
 
     pub fn timeout_ms(&self) -> u64 {
-        u64::from(self.timeout_secs) * 1000
+        self.timeout.ms()
     }
 
     pub fn quotas(&self) -> Quotas {

@@ -180,7 +180,7 @@ fn test_routine(config: &Config, host: &Host<'_>) -> TestReport {
                     format!(
                         "the platform ({}) granted a token to {}",
                         config.environment,
-                        config.client_id.trim()
+                        config.credentials.client_id()
                     ),
                 )
             })

@@ -7,6 +7,7 @@
 //! `directoryLinePayload…`, `searchDirectoryLine`). Unknown fields are ignored and every
 //! optional field has a default, so a platform's extensions do not break the plugin.
 
+use passerelle_plugin_api::multipart::FormBuilder;
 use serde::{Deserialize, Serialize};
 
 pub const FLOW_HEALTH: &str = "/v1/healthcheck";
@@ -228,13 +229,11 @@ pub struct DirectoryLines {
 }
 
 /// A `multipart/form-data` body with a JSON `flowInfo` part and a `file` part.
-pub struct Multipart {
-    pub content_type: String,
-    pub body: Vec<u8>,
-}
+pub use passerelle_plugin_api::multipart::Form as Multipart;
 
-/// Builds the body of `POST /v1/flows`. The boundary is derived from the file's digest, so
-/// it cannot occur in the parts (a digest collision with the content is not a concern).
+/// Builds the body of `POST /v1/flows` with plugin-api's [`FormBuilder`] (a boundary that does
+/// not occur in the parts, seeded by the file's digest). Quotes and control characters of the
+/// file name become `_` first, as before: a name the platform will show.
 pub fn flow_multipart(
     flow_info: &[u8],
     file_name: &str,
@@ -242,28 +241,18 @@ pub fn flow_multipart(
     file: &[u8],
     sha256: &str,
 ) -> Multipart {
-    let boundary = format!("passerelle-{}", &sha256[..sha256.len().min(32)]);
     let safe_name: String = file_name
         .chars()
         .map(|c| if c == '"' || c.is_control() { '_' } else { c })
         .collect();
-    let mut body = Vec::with_capacity(file.len() + flow_info.len() + 512);
-    body.extend_from_slice(format!("--{boundary}\r\n").as_bytes());
-    body.extend_from_slice(b"Content-Disposition: form-data; name=\"flowInfo\"\r\n");
-    body.extend_from_slice(b"Content-Type: application/json\r\n\r\n");
-    body.extend_from_slice(flow_info);
-    body.extend_from_slice(format!("\r\n--{boundary}\r\n").as_bytes());
-    body.extend_from_slice(
-        format!("Content-Disposition: form-data; name=\"file\"; filename=\"{safe_name}\"\r\n")
-            .as_bytes(),
-    );
-    body.extend_from_slice(format!("Content-Type: {file_type}\r\n\r\n").as_bytes());
-    body.extend_from_slice(file);
-    body.extend_from_slice(format!("\r\n--{boundary}--\r\n").as_bytes());
-    Multipart {
-        content_type: format!("multipart/form-data; boundary={boundary}"),
-        body,
-    }
+    let seed = sha256
+        .get(..16)
+        .and_then(|hex| u64::from_str_radix(hex, 16).ok())
+        .unwrap_or_default();
+    FormBuilder::new()
+        .typed("flowInfo", "application/json", flow_info)
+        .file("file", &safe_name, file_type, file)
+        .build(seed)
 }
 
 #[cfg(test)]
@@ -286,10 +275,15 @@ mod tests {
     fn multipart_has_both_parts() {
         let m = flow_multipart(b"{}", "a\".xml", "application/xml", b"<x/>", "ab12");
         let text = String::from_utf8(m.body).unwrap();
-        assert!(m.content_type.ends_with("boundary=passerelle-ab12"));
+        let boundary = m
+            .content_type
+            .strip_prefix("multipart/form-data; boundary=passerelle-")
+            .unwrap();
+        assert_eq!(boundary.len(), 16);
+        assert!(text.starts_with("--passerelle-"));
         assert!(text.contains("name=\"flowInfo\"\r\nContent-Type: application/json\r\n\r\n{}\r\n"));
         assert!(text.contains("filename=\"a_.xml\""));
-        assert!(text.ends_with("<x/>\r\n--passerelle-ab12--\r\n"));
+        assert!(text.ends_with(&format!("<x/>\r\n--passerelle-{boundary}--\r\n")));
     }
 
     #[test]

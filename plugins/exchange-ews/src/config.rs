@@ -11,6 +11,7 @@
 #![allow(rustdoc::bare_urls)]
 
 use passerelle_plugin_api::prelude::*;
+use std::ops::RangeInclusive;
 
 /// EWS endpoint of Exchange Online.
 pub const OFFICE365_EWS_URL: &str = "https://outlook.office365.com/EWS/Exchange.asmx";
@@ -187,13 +188,20 @@ pub struct Config {
     #[schemars(extend("x-group" = "synchronisation"))]
     pub time_zone: String,
 
-    /// Timeout (seconds)
-    ///
-    /// How long to wait for each answer of Exchange before giving up.
-    #[serde(default = "default_timeout_secs")]
-    #[schemars(range(min = 1, max = 300))]
-    #[schemars(extend("x-group" = "connection"))]
-    pub timeout_secs: u32,
+    /// `timeout_secs`, see [`Spec`].
+    #[serde(flatten)]
+    pub timeout: Timeout<Spec>,
+}
+
+/// The bounds and texts of the shared configuration blocks.
+pub struct Spec;
+
+impl TimeoutSpec for Spec {
+    const DOC: &'static str = "Timeout (seconds)\n\n\
+        How long to wait for each answer of Exchange before giving up.";
+    const GROUP: &'static str = "connection";
+    const DEFAULT_SECS: u32 = 60;
+    const SECS: RangeInclusive<u32> = 1..=300;
 }
 
 /// A value of `RequestServerVersion` that Exchange servers accept. The schema's
@@ -290,10 +298,6 @@ fn default_authority_url() -> String {
 
 fn default_max_threads() -> u32 {
     4
-}
-
-fn default_timeout_secs() -> u32 {
-    60
 }
 
 impl Config {
@@ -415,13 +419,7 @@ impl Config {
             1..=MAX_THREADS_LIMIT,
             "",
         ));
-        problems.extend(check_range(
-            "timeout_secs",
-            "the timeout",
-            self.timeout_secs,
-            1..=300,
-            "seconds",
-        ));
+        problems.extend(self.timeout.problems());
         problems
     }
 
@@ -454,7 +452,7 @@ impl Config {
 
     /// The per-request timeout, in milliseconds.
     pub fn timeout_ms(&self) -> u64 {
-        u64::from(self.timeout_secs.clamp(1, 300)) * 1000
+        self.timeout.ms()
     }
 }
 
@@ -489,15 +487,6 @@ fn is_windows_time_zone_id(id: &str) -> bool {
 
 fn is_blank(value: Option<&str>) -> bool {
     value.is_none_or(|s| s.trim().is_empty())
-}
-
-fn is_http_url(url: &str) -> bool {
-    let url = url.trim();
-    ["http://", "https://"].iter().any(|scheme| {
-        url.get(..scheme.len())
-            .is_some_and(|s| s.eq_ignore_ascii_case(scheme))
-            && url.len() > scheme.len()
-    })
 }
 
 /// A plausible SMTP address: one `@` with something on both sides and no spaces. Exchange

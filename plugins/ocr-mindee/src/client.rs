@@ -305,7 +305,7 @@ impl<'c, 'h> Client<'c, 'h> {
         let tried = (retried.attempts.len() > 1).then(|| retried.describe());
         let response = retried
             .result
-            .map_err(|e| transport_error(e, &url, self.config.timeout_secs, tried.as_deref()))?;
+            .map_err(|e| transport_error(e, &url, self.config.timeout.secs(), tried.as_deref()))?;
         if !matches!(response.status, 200 | 201) {
             return Err(status_error(&response, &url, tried.as_deref()));
         }

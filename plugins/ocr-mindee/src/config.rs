@@ -10,7 +10,7 @@
 //! configuration fails with a message naming the field before any request leaves the host.
 
 use passerelle_plugin_api::prelude::*;
-use std::time::Duration;
+use std::ops::RangeInclusive;
 
 /// Mindee's API base (API v1), without the product path.
 pub const DEFAULT_URL: &str = "https://api.mindee.net/v1";
@@ -108,33 +108,13 @@ pub struct Config {
     #[schemars(extend("x-group" = "connection"))]
     pub product_version: ProductVersion,
 
-    /// Timeout (seconds)
-    ///
-    /// How long to wait for Mindee's answer to one request. Reading a receipt usually takes
-    /// one to five seconds. Keep attempts times timeout under two minutes, the time the host
-    /// gives one call.
-    #[serde(default = "default_timeout_secs")]
-    #[schemars(range(min = 5, max = 120))]
-    #[schemars(extend("x-group" = "connection"))]
-    pub timeout_secs: u32,
+    /// `timeout_secs`, see [`Spec`].
+    #[serde(flatten)]
+    pub timeout: Timeout<Spec>,
 
-    /// Attempts
-    ///
-    /// How many times a request is sent when Mindee answers that it is overloaded or failed
-    /// (HTTP 429 and 5xx) or does not answer in time. 1 means no retry.
-    #[serde(default = "default_retry_attempts")]
-    #[schemars(range(min = 1, max = 5))]
-    #[schemars(extend("x-group" = "connection"))]
-    pub retry_attempts: u32,
-
-    /// Delay between attempts (seconds)
-    ///
-    /// How long to wait before sending a request again. A Retry-After header from Mindee
-    /// takes precedence.
-    #[serde(default = "default_retry_delay_secs")]
-    #[schemars(range(min = 0, max = 60))]
-    #[schemars(extend("x-group" = "connection"))]
-    pub retry_delay_secs: u32,
+    /// `retry_attempts` and `retry_delay_secs`, see [`Spec`].
+    #[serde(flatten)]
+    pub retry: Retry<Spec>,
 
     /// ERP technical user
     ///
@@ -152,6 +132,34 @@ pub struct Config {
     #[serde(default)]
     #[schemars(extend("x-group" = "erp"))]
     pub erp_password: Option<Secret>,
+}
+
+/// The bounds and texts of the shared configuration blocks.
+pub struct Spec;
+
+impl RetrySpec for Spec {
+    const ATTEMPTS_FIELD: &'static str = "retry_attempts";
+    const ATTEMPTS_DOC: &'static str = "Attempts\n\n\
+        How many times a request is sent when Mindee answers that it is overloaded or failed \
+        (HTTP 429 and 5xx) or does not answer in time. 1 means no retry.";
+    const DELAY_DOC: &'static str = "Delay between attempts (seconds)\n\n\
+        How long to wait before sending a request again. A Retry-After header from Mindee \
+        takes precedence.";
+    const GROUP: &'static str = "connection";
+    const DEFAULT_ATTEMPTS: u32 = 3;
+    const ATTEMPTS: RangeInclusive<u32> = 1..=5;
+    const DEFAULT_DELAY_SECS: u32 = 2;
+    const DELAY_SECS: RangeInclusive<u32> = 0..=60;
+}
+
+impl TimeoutSpec for Spec {
+    const DOC: &'static str = "Timeout (seconds)\n\n\
+        How long to wait for Mindee's answer to one request. Reading a receipt usually takes one \
+        to five seconds. Keep attempts times timeout under two minutes, the time the host gives \
+        one call.";
+    const GROUP: &'static str = "connection";
+    const DEFAULT_SECS: u32 = 30;
+    const SECS: RangeInclusive<u32> = 5..=120;
 }
 
 /// Mindee's API generation.
@@ -197,25 +205,13 @@ fn yes() -> bool {
     true
 }
 
-fn default_timeout_secs() -> u32 {
-    30
-}
-
-fn default_retry_attempts() -> u32 {
-    3
-}
-
-fn default_retry_delay_secs() -> u32 {
-    2
-}
-
 impl Config {
     /// Everything that keeps this configuration from reading receipts, each naming its
     /// field. The switches are not problems: an instance may be saved switched off.
     pub fn problems(&self) -> Vec<PluginError> {
         let mut problems = Vec::new();
         if self.mindee_enabled {
-            if is_blank_secret(self.token.as_ref()) {
+            if self.token.as_ref().is_none_or(Secret::is_blank) {
                 problems.push(PluginError::config(
                     "token",
                     "a Mindee token is required while Mindee is active: copy an API key from \
@@ -229,7 +225,7 @@ impl Config {
                      on every expense created through OCR",
                 ));
             }
-            if is_blank_secret(self.erp_password.as_ref()) {
+            if self.erp_password.as_ref().is_none_or(Secret::is_blank) {
                 problems.push(PluginError::config(
                     "erp_password",
                     "the password of the ERP technical user is required while Mindee is active",
@@ -295,27 +291,8 @@ impl Config {
                 ));
             }
         }
-        problems.extend(check_range(
-            "timeout_secs",
-            "the timeout",
-            self.timeout_secs,
-            5..=120,
-            "seconds",
-        ));
-        problems.extend(check_range(
-            "retry_attempts",
-            "the number of attempts",
-            self.retry_attempts,
-            1..=5,
-            "",
-        ));
-        problems.extend(check_range(
-            "retry_delay_secs",
-            "the delay between attempts",
-            self.retry_delay_secs,
-            0..=60,
-            "seconds",
-        ));
+        problems.extend(self.timeout.problems());
+        problems.extend(self.retry.problems());
         problems
     }
 
@@ -353,20 +330,13 @@ impl Config {
 
     /// The per-request timeout, in milliseconds.
     pub fn timeout_ms(&self) -> u64 {
-        u64::from(self.timeout_secs.clamp(5, 120)) * 1000
+        self.timeout.ms()
     }
 
     /// Attempts and delay for requests that may be retried.
     pub fn retry_policy(&self) -> RetryPolicy {
-        RetryPolicy::new(
-            self.retry_attempts.clamp(1, 5),
-            Duration::from_secs(u64::from(self.retry_delay_secs.min(60))),
-        )
+        self.retry.policy()
     }
-}
-
-fn is_blank_secret(secret: Option<&Secret>) -> bool {
-    secret.is_none_or(|s| s.expose().trim().is_empty())
 }
 
 /// `8-4-4-4-12` hexadecimal digits, the form of Mindee's model IDs.
@@ -379,20 +349,12 @@ fn is_uuid(s: &str) -> bool {
             .all(|(g, n)| g.len() == n && g.bytes().all(|b| b.is_ascii_hexdigit()))
 }
 
-fn is_http_url(url: &str) -> bool {
-    let url = url.trim();
-    ["http://", "https://"].iter().any(|scheme| {
-        url.get(..scheme.len())
-            .is_some_and(|s| s.eq_ignore_ascii_case(scheme))
-            && url.len() > scheme.len()
-    })
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
     use passerelle_plugin_api::config_schema;
     use serde_json::json;
+    use std::time::Duration;
 
     fn config(value: serde_json::Value) -> Config {
         serde_json::from_value(value).unwrap()
@@ -425,9 +387,9 @@ mod tests {
         assert_eq!(c.url, "");
         assert_eq!(c.base_url(), DEFAULT_URL);
         assert_eq!(c.product_version, ProductVersion::V5);
-        assert_eq!(c.timeout_secs, 30);
-        assert_eq!(c.retry_attempts, 3);
-        assert_eq!(c.retry_delay_secs, 2);
+        assert_eq!(c.timeout.secs(), 30);
+        assert_eq!(c.retry.attempts(), 3);
+        assert_eq!(c.retry.delay_secs(), 2);
         assert_eq!(fields(&c), ["token", "erp_user", "erp_password"]);
         assert!(fields(&config(complete())).is_empty());
     }

@@ -167,7 +167,7 @@ fn test_routine(config: &Config, host: &Host<'_>) -> TestReport {
     let url = client.predict_url();
     let base = config.base_url().to_owned();
     let Some(response) = report.step("reach API", || match client.probe() {
-        Err(e) => Err(client::transport_error(e, &base, config.timeout_secs, None).message),
+        Err(e) => Err(client::transport_error(e, &base, config.timeout.secs(), None).message),
         Ok(r) => {
             let mindee = ApiError::from_body(&r.body).is_some();
             if r.status >= 500 {
@@ -254,7 +254,7 @@ fn test_routine_v2(config: &Config, host: &Host<'_>, mut report: TestReport) -> 
     let base = config.base_url().to_owned();
     let model_id = config.model_id().to_owned();
     let Some(response) = report.step("reach API", || match client.search_models() {
-        Err(e) => Err(client::transport_error(e, &base, config.timeout_secs, None).message),
+        Err(e) => Err(client::transport_error(e, &base, config.timeout.secs(), None).message),
         Ok(r) => {
             let json: Option<serde_json::Value> = serde_json::from_slice(&r.body).ok();
             let mindee = json

@@ -281,7 +281,12 @@ impl<'c, 'h> ClientV2<'c, 'h> {
             .send(self.host, request, idempotency);
         let tried = (retried.attempts.len() > 1).then(|| retried.describe());
         let response = retried.result.map_err(|e| {
-            transport_error(e, &request.url, self.config.timeout_secs, tried.as_deref())
+            transport_error(
+                e,
+                &request.url,
+                self.config.timeout.secs(),
+                tried.as_deref(),
+            )
         })?;
         if response.status >= 400 {
             return Err(status_error(

@@ -10,6 +10,7 @@
 //! the field before the engine is started.
 
 use passerelle_plugin_api::prelude::*;
+use std::ops::RangeInclusive;
 use std::time::Duration;
 
 /// The languages read when none are configured: French receipts, English ones abroad.
@@ -79,14 +80,9 @@ pub struct Config {
     #[schemars(extend("x-group" = "engine"))]
     pub min_confidence: u32,
 
-    /// Timeout (seconds)
-    ///
-    /// How long the engine may take to read one document before it is stopped. A phone
-    /// photo takes one to five seconds.
-    #[serde(default = "default_timeout_secs")]
-    #[schemars(range(min = 5, max = 120))]
-    #[schemars(extend("x-group" = "engine"))]
-    pub timeout_secs: u32,
+    /// `timeout_secs`, see [`Spec`].
+    #[serde(flatten)]
+    pub timeout: Timeout<Spec>,
 
     /// ERP technical user
     ///
@@ -96,6 +92,18 @@ pub struct Config {
     #[serde(default)]
     #[schemars(extend("x-group" = "erp"))]
     pub erp_user: Option<String>,
+}
+
+/// The bounds and texts of the shared configuration blocks.
+pub struct Spec;
+
+impl TimeoutSpec for Spec {
+    const DOC: &'static str = "Timeout (seconds)\n\n\
+        How long the engine may take to read one document before it is stopped. A phone photo \
+        takes one to five seconds.";
+    const GROUP: &'static str = "engine";
+    const DEFAULT_SECS: u32 = 30;
+    const SECS: RangeInclusive<u32> = 5..=120;
 }
 
 /// Tesseract's page segmentation modes that suit receipts.
@@ -135,10 +143,6 @@ fn default_languages() -> String {
 
 fn default_min_confidence() -> u32 {
     50
-}
-
-fn default_timeout_secs() -> u32 {
-    30
 }
 
 impl Config {
@@ -190,13 +194,7 @@ impl Config {
                 ),
             ));
         }
-        problems.extend(check_range(
-            "timeout_secs",
-            "the timeout",
-            self.timeout_secs,
-            5..=120,
-            "seconds",
-        ));
+        problems.extend(self.timeout.problems());
         problems
     }
 
@@ -239,7 +237,7 @@ impl Config {
 
     /// How long one run of the engine may take.
     pub fn timeout(&self) -> Duration {
-        Duration::from_secs(u64::from(self.timeout_secs.clamp(5, 120)))
+        self.timeout.duration()
     }
 }
 

@@ -76,7 +76,7 @@ impl<'c, 'h> Client<'c, 'h> {
         let response = self
             .host
             .http(&request)
-            .map_err(|e| transport_error(e, &url, self.config.timeout_secs))?;
+            .map_err(|e| transport_error(e, &url, self.config.timeout.secs()))?;
         if none_if_404 && response.status == 404 {
             return Ok(None);
         }

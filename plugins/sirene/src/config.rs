@@ -12,6 +12,7 @@
 //! a parse error — but every use is refused with the steps of the migration to an API key.
 
 use passerelle_plugin_api::prelude::*;
+use std::ops::RangeInclusive;
 
 /// API base of the current INSEE portal (portail-api.insee.fr), authenticated by API key.
 pub const CURRENT_BASE_URL: &str = "https://api.insee.fr/api-sirene/3.11";
@@ -106,13 +107,20 @@ pub struct Config {
     #[schemars(extend("x-group" = "connection"))]
     pub base_url: String,
 
-    /// Timeout (seconds)
-    ///
-    /// How long to wait for each answer from INSEE before giving up.
-    #[serde(default = "default_timeout_secs")]
-    #[schemars(range(min = 1, max = 120))]
-    #[schemars(extend("x-group" = "connection"))]
-    pub timeout_secs: u32,
+    /// `timeout_secs`, see [`Spec`].
+    #[serde(flatten)]
+    pub timeout: Timeout<Spec>,
+}
+
+/// The bounds and texts of the shared configuration blocks.
+pub struct Spec;
+
+impl TimeoutSpec for Spec {
+    const DOC: &'static str = "Timeout (seconds)\n\n\
+        How long to wait for each answer from INSEE before giving up.";
+    const GROUP: &'static str = "connection";
+    const DEFAULT_SECS: u32 = 10;
+    const SECS: RangeInclusive<u32> = 1..=120;
 }
 
 /// How requests are authenticated.
@@ -138,17 +146,13 @@ fn default_base_url() -> String {
     CURRENT_BASE_URL.to_owned()
 }
 
-fn default_timeout_secs() -> u32 {
-    10
-}
-
 impl Config {
     /// Everything that keeps this configuration from working, each naming its field.
     pub fn problems(&self) -> Vec<PluginError> {
         let mut problems = Vec::new();
         match self.auth_mode {
             AuthMode::Oauth2 => problems.push(PluginError::config("auth_mode", MIGRATION)),
-            AuthMode::ApiKey if is_blank_secret(self.api_key.as_ref()) => {
+            AuthMode::ApiKey if self.api_key.as_ref().is_none_or(Secret::is_blank) => {
                 problems.push(PluginError::config(
                     "api_key",
                     "an API key is required: create an application subscribed to API Sirene \
@@ -176,13 +180,7 @@ impl Config {
                 ),
             ));
         }
-        problems.extend(check_range(
-            "timeout_secs",
-            "the timeout",
-            self.timeout_secs,
-            1..=120,
-            "seconds",
-        ));
+        problems.extend(self.timeout.problems());
         problems
     }
 
@@ -193,21 +191,8 @@ impl Config {
 
     /// The per-request timeout, in milliseconds.
     pub fn timeout_ms(&self) -> u64 {
-        u64::from(self.timeout_secs.clamp(1, 120)) * 1000
+        self.timeout.ms()
     }
-}
-
-fn is_blank_secret(secret: Option<&Secret>) -> bool {
-    secret.is_none_or(|s| s.expose().trim().is_empty())
-}
-
-fn is_http_url(url: &str) -> bool {
-    let url = url.trim();
-    ["http://", "https://"].iter().any(|scheme| {
-        url.get(..scheme.len())
-            .is_some_and(|s| s.eq_ignore_ascii_case(scheme))
-            && url.len() > scheme.len()
-    })
 }
 
 #[cfg(test)]
@@ -237,7 +222,7 @@ mod tests {
         assert_eq!(c.auth_mode, AuthMode::ApiKey);
         assert_eq!(c.base_url, CURRENT_BASE_URL);
         assert_eq!(c.token_url, LEGACY_TOKEN_URL);
-        assert_eq!(c.timeout_secs, 10);
+        assert_eq!(c.timeout.secs(), 10);
         assert_eq!(fields(&c), ["api_key"]);
     }
 

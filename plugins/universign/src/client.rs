@@ -151,7 +151,7 @@ pub fn describe(
 ) -> PluginError {
     let url = config.endpoint();
     match failure {
-        Failure::Transport(e) => transport_error(e, url, config.timeout_secs),
+        Failure::Transport(e) => transport_error(e, url, config.timeout.secs()),
         Failure::Status { status: 401, .. } => PluginError::new(
             ErrorKind::Unauthorized,
             format!(

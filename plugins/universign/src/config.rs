@@ -9,6 +9,7 @@
 //! is sent.
 
 use passerelle_plugin_api::prelude::*;
+use std::ops::RangeInclusive;
 
 /// Universign's production XML-RPC endpoint.
 pub const PRODUCTION_URL: &str = "https://ws.universign.eu/sign/rpc/";
@@ -101,14 +102,21 @@ pub struct Config {
     #[schemars(extend("x-group" = "polling"))]
     pub poll_start_delay_secs: u64,
 
-    /// Timeout (seconds)
-    ///
-    /// How long to wait for each answer from Universign. Signed documents can take a while
-    /// to download.
-    #[serde(default = "default_timeout_secs")]
-    #[schemars(range(min = 1, max = 300))]
-    #[schemars(extend("x-group" = "universign"))]
-    pub timeout_secs: u32,
+    /// `timeout_secs`, see [`Spec`].
+    #[serde(flatten)]
+    pub timeout: Timeout<Spec>,
+}
+
+/// The bounds and texts of the shared configuration blocks.
+pub struct Spec;
+
+impl TimeoutSpec for Spec {
+    const DOC: &'static str = "Timeout (seconds)\n\n\
+        How long to wait for each answer from Universign. Signed documents can take a while to \
+        download.";
+    const GROUP: &'static str = "universign";
+    const DEFAULT_SECS: u32 = 60;
+    const SECS: RangeInclusive<u32> = 1..=300;
 }
 
 fn default_url() -> String {
@@ -121,10 +129,6 @@ fn default_poll_interval_secs() -> u64 {
 
 fn default_poll_start_delay_secs() -> u64 {
     20
-}
-
-fn default_timeout_secs() -> u32 {
-    60
 }
 
 impl Config {
@@ -163,13 +167,7 @@ impl Config {
                 "the signature retrieval interval must be at least 1 second (default 21600)",
             ));
         }
-        problems.extend(check_range(
-            "timeout_secs",
-            "the timeout",
-            self.timeout_secs,
-            1..=300,
-            "seconds",
-        ));
+        problems.extend(self.timeout.problems());
         problems
     }
 
@@ -218,22 +216,13 @@ impl Config {
 
     /// The per-request timeout, in milliseconds.
     pub fn timeout_ms(&self) -> u64 {
-        u64::from(self.timeout_secs.clamp(1, 300)) * 1000
+        self.timeout.ms()
     }
 
     /// Whether the polling interval is below what the seed advises.
     pub fn polls_too_often(&self) -> bool {
         self.poll_interval_secs < ADVISED_MIN_POLL_INTERVAL_SECS
     }
-}
-
-fn is_http_url(url: &str) -> bool {
-    let url = url.trim();
-    ["http://", "https://"].iter().any(|scheme| {
-        url.get(..scheme.len())
-            .is_some_and(|s| s.eq_ignore_ascii_case(scheme))
-            && url.len() > scheme.len()
-    })
 }
 
 #[cfg(test)]
@@ -263,7 +252,7 @@ mod tests {
         assert_eq!(c.url, PRODUCTION_URL);
         assert_eq!(c.poll_interval_secs, 21_600);
         assert_eq!(c.poll_start_delay_secs, 20);
-        assert_eq!(c.timeout_secs, 60);
+        assert_eq!(c.timeout.secs(), 60);
         assert!(fields(c.problems()).is_empty());
         assert_eq!(fields(c.connection_problems()), ["user", "password"]);
     }

@@ -12,6 +12,13 @@
 //!
 //! Encoding writes no whitespace, `<i4>` for integers and explicit `<string>` elements, as
 //! Universign itself does: its recorded answers re-encode byte for byte.
+//!
+//! Why not the `dxr` crate (0.8, checked against this module's tests): it trims untyped text
+//! (the specification makes it a string, spaces included), refuses `dateTime.iso8601` with
+//! dashes and base64 without padding (both in `lenient_where_servers_differ`), accepts an
+//! element after `</methodResponse>`, overflows the stack on an answer nested 2,000 deep (an
+//! abort that no panic guard catches), and reports every parse error as the whole input
+//! document, without the reason.
 
 use base64::engine::general_purpose::{GeneralPurpose, GeneralPurposeConfig, STANDARD};
 use base64::engine::DecodePaddingMode;
