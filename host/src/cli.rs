@@ -445,7 +445,7 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 .store
                 .get(&id)
                 .ok()
-                .and_then(|r| engine.registry.get(&r.plugin).cloned());
+                .and_then(|r| engine.registry.get(&r.plugin));
             let report = match (plugin, lang) {
                 (Some(p), Some(lang)) => {
                     let lang = crate::i18n::choose(&p, Some(&lang), None).map_err(refused)?;
@@ -743,7 +743,7 @@ fn tasks(engine: &Engine, json: bool) -> anyhow::Result<ExitCode> {
         let Some(plugin) = engine.registry.get(&record.plugin) else {
             continue;
         };
-        let config = engine.instances().effective_config(plugin, &record).ok();
+        let config = engine.instances().effective_config(&plugin, &record).ok();
         for task in &plugin.manifest.tasks {
             let (interval, delay) = config
                 .as_ref()
@@ -827,9 +827,9 @@ fn format_ms(ms: i64) -> String {
 }
 
 fn plugins(engine: &Engine, json: bool) -> anyhow::Result<ExitCode> {
+    let registry = engine.registry.load();
     if json {
-        let plugins: Vec<Value> = engine
-            .registry
+        let plugins: Vec<Value> = registry
             .plugins
             .iter()
             .map(|p| {
@@ -857,18 +857,18 @@ fn plugins(engine: &Engine, json: bool) -> anyhow::Result<ExitCode> {
             .collect();
         print_json(&json!({
             "plugins": plugins,
-            "refused": engine.registry.refused,
-            "events": engine.registry.events,
+            "refused": registry.refused,
+            "events": registry.events,
         }))?;
         return Ok(ExitCode::SUCCESS);
     }
-    if engine.registry.plugins.is_empty() {
+    if registry.plugins.is_empty() {
         println!("No plugins loaded. Searched:");
         for dir in &engine.settings.plugin_dirs {
             println!("  {}", dir.path.display());
         }
     }
-    for p in &engine.registry.plugins {
+    for p in &registry.plugins {
         println!(
             "{:<16} {:<10} {:<9} {}  [{}]",
             p.manifest.id,
@@ -889,9 +889,9 @@ fn plugins(engine: &Engine, json: bool) -> anyhow::Result<ExitCode> {
             );
         }
     }
-    if !engine.registry.refused.is_empty() {
+    if !registry.refused.is_empty() {
         println!("\nRefused files:");
-        for r in &engine.registry.refused {
+        for r in &registry.refused {
             println!("  {}\n    {}", r.path.display(), r.reason);
         }
     }

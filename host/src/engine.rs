@@ -65,7 +65,7 @@ impl Engine {
         Instances {
             store: &self.store,
             key: &self.key,
-            registry: &self.registry,
+            registry: self.registry.load(),
         }
     }
 

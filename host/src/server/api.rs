@@ -463,7 +463,7 @@ async fn session(Extension(who): Extension<Principal>) -> Json<SessionDoc> {
 #[utoipa::path(get, path = "/api/plugins", tag = "plugins",
     responses((status = 200, body = PluginList), (status = 401, body = ErrorBody)))]
 async fn list_plugins(State(app): State<AppState>) -> Json<PluginList> {
-    let registry: &crate::loader::Registry = &app.engine.registry;
+    let registry = app.engine.registry.load();
     Json(PluginList {
         plugins: registry
             .plugins
@@ -526,7 +526,7 @@ async fn plugin_schema(
     headers: axum::http::HeaderMap,
 ) -> Result<Response, ApiError> {
     let lang = match app.engine.registry.get(&plugin) {
-        Some(p) => crate::i18n::choose_for_request(p, &lang, &headers)
+        Some(p) => crate::i18n::choose_for_request(&p, &lang, &headers)
             .map_err(|e| ApiError::bad_request(e.to_string()))?,
         None => crate::i18n::ENGLISH.to_owned(),
     };
@@ -536,6 +536,7 @@ async fn plugin_schema(
             loaded: app
                 .engine
                 .registry
+                .load()
                 .plugins
                 .iter()
                 .map(|p| p.id().to_owned())
@@ -621,8 +622,8 @@ async fn get_instance(
     // The answer is cached by the file's exact content (see `cache`); on a miss it is made
     // from the very bytes read, so the cached answer always matches its key.
     if let Ok(file) = read_small(&app.engine.store.file_of(&id)) {
-        let registry: &crate::loader::Registry = &app.engine.registry;
-        if let Some(answer) = app.instance_cache.get(id.as_str(), &file, registry) {
+        let registry = app.engine.registry.load();
+        if let Some(answer) = app.instance_cache.get(id.as_str(), &file, &registry) {
             return Ok(json(answer));
         }
         let parsed = std::str::from_utf8(&file)
@@ -796,7 +797,7 @@ fn report_for_request(
     let plugin = actions::instance_id(id)
         .ok()
         .and_then(|id| app.engine.store.get(&id).ok())
-        .and_then(|r| app.engine.registry.get(&r.plugin).cloned());
+        .and_then(|r| app.engine.registry.get(&r.plugin));
     Ok(match plugin {
         Some(p) => {
             let lang = crate::i18n::choose_for_request(&p, lang, headers)
@@ -880,9 +881,8 @@ async fn list_capabilities(
         .store
         .list()
         .map_err(crate::instances::ConfigError::from)?;
-    let mut operations: Vec<String> = app
-        .engine
-        .registry
+    let registry = app.engine.registry.load();
+    let mut operations: Vec<String> = registry
         .plugins
         .iter()
         .flat_map(|p| p.manifest.capabilities.iter().cloned())
@@ -893,12 +893,8 @@ async fn list_capabilities(
         operations
             .into_iter()
             .map(|op| {
-                let plugins: Vec<String> = app
-                    .engine
-                    .registry
-                    .serving(&op)
-                    .map(|p| p.id().to_owned())
-                    .collect();
+                let plugins: Vec<String> =
+                    registry.serving(&op).map(|p| p.id().to_owned()).collect();
                 let instances = records
                     .iter()
                     .filter(|r| plugins.contains(&r.plugin))
@@ -1059,7 +1055,7 @@ impl From<crate::services::state::TaskRun> for TaskRunDoc {
     responses((status = 200, body = Vec<ScheduledTaskDoc>)))]
 async fn tasks(State(app): State<AppState>) -> Result<Json<Vec<ScheduledTaskDoc>>, ApiError> {
     let engine = &app.engine;
-    let registry: &crate::loader::Registry = &engine.registry;
+    let registry = engine.registry.load();
     let mut rows = Vec::new();
     for record in engine
         .store

@@ -433,7 +433,7 @@ async fn plugins_page(
     Extension(ui): Extension<Ui>,
 ) -> Response {
     let (user, csrf) = viewer(&who);
-    let registry: &crate::loader::Registry = &app.engine.registry;
+    let registry = app.engine.registry.load();
     let mut body = format!("<h1>{}</h1>", esc(&ui.t("plugins-title")));
     if registry.plugins.is_empty() {
         let _ = write!(body, "<p>{}</p>", ui.html("plugins-none-html", &[]));
@@ -664,7 +664,8 @@ fn render_instances(
         "<section class=\"create\"><h2>{}</h2>",
         esc(&ui.t("create-title"))
     );
-    if app.engine.registry.plugins.is_empty() {
+    let registry = app.engine.registry.load();
+    if registry.plugins.is_empty() {
         let _ = write!(body, "<p>{}</p>", esc(&ui.t("create-no-plugin")));
     } else {
         let _ = write!(
@@ -686,7 +687,7 @@ fn render_instances(
             ui.html("create-id-hint-html", &[]),
             esc(&ui.t("create-plugin"))
         );
-        for p in &app.engine.registry.plugins {
+        for p in &registry.plugins {
             let _ = write!(
                 body,
                 "<option value=\"{}\"{}>{} ({})</option>",
@@ -1593,7 +1594,7 @@ async fn audit_page(
 /// has none).
 fn report_for(app: &AppState, plugin: &str, report: TestReport, ui: &Ui) -> TestReport {
     match app.engine.registry.get(plugin) {
-        Some(p) => crate::i18n::report_in(p, report, ui.lang.code()),
+        Some(p) => crate::i18n::report_in(&p, report, ui.lang.code()),
         None => report,
     }
 }
