@@ -7,9 +7,7 @@
 
 pub mod actor;
 pub mod argv;
-pub mod capability_cli;
 pub mod cli;
-pub mod cli_check;
 pub mod datadir;
 pub mod engine;
 pub mod events;

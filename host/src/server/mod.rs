@@ -17,7 +17,6 @@
 //!   [`crate::instances::Instances`] like the CLI, so both apply the same rules.
 
 pub mod actions;
-pub mod admin;
 pub mod api;
 pub mod audit;
 pub mod auth;

@@ -8,6 +8,10 @@
 //! - 4: not found: instance, plugin, company
 //! - 70: internal error
 
+pub mod admin;
+pub mod capability;
+pub mod check;
+
 use crate::engine::Engine;
 use crate::ids::InstanceId;
 use crate::instances::ConfigError;
@@ -125,16 +129,16 @@ enum Command {
         json: bool,
     },
     /// Read an expense receipt (capability ocr.expense_receipt).
-    Ocr(crate::capability_cli::OcrArgs),
+    Ocr(crate::cli::capability::OcrArgs),
     /// Electronic signatures (capabilities esign.*).
     #[command(subcommand)]
-    Sign(crate::capability_cli::SignCommand),
+    Sign(crate::cli::capability::SignCommand),
     /// E-invoicing (capabilities einvoice.*): submit, follow, list deposits.
     #[command(subcommand)]
-    Invoice(crate::capability_cli::InvoiceCommand),
+    Invoice(crate::cli::capability::InvoiceCommand),
     /// Calendar synchronisation (capability calendar.sync).
     #[command(subcommand)]
-    Calendar(crate::capability_cli::CalendarCommand),
+    Calendar(crate::cli::capability::CalendarCommand),
     /// Call any capability operation with a JSON input (what the ERP does over HTTP).
     Invoke {
         /// Operation, e.g. `company.lookup`.
@@ -169,7 +173,7 @@ enum Command {
     Events(crate::events::cli::EventsCommand),
     /// Console administrators and API tokens.
     #[command(subcommand)]
-    Admin(crate::server::admin::AdminCommand),
+    Admin(crate::cli::admin::AdminCommand),
     /// Serve one plugin library over stdin/stdout (started by the host in process isolation).
     #[command(hide = true)]
     Worker(crate::isolation::worker::WorkerArgs),
@@ -319,7 +323,7 @@ enum ConfigCommand {
     /// Create or update instances from a provisioning file (TOML).
     Apply { file: PathBuf },
     /// Check a configuration document (JSON) against a plugin's schema without saving it.
-    Check(crate::cli_check::CheckArgs),
+    Check(crate::cli::check::CheckArgs),
 }
 
 /// Entry point of the binary.
@@ -490,14 +494,14 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
         Command::Trust(cmd) => trust(&engine, cmd),
-        Command::Ocr(args) => crate::capability_cli::ocr(&engine, args)
+        Command::Ocr(args) => crate::cli::capability::ocr(&engine, args)
             .await
             .map(|()| ExitCode::SUCCESS),
-        Command::Sign(cmd) => crate::capability_cli::sign(&engine, cmd)
+        Command::Sign(cmd) => crate::cli::capability::sign(&engine, cmd)
             .await
             .map(|()| ExitCode::SUCCESS),
-        Command::Invoice(cmd) => crate::capability_cli::invoice(&engine, cmd).await,
-        Command::Calendar(cmd) => crate::capability_cli::calendar(&engine, cmd)
+        Command::Invoice(cmd) => crate::cli::capability::invoice(&engine, cmd).await,
+        Command::Calendar(cmd) => crate::cli::capability::calendar(&engine, cmd)
             .await
             .map(|()| ExitCode::SUCCESS),
         Command::Plugin(_) => unreachable_plugin_command(),
@@ -560,7 +564,7 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         }
         Command::Webhooks(cmd) => crate::events::cli::webhooks(&engine, cmd).await,
         Command::Events(cmd) => crate::events::cli::events(&engine, cmd),
-        Command::Admin(cmd) => crate::server::admin::run(&engine.settings.data_dir, cmd),
+        Command::Admin(cmd) => crate::cli::admin::run(&engine.settings.data_dir, cmd),
         Command::Worker(_) => anyhow::bail!("`passerelle worker` is started by the host itself"),
     }
 }
@@ -972,7 +976,7 @@ fn config(engine: &Engine, cmd: ConfigCommand) -> anyhow::Result<ExitCode> {
     let instances = engine.instances();
     let audit = CliAudit::open(engine);
     match cmd {
-        ConfigCommand::Check(args) => return crate::cli_check::run(engine, args),
+        ConfigCommand::Check(args) => return crate::cli::check::run(engine, args),
         ConfigCommand::Create {
             instance,
             plugin,
