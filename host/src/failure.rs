@@ -182,9 +182,7 @@ impl ConfigError {
             ConfigError::Field { .. } => ErrorCode::InvalidValue,
             ConfigError::Invalid { .. } => ErrorCode::InvalidConfiguration,
             ConfigError::UnknownPlugin { .. } => ErrorCode::UnknownPlugin,
-            ConfigError::Provisioning { .. } | ConfigError::Refused(_) => {
-                ErrorCode::InvalidRequest
-            }
+            ConfigError::Provisioning { .. } | ConfigError::Refused(_) => ErrorCode::InvalidRequest,
         }
     }
 
@@ -237,23 +235,6 @@ impl RunError {
     }
 }
 
-/// The class of the first classified error in a chain (`anyhow` at the binary's edge):
-/// configuration and run errors, invalid ids; anything else is internal.
-pub fn class_of(e: &anyhow::Error) -> Class {
-    for cause in e.chain() {
-        if let Some(c) = cause.downcast_ref::<ConfigError>() {
-            return c.class();
-        }
-        if let Some(r) = cause.downcast_ref::<RunError>() {
-            return r.class();
-        }
-        if cause.downcast_ref::<crate::ids::InvalidId>().is_some() {
-            return Class::Refused;
-        }
-    }
-    Class::Internal
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -265,20 +246,18 @@ mod tests {
         for code in ErrorCode::ALL {
             let s = code.as_str();
             assert!(seen.insert(s), "{s} twice");
-            assert!(
-                s.chars().all(|c| c.is_ascii_lowercase() || c == '_'),
-                "{s}"
-            );
+            assert!(s.chars().all(|c| c.is_ascii_lowercase() || c == '_'), "{s}");
         }
     }
 
     #[test]
     fn domain_errors_are_classified_once_for_both_surfaces() {
-        let missing = ConfigError::Store(StoreError::NotFound("x".into()));
+        let x = crate::ids::InstanceId::new("x").unwrap();
+        let missing = ConfigError::Store(StoreError::NotFound(x.clone()));
         assert_eq!(missing.code(), ErrorCode::NotFound);
         assert_eq!(missing.class(), Class::NotFound);
         let stale = ConfigError::Store(StoreError::Stale {
-            id: "x".into(),
+            id: x,
             expected: 1,
             actual: 2,
         });
@@ -304,9 +283,5 @@ mod tests {
             loaded: "none".into(),
         });
         assert_eq!(wrapped.class(), Class::NotFound);
-        let chain = anyhow::Error::new(RunError::NoProvider("company.lookup".into()))
-            .context("cannot look up");
-        assert_eq!(class_of(&chain), Class::NotFound);
-        assert_eq!(class_of(&anyhow::anyhow!("disk on fire")), Class::Internal);
     }
 }

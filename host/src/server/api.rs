@@ -45,13 +45,11 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for ApiJson<T> {
             Ok(Json(v)) => Ok(ApiJson(v)),
             // Too large and not JSON keep their own status (413, 415), as documented.
             Err(r) if r.status() == StatusCode::PAYLOAD_TOO_LARGE => Err(ApiError::new(
-                r.status(),
-                "payload_too_large",
+                crate::failure::ErrorCode::PayloadTooLarge,
                 format!("the request body is too large: {}", r.body_text()),
             )),
             Err(r) if r.status() == StatusCode::UNSUPPORTED_MEDIA_TYPE => Err(ApiError::new(
-                r.status(),
-                "unsupported_media_type",
+                crate::failure::ErrorCode::UnsupportedMediaType,
                 format!(
                     "the request body must be JSON sent with `Content-Type: application/json`: {}",
                     r.body_text()
@@ -829,8 +827,7 @@ async fn last_test(
         .map_err(crate::instances::ConfigError::from)?;
     let (at_ms, report) = app.last_test(id.as_str()).ok_or_else(|| {
         ApiError::new(
-            StatusCode::NOT_FOUND,
-            "not_tested",
+            crate::failure::ErrorCode::NotTested,
             format!("instance `{id}` has not been tested yet"),
         )
     })?;
@@ -876,39 +873,22 @@ async fn audit(
 async fn list_capabilities(
     State(app): State<AppState>,
 ) -> Result<Json<Vec<CapabilityDoc>>, ApiError> {
-    let records = app
-        .engine
-        .store
-        .list()
-        .map_err(crate::instances::ConfigError::from)?;
-    let registry = app.engine.registry.load();
-    let mut operations: Vec<String> = registry
-        .plugins
-        .iter()
-        .flat_map(|p| p.manifest.capabilities.iter().cloned())
-        .collect();
-    operations.sort();
-    operations.dedup();
     Ok(Json(
-        operations
+        app.engine
+            .capabilities()?
             .into_iter()
-            .map(|op| {
-                let plugins: Vec<String> =
-                    registry.serving(&op).map(|p| p.id().to_owned()).collect();
-                let instances = records
-                    .iter()
-                    .filter(|r| plugins.contains(&r.plugin))
-                    .map(|r| CapabilityInstance {
-                        id: r.id.to_string(),
-                        plugin: r.plugin.clone(),
-                        enabled: r.enabled,
+            .map(|c| CapabilityDoc {
+                operation: c.operation,
+                plugins: c.plugins,
+                instances: c
+                    .instances
+                    .into_iter()
+                    .map(|i| CapabilityInstance {
+                        id: i.id.to_string(),
+                        plugin: i.plugin,
+                        enabled: i.enabled,
                     })
-                    .collect();
-                CapabilityDoc {
-                    operation: op,
-                    plugins,
-                    instances,
-                }
+                    .collect(),
             })
             .collect(),
     ))
@@ -1054,41 +1034,24 @@ impl From<crate::services::state::TaskRun> for TaskRunDoc {
 #[utoipa::path(get, path = "/api/tasks", tag = "tasks",
     responses((status = 200, body = Vec<ScheduledTaskDoc>)))]
 async fn tasks(State(app): State<AppState>) -> Result<Json<Vec<ScheduledTaskDoc>>, ApiError> {
-    let engine = &app.engine;
-    let registry = engine.registry.load();
-    let mut rows = Vec::new();
-    for record in engine
-        .store
-        .list()
-        .map_err(crate::instances::ConfigError::from)?
-    {
-        let Some(plugin) = registry.get(&record.plugin) else {
-            continue;
-        };
-        let config = engine.instances().effective_config(plugin, &record).ok();
-        for task in &plugin.manifest.tasks {
-            let (interval, delay) = config
-                .as_ref()
-                .map(|c| crate::scheduler::timing(c, &task.interval_field, &task.start_delay_field))
-                .unwrap_or_default();
-            let last_run = engine
-                .services
-                .state
-                .last_task_run(record.id.as_str(), &task.name)
-                .map_err(ApiError::internal)?
-                .map(TaskRunDoc::from);
-            rows.push(ScheduledTaskDoc {
-                instance: record.id.to_string(),
-                task: task.name.clone(),
-                description: task.description.clone(),
-                enabled: record.enabled,
-                interval_s: interval.as_secs(),
-                start_delay_s: delay.as_secs(),
-                last_run,
-            });
-        }
-    }
-    Ok(Json(rows))
+    let tasks = app.engine.scheduled_tasks().map_err(|e| match e {
+        crate::catalog::CatalogError::Config(c) => ApiError::from(c),
+        state @ crate::catalog::CatalogError::State(_) => ApiError::internal(state),
+    })?;
+    Ok(Json(
+        tasks
+            .into_iter()
+            .map(|t| ScheduledTaskDoc {
+                instance: t.instance.to_string(),
+                task: t.task,
+                description: t.description,
+                enabled: t.enabled,
+                interval_s: t.interval.as_secs(),
+                start_delay_s: t.start_delay.as_secs(),
+                last_run: t.last_run.map(TaskRunDoc::from),
+            })
+            .collect(),
+    ))
 }
 
 /// Runs one task of an instance now (unless a run is in progress) and returns the run.
@@ -1146,15 +1109,11 @@ pub fn auth_error(e: super::auth::AuthError) -> ApiError {
         AuthError::Db(db) => ApiError::internal(db),
         AuthError::Hash(h) => ApiError::internal(h),
         AuthError::TokenExists(_) => {
-            ApiError::new(StatusCode::CONFLICT, "already_exists", e.to_string())
+            ApiError::new(crate::failure::ErrorCode::AlreadyExists, e.to_string())
         }
         AuthError::NoSuchToken(_) => ApiError::not_found(e.to_string()),
         AuthError::WeakPassword | AuthError::BadUserName | AuthError::BadTokenName => {
-            ApiError::new(
-                StatusCode::UNPROCESSABLE_ENTITY,
-                "invalid_value",
-                e.to_string(),
-            )
+            ApiError::new(crate::failure::ErrorCode::InvalidValue, e.to_string())
         }
     }
 }

@@ -18,7 +18,7 @@
 
 use super::actions;
 use super::auth::{self, Principal, LOGIN_COOKIE, SESSION_LIFETIME};
-use super::error::{ApiError, FieldProblem};
+use super::error::{ApiError, ErrorCode, FieldProblem};
 use super::form::{self, FieldContext, FieldState, Kind};
 use super::html::{attr, esc, page_in, Section, Viewer};
 use super::i18n::{self, Lang, Ui};
@@ -142,17 +142,19 @@ fn error_text(ui: &Ui, e: &ApiError) -> String {
         return e.body.message.clone();
     }
     let lead = match e.code() {
-        "stale_revision" => ui.t("error-stale-revision"),
-        "not_found" => ui.t("error-not-found"),
-        "already_exists" => ui.t("error-already-exists"),
-        "invalid_id" => ui.t("error-invalid-id"),
-        "invalid_value" => ui.t("error-invalid-value"),
-        "invalid_configuration" => ui.t("error-invalid-configuration"),
-        "unknown_plugin" => ui.t("error-unknown-plugin"),
-        "instance_disabled" => ui.t("error-instance-disabled"),
-        "rate_limited" | "quota_exhausted" => ui.t("error-rate-limited"),
-        "provider_timeout" | "provider_unavailable" | "provider_error" => ui.t("error-provider"),
-        "internal" => return ui.t("error-internal"),
+        ErrorCode::StaleRevision => ui.t("error-stale-revision"),
+        ErrorCode::NotFound => ui.t("error-not-found"),
+        ErrorCode::AlreadyExists => ui.t("error-already-exists"),
+        ErrorCode::InvalidId => ui.t("error-invalid-id"),
+        ErrorCode::InvalidValue => ui.t("error-invalid-value"),
+        ErrorCode::InvalidConfiguration => ui.t("error-invalid-configuration"),
+        ErrorCode::UnknownPlugin => ui.t("error-unknown-plugin"),
+        ErrorCode::InstanceDisabled => ui.t("error-instance-disabled"),
+        ErrorCode::RateLimited | ErrorCode::QuotaExhausted => ui.t("error-rate-limited"),
+        ErrorCode::ProviderTimeout | ErrorCode::ProviderUnavailable | ErrorCode::ProviderError => {
+            ui.t("error-provider")
+        }
+        ErrorCode::Internal => return ui.t("error-internal"),
         _ => ui.t("error-other"),
     };
     ui.ta(
@@ -804,7 +806,8 @@ fn localized_field(
     value: Option<&Value>,
     mut e: ApiError,
 ) -> ApiError {
-    if e.code() == "invalid_value" && e.body.field.as_deref().is_none_or(|f| f == spec.name) {
+    if e.code() == ErrorCode::InvalidValue && e.body.field.as_deref().is_none_or(|f| f == spec.name)
+    {
         e.body.message = form::explain(ui, spec, value, &e.body.message);
         e
     } else {
@@ -1094,7 +1097,7 @@ fn render_refusal(
         Err(other) => return error_page(ui, who, &localized(ui, other)),
     };
     let mut extras = Extras::default();
-    if e.code() == "invalid_configuration" {
+    if e.code() == ErrorCode::InvalidConfiguration {
         let model = app.form_model_in(&record.plugin, ui.lang.code());
         let effective = app
             .engine
@@ -1244,7 +1247,7 @@ async fn set_enabled_submit(
     let revision = last(&pairs, "revision").and_then(|r| r.parse().ok());
     match actions::set_enabled(&app, who.actor(), &id, enabled, revision).await {
         Ok(record) => Redirect::to(&format!("/instances/{}", record.id)).into_response(),
-        Err(e) if e.code() == "invalid_configuration" => {
+        Err(e) if e.code() == ErrorCode::InvalidConfiguration => {
             render_refusal(&app, &ui, &who, &id, &e, None)
         }
         Err(e) => render_refusal(&app, &ui, &who, &id, &localized(&ui, e), None),
@@ -1347,7 +1350,7 @@ async fn test_submit(
             }
         }
         Err(e) if enhanced => localized(&ui, e).into_response(),
-        Err(e) if e.code() == "invalid_configuration" => {
+        Err(e) if e.code() == ErrorCode::InvalidConfiguration => {
             let field = e.body.field.clone();
             render_refusal(
                 &app,

@@ -482,18 +482,16 @@ async fn api_guard(req: Request, next: Next) -> Response {
     }
     let e = match status {
         StatusCode::METHOD_NOT_ALLOWED => ApiError::new(
-            status,
-            "method_not_allowed",
+            crate::failure::ErrorCode::MethodNotAllowed,
             "this endpoint does not take this method; see /api/openapi.json",
         ),
         StatusCode::PAYLOAD_TOO_LARGE => ApiError::new(
-            status,
-            "payload_too_large",
+            crate::failure::ErrorCode::PayloadTooLarge,
             "the request body is larger than this endpoint accepts; see /api/openapi.json",
         ),
-        _ => ApiError::new(
+        _ => ApiError::with_status(
             status,
-            "invalid_request",
+            crate::failure::ErrorCode::InvalidRequest,
             status.canonical_reason().unwrap_or("refused").to_owned(),
         ),
     };
@@ -533,8 +531,7 @@ fn unsupported_media_type(req: &Request) -> Option<ApiError> {
         return None;
     }
     Some(ApiError::new(
-        StatusCode::UNSUPPORTED_MEDIA_TYPE,
-        "unsupported_media_type",
+        crate::failure::ErrorCode::UnsupportedMediaType,
         format!(
             "the request body must be JSON sent with `Content-Type: application/json`, not {}",
             match given {
