@@ -33,7 +33,6 @@ pub mod l10n;
 pub mod metrics;
 pub mod openapi;
 pub mod throttle;
-pub mod webhooks_api;
 
 #[cfg(test)]
 mod tests;

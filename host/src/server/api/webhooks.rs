@@ -6,12 +6,12 @@
 //! Same rules as the command line: everything goes through [`crate::events`]. Scope `admin`
 //! (the middleware's default for these paths).
 
-use super::api::{ApiJson, ApiQuery};
-use super::error::{ApiError, ErrorBody};
-use super::AppState;
+use super::{ApiJson, ApiQuery};
 use crate::events::delivery::{self, AttemptOutcome};
 use crate::events::outbox::{Delivery, HistoryFilter};
 use crate::events::webhooks::{self, WebhookError, WebhookView};
+use crate::server::error::{ApiError, ErrorBody};
+use crate::server::AppState;
 use axum::extract::{Path, State};
 use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::sse::{Event as SseEvent, KeepAlive, Sse};

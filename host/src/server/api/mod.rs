@@ -5,6 +5,8 @@
 //! router is built from those declarations ([`router`]), so a route cannot exist without
 //! being documented. Errors are [`ApiError`]s: JSON with a stable code.
 
+pub mod webhooks;
+
 use super::actions;
 use super::audit::{Action, AuditEntry, Change};
 use super::auth::{Principal, Scope, TokenInfo};
@@ -422,7 +424,7 @@ pub fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(tasks))
         .routes(routes!(run_task))
         .routes(routes!(trust))
-        .merge(super::webhooks_api::router())
+        .merge(webhooks::router())
         .routes(routes!(super::metrics::scrape))
         .merge(capabilities)
 }
