@@ -22,7 +22,6 @@ pub mod audit;
 pub mod auth;
 pub mod cache;
 pub mod console;
-pub mod console_webhooks;
 pub mod db;
 pub mod error;
 pub mod form;
@@ -272,7 +271,7 @@ pub fn app(state: AppState) -> Router {
         .merge(api)
         .route("/api/openapi.json", get(openapi_json))
         .merge(console::router())
-        .merge(console_webhooks::router())
+        .merge(console::webhooks::router())
         .route_layer(middleware::from_fn_with_state(state.clone(), authenticate));
     Router::new()
         .merge(console::public_router())

@@ -16,6 +16,8 @@
 //! from the console's catalogs, dates and numbers by [`l10n`]. What plugins and providers
 //! write (schema titles, test step names, details) is shown as they give it.
 
+pub mod webhooks;
+
 use super::actions;
 use super::auth::{self, Principal, LOGIN_COOKIE, SESSION_LIFETIME};
 use super::error::{ApiError, ErrorCode, FieldProblem};
@@ -42,8 +44,8 @@ use std::fmt::Write as _;
 pub const ENHANCED_HEADER: &str = "x-requested-with";
 const ENHANCED_VALUE: &str = "passerelle-console";
 
-const CONSOLE_JS: &str = include_str!("assets/console.js");
-const CONSOLE_CSS: &str = include_str!("assets/console.css");
+const CONSOLE_JS: &str = include_str!("../assets/console.js");
+const CONSOLE_CSS: &str = include_str!("../assets/console.css");
 
 type Pairs = Form<Vec<(String, String)>>;
 
