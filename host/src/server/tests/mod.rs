@@ -2288,5 +2288,5 @@ async fn health_probes_answer_without_credentials_and_readiness_follows_plugins(
         .expect(StatusCode::SERVICE_UNAVAILABLE);
     assert_eq!(a.json()["status"], "unavailable");
 }
-#[path = "tests_events.rs"]
+
 mod events;
