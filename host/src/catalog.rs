@@ -10,7 +10,7 @@ use crate::services::state::{StateError, TaskRun};
 use std::time::Duration;
 
 /// An operation served by the loaded plugins.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
 pub struct Capability {
     /// E.g. `company.lookup`.
     pub operation: String,
@@ -21,7 +21,7 @@ pub struct Capability {
 }
 
 /// An instance able to serve an operation.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
 pub struct CapabilityInstance {
     pub id: InstanceId,
     pub plugin: String,

@@ -56,11 +56,15 @@ pub struct Registry {
 /// Readers take a snapshot ([`LiveRegistry::load`]), an `Arc<Registry>` that stays valid as long
 /// as they hold it: a call that started on an older version finishes on it, new calls see the
 /// new one. A replaced version is dropped once its last reader lets go (`arc-swap`), so hot
-/// reloads do not accumulate registry copies; the libraries themselves stay mapped
-/// (abi_stable never unloads one), only the bookkeeping is freed.
+/// reloads do not accumulate registry copies (each with the whole event list). Each plugin
+/// version stays, as its library stays mapped (abi_stable never unloads one): the server
+/// keys its caches by a plugin version's address (`server::plugin_key`), which must never be
+/// reused by a later version.
 #[derive(Debug)]
 pub struct LiveRegistry {
     current: arc_swap::ArcSwap<Registry>,
+    /// Every plugin version ever published (see above); grows with hot adds only.
+    published: std::sync::Mutex<Vec<Arc<LoadedPlugin>>>,
     /// Serialises [`LiveRegistry::update`]s so that two read-modify-write changes (two files
     /// hot-added at once) cannot lose each other; readers never take it.
     writer: std::sync::Mutex<()>,
@@ -69,6 +73,7 @@ pub struct LiveRegistry {
 impl LiveRegistry {
     pub fn new(registry: Registry) -> Self {
         LiveRegistry {
+            published: std::sync::Mutex::new(registry.plugins.clone()),
             current: arc_swap::ArcSwap::from_pointee(registry),
             writer: std::sync::Mutex::new(()),
         }
@@ -90,7 +95,22 @@ impl LiveRegistry {
             .writer
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner);
-        self.current.store(Arc::new(registry));
+        self.publish(registry);
+    }
+
+    /// Stores `next` as the current version; the caller holds the writer lock.
+    fn publish(&self, next: Registry) {
+        let mut published = self
+            .published
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        for plugin in &next.plugins {
+            if !published.iter().any(|p| Arc::ptr_eq(p, plugin)) {
+                published.push(plugin.clone());
+            }
+        }
+        drop(published);
+        self.current.store(Arc::new(next));
     }
 
     /// A new version made from the current one.
@@ -101,7 +121,7 @@ impl LiveRegistry {
             .unwrap_or_else(std::sync::PoisonError::into_inner);
         let mut next = Registry::clone(&self.current.load());
         change(&mut next);
-        self.current.store(Arc::new(next));
+        self.publish(next);
     }
 }
 

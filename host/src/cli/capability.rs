@@ -660,6 +660,42 @@ pub async fn calendar(engine: &Engine, cmd: CalendarCommand) -> anyhow::Result<(
     Ok(())
 }
 
+/// `passerelle capabilities`: what the ERP can call here, and which instances answer.
+pub fn capabilities(engine: &Engine, json: bool) -> anyhow::Result<ExitCode> {
+    let list = engine.capabilities()?;
+    if json {
+        print_json(&list)?;
+        return Ok(ExitCode::SUCCESS);
+    }
+    if list.is_empty() {
+        println!("No capabilities: no plugin is loaded (see `passerelle plugins`).");
+    }
+    for c in &list {
+        let instances = if c.instances.is_empty() {
+            format!(
+                "no instance; create one with `passerelle config create <id> --plugin {}`",
+                c.plugins.first().map(String::as_str).unwrap_or("<plugin>")
+            )
+        } else {
+            c.instances
+                .iter()
+                .map(|i| {
+                    let state = if i.enabled { "enabled" } else { "disabled" };
+                    format!("{} ({state})", i.id)
+                })
+                .collect::<Vec<_>>()
+                .join(", ")
+        };
+        println!(
+            "{:<22} {}\n{:<22} {instances}",
+            c.operation,
+            c.plugins.join(", "),
+            ""
+        );
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
 /// `passerelle company <id>`: capability company.lookup.
 pub async fn company(
     engine: &Engine,

@@ -99,6 +99,11 @@ pub enum Command {
     /// Manage the extra certificate authorities the host trusts.
     #[command(subcommand)]
     Trust(TrustCommand),
+    /// List the operations the loaded plugins serve, with the instances able to serve them.
+    Capabilities {
+        #[arg(long)]
+        json: bool,
+    },
     /// List scheduled tasks with their last and next run; `tasks run` runs one now.
     Tasks {
         #[command(subcommand)]

@@ -110,6 +110,7 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         } => test::test(&engine, &instance, json, lang).await,
         Command::Company { id, target } => capability::company(&engine, id, &target).await,
         Command::Trust(cmd) => trust::trust(&engine, cmd),
+        Command::Capabilities { json } => capability::capabilities(&engine, json),
         Command::Ocr(args) => capability::ocr(&engine, args)
             .await
             .map(|()| ExitCode::SUCCESS),

@@ -134,9 +134,10 @@ pub struct PluginViews {
     pub form: Arc<form::FormModel>,
 }
 
-/// Identifies one loaded version of a plugin. Plugins are never unloaded (every registry
-/// version stays alive), so the address of a loaded plugin is never reused; a plugin file
-/// loaded again (hot add of a new version) gets a new one, and with it new views.
+/// Identifies one loaded version of a plugin. Plugins are never unloaded (the live registry
+/// keeps every plugin version it published), so the address of a loaded plugin is never
+/// reused; a plugin file loaded again (hot add of a new version) gets a new one, and with it
+/// new views.
 pub fn plugin_key(plugin: &Arc<LoadedPlugin>) -> usize {
     Arc::as_ptr(plugin) as usize
 }

@@ -13,7 +13,7 @@
 //! (test results) instead of whole pages.
 //!
 //! Every page is in the request's language ([`Ui`], chosen by [`i18n::negotiate`]): texts
-//! from the console's catalogs, dates and numbers by [`l10n`]. What plugins and providers
+//! from the console's catalogs, dates and numbers by [`super::l10n`]. What plugins and providers
 //! write (schema titles, test step names, details) is shown as they give it.
 
 pub mod audit;

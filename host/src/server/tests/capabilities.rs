@@ -68,3 +68,59 @@ async fn capabilities_errors_have_stable_codes() {
         .expect(StatusCode::NOT_FOUND);
     assert_eq!(a.code(), "not_found");
 }
+
+/// `passerelle capabilities` and `GET /api/capabilities` read one list, the engine's.
+#[tokio::test]
+async fn the_capability_list_is_the_engines_for_cli_and_api() {
+    let h = Harness::new();
+    h.create_demo("d").await;
+    let listed = h.state.engine.capabilities().unwrap();
+    assert_eq!(listed.len(), 1, "{listed:?}");
+    assert_eq!(listed[0].operation, "company.lookup");
+    assert_eq!(listed[0].plugins, ["demo"]);
+    assert_eq!(listed[0].instances.len(), 1);
+    assert_eq!(listed[0].instances[0].id.as_str(), "d");
+    assert!(!listed[0].instances[0].enabled);
+    let api = h
+        .admin("GET", "/api/capabilities", None)
+        .await
+        .expect(StatusCode::OK)
+        .json();
+    assert_eq!(api, serde_json::to_value(&listed).unwrap());
+}
+
+/// `passerelle tasks` and `GET /api/tasks` read one list, the engine's, with the timing the
+/// instance's configuration gives.
+#[tokio::test]
+async fn the_task_list_is_the_engines_for_cli_and_api() {
+    let h = Harness::new();
+    h.create_demo("d").await;
+    let mut plugin = Arc::try_unwrap(demo_plugin(|_| {})).ok().unwrap();
+    plugin
+        .manifest
+        .tasks
+        .push(passerelle_plugin_api::manifest::TaskDecl {
+            name: "sync".into(),
+            description: "Synchronise".into(),
+            interval_field: "timeout_secs".into(),
+            start_delay_field: "timeout_secs".into(),
+        });
+    let plugin = Arc::new(plugin);
+    h.state.engine.registry.update(|r| r.plugins = vec![plugin]);
+    let tasks = h.state.engine.scheduled_tasks().unwrap();
+    assert_eq!(tasks.len(), 1, "{tasks:?}");
+    assert_eq!(tasks[0].instance.as_str(), "d");
+    assert_eq!(tasks[0].task, "sync");
+    assert!(!tasks[0].enabled);
+    assert!(tasks[0].last_run.is_none());
+    let api = h
+        .admin("GET", "/api/tasks", None)
+        .await
+        .expect(StatusCode::OK)
+        .json();
+    assert_eq!(api[0]["instance"], "d");
+    assert_eq!(api[0]["task"], "sync");
+    assert_eq!(api[0]["interval_s"], tasks[0].interval.as_secs());
+    assert_eq!(api[0]["start_delay_s"], tasks[0].start_delay.as_secs());
+    assert!(api[0].get("last_run").is_none());
+}

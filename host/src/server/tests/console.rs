@@ -404,3 +404,22 @@ pub(super) fn form_values_are_parsed_by_field_type() {
         ]
     );
 }
+
+/// Regression: once replaced registry copies are freed (arc-swap), a replaced plugin version
+/// must stay allocated, or a later version could get its address and be served the old
+/// version's cached schema and form views (`plugin_key`).
+#[tokio::test]
+async fn a_replaced_plugin_version_keeps_its_address_to_itself() {
+    let h = Harness::new();
+    let first = h.state.engine.registry.get("demo").unwrap();
+    let first_key = plugin_key(&first);
+    let first = Arc::downgrade(&first);
+    let mut keys = std::collections::HashSet::from([first_key]);
+    for _ in 0..20 {
+        let newer = demo_plugin(|_| {});
+        h.state.engine.registry.update(|r| r.plugins = vec![newer]);
+        let current = h.state.engine.registry.get("demo").unwrap();
+        assert!(keys.insert(plugin_key(&current)), "an address was reused");
+    }
+    assert!(first.upgrade().is_some(), "the first version was freed");
+}
