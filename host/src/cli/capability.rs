@@ -2,6 +2,8 @@
 //! and flags into the capability's input, calls it exactly as the ERP would (through
 //! [`Engine::invoke`], on the one enabled provider or `--instance`), and prints a summary —
 //! or the raw output with `--json`. None of them knows which provider answers.
+// Doc comments here are `--help` texts, shown as typed: `<email>` is a placeholder, not HTML.
+#![allow(rustdoc::invalid_html_tags)]
 
 use super::print_json;
 use crate::engine::Engine;

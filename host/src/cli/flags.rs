@@ -1,6 +1,8 @@
 //! Every flag and command of the command line, defined once: `--help` comes from these
 //! definitions. Each command group's own subcommands are defined beside its body
 //! (`config.rs`, `plugins.rs`, …); this file holds the global flags and the command list.
+// Doc comments here are `--help` texts, shown as typed: `<email>` is a placeholder, not HTML.
+#![allow(rustdoc::invalid_html_tags)]
 
 use super::capability::{CalendarCommand, InvoiceCommand, OcrArgs, SignCommand};
 use super::config::ConfigCommand;

@@ -9,7 +9,7 @@
 //!   from this server's own pages (`Origin`, else `Referer`) and carry the CSRF token. API
 //!   tokens travel in a header a browser never adds by itself, so they need neither.
 //! - Under `/api`, a request body must be JSON (`415` otherwise), and every error answer is
-//!   JSON, even those made by the framework (`405`, `413`): [`api_guard`].
+//!   JSON, even those made by the framework (`405`, `413`): `api_guard`.
 //! - How the server is reached ([`WebOptions`]) decides whether cookies are `Secure` and
 //!   where the client address of a sign-in comes from.
 //! - The console's own records (accounts, sessions, tokens, audit) live in
@@ -329,7 +329,7 @@ fn wants_json(req: &Request) -> bool {
             .is_some_and(|v| v.as_bytes() == b"passerelle-console")
 }
 
-/// Resolves the caller, checks scope and CSRF, and hands the [`Principal`] to the handler.
+/// Resolves the caller, checks scope and CSRF, and hands the [`auth::Principal`] to the handler.
 pub async fn authenticate(State(app): State<AppState>, req: Request, next: Next) -> Response {
     let json = wants_json(&req);
     let principal = match app.auth.resolve(req.headers()) {

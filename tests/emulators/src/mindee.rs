@@ -1,4 +1,4 @@
-//! An emulator of Mindee's API v1 for expense receipts, and of API v2 ([`v2`]: enqueue,
+//! An emulator of Mindee's API v1 for expense receipts, and of API v2 (`v2`: enqueue,
 //! job polling, inference, model listing), for end-to-end tests of the `ocr-mindee` plugin.
 //! Both are served on the same port: v1 under `/v1`, v2 under `/v2` as on
 //! `api-v2.mindee.net`.
