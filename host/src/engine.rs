@@ -74,7 +74,7 @@ impl Engine {
         Instances {
             store: &self.store,
             key: &self.key,
-            registry: &self.registry,
+            registry: self.registry.load(),
         }
     }
 

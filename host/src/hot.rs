@@ -96,7 +96,7 @@ fn new_file(engine: &Engine, path: &PathBuf) {
         Ok(plugin) => {
             let plugin = Arc::new(plugin);
             let id = plugin.id().to_owned();
-            let current = &*engine.registry;
+            let current = engine.registry.load();
             if let Some(other) = current.get(&id).filter(|p| &p.path != path) {
                 let reason = format!(
                     "plugin id `{id}` is already provided by {}; remove one of the two files",
@@ -157,6 +157,7 @@ fn new_file(engine: &Engine, path: &PathBuf) {
 fn removed_file(engine: &Engine, path: &PathBuf) {
     let Some(plugin) = engine
         .registry
+        .load()
         .plugins
         .iter()
         .find(|p| &p.path == path)

@@ -57,7 +57,7 @@ fn list(errors: &[FieldError]) -> String {
 pub struct Instances<'a> {
     pub store: &'a Store,
     pub key: &'a SecretKey,
-    pub registry: &'a Registry,
+    pub registry: std::sync::Arc<Registry>,
 }
 
 /// An instance as shown to people and scripts: secrets are `set`/`unset`, never values.

@@ -7,12 +7,12 @@
 
 pub mod actor;
 pub mod argv;
-pub mod capability_cli;
+pub mod catalog;
 pub mod cli;
-pub mod cli_check;
 pub mod datadir;
 pub mod engine;
 pub mod events;
+pub mod failure;
 pub mod hardening;
 pub mod hot;
 pub mod i18n;

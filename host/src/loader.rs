@@ -53,43 +53,75 @@ pub struct Registry {
 
 /// The registry of a running host, replaced as a whole when plugin files come, change or go.
 ///
-/// Readers get a plain `&Registry` (through `Deref`) that stays valid for the life of the
-/// process: each version is leaked, like the libraries it describes (abi_stable never
-/// unloads a library). A caller holding an `Arc<LoadedPlugin>` from an older version keeps
-/// using that version until its call ends; new calls see the new one.
+/// Readers take a snapshot ([`LiveRegistry::load`]), an `Arc<Registry>` that stays valid as long
+/// as they hold it: a call that started on an older version finishes on it, new calls see the
+/// new one. A replaced version is dropped once its last reader lets go (`arc-swap`), so hot
+/// reloads do not accumulate registry copies (each with the whole event list). Each plugin
+/// version stays, as its library stays mapped (abi_stable never unloads one): the server
+/// keys its caches by a plugin version's address (`server::plugin_key`), which must never be
+/// reused by a later version.
 #[derive(Debug)]
-pub struct LiveRegistry(std::sync::RwLock<&'static Registry>);
+pub struct LiveRegistry {
+    current: arc_swap::ArcSwap<Registry>,
+    /// Every plugin version ever published (see above); grows with hot adds only.
+    published: std::sync::Mutex<Vec<Arc<LoadedPlugin>>>,
+    /// Serialises [`LiveRegistry::update`]s so that two read-modify-write changes (two files
+    /// hot-added at once) cannot lose each other; readers never take it.
+    writer: std::sync::Mutex<()>,
+}
 
 impl LiveRegistry {
     pub fn new(registry: Registry) -> Self {
-        LiveRegistry(std::sync::RwLock::new(Box::leak(Box::new(registry))))
+        LiveRegistry {
+            published: std::sync::Mutex::new(registry.plugins.clone()),
+            current: arc_swap::ArcSwap::from_pointee(registry),
+            writer: std::sync::Mutex::new(()),
+        }
+    }
+
+    /// The current version, kept alive for as long as the caller holds it.
+    pub fn load(&self) -> Arc<Registry> {
+        self.current.load_full()
+    }
+
+    /// The current version of a plugin, by id.
+    pub fn get(&self, id: &str) -> Option<Arc<LoadedPlugin>> {
+        self.current.load().get(id).cloned()
     }
 
     /// Publishes a new version.
     pub fn replace(&self, registry: Registry) {
-        let leaked: &'static Registry = Box::leak(Box::new(registry));
-        *self
-            .0
-            .write()
-            .unwrap_or_else(std::sync::PoisonError::into_inner) = leaked;
+        let _writer = self
+            .writer
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        self.publish(registry);
+    }
+
+    /// Stores `next` as the current version; the caller holds the writer lock.
+    fn publish(&self, next: Registry) {
+        let mut published = self
+            .published
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        for plugin in &next.plugins {
+            if !published.iter().any(|p| Arc::ptr_eq(p, plugin)) {
+                published.push(plugin.clone());
+            }
+        }
+        drop(published);
+        self.current.store(Arc::new(next));
     }
 
     /// A new version made from the current one.
     pub fn update(&self, change: impl FnOnce(&mut Registry)) {
-        let mut next = (**self).clone();
+        let _writer = self
+            .writer
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        let mut next = Registry::clone(&self.current.load());
         change(&mut next);
-        self.replace(next);
-    }
-}
-
-impl std::ops::Deref for LiveRegistry {
-    type Target = Registry;
-
-    fn deref(&self) -> &Registry {
-        *self
-            .0
-            .read()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
+        self.publish(next);
     }
 }
 
@@ -533,6 +565,40 @@ fn first_line(s: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Pins the leak of one registry copy per hot reload: a replaced version is freed once
+    /// its last reader lets go, and a reader holding it keeps it whole until then.
+    #[test]
+    fn a_replaced_registry_is_dropped_once_its_last_reader_lets_go() {
+        let live = LiveRegistry::new(Registry {
+            events: vec!["first".into()],
+            ..Registry::default()
+        });
+        let reader = live.load();
+        let first = Arc::downgrade(&reader);
+        live.update(|r| r.events.push("second".into()));
+        assert_eq!(reader.events, ["first"], "a held snapshot does not change");
+        assert_eq!(live.load().events, ["first", "second"]);
+        assert!(first.upgrade().is_some(), "still held by the reader");
+        drop(reader);
+        assert!(
+            first.upgrade().is_none(),
+            "the replaced registry must be freed, not leaked"
+        );
+        let second = Arc::downgrade(&live.load());
+        for i in 0..100 {
+            live.replace(Registry {
+                events: vec![i.to_string()],
+                ..Registry::default()
+            });
+        }
+        assert!(second.upgrade().is_none());
+        assert_eq!(
+            Arc::strong_count(&live.load()),
+            2,
+            "only the live copy remains"
+        );
+    }
 
     #[test]
     fn api_versions_outside_the_range_are_refused_with_the_fix() {

@@ -70,7 +70,7 @@ pub fn spawn(engine: Arc<Engine>) -> tokio::task::JoinHandle<()> {
                     continue;
                 }
                 let instances = engine.instances();
-                let config = match instances.effective_config(plugin, record) {
+                let config = match instances.effective_config(&plugin, record) {
                     Ok(c) => c,
                     Err(e) => {
                         tracing::error!(instance = %record.id, error = %e, "scheduler cannot read the configuration");

@@ -43,7 +43,7 @@ pub struct SignatureFile {
     pub sha256: String,
     /// The signer's public key, `ed25519:<base64>`.
     pub public_key: String,
-    /// Signature of [`message`], base64.
+    /// Signature of `message()`, base64.
     pub signature: String,
 }
 

@@ -10,7 +10,7 @@
 //!
 //! No thread relays the host's frames: whichever thread waits for one (the main thread for
 //! the next call, a plugin thread for its callback's answer) reads the pipe itself while the
-//! others wait, and hands over frames that are not its own ([`Inbox`]). A single-threaded
+//! others wait, and hands over frames that are not its own (`Inbox`). A single-threaded
 //! plugin thus costs no thread switch in the worker.
 //!
 //! When the host goes away (end of its pipe, or the host process gone), the worker exits at

@@ -70,7 +70,7 @@ fn audit_change(
         let Some(plugin) = engine.registry.get(&after.plugin) else {
             return;
         };
-        let (old, new) = audit::field_change(plugin, before, after, field);
+        let (old, new) = audit::field_change(&plugin, before, after, field);
         let action = if after.values.contains_key(field) || after.secrets.contains_key(field) {
             Action::SetField
         } else {

@@ -9,15 +9,16 @@
 //! `already_exists`, `stale_revision`, `instance_disabled`, `no_provider`,
 //! `ambiguous_provider`, `unsupported_operation`, `provider_error`, `provider_unavailable`,
 //! `provider_timeout`, `rate_limited`, `quota_exhausted`, `method_not_allowed`,
-//! `payload_too_large`, `unsupported_media_type`, `not_implemented`, `internal`.
+//! `payload_too_large`, `unsupported_media_type`, `not_implemented`, `internal`: the
+//! [`ErrorCode`]s of [`crate::failure`], which also classifies the domain errors. Each code
+//! has one status, given by [`ErrorCode::status`] here and nowhere else.
 
+pub use crate::failure::ErrorCode;
 use crate::instances::ConfigError;
 use crate::runner::RunError;
 use crate::schema::FieldError;
-use crate::store::StoreError;
 use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
-use passerelle_plugin_api::ErrorKind;
 use serde::Serialize;
 use utoipa::ToSchema;
 
@@ -59,10 +60,46 @@ pub struct ErrorBody {
     pub errors: Vec<FieldProblem>,
 }
 
+impl ErrorCode {
+    /// The HTTP status of every answer with this code.
+    pub fn status(self) -> StatusCode {
+        match self {
+            ErrorCode::InvalidRequest | ErrorCode::InvalidId => StatusCode::BAD_REQUEST,
+            ErrorCode::InvalidValue | ErrorCode::InvalidConfiguration => {
+                StatusCode::UNPROCESSABLE_ENTITY
+            }
+            ErrorCode::Unauthenticated => StatusCode::UNAUTHORIZED,
+            ErrorCode::Forbidden | ErrorCode::CsrfFailed | ErrorCode::OriginMismatch => {
+                StatusCode::FORBIDDEN
+            }
+            ErrorCode::NotFound
+            | ErrorCode::NotTested
+            | ErrorCode::UnknownPlugin
+            | ErrorCode::NoProvider
+            | ErrorCode::UnsupportedOperation => StatusCode::NOT_FOUND,
+            ErrorCode::AlreadyExists
+            | ErrorCode::StaleRevision
+            | ErrorCode::InstanceDisabled
+            | ErrorCode::AmbiguousProvider => StatusCode::CONFLICT,
+            ErrorCode::ProviderError => StatusCode::BAD_GATEWAY,
+            ErrorCode::ProviderUnavailable => StatusCode::SERVICE_UNAVAILABLE,
+            ErrorCode::ProviderTimeout => StatusCode::GATEWAY_TIMEOUT,
+            ErrorCode::RateLimited | ErrorCode::QuotaExhausted => StatusCode::TOO_MANY_REQUESTS,
+            ErrorCode::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
+            ErrorCode::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
+            ErrorCode::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            ErrorCode::NotImplemented => StatusCode::NOT_IMPLEMENTED,
+            ErrorCode::Internal => StatusCode::INTERNAL_SERVER_ERROR,
+        }
+    }
+}
+
 /// An error answer: a status and an [`ErrorBody`].
 #[derive(Debug, Clone)]
 pub struct ApiError {
     pub status: StatusCode,
+    /// The typed code; `body.code` is its text.
+    pub code: ErrorCode,
     /// Boxed: errors travel in every `Result` of the handlers and should stay small.
     pub body: Box<ErrorBody>,
     /// Seconds for `Retry-After` (rate limiting).
@@ -78,11 +115,19 @@ impl std::fmt::Display for ApiError {
 impl std::error::Error for ApiError {}
 
 impl ApiError {
-    pub fn new(status: StatusCode, code: &str, message: impl Into<String>) -> Self {
+    /// An answer with the code's status.
+    pub fn new(code: ErrorCode, message: impl Into<String>) -> Self {
+        ApiError::with_status(code.status(), code, message)
+    }
+
+    /// An answer whose status is not the code's own: a status refused by the HTTP layer
+    /// itself (e.g. 414) and reported as `invalid_request`.
+    pub fn with_status(status: StatusCode, code: ErrorCode, message: impl Into<String>) -> Self {
         ApiError {
             status,
+            code,
             body: Box::new(ErrorBody {
-                code: code.to_owned(),
+                code: code.as_str().to_owned(),
                 message: message.into(),
                 field: None,
                 pointer: None,
@@ -92,17 +137,13 @@ impl ApiError {
         }
     }
 
-    pub fn code(&self) -> &str {
-        &self.body.code
+    pub fn code(&self) -> ErrorCode {
+        self.code
     }
 
     /// A value refused for one field.
     pub fn invalid_value(error: &FieldError) -> Self {
-        let mut e = ApiError::new(
-            StatusCode::UNPROCESSABLE_ENTITY,
-            "invalid_value",
-            error.message.clone(),
-        );
+        let mut e = ApiError::new(ErrorCode::InvalidValue, error.message.clone());
         if !error.field.is_empty() {
             e.body.field = Some(error.field.clone());
             e.body.pointer = Some(error.pointer.clone());
@@ -111,48 +152,45 @@ impl ApiError {
     }
 
     pub fn bad_request(message: impl Into<String>) -> Self {
-        ApiError::new(StatusCode::BAD_REQUEST, "invalid_request", message)
+        ApiError::new(ErrorCode::InvalidRequest, message)
     }
 
     pub fn unauthenticated() -> Self {
         ApiError::new(
-            StatusCode::UNAUTHORIZED,
-            "unauthenticated",
+            ErrorCode::Unauthenticated,
             "sign in, or send an API token as `Authorization: Bearer <token>` (create one with `passerelle admin token create`)",
         )
     }
 
     pub fn forbidden(message: impl Into<String>) -> Self {
-        ApiError::new(StatusCode::FORBIDDEN, "forbidden", message)
+        ApiError::new(ErrorCode::Forbidden, message)
     }
 
     pub fn csrf() -> Self {
         ApiError::new(
-            StatusCode::FORBIDDEN,
-            "csrf_failed",
+            ErrorCode::CsrfFailed,
             "this request changes something but carries no valid CSRF token: send the session's token in the X-CSRF-Token header (or the _csrf form field), or reload the page",
         )
     }
 
     /// A session's changing request that did not come from this server's pages.
     pub fn origin(message: String) -> Self {
-        ApiError::new(StatusCode::FORBIDDEN, "origin_mismatch", message)
+        ApiError::new(ErrorCode::OriginMismatch, message)
     }
 
     pub fn not_found(message: impl Into<String>) -> Self {
-        ApiError::new(StatusCode::NOT_FOUND, "not_found", message)
+        ApiError::new(ErrorCode::NotFound, message)
     }
 
     pub fn not_implemented(what: &str) -> Self {
         ApiError::new(
-            StatusCode::NOT_IMPLEMENTED,
-            "not_implemented",
+            ErrorCode::NotImplemented,
             format!("{what} is not available over HTTP yet; use the command line"),
         )
     }
 
     pub fn rate_limited(message: impl Into<String>, retry_after_secs: u64) -> Self {
-        let mut e = ApiError::new(StatusCode::TOO_MANY_REQUESTS, "rate_limited", message);
+        let mut e = ApiError::new(ErrorCode::RateLimited, message);
         e.retry_after = Some(retry_after_secs.max(1));
         e
     }
@@ -161,8 +199,7 @@ impl ApiError {
     pub fn internal(detail: impl std::fmt::Display) -> Self {
         tracing::error!(error = %crate::redact::redact(&detail.to_string()), "internal error in the HTTP API");
         ApiError::new(
-            StatusCode::INTERNAL_SERVER_ERROR,
-            "internal",
+            ErrorCode::Internal,
             "internal error; the server log has the details",
         )
     }
@@ -190,28 +227,12 @@ impl IntoResponse for ApiError {
 
 impl From<ConfigError> for ApiError {
     fn from(e: ConfigError) -> Self {
+        let code = e.code();
         match &e {
-            ConfigError::Store(s) => match s {
-                StoreError::NotFound(_) => ApiError::not_found(e.to_string()),
-                StoreError::Exists(_) => {
-                    ApiError::new(StatusCode::CONFLICT, "already_exists", e.to_string())
-                }
-                StoreError::Stale { .. } => {
-                    ApiError::new(StatusCode::CONFLICT, "stale_revision", e.to_string())
-                }
-                StoreError::Io { .. } | StoreError::Corrupt { .. } => ApiError::internal(&e),
-            },
-            ConfigError::Id(_) => {
-                ApiError::new(StatusCode::BAD_REQUEST, "invalid_id", e.to_string())
-            }
-            ConfigError::Secret(_) => ApiError::internal(&e),
+            _ if code == ErrorCode::Internal => ApiError::internal(&e),
             ConfigError::Field { error, .. } => ApiError::invalid_value(error),
             ConfigError::Invalid { errors, .. } => {
-                let mut api = ApiError::new(
-                    StatusCode::UNPROCESSABLE_ENTITY,
-                    "invalid_configuration",
-                    e.to_string(),
-                );
+                let mut api = ApiError::new(code, e.to_string());
                 api.body.errors = errors.iter().map(FieldProblem::from).collect();
                 if let Some(first) = errors.first().filter(|f| !f.field.is_empty()) {
                     api.body.field = Some(first.field.clone());
@@ -219,67 +240,37 @@ impl From<ConfigError> for ApiError {
                 }
                 api
             }
-            ConfigError::UnknownPlugin { .. } => {
-                ApiError::new(StatusCode::NOT_FOUND, "unknown_plugin", e.to_string())
-            }
-            ConfigError::Provisioning { .. } | ConfigError::Refused(_) => {
-                ApiError::bad_request(e.to_string())
-            }
+            _ => ApiError::new(code, e.to_string()),
         }
     }
 }
 
 impl From<RunError> for ApiError {
     fn from(e: RunError) -> Self {
+        let code = e.code();
         match e {
             RunError::Config(c) => c.into(),
             RunError::Busy(ref busy) => {
-                let mut api = ApiError::new(
-                    StatusCode::TOO_MANY_REQUESTS,
-                    "quota_exhausted",
-                    e.to_string(),
-                );
+                let mut api = ApiError::new(code, e.to_string());
                 api.retry_after = Some(busy.retry_after_secs.max(1));
                 api
             }
-            RunError::WaitedTooLong { .. } => ApiError::new(
-                StatusCode::GATEWAY_TIMEOUT,
-                "provider_timeout",
-                e.to_string(),
-            ),
-            RunError::Disabled(_) => {
-                ApiError::new(StatusCode::CONFLICT, "instance_disabled", e.to_string())
-            }
-            RunError::NoProvider(_) => {
-                ApiError::new(StatusCode::NOT_FOUND, "no_provider", e.to_string())
-            }
-            RunError::Ambiguous { .. } => {
-                ApiError::new(StatusCode::CONFLICT, "ambiguous_provider", e.to_string())
-            }
             RunError::Plugin(ref p) => {
-                let (status, code) = match p.kind {
-                    ErrorKind::InvalidInput => (StatusCode::UNPROCESSABLE_ENTITY, "invalid_value"),
-                    ErrorKind::Config => (StatusCode::CONFLICT, "invalid_configuration"),
-                    ErrorKind::NotFound => (StatusCode::NOT_FOUND, "not_found"),
-                    ErrorKind::Unsupported => (StatusCode::NOT_FOUND, "unsupported_operation"),
-                    ErrorKind::RateLimited => (StatusCode::TOO_MANY_REQUESTS, "rate_limited"),
-                    ErrorKind::Unavailable => {
-                        (StatusCode::SERVICE_UNAVAILABLE, "provider_unavailable")
-                    }
-                    ErrorKind::Timeout => (StatusCode::GATEWAY_TIMEOUT, "provider_timeout"),
-                    ErrorKind::Unauthorized
-                    | ErrorKind::Forbidden
-                    | ErrorKind::Upstream
-                    | ErrorKind::Panic
-                    | ErrorKind::Internal => (StatusCode::BAD_GATEWAY, "provider_error"),
+                // A plugin finding the saved configuration wrong is a conflict with the
+                // instance's state, not a bad request body: 409, as the OpenAPI documents.
+                let status = if p.kind == passerelle_plugin_api::ErrorKind::Config {
+                    StatusCode::CONFLICT
+                } else {
+                    code.status()
                 };
-                let mut api = ApiError::new(status, code, e.to_string());
+                let mut api = ApiError::with_status(status, code, e.to_string());
                 if let Some(field) = &p.field {
                     api.body.pointer = Some(format!("/{field}"));
                     api.body.field = Some(field.clone());
                 }
                 api
             }
+            _ => ApiError::new(code, e.to_string()),
         }
     }
 }

@@ -48,7 +48,7 @@ async fn readyz(State(app): State<AppState>) -> Response {
             "unreachable".to_owned()
         }
     };
-    let registry = &*engine.registry;
+    let registry = engine.registry.load();
     let loaded = registry.plugins.len();
     if loaded == 0 {
         ready = false;

@@ -9,7 +9,7 @@
 //!   from this server's own pages (`Origin`, else `Referer`) and carry the CSRF token. API
 //!   tokens travel in a header a browser never adds by itself, so they need neither.
 //! - Under `/api`, a request body must be JSON (`415` otherwise), and every error answer is
-//!   JSON, even those made by the framework (`405`, `413`): [`api_guard`].
+//!   JSON, even those made by the framework (`405`, `413`): `api_guard`.
 //! - How the server is reached ([`WebOptions`]) decides whether cookies are `Secure` and
 //!   where the client address of a sign-in comes from.
 //! - The console's own records (accounts, sessions, tokens, audit) live in
@@ -17,13 +17,11 @@
 //!   [`crate::instances::Instances`] like the CLI, so both apply the same rules.
 
 pub mod actions;
-pub mod admin;
 pub mod api;
 pub mod audit;
 pub mod auth;
 pub mod cache;
 pub mod console;
-pub mod console_webhooks;
 pub mod db;
 pub mod error;
 pub mod form;
@@ -34,7 +32,6 @@ pub mod l10n;
 pub mod metrics;
 pub mod openapi;
 pub mod throttle;
-pub mod webhooks_api;
 
 #[cfg(test)]
 mod tests;
@@ -137,9 +134,10 @@ pub struct PluginViews {
     pub form: Arc<form::FormModel>,
 }
 
-/// Identifies one loaded version of a plugin. Plugins are never unloaded (every registry
-/// version stays alive), so the address of a loaded plugin is never reused; a plugin file
-/// loaded again (hot add of a new version) gets a new one, and with it new views.
+/// Identifies one loaded version of a plugin. Plugins are never unloaded (the live registry
+/// keeps every plugin version it published), so the address of a loaded plugin is never
+/// reused; a plugin file loaded again (hot add of a new version) gets a new one, and with it
+/// new views.
 pub fn plugin_key(plugin: &Arc<LoadedPlugin>) -> usize {
     Arc::as_ptr(plugin) as usize
 }
@@ -274,7 +272,7 @@ pub fn app(state: AppState) -> Router {
         .merge(api)
         .route("/api/openapi.json", get(openapi_json))
         .merge(console::router())
-        .merge(console_webhooks::router())
+        .merge(console::webhooks::router())
         .route_layer(middleware::from_fn_with_state(state.clone(), authenticate));
     Router::new()
         .merge(console::public_router())
@@ -331,7 +329,7 @@ fn wants_json(req: &Request) -> bool {
             .is_some_and(|v| v.as_bytes() == b"passerelle-console")
 }
 
-/// Resolves the caller, checks scope and CSRF, and hands the [`Principal`] to the handler.
+/// Resolves the caller, checks scope and CSRF, and hands the [`auth::Principal`] to the handler.
 pub async fn authenticate(State(app): State<AppState>, req: Request, next: Next) -> Response {
     let json = wants_json(&req);
     let principal = match app.auth.resolve(req.headers()) {
@@ -483,18 +481,16 @@ async fn api_guard(req: Request, next: Next) -> Response {
     }
     let e = match status {
         StatusCode::METHOD_NOT_ALLOWED => ApiError::new(
-            status,
-            "method_not_allowed",
+            crate::failure::ErrorCode::MethodNotAllowed,
             "this endpoint does not take this method; see /api/openapi.json",
         ),
         StatusCode::PAYLOAD_TOO_LARGE => ApiError::new(
-            status,
-            "payload_too_large",
+            crate::failure::ErrorCode::PayloadTooLarge,
             "the request body is larger than this endpoint accepts; see /api/openapi.json",
         ),
-        _ => ApiError::new(
+        _ => ApiError::with_status(
             status,
-            "invalid_request",
+            crate::failure::ErrorCode::InvalidRequest,
             status.canonical_reason().unwrap_or("refused").to_owned(),
         ),
     };
@@ -534,8 +530,7 @@ fn unsupported_media_type(req: &Request) -> Option<ApiError> {
         return None;
     }
     Some(ApiError::new(
-        StatusCode::UNSUPPORTED_MEDIA_TYPE,
-        "unsupported_media_type",
+        crate::failure::ErrorCode::UnsupportedMediaType,
         format!(
             "the request body must be JSON sent with `Content-Type: application/json`, not {}",
             match given {

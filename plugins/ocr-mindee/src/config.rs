@@ -76,6 +76,8 @@ pub struct Config {
     /// Base URL of Mindee's web service. Leave empty for Mindee's own:
     /// https://api-v2.mindee.net for API v2, https://api.mindee.net/v1 for API v1 (without
     /// the product path). Change it only for a proxy or a test server.
+    // The text above is the schema's description, shown as typed: URLs stay bare.
+    #[allow(rustdoc::bare_urls)]
     #[serde(default)]
     #[schemars(extend("x-group" = "connection"))]
     pub url: String,

@@ -39,9 +39,9 @@ fn host(mode: IsolationMode, probe: &ProbeEmulator) -> Host {
     });
     let engine = Engine::open(settings).expect("open the host");
     assert!(
-        engine.registry.refused.is_empty(),
+        engine.registry.load().refused.is_empty(),
         "{:?}",
-        engine.registry.refused
+        engine.registry.load().refused
     );
     Host { _env: env, engine }
 }
@@ -163,6 +163,7 @@ fn main() {
     if let Some(p) = process
         .engine
         .registry
+        .load()
         .plugins
         .iter()
         .find_map(|p| p.process())

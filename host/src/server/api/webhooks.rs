@@ -6,12 +6,12 @@
 //! Same rules as the command line: everything goes through [`crate::events`]. Scope `admin`
 //! (the middleware's default for these paths).
 
-use super::api::{ApiJson, ApiQuery};
-use super::error::{ApiError, ErrorBody};
-use super::AppState;
+use super::{ApiJson, ApiQuery};
 use crate::events::delivery::{self, AttemptOutcome};
 use crate::events::outbox::{Delivery, HistoryFilter};
 use crate::events::webhooks::{self, WebhookError, WebhookView};
+use crate::server::error::{ApiError, ErrorBody};
+use crate::server::AppState;
 use axum::extract::{Path, State};
 use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::sse::{Event as SseEvent, KeepAlive, Sse};
@@ -45,11 +45,7 @@ fn webhook_error(e: WebhookError) -> ApiError {
     match e {
         WebhookError::NotFound(_) => ApiError::not_found(e.to_string()),
         WebhookError::Outbox(_) | WebhookError::Secret { .. } => ApiError::internal(e),
-        _ => ApiError::new(
-            StatusCode::UNPROCESSABLE_ENTITY,
-            "invalid_value",
-            e.to_string(),
-        ),
+        _ => ApiError::new(crate::failure::ErrorCode::InvalidValue, e.to_string()),
     }
 }
 
@@ -239,8 +235,7 @@ async fn replay_event(
             "no event {id:?}; GET /api/deliveries shows the event ids"
         ))),
         Some(w) if w.is_empty() => Err(ApiError::new(
-            StatusCode::UNPROCESSABLE_ENTITY,
-            "invalid_value",
+            crate::failure::ErrorCode::InvalidValue,
             format!("no webhook wants event {id:?}; give one with ?webhook="),
         )),
         Some(webhooks) => Ok((

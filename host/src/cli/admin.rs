@@ -4,9 +4,9 @@
 //! runs (it notices the change on its next request) and when it is not running. Each change
 //! is written to the audit history with the actor `cli:<login name>`.
 
-use super::audit::{Action, AuditLog, Change};
-use super::auth::{Auth, AuthError, LoginLimits, Scope, ADMIN_USER, MIN_PASSWORD_CHARS};
-use super::db::ConsoleDb;
+use crate::server::audit::{Action, AuditLog, Change};
+use crate::server::auth::{Auth, AuthError, LoginLimits, Scope, ADMIN_USER, MIN_PASSWORD_CHARS};
+use crate::server::db::ConsoleDb;
 use clap::Subcommand;
 use std::io::{BufRead, IsTerminal, Write};
 use std::path::Path;
@@ -186,10 +186,10 @@ pub fn run(data_dir: &Path, cmd: AdminCommand) -> anyhow::Result<ExitCode> {
                         t.id,
                         t.name,
                         t.scope.as_str(),
-                        super::html::time(t.created_ms),
+                        crate::server::html::time(t.created_ms),
                         t.created_by,
                         t.revoked_ms
-                            .map(|r| format!(", revoked {}", super::html::time(r)))
+                            .map(|r| format!(", revoked {}", crate::server::html::time(r)))
                             .unwrap_or_default()
                     );
                 }

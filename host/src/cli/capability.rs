@@ -2,9 +2,13 @@
 //! and flags into the capability's input, calls it exactly as the ERP would (through
 //! [`Engine::invoke`], on the one enabled provider or `--instance`), and prints a summary —
 //! or the raw output with `--json`. None of them knows which provider answers.
+// Doc comments here are `--help` texts, shown as typed: `<email>` is a placeholder, not HTML.
+#![allow(rustdoc::invalid_html_tags)]
 
+use super::print_json;
 use crate::engine::Engine;
 use crate::ids::InstanceId;
+use crate::instances::ConfigError;
 use anyhow::Context as _;
 use base64::Engine as _;
 use clap::{Args, Subcommand};
@@ -14,10 +18,13 @@ use passerelle_plugin_api::capabilities::{
     EsignStatus, ExpenseReceipt, ExpenseReceiptOcr, InvoiceSubmission, SignatureRef,
     SignatureRequest, SignatureTransaction, SignedDocuments, SignerRequest,
 };
+use passerelle_plugin_api::capabilities::{Company, CompanyLookup, CompanyQuery};
 use passerelle_plugin_api::Operation;
 use serde::de::DeserializeOwned;
 use serde::Serialize;
+use serde_json::Value;
 use std::path::{Path, PathBuf};
+use std::process::ExitCode;
 
 fn b64() -> base64::engine::GeneralPurpose {
     base64::engine::general_purpose::STANDARD
@@ -159,11 +166,6 @@ where
         .await?;
     serde_json::from_value(out)
         .with_context(|| format!("the answer of {} is not in the expected shape", O::NAME))
-}
-
-fn print_json(value: &impl Serialize) -> anyhow::Result<()> {
-    println!("{}", serde_json::to_string_pretty(value)?);
-    Ok(())
 }
 
 fn read(path: &Path) -> anyhow::Result<Vec<u8>> {
@@ -658,6 +660,142 @@ pub async fn calendar(engine: &Engine, cmd: CalendarCommand) -> anyhow::Result<(
         }
     }
     Ok(())
+}
+
+/// `passerelle capabilities`: what the ERP can call here, and which instances answer.
+pub fn capabilities(engine: &Engine, json: bool) -> anyhow::Result<ExitCode> {
+    let list = engine.capabilities()?;
+    if json {
+        print_json(&list)?;
+        return Ok(ExitCode::SUCCESS);
+    }
+    if list.is_empty() {
+        println!("No capabilities: no plugin is loaded (see `passerelle plugins`).");
+    }
+    for c in &list {
+        let instances = if c.instances.is_empty() {
+            format!(
+                "no instance; create one with `passerelle config create <id> --plugin {}`",
+                c.plugins.first().map(String::as_str).unwrap_or("<plugin>")
+            )
+        } else {
+            c.instances
+                .iter()
+                .map(|i| {
+                    let state = if i.enabled { "enabled" } else { "disabled" };
+                    format!("{} ({state})", i.id)
+                })
+                .collect::<Vec<_>>()
+                .join(", ")
+        };
+        println!(
+            "{:<22} {}\n{:<22} {instances}",
+            c.operation,
+            c.plugins.join(", "),
+            ""
+        );
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// `passerelle company <id>`: capability company.lookup.
+pub async fn company(
+    engine: &Engine,
+    id: String,
+    target: &super::flags::Target,
+) -> anyhow::Result<ExitCode> {
+    let instance = target
+        .instance
+        .as_deref()
+        .map(super::instance_id)
+        .transpose()?;
+    let input = serde_json::to_value(CompanyQuery { id })?;
+    let out = engine
+        .invoke(
+            CompanyLookup::NAME,
+            input,
+            instance.as_ref(),
+            &crate::actor::cli_actor(),
+        )
+        .await?;
+    if target.json {
+        print_json(&out)?;
+    } else {
+        let company: Company = serde_json::from_value(out)?;
+        print_company(&company);
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// `passerelle invoke <operation> --input <json>`: any operation, as the ERP calls it.
+pub async fn invoke(
+    engine: &Engine,
+    operation: &str,
+    input: &str,
+    target: &super::flags::Target,
+) -> anyhow::Result<ExitCode> {
+    let instance = target
+        .instance
+        .as_deref()
+        .map(super::instance_id)
+        .transpose()?;
+    let input: Value = serde_json::from_str(input)
+        .context("--input is not valid JSON")
+        .map_err(|e| {
+            anyhow::Error::new(ConfigError::Provisioning {
+                path: "--input".into(),
+                reason: format!("{e:#}"),
+            })
+        })?;
+    let out = engine
+        .invoke(
+            operation,
+            input,
+            instance.as_ref(),
+            &crate::actor::cli_actor(),
+        )
+        .await?;
+    print_json(&out)?;
+    Ok(ExitCode::SUCCESS)
+}
+
+fn print_company(c: &Company) {
+    let name = c.legal_name.as_deref().unwrap_or("(name withheld)");
+    println!("{name}");
+    if let Some(t) = &c.trade_name {
+        println!("  trade name:   {t}");
+    }
+    println!("  SIREN:        {}", c.siren);
+    if let Some(s) = &c.siret {
+        println!(
+            "  SIRET:        {s}{}",
+            if c.head_office { " (head office)" } else { "" }
+        );
+    }
+    for line in &c.address_lines {
+        println!("  address:      {line}");
+    }
+    let city = [c.postal_code.as_deref(), c.city.as_deref()]
+        .into_iter()
+        .flatten()
+        .collect::<Vec<_>>()
+        .join(" ");
+    if !city.is_empty() {
+        println!("                {city}");
+    }
+    if let Some(a) = &c.activity_code {
+        println!("  activity:     {a}");
+    }
+    if let Some(l) = &c.legal_category {
+        println!("  legal form:   {l}");
+    }
+    println!(
+        "  status:       {}",
+        if c.active { "active" } else { "closed" }
+    );
+    if !c.fully_public {
+        println!("  note:         partially public: some data is withheld by INSEE");
+    }
 }
 
 #[cfg(test)]

@@ -6,12 +6,12 @@
 //! Every text a person reads comes from the console's catalogs (`webhooks-*` in
 //! `host/locales/*/console.ftl`), in the page's language.
 
-use super::auth::Principal;
-use super::html::{attr, esc, page_in, Section, Viewer};
-use super::i18n::Ui;
-use super::AppState;
 use crate::events::outbox::{DeliveryState, HistoryFilter};
 use crate::events::{delivery, webhooks};
+use crate::server::auth::Principal;
+use crate::server::html::{attr, esc, page_in, Section, Viewer};
+use crate::server::i18n::Ui;
+use crate::server::AppState;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::response::{Html, IntoResponse, Redirect, Response};
@@ -26,13 +26,13 @@ pub fn router() -> Router<AppState> {
         .route("/webhooks/{id}/test", post(test_submit))
         .route("/webhooks/{id}/remove", post(remove_submit))
         .route("/webhooks/replay", post(replay_submit))
-        .layer(axum::middleware::from_fn(super::i18n::negotiate))
+        .layer(axum::middleware::from_fn(crate::server::i18n::negotiate))
 }
 
 type Pairs = Form<Vec<(String, String)>>;
 
 fn field<'a>(pairs: &'a [(String, String)], key: &str) -> &'a str {
-    super::console::last(pairs, key).unwrap_or_default()
+    super::last(pairs, key).unwrap_or_default()
 }
 
 /// The page, with an optional notice (`ok`, text) on top.
@@ -146,7 +146,7 @@ fn render(
             let last = match (&d.last_error, d.last_status, d.done_ms) {
                 (Some(e), _, _) => e.clone(),
                 (None, Some(s), Some(at)) => {
-                    format!("HTTP {s}, {}", super::l10n::date_time(at, ui.lang))
+                    format!("HTTP {s}, {}", crate::server::l10n::date_time(at, ui.lang))
                 }
                 _ => String::new(),
             };
@@ -193,7 +193,7 @@ fn answer(
 ) -> Response {
     match render(app, ui, who, notice) {
         Ok(html) => (status, Html(html)).into_response(),
-        Err(e) => super::error::ApiError::internal(e).into_response(),
+        Err(e) => crate::server::error::ApiError::internal(e).into_response(),
     }
 }
 
@@ -312,6 +312,6 @@ async fn replay_submit(
             )),
         ),
         Ok(_) => refused(&app, &ui, &who, StatusCode::NOT_FOUND, format!("{event:?}")),
-        Err(e) => super::error::ApiError::internal(e).into_response(),
+        Err(e) => crate::server::error::ApiError::internal(e).into_response(),
     }
 }
