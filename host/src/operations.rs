@@ -436,6 +436,62 @@ mod tests {
         assert!(schemas["ErrorBody"].is_object());
     }
 
+    /// A standalone schema of the plugin API as it reads inside the OpenAPI document: its
+    /// definitions under `components/schemas`, no `$schema`, no root `title`.
+    fn as_component(schema: schemars::Schema) -> (Value, Map<String, Value>) {
+        let text = Value::from(schema)
+            .to_string()
+            .replace("\"#/$defs/", "\"#/components/schemas/");
+        let mut root: Value = serde_json::from_str(&text).unwrap();
+        let object = root.as_object_mut().unwrap();
+        object.remove("$schema");
+        object.remove("title");
+        let defs = match object.remove("$defs") {
+            Some(Value::Object(defs)) => defs,
+            _ => Map::new(),
+        };
+        (root, defs)
+    }
+
+    #[test]
+    fn the_served_openapi_bodies_are_the_plugin_api_types() {
+        let doc: Value = serde_json::from_str(&crate::server::openapi::json()).unwrap();
+        let components = doc["components"]["schemas"].as_object().unwrap();
+        let resolve = |schema: &Value| -> Value {
+            let mut found = match schema["$ref"].as_str() {
+                Some(r) => components[r.trim_start_matches("#/components/schemas/")].clone(),
+                None => schema.clone(),
+            };
+            if let Some(o) = found.as_object_mut() {
+                o.remove("title");
+            }
+            found
+        };
+        for c in contracts() {
+            let op = &doc["paths"][format!("/api/capabilities/{}", c.name)]["post"];
+            for (body, schema) in [
+                (&op["requestBody"], c.input_schema()),
+                (&op["responses"]["200"], c.output_schema()),
+            ] {
+                let served = &body["content"]["application/json"]["schema"];
+                let (expected, defs) = as_component(schema);
+                assert_eq!(resolve(served), expected, "{} body", c.name);
+                for (name, def) in defs {
+                    let mut served = components[&name].clone();
+                    let mut def = def;
+                    for v in [&mut served, &mut def] {
+                        if let Some(o) = v.as_object_mut() {
+                            o.remove("title");
+                        }
+                    }
+                    assert_eq!(served, def, "{} uses {name}", c.name);
+                }
+            }
+        }
+        // The generic path stays, for plugins' own operations.
+        assert!(doc["paths"]["/api/capabilities/{operation}"]["post"].is_object());
+    }
+
     #[test]
     fn invoke_help_lists_operations_and_their_fields() {
         let help = invoke_help();
