@@ -108,3 +108,29 @@ fn a_bad_input_is_refused_by_the_host_with_its_pointer_and_openapi_is_typed() {
     }
     drop(server);
 }
+
+/// Issue 17, done when: "a plugin built against API 1.0 still loads". Its manifest lists the
+/// operation by hand and its own `invoke` decodes it (no `Plugin::operations`): it still
+/// answers, and the host checks its input against the same contract.
+#[test]
+fn a_plugin_built_against_api_1_0_still_serves_its_operation() {
+    let env = TestEnv::with_plugins(&["fixture_api_1_0"]);
+    env.ok(&["config", "create", "old", "--plugin", "api-one-zero"]);
+    env.ok(&["config", "set", "old", "greeting", "Ancienne maison"]);
+    env.ok(&["config", "enable", "old"]);
+    let listing = env.ok(&["plugins", "--json"]).json();
+    assert_eq!(listing["plugins"][0]["api_version"], "1.0.0", "{listing:#}");
+    let company = env
+        .ok(&[
+            "invoke",
+            "company.lookup",
+            "--input",
+            r#"{"id": "123456789"}"#,
+        ])
+        .json();
+    assert_eq!(company["siren"], "123456789", "{company:#}");
+    assert_eq!(company["legal_name"], "Ancienne maison", "{company:#}");
+    env.run(&["invoke", "company.lookup", "--input", "{}"])
+        .expect_code(3)
+        .expect_output("/id: this field is required");
+}
