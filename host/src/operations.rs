@@ -267,10 +267,11 @@ fn field_lines(schema: &Value) -> Vec<String> {
             } else {
                 ""
             };
+            // The first paragraph of the doc comment, its lines joined.
             let description = p["description"]
                 .as_str()
-                .and_then(|d| d.lines().next())
-                .map(|d| format!(" — {d}"))
+                .and_then(|d| d.split("\n\n").next())
+                .map(|d| format!(" — {}", d.split_whitespace().collect::<Vec<_>>().join(" ")))
                 .unwrap_or_default();
             format!("{name}{star}: {}{description}", type_name(p))
         })
