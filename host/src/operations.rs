@@ -18,7 +18,7 @@
 
 use jsonschema::error::{TypeKind, ValidationErrorKind};
 use jsonschema::ValidationError;
-use passerelle_plugin_api::{contract, contracts, OperationContract, PluginError};
+use passerelle_plugin_api::{contracts, OperationContract, PluginError};
 use schemars::generate::SchemaSettings;
 use schemars::SchemaGenerator;
 use serde_json::{json, Map, Value};
@@ -317,23 +317,18 @@ fn type_name(schema: &Value) -> String {
     }
 }
 
-/// Whether the plugin API has a contract for `operation`.
-pub fn is_known(operation: &str) -> bool {
-    contract(operation).is_some()
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
     use passerelle_plugin_api::capabilities::{CalendarSync, CompanyLookup, CompanySearch};
-    use passerelle_plugin_api::{ErrorKind, Operation};
+    use passerelle_plugin_api::{contract, ErrorKind, Operation};
 
     #[test]
     fn every_contract_compiles_to_a_validator() {
         assert_eq!(validators().len(), contracts().len());
         assert!(contracts().len() >= 15);
-        assert!(is_known(CompanyLookup::NAME));
-        assert!(!is_known("misbehave.echo"));
+        assert!(contract(CompanyLookup::NAME).is_some());
+        assert!(contract("misbehave.echo").is_none());
     }
 
     #[test]

@@ -204,8 +204,8 @@ fn add_common_responses(doc: &mut Document) {
     }
 }
 
-/// The document as pretty JSON, as committed in `host/openapi.json`.
-/// With one typed path per operation of the plugin API ([`crate::operations`]).
+/// The document as pretty JSON, as committed in `host/openapi.json`, with one typed path per
+/// operation of the plugin API ([`crate::operations`]).
 pub fn json() -> String {
     let mut text = serde_json::to_value(document())
         .map(|mut doc| {
