@@ -7,7 +7,7 @@
 //! in step. Each capability module submits the contract of its operations right beside the
 //! types, with [`inventory::submit!`]; [`contracts`] collects them at run time.
 //!
-//! ```ignore
+//! ```text
 //! inventory::submit! {
 //!     OperationContract::of::<CompanyLookup>(Category::Company, "Looks up a company by SIRET or SIREN")
 //! }

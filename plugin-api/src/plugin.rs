@@ -137,7 +137,7 @@ pub trait Plugin: 'static {
     /// The operations this plugin serves, one typed handler each (see [`crate::serve`]).
     /// `export_plugin!` lists them as the manifest's capabilities: never list them by hand.
     ///
-    /// ```ignore
+    /// ```text
     /// fn operations(ops: &mut Operations<Self>) {
     ///     ops.serve::<CompanyLookup>(|query, config, host| lookup(&query, config, host));
     /// }

@@ -5,7 +5,7 @@
 //! announced and not served, or served and never announced). A plugin now registers each
 //! handler once in [`crate::Plugin::operations`]:
 //!
-//! ```ignore
+//! ```text
 //! fn operations(ops: &mut Operations<Self>) {
 //!     ops.serve::<CompanyLookup>(|query, config, host| lookup(&query, config, host))
 //!         .serve::<CompanySearch>(|query, config, host| search(&query, config, host));
