@@ -191,6 +191,8 @@ impl Engine {
         if !record.enabled {
             return Err(RunError::Disabled(record.id.to_string()));
         }
+        // Before any quota is taken or any plugin code runs.
+        crate::operations::check_input(operation, &input).map_err(RunError::Plugin)?;
         instances.register_secrets(&record);
         let started = tokio::time::Instant::now();
         let result = async {

@@ -23,6 +23,7 @@ pub mod isolation;
 pub mod loader;
 pub mod logging;
 pub mod metrics;
+pub mod operations;
 pub mod plugin;
 pub mod redact;
 pub mod runner;

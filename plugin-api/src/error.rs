@@ -1,10 +1,11 @@
 //! The one error type that crosses the boundary. Plugins return it from operations and tasks;
 //! the host maps its [`ErrorKind`] to exit codes and HTTP statuses.
 
+use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
 /// What went wrong, in a form a caller can act on.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum ErrorKind {
     /// The caller's input is wrong (bad SIRET, unsupported file…).

@@ -7,6 +7,7 @@ use crate::error::{ErrorKind, PluginError};
 use crate::host::Host;
 use crate::plugin::{Call, Plugin};
 use crate::report::TestReport;
+use crate::serve::Operations;
 use abi_stable::prefix_type::PrefixTypeTrait;
 use abi_stable::std_types::{RResult, RStr, RString};
 use serde::Serialize;
@@ -151,6 +152,14 @@ extern "C" fn api_version() -> RStr<'static> {
 extern "C" fn manifest<P: Plugin>() -> AbiResult {
     guard("manifest", || {
         let mut m = P::manifest();
+        // Derived from the handlers, never written twice: a name the manifest lists by hand
+        // as well is listed twice, which `Manifest::check` refuses with its name.
+        m.capabilities.extend(
+            Operations::<P>::of_plugin()
+                .names()
+                .into_iter()
+                .map(str::to_owned),
+        );
         m.api_version = crate::PLUGIN_API_VERSION.to_owned();
         for (lang, source) in P::LOCALES {
             m.locales.insert((*lang).to_owned(), (*source).to_owned());

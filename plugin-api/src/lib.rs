@@ -23,6 +23,7 @@ pub mod abi;
 pub mod blocks;
 pub mod capabilities;
 pub mod config;
+pub mod contract;
 pub mod error;
 pub mod events;
 mod export;
@@ -35,10 +36,12 @@ pub mod oauth2;
 pub mod plugin;
 pub mod report;
 pub mod retry;
+pub mod serve;
 #[cfg(feature = "testing")]
 pub mod testing;
 
 pub use config::{config_schema, Secret};
+pub use contract::{contract, contracts, OperationContract};
 pub use error::{ErrorKind, PluginError};
 pub use host::{Host, LogLevel};
 pub use http::{HttpAuth, HttpError, HttpErrorKind, HttpRequest, HttpResponse, Method};
@@ -48,6 +51,7 @@ pub use oauth2::OAuth2Client;
 pub use plugin::{Call, Operation, Plugin, Reply, TaskOutcome};
 pub use report::{Check, Status, Step, TestReport};
 pub use retry::{Idempotency, RetryPolicy};
+pub use serve::Operations;
 
 /// Version of the plugin boundary (root module layout, host callbacks, JSON shapes).
 ///
@@ -73,6 +77,7 @@ pub mod prelude {
     pub use crate::plugin::{Call, Operation, Plugin, Reply, TaskOutcome};
     pub use crate::report::{Check, Status, Step, TestReport};
     pub use crate::retry::{Idempotency, RetryPolicy};
+    pub use crate::serve::Operations;
     pub use schemars::JsonSchema;
     pub use serde::{Deserialize, Serialize};
 }

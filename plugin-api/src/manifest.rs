@@ -145,6 +145,15 @@ impl Manifest {
                 ));
             }
         }
+        for (i, cap) in self.capabilities.iter().enumerate() {
+            if self.capabilities[..i].contains(cap) {
+                return Err(format!(
+                    "capability {cap:?} is listed twice: register its handler once in \
+                     `Plugin::operations`, which lists it in the manifest (do not also list it \
+                     in `Plugin::manifest`)"
+                ));
+            }
+        }
         for task in &self.tasks {
             if task.name.is_empty() {
                 return Err("a task has an empty name".into());
@@ -188,5 +197,7 @@ mod tests {
         m.version = "1.0.0".into();
         m.capabilities = vec!["lookup".into()];
         assert!(m.check().unwrap_err().contains("category.operation"));
+        m.capabilities = vec!["company.lookup".into(), "company.lookup".into()];
+        assert!(m.check().unwrap_err().contains("listed twice"));
     }
 }

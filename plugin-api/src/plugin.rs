@@ -8,6 +8,7 @@ use crate::error::{ErrorKind, PluginError};
 use crate::host::Host;
 use crate::manifest::{Manifest, Quotas};
 use crate::report::TestReport;
+use crate::serve::Operations;
 use schemars::JsonSchema;
 use serde::{de::DeserializeOwned, Deserialize, Serialize};
 
@@ -16,8 +17,8 @@ use serde::{de::DeserializeOwned, Deserialize, Serialize};
 pub trait Operation {
     /// E.g. `company.lookup`.
     const NAME: &'static str;
-    type Input: Serialize + DeserializeOwned;
-    type Output: Serialize + DeserializeOwned;
+    type Input: Serialize + DeserializeOwned + JsonSchema;
+    type Output: Serialize + DeserializeOwned + JsonSchema;
 }
 
 /// Operation the host calls (through `invoke`, so the root module layout is unchanged) to
@@ -54,7 +55,8 @@ impl<'a> Call<'a> {
         self.operation
     }
 
-    /// Whether this call is for operation `O`.
+    /// Whether this call is for operation `O`. Plugins register handlers with
+    /// [`Plugin::operations`] instead of testing calls one by one.
     pub fn is<O: Operation>(&self) -> bool {
         self.operation == O::NAME
     }
@@ -132,13 +134,28 @@ pub trait Plugin: 'static {
         None
     }
 
-    /// Serves an operation of a capability listed in the manifest.
-    fn invoke(
-        call: Call<'_>,
-        _config: &Self::Config,
-        _host: &Host<'_>,
-    ) -> Result<Reply, PluginError> {
-        Err(call.unsupported())
+    /// The operations this plugin serves, one typed handler each (see [`crate::serve`]).
+    /// `export_plugin!` lists them as the manifest's capabilities: never list them by hand.
+    ///
+    /// ```text
+    /// fn operations(ops: &mut Operations<Self>) {
+    ///     ops.serve::<CompanyLookup>(|query, config, host| lookup(&query, config, host));
+    /// }
+    /// ```
+    fn operations(_ops: &mut Operations<Self>)
+    where
+        Self: Sized,
+    {
+    }
+
+    /// Serves an operation call. By default, routes it to the handler registered in
+    /// [`Plugin::operations`]; override only for a plugin that decodes calls itself (as
+    /// plugins built against API 1.0 did, listing their capabilities in the manifest).
+    fn invoke(call: Call<'_>, config: &Self::Config, host: &Host<'_>) -> Result<Reply, PluginError>
+    where
+        Self: Sized,
+    {
+        Operations::<Self>::of_plugin().dispatch(call, config, host)
     }
 
     /// Runs a task listed in the manifest.

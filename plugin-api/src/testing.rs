@@ -280,6 +280,13 @@ fn decode<T: serde::de::DeserializeOwned>(r: RResult<RString, RString>) -> Resul
     }
 }
 
+/// Plugin `P`'s manifest as the host reads it through the root module: with the capability
+/// list derived from [`Plugin::operations`], the API version and the locales filled in.
+pub fn manifest<P: Plugin>() -> Result<crate::Manifest, PluginError> {
+    let module = crate::export::root_module::<P>();
+    decode((module.manifest())())
+}
+
 /// Runs plugin `P`'s test routine with `config` through its root module.
 pub fn test<P: Plugin>(config: Value, host: &ScriptedHost) -> TestReport {
     let module = crate::export::root_module::<P>();
@@ -302,6 +309,26 @@ pub fn invoke<P: Plugin, O: Operation>(
     decode((module.invoke())(
         RStr::from_str(O::NAME),
         RStr::from_str(&input),
+        RStr::from_str(&config),
+        host,
+    ))
+}
+
+/// Calls operation `operation` of plugin `P` with `input` as given (JSON text, possibly
+/// wrong), through its root module: for testing how a plugin refuses what the types would
+/// not let [`invoke`] send.
+pub fn invoke_raw<P: Plugin>(
+    operation: &str,
+    input: &str,
+    config: Value,
+    host: &ScriptedHost,
+) -> Result<Value, PluginError> {
+    let module = crate::export::root_module::<P>();
+    let config = config.to_string();
+    let host = HostCallbacks_TO::from_ptr(host, TD_Opaque);
+    decode((module.invoke())(
+        RStr::from_str(operation),
+        RStr::from_str(input),
         RStr::from_str(&config),
         host,
     ))

@@ -134,7 +134,9 @@ pub enum Command {
     /// Calendar synchronisation (capability calendar.sync).
     #[command(subcommand)]
     Calendar(CalendarCommand),
-    /// Call any capability operation with a JSON input (what the ERP does over HTTP).
+    /// Call any capability operation with a JSON input (what the ERP does over HTTP);
+    /// `--help` lists the operations and their inputs.
+    #[command(after_long_help = crate::operations::invoke_help())]
     Invoke {
         /// Operation, e.g. `company.lookup`.
         operation: String,

@@ -204,10 +204,15 @@ fn add_common_responses(doc: &mut Document) {
     }
 }
 
-/// The document as pretty JSON, as committed in `host/openapi.json`.
+/// The document as pretty JSON, as committed in `host/openapi.json`, with one typed path per
+/// operation of the plugin API ([`crate::operations`]).
 pub fn json() -> String {
-    let mut text = document()
-        .to_pretty_json()
+    let mut text = serde_json::to_value(document())
+        .map(|mut doc| {
+            crate::operations::add_openapi_paths(&mut doc);
+            doc
+        })
+        .and_then(|doc| serde_json::to_string_pretty(&doc))
         .unwrap_or_else(|e| format!("{{\"error\": \"cannot encode the OpenAPI document: {e}\"}}"));
     text.push('\n');
     text

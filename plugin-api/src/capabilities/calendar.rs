@@ -11,8 +11,11 @@
 //!
 //! Times are RFC 3339 strings (`2025-03-04T09:00:00+01:00`); outputs are in UTC (`…Z`).
 
+use crate::contract::OperationContract;
 use crate::error::ErrorKind;
+use crate::manifest::Category;
 use crate::plugin::Operation;
+use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
 /// Synchronises the ERP's appointments with the calendars of a set of mailboxes.
@@ -25,8 +28,12 @@ impl Operation for CalendarSync {
     type Output = CalendarSyncOutput;
 }
 
+inventory::submit! {
+    OperationContract::of::<CalendarSync>(Category::Calendar, "Synchronises the ERP's appointments with the calendars of a set of mailboxes")
+}
+
 /// What to synchronise.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CalendarSyncInput {
     /// The mailboxes (SMTP addresses) whose calendars are synchronised, each once.
@@ -40,7 +47,7 @@ pub struct CalendarSyncInput {
 }
 
 /// A period, `start` included, `end` excluded.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct TimeWindow {
     /// RFC 3339 date and time.
@@ -50,7 +57,7 @@ pub struct TimeWindow {
 }
 
 /// One appointment of the ERP (a planning slot, a visit, a meeting).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Appointment {
     /// The ERP's id, unique within a mailbox and stable across syncs.
@@ -75,13 +82,13 @@ pub struct Appointment {
 }
 
 /// What a sync did, mailbox by mailbox, in the order of the input.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 pub struct CalendarSyncOutput {
     pub mailboxes: Vec<MailboxSync>,
 }
 
 /// What a sync did in one mailbox.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 pub struct MailboxSync {
     pub mailbox: String,
     /// ERP appointments added to the calendar.
@@ -101,7 +108,7 @@ pub struct MailboxSync {
 }
 
 /// A failure within a sync, for the ERP to show or retry.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 pub struct CalendarSyncError {
     /// The appointment concerned; absent when the whole mailbox failed.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -112,7 +119,7 @@ pub struct CalendarSyncError {
 }
 
 /// An item of a calendar, as read from the provider.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 pub struct CalendarEvent {
     /// The provider's id of the item.
     pub id: String,

@@ -1,7 +1,10 @@
 //! `company.lookup` and `company.search`: a French company or establishment from its SIRET or
 //! SIREN, or the establishments whose name matches, near a postal code or in a city.
 
+use crate::contract::OperationContract;
+use crate::manifest::Category;
 use crate::plugin::Operation;
+use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
 /// Looks up a company by SIRET (14 digits, one establishment) or SIREN (9 digits, the legal
@@ -15,14 +18,18 @@ impl Operation for CompanyLookup {
     type Output = Company;
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+inventory::submit! {
+    OperationContract::of::<CompanyLookup>(Category::Company, "Looks up a company by SIRET (14 digits) or SIREN (9 digits)")
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 pub struct CompanyQuery {
     /// A SIRET or a SIREN; spaces are ignored.
     pub id: String,
 }
 
 /// A company as the ERP needs it, whatever the registry.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 pub struct Company {
     pub siren: String,
     /// The establishment's SIRET (the head office's for a SIREN lookup).
@@ -67,8 +74,12 @@ impl Operation for CompanySearch {
     type Output = CompanySearchPage;
 }
 
+inventory::submit! {
+    OperationContract::of::<CompanySearch>(Category::Company, "Searches establishments by name, optionally near a postal code or in a city")
+}
+
 /// What to search for. At least the name; the postal code and city narrow it down.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 pub struct CompanySearchQuery {
     /// Company name, trade name or, for an individual, last name; every word must match.
     pub name: String,
@@ -90,7 +101,7 @@ pub struct CompanySearchQuery {
 }
 
 /// One page of results.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 pub struct CompanySearchPage {
     pub companies: Vec<Company>,
     /// How many establishments match in all, when the registry says.

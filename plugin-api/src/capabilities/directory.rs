@@ -6,7 +6,10 @@
 //! before sending, and chooses the channel: a public entity is reached through Chorus Pro,
 //! a company through its approved platform.
 
+use crate::contract::OperationContract;
+use crate::manifest::Category;
 use crate::plugin::Operation;
+use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
 /// Looks up where a company receives its invoices.
@@ -19,15 +22,19 @@ impl Operation for DirectoryLookup {
     type Output = DirectoryAnswer;
 }
 
+inventory::submit! {
+    OperationContract::of::<DirectoryLookup>(Category::Einvoice, "Looks up where a company receives its invoices")
+}
+
 /// A SIREN (9 digits), a SIRET (14 digits), or an addressing identifier such as
 /// `SIRET_ROUTINGCODE`; spaces are ignored.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 pub struct DirectoryQuery {
     pub id: String,
 }
 
 /// The kind of platform that receives for a directory entry.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum ReceivingPlatform {
     /// An approved private platform (UNCL 3035 `WK`).
@@ -39,7 +46,7 @@ pub enum ReceivingPlatform {
 }
 
 /// One way of addressing the company.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 pub struct DirectoryEntry {
     /// The identifier to address invoices to, e.g. `702042755` or `70204275500240_ACHATS`.
     pub addressing_identifier: String,
@@ -62,7 +69,7 @@ pub struct DirectoryEntry {
 }
 
 /// What the directory knows of the identifier.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 pub struct DirectoryAnswer {
     /// The identifier looked up, normalised.
     pub id: String,

@@ -7,7 +7,10 @@
 //! asynchronously, so [`EinvoiceStatus`] asks again and [`EinvoiceList`] lists what this
 //! instance deposited, as the provider recorded it.
 
+use crate::contract::OperationContract;
+use crate::manifest::Category;
 use crate::plugin::Operation;
+use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
 /// Deposits one invoice file.
@@ -20,6 +23,10 @@ impl Operation for EinvoiceSubmit {
     type Output = Deposit;
 }
 
+inventory::submit! {
+    OperationContract::of::<EinvoiceSubmit>(Category::Einvoice, "Deposits one invoice file")
+}
+
 /// Asks the platform for the current state of a deposit and records it.
 #[derive(Debug)]
 pub struct EinvoiceStatus;
@@ -28,6 +35,10 @@ impl Operation for EinvoiceStatus {
     const NAME: &'static str = "einvoice.status";
     type Input = DepositRef;
     type Output = Deposit;
+}
+
+inventory::submit! {
+    OperationContract::of::<EinvoiceStatus>(Category::Einvoice, "Asks the platform for the current state of a deposit and records it")
 }
 
 /// The deposits this instance recorded, most recent first (no call to the platform).
@@ -40,8 +51,12 @@ impl Operation for EinvoiceList {
     type Output = DepositList;
 }
 
+inventory::submit! {
+    OperationContract::of::<EinvoiceList>(Category::Einvoice, "The deposits this instance recorded, most recent first")
+}
+
 /// An invoice file to transmit.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 pub struct InvoiceSubmission {
     /// Name of the file as the platform will show it, e.g. `FA-2025-0042.pdf`.
     pub file_name: String,
@@ -53,7 +68,7 @@ pub struct InvoiceSubmission {
 }
 
 /// Invoice formats, detected from the content rather than from the file name.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum InvoiceFormat {
     /// A PDF/A-3 with an embedded `factur-x.xml` (CII).
@@ -75,7 +90,7 @@ impl std::fmt::Display for InvoiceFormat {
 }
 
 /// Where a deposit stands.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum DepositState {
     /// Received, not processed yet.
@@ -115,7 +130,7 @@ impl std::fmt::Display for DepositState {
 }
 
 /// One reason the platform gave for refusing a deposit or one of its invoices.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 pub struct DepositError {
     /// The platform's error code, when it gives one.
     #[serde(default)]
@@ -136,7 +151,7 @@ pub struct DepositError {
 }
 
 /// A deposit as the provider recorded it: what was sent and what the platform said.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 pub struct Deposit {
     /// The platform's deposit number (Chorus Pro: `numeroFluxDepot`).
     pub deposit_id: String,
@@ -194,7 +209,7 @@ pub struct Deposit {
 }
 
 /// One invoice of an integrated deposit, as the platform follows it.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 pub struct SubmittedInvoice {
     /// The platform's identifier of the invoice (Chorus Pro: `identifiantFactureCPP`).
     pub invoice_id: String,
@@ -216,13 +231,13 @@ impl Deposit {
 }
 
 /// Names a deposit.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 pub struct DepositRef {
     pub deposit_id: String,
 }
 
 /// Which recorded deposits to list.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 pub struct DepositFilter {
     /// Only deposits in this state.
     #[serde(default)]
@@ -233,7 +248,7 @@ pub struct DepositFilter {
 }
 
 /// Recorded deposits, most recent first.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 pub struct DepositList {
     pub deposits: Vec<Deposit>,
 }

@@ -10,7 +10,10 @@
 //! Binary content travels as standard base64 (`content_base64`), each signed document with
 //! its size and SHA-256 so that whoever writes it to disk can check it.
 
+use crate::contract::OperationContract;
+use crate::manifest::Category;
 use crate::plugin::Operation;
+use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
 /// Creates a signature transaction for one or more PDF documents and one or more signers.
@@ -21,6 +24,10 @@ impl Operation for EsignRequest {
     const NAME: &'static str = "esign.request";
     type Input = SignatureRequest;
     type Output = SignatureTransaction;
+}
+
+inventory::submit! {
+    OperationContract::of::<EsignRequest>(Category::Esign, "Creates a signature transaction for PDF documents and signers")
 }
 
 /// The state of a transaction: from the instance's state, or from the provider with
@@ -34,6 +41,10 @@ impl Operation for EsignStatus {
     type Output = SignatureTransaction;
 }
 
+inventory::submit! {
+    OperationContract::of::<EsignStatus>(Category::Esign, "The state of a signature transaction")
+}
+
 /// The signed documents of a completed transaction. They are fetched from the provider once,
 /// kept in the instance's state with their checksum, and answered from there afterwards.
 #[derive(Debug)]
@@ -43,6 +54,10 @@ impl Operation for EsignDocuments {
     const NAME: &'static str = "esign.documents";
     type Input = SignatureRef;
     type Output = SignedDocuments;
+}
+
+inventory::submit! {
+    OperationContract::of::<EsignDocuments>(Category::Esign, "The signed documents of a completed transaction")
 }
 
 /// Cancels a transaction still waiting for signatures: its signers can no longer sign.
@@ -57,11 +72,15 @@ impl Operation for EsignCancel {
     type Output = SignatureTransaction;
 }
 
+inventory::submit! {
+    OperationContract::of::<EsignCancel>(Category::Esign, "Cancels a transaction still waiting for signatures")
+}
+
 /// What to have signed, by whom.
 ///
 /// The fields after `chaining` were added in plugin API 1.1; they default to "the provider's
 /// default", so requests written before keep their meaning.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 pub struct SignatureRequest {
     /// At least one PDF document.
     pub documents: Vec<DocumentToSign>,
@@ -106,7 +125,7 @@ pub struct SignatureRequest {
 }
 
 /// A PDF document to sign.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 pub struct DocumentToSign {
     /// File name shown to the signers, e.g. `quote-2024-0042.pdf`.
     pub name: String,
@@ -120,7 +139,7 @@ pub struct DocumentToSign {
 
 /// Where one signer's visible signature goes on a document: a page and coordinates, or
 /// the name of a signature field the PDF already has.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 pub struct SignatureField {
     /// Which signer signs here: index in `signers`, 0 for the first.
     #[serde(default)]
@@ -143,7 +162,7 @@ pub struct SignatureField {
 }
 
 /// Level of an electronic signature.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum CertificateLevel {
     /// Simple electronic signature.
@@ -155,7 +174,7 @@ pub enum CertificateLevel {
 }
 
 /// How a signer is identified before signing.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum SignerIdentification {
     /// No code asked.
@@ -167,7 +186,7 @@ pub enum SignerIdentification {
 }
 
 /// A person asked to sign.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 pub struct SignerRequest {
     pub first_name: String,
     pub last_name: String,
@@ -178,7 +197,7 @@ pub struct SignerRequest {
 }
 
 /// Handwritten signature drawn by the signer, in addition to the electronic signature.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum HandwrittenSignature {
     /// No handwritten signature.
@@ -190,7 +209,7 @@ pub enum HandwrittenSignature {
 }
 
 /// How the signers of a transaction are invited in turn.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum SignerChaining {
     /// Each signer receives an e-mail invitation when their turn comes.
@@ -202,7 +221,7 @@ pub enum SignerChaining {
 }
 
 /// Which transaction, and whether to ask the provider rather than the stored state.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 pub struct SignatureRef {
     /// The provider's transaction id, as returned by `esign.request`.
     pub id: String,
@@ -212,7 +231,7 @@ pub struct SignatureRef {
 }
 
 /// Overall state of a transaction.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum SignatureStatus {
     /// Waiting for signatures.
@@ -247,7 +266,7 @@ impl std::fmt::Display for SignatureStatus {
 }
 
 /// Where a signer is in the signing process.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum SignerStatus {
     /// Not their turn yet.
@@ -285,7 +304,7 @@ impl std::fmt::Display for SignerStatus {
 }
 
 /// A transaction as the ERP follows it.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 pub struct SignatureTransaction {
     /// The provider's transaction id.
     pub id: String,
@@ -314,7 +333,7 @@ pub struct SignatureTransaction {
 }
 
 /// One signer of a transaction and where they are.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 pub struct SignerState {
     pub first_name: String,
     pub last_name: String,
@@ -332,7 +351,7 @@ pub struct SignerState {
 }
 
 /// A document of a transaction, without its content.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 pub struct SignatureDocument {
     pub name: String,
     pub size: u64,
@@ -341,7 +360,7 @@ pub struct SignatureDocument {
 }
 
 /// The signed documents of a completed transaction.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 pub struct SignedDocuments {
     /// The provider's transaction id.
     pub id: String,
@@ -353,7 +372,7 @@ pub struct SignedDocuments {
 }
 
 /// One signed document.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 pub struct SignedDocument {
     /// File name given by the provider, e.g. `quote-2024-0042.pdf`. Not a path: check it
     /// before writing a file with it.

@@ -10,7 +10,10 @@
 
 use super::einvoice::InvoiceFormat;
 use super::lifecycle::{LifecycleEvent, LifecycleState};
+use crate::contract::OperationContract;
+use crate::manifest::Category;
 use crate::plugin::Operation;
+use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
 /// The received invoices this instance collected, most recent first.
@@ -23,6 +26,10 @@ impl Operation for EinvoiceInbox {
     type Output = Inbox;
 }
 
+inventory::submit! {
+    OperationContract::of::<EinvoiceInbox>(Category::Einvoice, "The received invoices this instance collected, most recent first")
+}
+
 /// One received invoice: its original file (base64), metadata and checksum.
 #[derive(Debug)]
 pub struct EinvoiceFetch;
@@ -31,6 +38,10 @@ impl Operation for EinvoiceFetch {
     const NAME: &'static str = "einvoice.fetch";
     type Input = ReceivedRef;
     type Output = ReceivedFile;
+}
+
+inventory::submit! {
+    OperationContract::of::<EinvoiceFetch>(Category::Einvoice, "One received invoice: its original file (base64), metadata and checksum")
 }
 
 /// Sends the buyer's answer to a received invoice back to its supplier.
@@ -43,8 +54,12 @@ impl Operation for EinvoiceRespond {
     type Output = ResponseSent;
 }
 
+inventory::submit! {
+    OperationContract::of::<EinvoiceRespond>(Category::Einvoice, "Sends the buyer's answer to a received invoice back to its supplier")
+}
+
 /// Which received invoices to list.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 pub struct InboxQuery {
     /// Ask the platform for new invoices first (otherwise only what was collected).
     #[serde(default)]
@@ -58,7 +73,7 @@ pub struct InboxQuery {
 }
 
 /// Received invoices, most recent first.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 pub struct Inbox {
     pub invoices: Vec<ReceivedInvoice>,
     /// Invoices the collection found but could not store this time (kept for the next one).
@@ -67,7 +82,7 @@ pub struct Inbox {
 }
 
 /// A supplier invoice received through the platform, as the provider stored it.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 pub struct ReceivedInvoice {
     /// The platform's identifier of the received file (AFNOR: `flowId`).
     pub invoice_id: String,
@@ -97,13 +112,13 @@ pub struct ReceivedInvoice {
 }
 
 /// Names a received invoice.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 pub struct ReceivedRef {
     pub invoice_id: String,
 }
 
 /// A received invoice with its original file.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 pub struct ReceivedFile {
     pub invoice: ReceivedInvoice,
     /// The original file's bytes, base64 (standard alphabet).
@@ -111,7 +126,7 @@ pub struct ReceivedFile {
 }
 
 /// What the buyer answers.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum BuyerAnswer {
     /// The buyer has taken the invoice in charge (optional step).
@@ -151,7 +166,7 @@ impl BuyerAnswer {
 }
 
 /// The buyer's answer to one received invoice.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 pub struct BuyerResponse {
     pub invoice_id: String,
     pub answer: BuyerAnswer,
@@ -164,7 +179,7 @@ pub struct BuyerResponse {
 }
 
 /// What was sent.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 pub struct ResponseSent {
     pub invoice_id: String,
     /// The platform's identifier of the answer it accepted.

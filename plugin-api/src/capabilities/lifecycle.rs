@@ -10,10 +10,11 @@
 //! [`ReceivedInvoice`](super::ReceivedInvoice) (incoming ones) as optional fields, so older
 //! callers and plugins keep working.
 
+use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
 /// Where an invoice stands in its lifecycle.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum LifecycleState {
     /// Deposited on the issuer's platform (XP Z12-012: 200 Déposée).
@@ -64,7 +65,7 @@ impl std::fmt::Display for LifecycleState {
 }
 
 /// One lifecycle status as the platform reported it.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 pub struct LifecycleEvent {
     pub state: LifecycleState,
     /// The platform's own code, e.g. `212`.

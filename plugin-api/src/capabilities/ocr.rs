@@ -7,7 +7,10 @@
 //! between 0 and 1. A field the provider could not read is `null` (or an empty list), never
 //! an invented default.
 
+use crate::contract::OperationContract;
+use crate::manifest::Category;
 use crate::plugin::Operation;
+use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 
@@ -21,8 +24,12 @@ impl Operation for ExpenseReceiptOcr {
     type Output = ExpenseReceipt;
 }
 
+inventory::submit! {
+    OperationContract::of::<ExpenseReceiptOcr>(Category::Ocr, "Reads an expense receipt (JPEG, PNG, WebP, HEIC or PDF)")
+}
+
 /// The document to read, as it travels in JSON.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 pub struct ReceiptDocument {
     /// The file's name as the user gave it (`ticket.jpg`); only informative: the type is
     /// read from the content, never from the name.
@@ -33,7 +40,7 @@ pub struct ReceiptDocument {
 }
 
 /// The expense read from a receipt. Amounts are in [`ExpenseReceipt::currency`].
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
 pub struct ExpenseReceipt {
     /// Who read it, e.g. `mindee`.
     pub provider: String,
@@ -84,7 +91,7 @@ pub struct ExpenseReceipt {
 }
 
 /// One tax line.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
 pub struct ReceiptTaxLine {
     /// Rate in percent (20.0 for 20 %).
     pub rate_percent: Option<f64>,
@@ -98,7 +105,7 @@ pub struct ReceiptTaxLine {
 }
 
 /// The merchant.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
 pub struct ReceiptSupplier {
     pub name: Option<String>,
     pub address: Option<String>,
@@ -108,7 +115,7 @@ pub struct ReceiptSupplier {
 }
 
 /// A company registration number.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
 pub struct SupplierRegistration {
     /// What the number is, as the provider names it (`VAT NUMBER`, `SIRET`…).
     pub kind: Option<String>,
@@ -117,7 +124,7 @@ pub struct SupplierRegistration {
 }
 
 /// One purchased item.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
 pub struct ReceiptLineItem {
     pub description: Option<String>,
     pub quantity: Option<f64>,

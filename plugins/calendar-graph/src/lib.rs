@@ -45,7 +45,6 @@ impl Plugin for CalendarGraph {
         m.description = "Synchronises the ERP's appointments with Outlook calendars of \
                          Microsoft 365 (Exchange Online) through Microsoft Graph"
             .to_owned();
-        m.capabilities = vec![CalendarSync::NAME.to_owned()];
         m
     }
 
@@ -57,11 +56,8 @@ impl Plugin for CalendarGraph {
         test_routine(config, host)
     }
 
-    fn invoke(call: Call<'_>, config: &Config, host: &Host<'_>) -> Result<Reply, PluginError> {
-        if call.is::<CalendarSync>() {
-            return call.serve::<CalendarSync>(|input| sync::run(&input, config, host));
-        }
-        Err(call.unsupported())
+    fn operations(ops: &mut Operations<Self>) {
+        ops.serve::<CalendarSync>(|input, config, host| sync::run(&input, config, host));
     }
 }
 

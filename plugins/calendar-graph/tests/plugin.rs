@@ -67,7 +67,7 @@ fn header<'a>(request: &'a HttpRequest, name: &str) -> Option<&'a str> {
 
 #[test]
 fn manifest_serves_calendar_sync() {
-    let m = <CalendarGraph as Plugin>::manifest();
+    let m = testing::manifest::<CalendarGraph>().expect("the exported manifest");
     assert_eq!(m.id, "calendar-graph");
     assert_eq!(m.category, Category::Calendar);
     assert_eq!(m.capabilities, ["calendar.sync"]);

@@ -55,11 +55,6 @@ impl Plugin for ChorusPro {
         m.environment_scoped_fields = ["client_id", "client_secret", "oauth_url", "api_url"]
             .map(str::to_owned)
             .to_vec();
-        m.capabilities = vec![
-            EinvoiceSubmit::NAME.to_owned(),
-            EinvoiceStatus::NAME.to_owned(),
-            EinvoiceList::NAME.to_owned(),
-        ];
         m.tasks = vec![TaskDecl {
             name: FOLLOW_TASK.to_owned(),
             description: "Asks Chorus Pro about deposits still in progress and records their \
@@ -89,17 +84,10 @@ impl Plugin for ChorusPro {
         test_routine(config, host)
     }
 
-    fn invoke(call: Call<'_>, config: &Config, host: &Host<'_>) -> Result<Reply, PluginError> {
-        if call.is::<EinvoiceSubmit>() {
-            return call.serve::<EinvoiceSubmit>(|input| deposits::submit(&input, config, host));
-        }
-        if call.is::<EinvoiceStatus>() {
-            return call.serve::<EinvoiceStatus>(|input| deposits::status(&input, config, host));
-        }
-        if call.is::<EinvoiceList>() {
-            return call.serve::<EinvoiceList>(|input| deposits::list(&input, host));
-        }
-        Err(call.unsupported())
+    fn operations(ops: &mut Operations<Self>) {
+        ops.serve::<EinvoiceSubmit>(|input, config, host| deposits::submit(&input, config, host))
+            .serve::<EinvoiceStatus>(|input, config, host| deposits::status(&input, config, host))
+            .serve::<EinvoiceList>(|input, _config, host| deposits::list(&input, host));
     }
 
     fn run_task(task: &str, config: &Config, host: &Host<'_>) -> Result<TaskOutcome, PluginError> {

@@ -990,7 +990,7 @@ fn the_follow_up_stops_when_the_credentials_are_refused() {
 
 #[test]
 fn manifest_quotas_and_validation() {
-    let m = ChorusPro::manifest();
+    let m = testing::manifest::<ChorusPro>().expect("the exported manifest");
     assert_eq!(m.id, "chorus-pro");
     assert_eq!(m.category, Category::Einvoice);
     assert_eq!(

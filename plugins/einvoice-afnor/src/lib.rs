@@ -71,15 +71,6 @@ impl Plugin for EinvoiceAfnor {
         ]
         .map(str::to_owned)
         .to_vec();
-        m.capabilities = vec![
-            EinvoiceSubmit::NAME.to_owned(),
-            EinvoiceStatus::NAME.to_owned(),
-            EinvoiceList::NAME.to_owned(),
-            EinvoiceInbox::NAME.to_owned(),
-            EinvoiceFetch::NAME.to_owned(),
-            EinvoiceRespond::NAME.to_owned(),
-            DirectoryLookup::NAME.to_owned(),
-        ];
         m.tasks = vec![
             TaskDecl {
                 name: FOLLOW_TASK.to_owned(),
@@ -122,29 +113,14 @@ impl Plugin for EinvoiceAfnor {
         test_routine(config, host)
     }
 
-    fn invoke(call: Call<'_>, config: &Config, host: &Host<'_>) -> Result<Reply, PluginError> {
-        if call.is::<EinvoiceSubmit>() {
-            return call.serve::<EinvoiceSubmit>(|i| outbound::submit(&i, config, host));
-        }
-        if call.is::<EinvoiceStatus>() {
-            return call.serve::<EinvoiceStatus>(|i| outbound::status(&i, config, host));
-        }
-        if call.is::<EinvoiceList>() {
-            return call.serve::<EinvoiceList>(|i| outbound::list(&i, host));
-        }
-        if call.is::<EinvoiceInbox>() {
-            return call.serve::<EinvoiceInbox>(|i| inbound::inbox(&i, config, host));
-        }
-        if call.is::<EinvoiceFetch>() {
-            return call.serve::<EinvoiceFetch>(|i| inbound::fetch(&i, host));
-        }
-        if call.is::<EinvoiceRespond>() {
-            return call.serve::<EinvoiceRespond>(|i| inbound::respond(&i, config, host));
-        }
-        if call.is::<DirectoryLookup>() {
-            return call.serve::<DirectoryLookup>(|i| directory::lookup(&i, config, host));
-        }
-        Err(call.unsupported())
+    fn operations(ops: &mut Operations<Self>) {
+        ops.serve::<EinvoiceSubmit>(|i, config, host| outbound::submit(&i, config, host))
+            .serve::<EinvoiceStatus>(|i, config, host| outbound::status(&i, config, host))
+            .serve::<EinvoiceList>(|i, _config, host| outbound::list(&i, host))
+            .serve::<EinvoiceInbox>(|i, config, host| inbound::inbox(&i, config, host))
+            .serve::<EinvoiceFetch>(|i, _config, host| inbound::fetch(&i, host))
+            .serve::<EinvoiceRespond>(|i, config, host| inbound::respond(&i, config, host))
+            .serve::<DirectoryLookup>(|i, config, host| directory::lookup(&i, config, host));
     }
 
     fn run_task(task: &str, config: &Config, host: &Host<'_>) -> Result<TaskOutcome, PluginError> {

@@ -48,7 +48,6 @@ impl Plugin for ExchangeEws {
         m.description = "Synchronises the ERP's appointments with Outlook calendars through \
                          Exchange Web Services (Exchange Server or Exchange Online)"
             .to_owned();
-        m.capabilities = vec![CalendarSync::NAME.to_owned()];
         m
     }
 
@@ -60,11 +59,8 @@ impl Plugin for ExchangeEws {
         test_routine(config, host)
     }
 
-    fn invoke(call: Call<'_>, config: &Config, host: &Host<'_>) -> Result<Reply, PluginError> {
-        if call.is::<CalendarSync>() {
-            return call.serve::<CalendarSync>(|input| sync::run(&input, config, host));
-        }
-        Err(call.unsupported())
+    fn operations(ops: &mut Operations<Self>) {
+        ops.serve::<CalendarSync>(|input, config, host| sync::run(&input, config, host));
     }
 }
 

@@ -60,7 +60,7 @@ fn header<'a>(request: &'a HttpRequest, name: &str) -> Option<&'a str> {
 
 #[test]
 fn manifest_serves_calendar_sync() {
-    let m = <ExchangeEws as Plugin>::manifest();
+    let m = testing::manifest::<ExchangeEws>().expect("the exported manifest");
     assert_eq!(m.id, "exchange-ews");
     assert_eq!(m.category, Category::Calendar);
     assert_eq!(m.capabilities, ["calendar.sync"]);

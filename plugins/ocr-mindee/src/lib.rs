@@ -44,7 +44,6 @@ impl Plugin for MindeeOcr {
         );
         m.description =
             "Reads expense receipts (JPEG, PNG, WebP, HEIC, TIFF, PDF) with Mindee's OCR (API v2 or v1)".to_owned();
-        m.capabilities = vec![ExpenseReceiptOcr::NAME.to_owned()];
         // Mindee API v1's documented limits: 4 requests per second, 75 per minute.
         m.quotas = Quotas {
             per_second: Some(4),
@@ -62,11 +61,8 @@ impl Plugin for MindeeOcr {
         test_routine(config, host)
     }
 
-    fn invoke(call: Call<'_>, config: &Config, host: &Host<'_>) -> Result<Reply, PluginError> {
-        if call.is::<ExpenseReceiptOcr>() {
-            return call.serve::<ExpenseReceiptOcr>(|input| read_receipt(&input, config, host));
-        }
-        Err(call.unsupported())
+    fn operations(ops: &mut Operations<Self>) {
+        ops.serve::<ExpenseReceiptOcr>(|input, config, host| read_receipt(&input, config, host));
     }
 }
 

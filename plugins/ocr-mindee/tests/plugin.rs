@@ -587,7 +587,7 @@ fn the_test_routine_reports_transport_and_configuration_problems() {
 
 #[test]
 fn manifest_declares_the_capability_and_quotas() {
-    let m = <MindeeOcr as Plugin>::manifest();
+    let m = testing::manifest::<MindeeOcr>().expect("the exported manifest");
     assert_eq!(m.id, "ocr-mindee");
     assert_eq!(m.category, Category::Ocr);
     assert_eq!(m.capabilities, ["ocr.expense_receipt"]);

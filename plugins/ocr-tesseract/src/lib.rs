@@ -48,7 +48,6 @@ impl Plugin for TesseractOcr {
         m.description = "Reads expense receipts (JPEG, PNG, WebP, TIFF) on this machine with the \
                          Tesseract OCR engine, without sending them anywhere"
             .to_owned();
-        m.capabilities = vec![ExpenseReceiptOcr::NAME.to_owned()];
         m
     }
 
@@ -60,11 +59,8 @@ impl Plugin for TesseractOcr {
         test_routine(config)
     }
 
-    fn invoke(call: Call<'_>, config: &Config, host: &Host<'_>) -> Result<Reply, PluginError> {
-        if call.is::<ExpenseReceiptOcr>() {
-            return call.serve::<ExpenseReceiptOcr>(|input| read_receipt(&input, config, host));
-        }
-        Err(call.unsupported())
+    fn operations(ops: &mut Operations<Self>) {
+        ops.serve::<ExpenseReceiptOcr>(|input, config, host| read_receipt(&input, config, host));
     }
 }
 

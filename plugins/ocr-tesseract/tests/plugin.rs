@@ -504,7 +504,7 @@ fn documents_the_engine_cannot_read_are_refused_before_it_runs() {
 #[test]
 fn the_manifest_serves_the_mindee_capability() {
     let host = ScriptedHost::new();
-    let manifest = TesseractOcr::manifest();
+    let manifest = testing::manifest::<TesseractOcr>().expect("the exported manifest");
     assert_eq!(manifest.id, "ocr-tesseract");
     assert_eq!(manifest.category, Category::Ocr);
     assert_eq!(manifest.capabilities, ["ocr.expense_receipt"]);

@@ -47,10 +47,6 @@ impl Plugin for Sirene {
             "Company and establishment lookup by SIRET or SIREN, and search by name, in the \
              INSEE Sirene register"
                 .to_owned();
-        m.capabilities = vec![
-            CompanyLookup::NAME.to_owned(),
-            CompanySearch::NAME.to_owned(),
-        ];
         m.quotas = Quotas {
             per_minute: Some(30),
             ..Quotas::default()
@@ -102,17 +98,12 @@ impl Plugin for Sirene {
         report.finish(summary)
     }
 
-    fn invoke(call: Call<'_>, config: &Config, host: &Host<'_>) -> Result<Reply, PluginError> {
-        if call.is::<CompanyLookup>() {
-            return call.serve::<CompanyLookup>(|query| lookup(&query, config, host));
-        }
-        if call.is::<CompanySearch>() {
-            return call.serve::<CompanySearch>(|query| {
+    fn operations(ops: &mut Operations<Self>) {
+        ops.serve::<CompanyLookup>(|query, config, host| lookup(&query, config, host))
+            .serve::<CompanySearch>(|query, config, host| {
                 ready(config)?;
                 search::search(&query, &Client::new(config, host))
             });
-        }
-        Err(call.unsupported())
     }
 }
 

@@ -137,7 +137,7 @@ fn step_names(report: &TestReport) -> Vec<(&str, Status)> {
 
 #[test]
 fn manifest_declares_the_lookup_and_the_quota() {
-    let m = Sirene::manifest();
+    let m = testing::manifest::<Sirene>().expect("the exported manifest");
     assert!(m.check().is_ok());
     assert_eq!(m.id, "sirene");
     assert_eq!(m.name, "INSEE Sirene");

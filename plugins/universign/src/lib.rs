@@ -51,12 +51,6 @@ impl Plugin for Universign {
         m.description =
             "Electronic signature of quotes and delivery notes with Universign (XML-RPC)"
                 .to_owned();
-        m.capabilities = vec![
-            EsignRequest::NAME.to_owned(),
-            EsignStatus::NAME.to_owned(),
-            EsignDocuments::NAME.to_owned(),
-            EsignCancel::NAME.to_owned(),
-        ];
         m.tasks = vec![TaskDecl {
             name: poll::TASK.to_owned(),
             description: "Checks pending signature transactions and stores the signed \
@@ -76,21 +70,15 @@ impl Plugin for Universign {
         test_routine(config, host)
     }
 
-    fn invoke(call: Call<'_>, config: &Config, host: &Host<'_>) -> Result<Reply, PluginError> {
-        if call.is::<EsignRequest>() {
-            return call.serve::<EsignRequest>(|input| transactions::request(&input, config, host));
-        }
-        if call.is::<EsignStatus>() {
-            return call.serve::<EsignStatus>(|input| transactions::status(&input, config, host));
-        }
-        if call.is::<EsignCancel>() {
-            return call.serve::<EsignCancel>(|input| transactions::cancel(&input, config, host));
-        }
-        if call.is::<EsignDocuments>() {
-            return call
-                .serve::<EsignDocuments>(|input| transactions::documents(&input, config, host));
-        }
-        Err(call.unsupported())
+    fn operations(ops: &mut Operations<Self>) {
+        ops.serve::<EsignRequest>(|input, config, host| {
+            transactions::request(&input, config, host)
+        })
+        .serve::<EsignStatus>(|input, config, host| transactions::status(&input, config, host))
+        .serve::<EsignDocuments>(|input, config, host| {
+            transactions::documents(&input, config, host)
+        })
+        .serve::<EsignCancel>(|input, config, host| transactions::cancel(&input, config, host));
     }
 
     fn run_task(task: &str, config: &Config, host: &Host<'_>) -> Result<TaskOutcome, PluginError> {

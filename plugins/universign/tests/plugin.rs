@@ -326,7 +326,7 @@ fn sha256_hex(bytes: &[u8]) -> String {
 
 #[test]
 fn manifest_declares_the_capabilities_and_the_task() {
-    let m = Universign::manifest();
+    let m = testing::manifest::<Universign>().expect("the exported manifest");
     assert!(m.check().is_ok());
     assert_eq!(m.id, "universign");
     assert_eq!(m.category, Category::Esign);

@@ -20,6 +20,7 @@ mod loader;
 mod metrics;
 mod ocr_mindee;
 mod ocr_switch;
+mod operations;
 mod partner_kit;
 mod secure_defaults;
 mod security;

@@ -1,6 +1,7 @@
 //! A plugin as built against plugin API 1.0: its root module declares 1.0.0 and its manifest
 //! is the JSON a 1.0 `export_plugin!` wrote (no `locales`). The host must load it and show it
-//! in English whatever language is asked for.
+//! in English whatever language is asked for. It serves `company.lookup` the 1.0 way: listed
+//! in the manifest by hand and decoded in its own `invoke`, without `Plugin::operations`.
 
 use passerelle_plugin_api::__private::abi_stable::std_types::{RResult, RStr, RString};
 use passerelle_plugin_api::prelude::*;
@@ -29,6 +30,19 @@ impl Plugin for ApiOneZero {
         report.step("say hello", || Ok(Check::ok((), config.greeting.clone())));
         report.finish("all good")
     }
+
+    fn invoke(call: Call<'_>, config: &Config, _: &Host<'_>) -> Result<Reply, PluginError> {
+        if call.is::<CompanyLookup>() {
+            return call.serve::<CompanyLookup>(|query| {
+                Ok(Company {
+                    siren: query.id,
+                    legal_name: Some(config.greeting.clone()),
+                    ..Company::default()
+                })
+            });
+        }
+        Err(call.unsupported())
+    }
 }
 
 extern "C" fn api_1_0() -> RStr<'static> {
@@ -44,7 +58,7 @@ extern "C" fn manifest_1_0() -> RResult<RString, RString> {
         "api_version": "1.0.0",
         "category": "other",
         "description": "",
-        "capabilities": [],
+        "capabilities": ["company.lookup"],
         "tasks": [],
         "quotas": {}
     });

@@ -60,7 +60,7 @@ fn default_alloc_mb() -> u64 {
 }
 
 /// Input of `other.misbehave`.
-#[derive(Serialize, Deserialize)]
+#[derive(Serialize, Deserialize, JsonSchema)]
 pub struct MisbehaveInput {
     /// Overrides the configured behaviour.
     pub behaviour: Option<Behaviour>,
@@ -171,9 +171,7 @@ impl Plugin for Misbehave {
     type Config = Config;
 
     fn manifest() -> Manifest {
-        let mut m = Manifest::new("misbehave", "Misbehaving fixture", "0.1.0", Category::Other);
-        m.capabilities = vec![MisbehaveOp::NAME.into(), Echo::NAME.into()];
-        m
+        Manifest::new("misbehave", "Misbehaving fixture", "0.1.0", Category::Other)
     }
 
     fn test(config: &Config, host: &Host<'_>) -> TestReport {
@@ -186,25 +184,23 @@ impl Plugin for Misbehave {
         report.finish("fine")
     }
 
-    fn invoke(call: Call<'_>, config: &Config, host: &Host<'_>) -> Result<Reply, PluginError> {
-        if call.is::<Echo>() {
-            return call.serve::<Echo>(|input| {
-                println!("misbehave: echo");
-                let count: u64 = host.state_get("echo-count")?.unwrap_or(0) + 1;
-                host.state_put("echo-count", &count)?;
-                host.log(LogLevel::Debug, format!("echo #{count}"));
-                Ok(serde_json::json!({
-                    "echo": input,
-                    "count": count,
-                    "now_ms": host.now_unix_ms(),
-                    "pid": std::process::id(),
-                }))
-            });
-        }
-        call.serve::<MisbehaveOp>(|input| {
+    fn operations(ops: &mut Operations<Self>) {
+        ops.serve::<MisbehaveOp>(|input, config, host| {
             let behaviour = input.behaviour.unwrap_or(config.behaviour);
             misbehave(behaviour, config, host).map(|detail| serde_json::json!({ "detail": detail }))
         })
+        .serve::<Echo>(|input, _config, host| {
+            println!("misbehave: echo");
+            let count: u64 = host.state_get("echo-count")?.unwrap_or(0) + 1;
+            host.state_put("echo-count", &count)?;
+            host.log(LogLevel::Debug, format!("echo #{count}"));
+            Ok(serde_json::json!({
+                "echo": input,
+                "count": count,
+                "now_ms": host.now_unix_ms(),
+                "pid": std::process::id(),
+            }))
+        });
     }
 }
 

@@ -70,7 +70,7 @@ fn one() -> u64 {
 /// `other.fetch`: GET a path with the retry policy.
 pub struct Fetch;
 
-#[derive(Serialize, Deserialize)]
+#[derive(Serialize, Deserialize, JsonSchema)]
 pub struct FetchInput {
     pub path: String,
     #[serde(default = "yes")]
@@ -90,7 +90,7 @@ impl Operation for Fetch {
 /// `other.burst`: many GETs of a path from several threads, through the host's quotas.
 pub struct Burst;
 
-#[derive(Serialize, Deserialize)]
+#[derive(Serialize, Deserialize, JsonSchema)]
 pub struct BurstInput {
     pub path: String,
     pub count: u32,
@@ -131,11 +131,6 @@ impl Plugin for ServiceProbe {
 
     fn manifest() -> Manifest {
         let mut m = Manifest::new("service-probe", "Service probe", "0.1.0", Category::Other);
-        m.capabilities = vec![
-            Fetch::NAME.into(),
-            Burst::NAME.into(),
-            Protected::NAME.into(),
-        ];
         m.tasks = vec![TaskDecl {
             name: "tick".into(),
             description: "Counts its runs in state".into(),
@@ -176,63 +171,56 @@ impl Plugin for ServiceProbe {
         report.finish("probe reachable")
     }
 
-    fn invoke(call: Call<'_>, c: &Config, host: &Host<'_>) -> Result<Reply, PluginError> {
-        if call.is::<Fetch>() {
-            return call.serve::<Fetch>(|input| {
-                let idem = if input.idempotent {
-                    Idempotency::Idempotent
-                } else {
-                    Idempotency::NotIdempotent
-                };
-                let url = format!("{}{}", c.base_url, input.path);
-                let retried = policy(c).send(host, &HttpRequest::get(url), idem);
-                Ok(serde_json::json!({
-                    "status": retried.result.as_ref().map(|r| r.status).ok(),
-                    "error": retried.result.as_ref().err().map(|e| e.message.clone()),
-                    "attempts": retried.attempts,
-                }))
-            });
-        }
-        if call.is::<Burst>() {
-            return call.serve::<Burst>(|input| {
-                let url = format!("{}{}", c.base_url, input.path);
-                let per_thread = input.count / input.threads.max(1);
-                let started = host.now_unix_ms();
-                let results: Vec<(u32, u32, u32)> = std::thread::scope(|s| {
-                    let handles: Vec<_> = (0..input.threads.max(1))
-                        .map(|_| {
-                            s.spawn(|| {
-                                let (mut ok, mut rejected, mut failed) = (0, 0, 0);
-                                for _ in 0..per_thread {
-                                    match host.http(&HttpRequest::get(&url)) {
-                                        Ok(r) if r.status == 429 => rejected += 1,
-                                        Ok(r) if r.is_success() => ok += 1,
-                                        _ => failed += 1,
-                                    }
+    fn operations(ops: &mut Operations<Self>) {
+        ops.serve::<Fetch>(|input, c, host| {
+            let idem = if input.idempotent {
+                Idempotency::Idempotent
+            } else {
+                Idempotency::NotIdempotent
+            };
+            let url = format!("{}{}", c.base_url, input.path);
+            let retried = policy(c).send(host, &HttpRequest::get(url), idem);
+            Ok(serde_json::json!({
+                "status": retried.result.as_ref().map(|r| r.status).ok(),
+                "error": retried.result.as_ref().err().map(|e| e.message.clone()),
+                "attempts": retried.attempts,
+            }))
+        })
+        .serve::<Burst>(|input, c, host| {
+            let url = format!("{}{}", c.base_url, input.path);
+            let per_thread = input.count / input.threads.max(1);
+            let started = host.now_unix_ms();
+            let results: Vec<(u32, u32, u32)> = std::thread::scope(|s| {
+                let handles: Vec<_> = (0..input.threads.max(1))
+                    .map(|_| {
+                        s.spawn(|| {
+                            let (mut ok, mut rejected, mut failed) = (0, 0, 0);
+                            for _ in 0..per_thread {
+                                match host.http(&HttpRequest::get(&url)) {
+                                    Ok(r) if r.status == 429 => rejected += 1,
+                                    Ok(r) if r.is_success() => ok += 1,
+                                    _ => failed += 1,
                                 }
-                                (ok, rejected, failed)
-                            })
+                            }
+                            (ok, rejected, failed)
                         })
-                        .collect();
-                    handles.into_iter().filter_map(|h| h.join().ok()).collect()
-                });
-                let elapsed = host.now_unix_ms().saturating_sub(started);
-                let sum = |f: fn(&(u32, u32, u32)) -> u32| results.iter().map(f).sum::<u32>();
-                Ok(serde_json::json!({
-                    "ok": sum(|r| r.0),
-                    "rejected": sum(|r| r.1),
-                    "failed": sum(|r| r.2),
-                    "elapsed_ms": elapsed,
-                }))
+                    })
+                    .collect();
+                handles.into_iter().filter_map(|h| h.join().ok()).collect()
             });
-        }
-        if call.is::<Protected>() {
-            return call.serve::<Protected>(|_| {
-                let r = oauth(c).send(host, &HttpRequest::get(format!("{}/protected", c.base_url)))?;
-                Ok(serde_json::json!({"status": r.status, "body": r.json::<serde_json::Value>().ok()}))
-            });
-        }
-        Err(call.unsupported())
+            let elapsed = host.now_unix_ms().saturating_sub(started);
+            let sum = |f: fn(&(u32, u32, u32)) -> u32| results.iter().map(f).sum::<u32>();
+            Ok(serde_json::json!({
+                "ok": sum(|r| r.0),
+                "rejected": sum(|r| r.1),
+                "failed": sum(|r| r.2),
+                "elapsed_ms": elapsed,
+            }))
+        })
+        .serve::<Protected>(|_, c, host| {
+            let r = oauth(c).send(host, &HttpRequest::get(format!("{}/protected", c.base_url)))?;
+            Ok(serde_json::json!({"status": r.status, "body": r.json::<serde_json::Value>().ok()}))
+        });
     }
 
     fn run_task(task: &str, c: &Config, host: &Host<'_>) -> Result<TaskOutcome, PluginError> {
