@@ -509,3 +509,81 @@ pub fn copy_embedded_to_pg(data_dir: &Path, pg: &Pg) -> Result<Vec<(String, u64,
     }
     Ok(report)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::services::state::StateDb;
+    use serde_json::json;
+
+    #[test]
+    fn an_embedded_state_database_is_copied_and_counted() {
+        let Some(pg) = crate::storage::postgres::scratch_for_tests("state_copy") else {
+            return;
+        };
+        let dir = tempfile::tempdir().unwrap();
+        let embedded = StateDb::open(&dir.path().join("state.sqlite3")).unwrap();
+        embedded
+            .put("a", "deposit/1", &json!({"state": "sent"}))
+            .unwrap();
+        embedded.put("b", "k", &json!(2)).unwrap();
+        embedded.count_request("a", "2026-03-01").unwrap();
+        embedded
+            .record_test("a", 7, &json!({"status": "ok"}))
+            .unwrap();
+        embedded
+            .record_task_run(&TaskRun {
+                instance: "a".into(),
+                task: "follow".into(),
+                started_ms: 1,
+                duration_ms: 2,
+                ok: true,
+                summary: "done".into(),
+                next_ms: None,
+            })
+            .unwrap();
+        embedded
+            .put_shared_token(
+                "t",
+                "sealed:v1:xyz",
+                crate::services::state::now_ms() + 60_000,
+            )
+            .unwrap();
+        drop(embedded);
+        let report = copy_embedded_to_pg(dir.path(), &pg).unwrap();
+        let counts: Vec<(&str, u64, u64)> = report
+            .iter()
+            .map(|(t, s, c)| (t.as_str(), *s, *c))
+            .collect();
+        assert_eq!(
+            counts,
+            [
+                ("plugin_state", 2, 2),
+                ("request_counts", 1, 1),
+                ("task_runs", 1, 1),
+                ("oauth2_tokens", 1, 1),
+                ("test_results", 1, 1)
+            ]
+        );
+        let copied = StateDb::postgres(pg.clone());
+        assert_eq!(
+            copied.get("a", "deposit/1").unwrap(),
+            Some(json!({"state": "sent"}))
+        );
+        assert_eq!(copied.day_count("a", "2026-03-01").unwrap(), 1);
+        assert!(copied.last_task_run("a", "follow").unwrap().unwrap().ok);
+        assert_eq!(
+            copied.shared_token("t").unwrap().unwrap().0,
+            "sealed:v1:xyz"
+        );
+        // Copying again replaces, never doubles.
+        let again = copy_embedded_to_pg(dir.path(), &pg).unwrap();
+        assert_eq!(again, report);
+        // No state database: nothing to copy.
+        let empty = tempfile::tempdir().unwrap();
+        assert!(copy_embedded_to_pg(empty.path(), &pg)
+            .unwrap()
+            .iter()
+            .all(|(_, s, c)| (*s, *c) == (0, 0)));
+    }
+}
