@@ -56,7 +56,7 @@ impl Engine {
         let backend = crate::storage::Backend::open(settings.database.as_ref(), &extra_roots)?;
         let store = Store::open(&settings.data_dir)?;
         let key = SecretKey::load_or_create(&settings.key_file)?;
-        let mut services = Services::open_with(&settings.data_dir, settings.limits)?;
+        let mut services = Services::open_on(&settings.data_dir, settings.limits, &backend)?;
         // OAuth2 tokens are shared with the other processes of the data directory, sealed.
         services.tokens = crate::services::oauth2::TokenCache::shared(key.clone());
         let services = Arc::new(services);

@@ -7,10 +7,17 @@
 //! reschedules from the last run. A lease in the state database keeps two runs of one task
 //! apart, across processes too (`passerelle tasks run` while a server runs). A failing or
 //! panicking run is logged and recorded, and the schedule goes on.
+//!
+//! On PostgreSQL every node of a cluster runs this scheduler, and each due time runs once:
+//! a node takes the task's lease only if no run of it started, on any node, within the last
+//! interval (checked and taken in one transaction), and otherwise follows the schedule of the
+//! node that ran it. Leases there are short and renewed while the task runs, so a node that
+//! dies mid-run loses its lease within [`CLUSTER_LEASE`], and the others, which look again
+//! every [`BUSY_RETRY`] while the task is held, take the unfinished due time over.
 
 use crate::engine::Engine;
 use crate::ids::InstanceId;
-use crate::services::state::{now_ms, TaskRun};
+use crate::services::state::{now_ms, LeaseOutcome, TaskRun};
 use serde_json::Value;
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -21,6 +28,33 @@ use tokio::time::Instant;
 const TICK: Duration = Duration::from_millis(250);
 /// Longest run of a task before it is abandoned.
 pub const TASK_DEADLINE: Duration = Duration::from_secs(30 * 60);
+/// Length of a task lease on PostgreSQL, renewed every third of it while the task runs.
+pub const CLUSTER_LEASE: Duration = Duration::from_secs(30);
+/// How soon a node looks again at a due task another node holds (to take it over if that
+/// node dies).
+const BUSY_RETRY: Duration = Duration::from_secs(2);
+
+/// Why a task run did not start.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Skipped {
+    /// Another process or node holds the task's lease.
+    Running,
+    /// A run of this due time started at this time (ms), on some node.
+    RanAt(i64),
+}
+
+/// The lease holder of the current thread: process id first (the embedded backend takes over
+/// leases of dead processes by it), then a key unique to this process, since processes of
+/// different machines may share an id.
+fn lease_holder() -> String {
+    static NODE: std::sync::OnceLock<u64> = std::sync::OnceLock::new();
+    format!(
+        "{}:{:?}:{:016x}",
+        std::process::id(),
+        std::thread::current().id(),
+        NODE.get_or_init(rand::random::<u64>)
+    )
+}
 
 /// Interval and start delay of a task, from an instance's configuration.
 pub fn timing(config: &Value, interval_field: &str, delay_field: &str) -> (Duration, Duration) {
@@ -45,13 +79,18 @@ pub fn spawn(engine: Arc<Engine>) -> tokio::task::JoinHandle<()> {
     tokio::spawn(async move {
         let started = Instant::now();
         let mut slots: HashMap<(String, String), Slot> = HashMap::new();
-        let (done_tx, mut done_rx) = tokio::sync::mpsc::unbounded_channel::<(String, String)>();
+        let (done_tx, mut done_rx) =
+            tokio::sync::mpsc::unbounded_channel::<((String, String), Option<Instant>)>();
+        let clustered = engine.services.state.is_clustered();
         let mut ticker = tokio::time::interval(TICK);
         loop {
             ticker.tick().await;
-            while let Ok(key) = done_rx.try_recv() {
+            while let Ok((key, next)) = done_rx.try_recv() {
                 if let Some(slot) = slots.get_mut(&key) {
                     slot.running = false;
+                    if let Some(next) = next {
+                        slot.next = next;
+                    }
                 }
             }
             let records = match engine.store.list() {
@@ -110,8 +149,34 @@ pub fn spawn(engine: Arc<Engine>) -> tokio::task::JoinHandle<()> {
                     let id = record.id.clone();
                     let task_name = task.name.clone();
                     tokio::spawn(async move {
-                        let _ = engine.run_task(&id, &task_name, Some(next_ms)).await;
-                        let _ = done.send((id.to_string(), task_name));
+                        let next = if clustered {
+                            let interval_ms =
+                                i64::try_from(interval.as_millis()).unwrap_or(i64::MAX / 2);
+                            // Room for the ticks and clocks of the nodes.
+                            let slack = (interval_ms / 4).min(1_000);
+                            let ran_since = now_ms() - interval_ms + slack;
+                            match engine
+                                .run_task_leased(&id, &task_name, Some(next_ms), Some(ran_since))
+                                .await
+                            {
+                                Ok(Err(Skipped::Running)) => Some(Instant::now() + BUSY_RETRY),
+                                Ok(Err(Skipped::RanAt(started))) => {
+                                    tracing::debug!(instance = %id, task = %task_name, "this due time ran on another node");
+                                    let left = started + interval_ms - now_ms();
+                                    Some(
+                                        Instant::now()
+                                            + Duration::from_millis(
+                                                u64::try_from(left).unwrap_or(0),
+                                            ),
+                                    )
+                                }
+                                _ => None,
+                            }
+                        } else {
+                            let _ = engine.run_task(&id, &task_name, Some(next_ms)).await;
+                            None
+                        };
+                        let _ = done.send(((id.to_string(), task_name), next));
                     });
                 }
             }
@@ -129,6 +194,25 @@ impl Engine {
         task: &str,
         next_ms: Option<i64>,
     ) -> Result<TaskRun, crate::runner::RunError> {
+        use passerelle_plugin_api::{ErrorKind, PluginError};
+        match self.run_task_leased(id, task, next_ms, None).await? {
+            Ok(run) => Ok(run),
+            Err(_) => Err(crate::runner::RunError::Plugin(PluginError::new(
+                ErrorKind::Unavailable,
+                format!("task `{task}` of `{id}` is already running; wait for it to finish"),
+            ))),
+        }
+    }
+
+    /// [`Engine::run_task`], saying why it did not start: the lease is held, or (with
+    /// `ran_since`, for one due time of the schedule) a run started after `ran_since` (ms).
+    pub async fn run_task_leased(
+        &self,
+        id: &InstanceId,
+        task: &str,
+        next_ms: Option<i64>,
+        ran_since: Option<i64>,
+    ) -> Result<Result<TaskRun, Skipped>, crate::runner::RunError> {
         use crate::instances::ConfigError;
         use crate::runner::RunError;
         use passerelle_plugin_api::{ErrorKind, PluginError};
@@ -158,32 +242,55 @@ impl Engine {
         if !record.enabled {
             return Err(RunError::Disabled(id.to_string()));
         }
-        let holder = format!("{}:{:?}", std::process::id(), std::thread::current().id());
-        let lease_until = now_ms() + i64::try_from(TASK_DEADLINE.as_millis()).unwrap_or(i64::MAX);
+        let holder = lease_holder();
         let state = &self.services.state;
-        if !state
-            .take_lease(id.as_str(), task, &holder, lease_until)
-            .unwrap_or(false)
-        {
-            return Err(RunError::Plugin(PluginError::new(
-                ErrorKind::Unavailable,
-                format!("task `{task}` of `{id}` is already running; wait for it to finish"),
-            )));
+        let lease = if state.is_clustered() {
+            CLUSTER_LEASE
+        } else {
+            TASK_DEADLINE
+        };
+        let lease_ms = i64::try_from(lease.as_millis()).unwrap_or(i64::MAX / 2);
+        match state.take_task(id.as_str(), task, &holder, now_ms() + lease_ms, ran_since) {
+            Ok(LeaseOutcome::Taken) => {}
+            Ok(LeaseOutcome::Held) => return Ok(Err(Skipped::Running)),
+            Ok(LeaseOutcome::RanAt(started)) => return Ok(Err(Skipped::RanAt(started))),
+            Err(e) => {
+                tracing::warn!(instance = %id, task, error = %e, "cannot take the task's lease");
+                return Ok(Err(Skipped::Running));
+            }
         }
         instances.register_secrets(&record);
         let config = instances.effective_config(&plugin, &record)?;
         let started_ms = now_ms();
         let started = Instant::now();
-        let result = crate::runner::run_task(
+        let running = crate::runner::run_task(
             plugin,
             id.clone(),
             task.to_owned(),
             config,
             self.services.clone(),
             TASK_DEADLINE,
-        )
-        .await;
-        let _ = state.release_lease(id.as_str(), task, &holder);
+        );
+        let result = if state.is_clustered() {
+            // Renew the short lease while the task runs; a node that dies stops renewing.
+            tokio::pin!(running);
+            let mut renew = tokio::time::interval(lease / 3);
+            renew.tick().await;
+            loop {
+                tokio::select! {
+                    result = &mut running => break result,
+                    _ = renew.tick() => {
+                        match state.renew_lease(id.as_str(), task, &holder, now_ms() + lease_ms) {
+                            Ok(true) => {}
+                            Ok(false) => tracing::warn!(instance = %id, task, "lost the task's lease (this node was too slow to renew it); another node may run the task too"),
+                            Err(e) => tracing::warn!(instance = %id, task, error = %e, "cannot renew the task's lease"),
+                        }
+                    }
+                }
+            }
+        } else {
+            running.await
+        };
         let run = TaskRun {
             instance: id.to_string(),
             task: task.to_owned(),
@@ -202,9 +309,12 @@ impl Engine {
         } else {
             tracing::warn!(instance = %id, task, ms = run.duration_ms, error = %run.summary, "task run failed");
         }
+        // Recorded before the lease is released: a node that finds the lease free then sees
+        // this run, and does not run the same due time again.
         if let Err(e) = state.record_task_run(&run) {
             tracing::warn!(instance = %id, task, error = %e, "cannot record the task run");
         }
-        result.map(|_| run)
+        let _ = state.release_lease(id.as_str(), task, &holder);
+        result.map(|_| Ok(run))
     }
 }

@@ -44,15 +44,29 @@ impl Services {
     }
 
     pub fn open_with(data_dir: &Path, limits: admission::Limits) -> Result<Self, ServiceError> {
-        Ok(Services {
-            admission: admission::Admission::new(limits),
-            http: http::HttpService::new(crate::trust::TrustStore::new(data_dir))?,
-            state: state::StateDb::open(&data_dir.join("state.sqlite3"))?,
-            tokens: oauth2::TokenCache::default(),
-            quotas: quota::QuotaBook::shared(&data_dir.join("quota.sqlite3")).unwrap_or_else(|e| {
+        Self::open_on(data_dir, limits, &crate::storage::Backend::Embedded)
+    }
+
+    /// The services of a host on `backend`: with PostgreSQL, plugin state, task leases, daily
+    /// counts, shared tokens and quota windows are those of every node of the database.
+    pub fn open_on(
+        data_dir: &Path,
+        limits: admission::Limits,
+        backend: &crate::storage::Backend,
+    ) -> Result<Self, ServiceError> {
+        let quotas = match backend.pg() {
+            Some(pg) => quota::QuotaBook::clustered(pg.clone()).map_err(state::StateError::from)?,
+            None => quota::QuotaBook::shared(&data_dir.join("quota.sqlite3")).unwrap_or_else(|e| {
                 tracing::warn!(error = %e, "provider quotas are counted for this process only");
                 quota::QuotaBook::default()
             }),
+        };
+        Ok(Services {
+            admission: admission::Admission::new(limits),
+            http: http::HttpService::new(crate::trust::TrustStore::new(data_dir))?,
+            state: state::StateDb::open_on(&data_dir.join("state.sqlite3"), backend)?,
+            tokens: oauth2::TokenCache::default(),
+            quotas,
             degraded: crate::isolation::DegradedBook::default(),
             events: crate::events::Outbox::open(&data_dir.join(crate::events::outbox::FILE_NAME))?,
         })

@@ -17,6 +17,7 @@
 
 use super::shared_window::{Rule, SharedWindowError, SharedWindows};
 use super::state::StateDb;
+use crate::storage::quota::PgWindows;
 use passerelle_plugin_api::{HttpError, HttpErrorKind, Quotas};
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -98,6 +99,7 @@ pub struct Permit {
 enum Taken {
     Local(Arc<Mutex<Limiter>>, u64),
     Shared(Arc<SharedWindows>, i64),
+    Cluster(Arc<PgWindows>, i64),
 }
 
 impl Drop for Permit {
@@ -113,18 +115,21 @@ impl Drop for Permit {
                 }
             }
             Some(Taken::Shared(windows, slot)) => windows.answered(slot),
+            Some(Taken::Cluster(windows, slot)) => windows.answered(slot),
             None => {}
         }
     }
 }
 
 /// All limiters of this process. With [`QuotaBook::shared`], the windows are shared with
-/// every process of the data directory ([`super::shared_window`]); otherwise they are this
-/// process's own.
+/// every process of the data directory ([`super::shared_window`]); with
+/// [`QuotaBook::clustered`], with every process of every node on one PostgreSQL database
+/// ([`crate::storage::quota`]); otherwise they are this process's own.
 #[derive(Debug, Default)]
 pub struct QuotaBook {
     limiters: Mutex<HashMap<String, Arc<Mutex<Limiter>>>>,
     shared: Option<Arc<SharedWindows>>,
+    cluster: Option<Arc<PgWindows>>,
     /// What waiting for quota cost this process (read by metrics and tests).
     pub counters: WaitCounters,
 }
@@ -208,6 +213,14 @@ impl QuotaBook {
         })
     }
 
+    /// Windows kept in PostgreSQL, shared by every node of the database.
+    pub fn clustered(pg: Arc<crate::storage::Pg>) -> Result<Self, crate::storage::PgError> {
+        Ok(QuotaBook {
+            cluster: Some(Arc::new(PgWindows::open(pg)?)),
+            ..QuotaBook::default()
+        })
+    }
+
     fn limiter(&self, instance: &str, quotas: Quotas) -> Arc<Mutex<Limiter>> {
         let mut all = self
             .limiters
@@ -263,6 +276,20 @@ impl QuotaBook {
         wait
     }
 
+    /// The refusal of a request once the daily quota is spent (counted and measured).
+    fn daily_spent(&self, instance: &str, per_day: u32) -> QuotaDenied {
+        self.counters.refused.fetch_add(1, Ordering::Relaxed);
+        crate::metrics::quota_exhausted(instance);
+        let to_midnight = 86_400 - (super::state::now_ms() / 1000).rem_euclid(86_400);
+        QuotaDenied {
+            message: format!(
+                "the daily quota of {per_day} requests of instance `{instance}` is spent; it resets at {} 00:00 UTC",
+                next_utc_day()
+            ),
+            retry_after_secs: u64::try_from(to_midnight).unwrap_or(1).max(1),
+        }
+    }
+
     /// Waits for a slot of `instance` and takes it; fails at once when the daily quota is
     /// spent. Keep the permit until the answer has arrived.
     pub async fn acquire(
@@ -293,16 +320,7 @@ impl QuotaBook {
             let used = state.day_count(instance, &day).unwrap_or(0);
             used_today = used;
             if used >= u64::from(per_day) {
-                self.counters.refused.fetch_add(1, Ordering::Relaxed);
-                crate::metrics::quota_exhausted(instance);
-                let to_midnight = 86_400 - (super::state::now_ms() / 1000).rem_euclid(86_400);
-                return Err(QuotaDenied {
-                    message: format!(
-                        "the daily quota of {per_day} requests of instance `{instance}` is spent; it resets at {} 00:00 UTC",
-                        next_utc_day()
-                    ),
-                    retry_after_secs: u64::try_from(to_midnight).unwrap_or(1).max(1),
-                });
+                return Err(self.daily_spent(instance, per_day));
             }
         }
         let started = Instant::now();
@@ -317,8 +335,21 @@ impl QuotaBook {
         let mut slept = false;
         if !rules.is_empty() {
             loop {
-                let wait = match &self.shared {
-                    Some(shared) => match shared.try_take(instance, &rules) {
+                let wait = match (&self.cluster, &self.shared) {
+                    (Some(cluster), _) => match cluster.try_take(instance, &rules).await {
+                        Ok(Ok(slot)) => {
+                            permit.slot = Some(Taken::Cluster(cluster.clone(), slot));
+                            Duration::ZERO
+                        }
+                        Ok(Err(wait)) => wait,
+                        Err(e) => {
+                            return Err(QuotaDenied {
+                                message: format!("cannot take a provider quota slot: {e}"),
+                                retry_after_secs: 1,
+                            })
+                        }
+                    },
+                    (None, Some(shared)) => match shared.try_take(instance, &rules) {
                         Ok(Ok(slot)) => {
                             permit.slot = Some(Taken::Shared(shared.clone(), slot));
                             Duration::ZERO
@@ -331,7 +362,7 @@ impl QuotaBook {
                             })
                         }
                     },
-                    None => self.try_take_local(instance, quotas, &mut permit),
+                    (None, None) => self.try_take_local(instance, quotas, &mut permit),
                 };
                 if wait.is_zero() {
                     break;
@@ -385,8 +416,14 @@ impl QuotaBook {
             }
         }
         if let Some(per_day) = quotas.per_day {
-            if let Err(e) = state.count_request(instance, &utc_day()) {
-                tracing::warn!(instance, error = %e, "cannot count the request against the daily quota");
+            // Counted only while under the cap, in one statement: processes and nodes that
+            // all saw room above cannot pass the cap together.
+            match state.count_request_within(instance, &utc_day(), u64::from(per_day)) {
+                Ok(true) => {}
+                Ok(false) => return Err(self.daily_spent(instance, per_day)),
+                Err(e) => {
+                    tracing::warn!(instance, error = %e, "cannot count the request against the daily quota");
+                }
             }
             let remaining = u64::from(per_day).saturating_sub(used_today + 1);
             crate::metrics::quota_daily_remaining(instance, remaining);
@@ -686,5 +723,139 @@ mod tests {
             .acquire(&db, "other", quotas)
             .await
             .unwrap();
+    }
+
+    /// Two books on one PostgreSQL database: two nodes of a cluster. The slots' own times
+    /// (the database clock) never hold more than N in any rolling second, and the pair is as
+    /// fast as one book.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+    async fn nodes_sharing_a_database_never_admit_more_than_n_together() {
+        let Some(pg) = crate::storage::postgres::scratch_for_tests("quota_cluster") else {
+            return;
+        };
+        let dir = tempfile::tempdir().unwrap();
+        let db = Arc::new(StateDb::open(&dir.path().join("s.db")).unwrap());
+        let books = [
+            Arc::new(QuotaBook::clustered(pg.clone()).unwrap()),
+            Arc::new(QuotaBook::clustered(pg.clone()).unwrap()),
+        ];
+        let quotas = Quotas {
+            per_second: Some(5),
+            ..Quotas::default()
+        };
+        let start = std::time::Instant::now();
+        let mut tasks = Vec::new();
+        for book in books {
+            let db = db.clone();
+            tasks.push(tokio::spawn(async move {
+                for _ in 0..10 {
+                    let permit = book.acquire(&db, "i", quotas).await.unwrap();
+                    tokio::time::sleep(Duration::from_millis(3)).await;
+                    drop(permit);
+                }
+            }));
+        }
+        for t in tasks {
+            t.await.unwrap();
+        }
+        let elapsed = start.elapsed();
+        let taken: Vec<i64> = pg
+            .run(|pool| async move {
+                let rows = pool
+                    .get()
+                    .await?
+                    .query(
+                        "SELECT taken_ms FROM quota_slots WHERE instance = 'i' ORDER BY taken_ms",
+                        &[],
+                    )
+                    .await?;
+                Ok(rows.iter().map(|r| r.get(0)).collect())
+            })
+            .unwrap();
+        assert_eq!(taken.len(), 20);
+        for (i, t) in taken.iter().enumerate() {
+            let in_window = taken[i..].iter().filter(|u| **u - *t < 1000).count();
+            assert!(
+                in_window <= 5,
+                "{in_window} requests within a second: {taken:?}"
+            );
+        }
+        assert!(elapsed >= Duration::from_secs(3), "{elapsed:?}");
+        assert!(elapsed < Duration::from_millis(4000), "{elapsed:?}");
+    }
+
+    /// A node killed with a request in flight: its slot is counted as answered by the next
+    /// node, at once (its liveness lock went with its connections); a live node's is not.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_slot_in_flight_of_a_gone_node_is_released_and_a_live_ones_is_not() {
+        let Some(pg) = crate::storage::postgres::scratch_for_tests("quota_gone") else {
+            return;
+        };
+        let rule = [Rule {
+            limit: 1,
+            length: Duration::from_secs(60),
+        }];
+        let windows = PgWindows::open(pg.clone()).unwrap();
+        let other = PgWindows::open(pg.clone()).unwrap();
+        // Another live node's request in flight: wait for its answer, polling.
+        let slot = other.try_take("live", &rule).await.unwrap().unwrap();
+        let wait = windows.try_take("live", &rule).await.unwrap().unwrap_err();
+        assert_eq!(wait, IN_FLIGHT_POLL, "{wait:?}");
+        other.answered(slot);
+        let wait = windows.try_take("live", &rule).await.unwrap().unwrap_err();
+        assert!(wait > Duration::from_secs(59), "{wait:?}");
+        // A slot of a holder whose lock nobody holds (its process is gone).
+        let gone = windows.holder().wrapping_add(1);
+        pg.run(move |pool| async move {
+            pool.get()
+                .await?
+                .execute(
+                    "INSERT INTO quota_slots (instance, holder, taken_ms)
+                     VALUES ('dead', $1, (extract(epoch FROM clock_timestamp()) * 1000)::BIGINT)",
+                    &[&gone],
+                )
+                .await?;
+            Ok(())
+        })
+        .unwrap();
+        let wait = windows.try_take("dead", &rule).await.unwrap().unwrap_err();
+        assert!(
+            wait > Duration::from_secs(59) && wait <= Duration::from_secs(61),
+            "the dead node's slot counts as answered now, for a minute: {wait:?}"
+        );
+    }
+
+    /// The daily cap holds across nodes: the request that finds the cap reached after its
+    /// wait is refused, not counted.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn the_daily_cap_is_shared_by_the_nodes_of_a_database() {
+        let Some(pg) = crate::storage::postgres::scratch_for_tests("quota_daily") else {
+            return;
+        };
+        let db = Arc::new(StateDb::postgres(pg.clone()));
+        let quotas = Quotas {
+            per_day: Some(3),
+            ..Quotas::default()
+        };
+        let books = [
+            QuotaBook::clustered(pg.clone()).unwrap(),
+            QuotaBook::clustered(pg).unwrap(),
+        ];
+        let mut admitted = 0;
+        for round in 0..3 {
+            for book in &books {
+                if book.acquire(&db, "i", quotas).await.is_ok() {
+                    admitted += 1;
+                } else {
+                    assert!(round >= 1);
+                }
+            }
+        }
+        assert_eq!(admitted, 3);
+        assert_eq!(db.day_count("i", &utc_day()).unwrap(), 3);
+        assert_eq!(
+            books[0].counters.snapshot().2 + books[1].counters.snapshot().2,
+            3
+        );
     }
 }

@@ -1,5 +1,7 @@
 //! Per-instance persistent state for plugins, and the host's own records (last test
-//! results), in one SQLite database in the data directory.
+//! results, task runs and leases, daily request counts, shared OAuth2 tokens): one SQLite
+//! database in the data directory with the embedded backend, or the same tables in
+//! PostgreSQL ([`crate::storage::state`]) shared by every node of a cluster.
 //!
 //! Each plugin call touches its own instance's keys only: the instance id is part of every
 //! query and comes from the host, never from the plugin. Writes are transactional.
@@ -18,15 +20,59 @@ pub enum StateError {
     },
     #[error("the state database lock was poisoned by a crash; restart the host")]
     Poisoned,
+    #[error("state database: {0}")]
+    Pg(#[from] crate::storage::PgError),
+}
+
+/// What [`StateDb::take_task`] found.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LeaseOutcome {
+    /// The lease is this holder's until the given time.
+    Taken,
+    /// Another holder has a live lease: the task is running elsewhere.
+    Held,
+    /// A run started at this time (ms), after the asked bound: this due time is done.
+    RanAt(i64),
 }
 
 #[derive(Debug)]
 pub struct StateDb {
+    inner: Inner,
+}
+
+#[derive(Debug)]
+enum Inner {
+    Sqlite(SqliteState),
+    Postgres(crate::storage::state::PgState),
+}
+
+#[derive(Debug)]
+struct SqliteState {
     path: PathBuf,
     conn: Mutex<Connection>,
 }
 
 impl StateDb {
+    /// The state tables of a PostgreSQL database (created by its migrations).
+    pub fn postgres(pg: std::sync::Arc<crate::storage::Pg>) -> Self {
+        StateDb {
+            inner: Inner::Postgres(crate::storage::state::PgState::new(pg)),
+        }
+    }
+
+    /// The embedded state database at `path`, or the backend's tables.
+    pub fn open_on(path: &Path, backend: &crate::storage::Backend) -> Result<Self, StateError> {
+        match backend.pg() {
+            Some(pg) => Ok(Self::postgres(pg.clone())),
+            None => Self::open(path),
+        }
+    }
+
+    /// Whether the tables are shared by the nodes of a cluster (PostgreSQL).
+    pub fn is_clustered(&self) -> bool {
+        matches!(self.inner, Inner::Postgres(_))
+    }
+
     pub fn open(path: &Path) -> Result<Self, StateError> {
         let err = |source| StateError::Db {
             path: path.to_owned(),
@@ -68,11 +114,16 @@ impl StateDb {
         )
         .map_err(err)?;
         Ok(StateDb {
-            path: path.to_owned(),
-            conn: Mutex::new(conn),
+            inner: Inner::Sqlite(SqliteState {
+                path: path.to_owned(),
+                conn: Mutex::new(conn),
+            }),
         })
     }
+}
 
+/// The embedded implementation; [`StateDb`] documents each method.
+impl SqliteState {
     fn with<T>(&self, f: impl FnOnce(&Connection) -> rusqlite::Result<T>) -> Result<T, StateError> {
         let conn = self.conn.lock().map_err(|_| StateError::Poisoned)?;
         f(&conn).map_err(|source| StateError::Db {
@@ -82,7 +133,7 @@ impl StateDb {
     }
 
     /// A sealed OAuth2 token shared between processes, with the time it stops being reused.
-    pub fn shared_token(&self, key: &str) -> Result<Option<(String, i64)>, StateError> {
+    fn shared_token(&self, key: &str) -> Result<Option<(String, i64)>, StateError> {
         self.with(|c| {
             c.query_row(
                 "SELECT sealed, until_ms FROM oauth2_tokens WHERE key = ?1",
@@ -94,12 +145,7 @@ impl StateDb {
     }
 
     /// Shares a sealed OAuth2 token; expired ones are dropped on the way.
-    pub fn put_shared_token(
-        &self,
-        key: &str,
-        sealed: &str,
-        until_ms: i64,
-    ) -> Result<(), StateError> {
+    fn put_shared_token(&self, key: &str, sealed: &str, until_ms: i64) -> Result<(), StateError> {
         self.with(|c| {
             c.execute(
                 "DELETE FROM oauth2_tokens WHERE until_ms < ?1",
@@ -114,7 +160,7 @@ impl StateDb {
         })
     }
 
-    pub fn get(&self, instance: &str, key: &str) -> Result<Option<Value>, StateError> {
+    fn get(&self, instance: &str, key: &str) -> Result<Option<Value>, StateError> {
         let text: Option<String> = self.with(|c| {
             c.query_row(
                 "SELECT value FROM plugin_state WHERE instance = ?1 AND key = ?2",
@@ -126,7 +172,7 @@ impl StateDb {
         Ok(text.and_then(|t| serde_json::from_str(&t).ok()))
     }
 
-    pub fn put(&self, instance: &str, key: &str, value: &Value) -> Result<(), StateError> {
+    fn put(&self, instance: &str, key: &str, value: &Value) -> Result<(), StateError> {
         let text = value.to_string();
         self.with(|c| {
             c.execute(
@@ -138,7 +184,7 @@ impl StateDb {
         })
     }
 
-    pub fn delete(&self, instance: &str, key: &str) -> Result<(), StateError> {
+    fn delete(&self, instance: &str, key: &str) -> Result<(), StateError> {
         self.with(|c| {
             c.execute(
                 "DELETE FROM plugin_state WHERE instance = ?1 AND key = ?2",
@@ -148,7 +194,7 @@ impl StateDb {
         })
     }
 
-    pub fn list(&self, instance: &str, prefix: &str) -> Result<Vec<(String, Value)>, StateError> {
+    fn list(&self, instance: &str, prefix: &str) -> Result<Vec<(String, Value)>, StateError> {
         self.with(|c| {
             let mut stmt = c.prepare(
                 "SELECT key, value FROM plugin_state WHERE instance = ?1 AND substr(key, 1, length(?2)) = ?2 ORDER BY key",
@@ -166,7 +212,7 @@ impl StateDb {
     }
 
     /// Requests counted for an instance on a day (`YYYY-MM-DD`, UTC).
-    pub fn day_count(&self, instance: &str, day: &str) -> Result<u64, StateError> {
+    fn day_count(&self, instance: &str, day: &str) -> Result<u64, StateError> {
         let n: Option<i64> = self.with(|c| {
             c.query_row(
                 "SELECT count FROM request_counts WHERE instance = ?1 AND day = ?2",
@@ -178,19 +224,18 @@ impl StateDb {
         Ok(n.and_then(|n| u64::try_from(n).ok()).unwrap_or(0))
     }
 
-    /// Counts one request; older days are dropped on the way.
-    pub fn count_request(&self, instance: &str, day: &str) -> Result<(), StateError> {
+    fn count_request(&self, instance: &str, day: &str, cap: i64) -> Result<bool, StateError> {
         self.with(|c| {
-            c.execute(
-                "INSERT INTO request_counts (instance, day, count) VALUES (?1, ?2, 1)
-                 ON CONFLICT (instance, day) DO UPDATE SET count = count + 1",
-                params![instance, day],
+            let counted = c.execute(
+                "INSERT INTO request_counts (instance, day, count) SELECT ?1, ?2, 1 WHERE ?3 > 0
+                 ON CONFLICT (instance, day) DO UPDATE SET count = count + 1 WHERE count < ?3",
+                params![instance, day, cap],
             )?;
             c.execute(
                 "DELETE FROM request_counts WHERE instance = ?1 AND day < ?2",
                 params![instance, day],
             )?;
-            Ok(())
+            Ok(counted > 0)
         })
     }
 
@@ -198,15 +243,35 @@ impl StateDb {
     /// This is what keeps two runs of one task apart, across processes too. A lease whose
     /// holder (`<pid>:…`) is a process that no longer exists is taken over at once: a killed
     /// `passerelle tasks run` must not block the task until its lease expires (30 min).
-    pub fn take_lease(
+    fn take_task(
         &self,
         instance: &str,
         task: &str,
         holder: &str,
         until_ms: i64,
-    ) -> Result<bool, StateError> {
+        ran_since: Option<i64>,
+    ) -> Result<LeaseOutcome, StateError> {
         let now = now_ms();
+        let taken = |yes: bool| {
+            if yes {
+                LeaseOutcome::Taken
+            } else {
+                LeaseOutcome::Held
+            }
+        };
         self.with(|c| {
+            if let Some(since) = ran_since {
+                let last: Option<i64> = c
+                    .query_row(
+                        "SELECT started_ms FROM task_runs WHERE instance = ?1 AND task = ?2 AND started_ms > ?3",
+                        params![instance, task, since],
+                        |r| r.get(0),
+                    )
+                    .optional()?;
+                if let Some(last) = last {
+                    return Ok(LeaseOutcome::RanAt(last));
+                }
+            }
             let changed = c.execute(
                 "INSERT INTO task_leases (instance, task, holder, until_ms) VALUES (?1, ?2, ?3, ?4)
                  ON CONFLICT (instance, task) DO UPDATE SET holder = excluded.holder, until_ms = excluded.until_ms
@@ -214,7 +279,7 @@ impl StateDb {
                 params![instance, task, holder, until_ms, now],
             )?;
             if changed > 0 {
-                return Ok(true);
+                return Ok(LeaseOutcome::Taken);
             }
             let current: Option<String> = c
                 .query_row(
@@ -224,27 +289,38 @@ impl StateDb {
                 )
                 .optional()?;
             let Some(current) = current.filter(|h| holder_is_gone(h)) else {
-                return Ok(false);
+                return Ok(LeaseOutcome::Held);
             };
             // Compare and swap: only the dead holder's lease is replaced.
-            let taken = c.execute(
+            let taken_rows = c.execute(
                 "UPDATE task_leases SET holder = ?3, until_ms = ?4
                  WHERE instance = ?1 AND task = ?2 AND holder = ?5",
                 params![instance, task, holder, until_ms, current],
             )?;
-            if taken > 0 {
+            if taken_rows > 0 {
                 tracing::warn!(instance, task, previous = %current, "took over the lease of a task run whose process is gone");
             }
-            Ok(taken > 0)
+            Ok(taken(taken_rows > 0))
         })
     }
 
-    pub fn release_lease(
+    fn renew_lease(
         &self,
         instance: &str,
         task: &str,
         holder: &str,
-    ) -> Result<(), StateError> {
+        until_ms: i64,
+    ) -> Result<bool, StateError> {
+        self.with(|c| {
+            c.execute(
+                "UPDATE task_leases SET until_ms = ?4 WHERE instance = ?1 AND task = ?2 AND holder = ?3",
+                params![instance, task, holder, until_ms],
+            )
+            .map(|n| n > 0)
+        })
+    }
+
+    fn release_lease(&self, instance: &str, task: &str, holder: &str) -> Result<(), StateError> {
         self.with(|c| {
             c.execute(
                 "DELETE FROM task_leases WHERE instance = ?1 AND task = ?2 AND holder = ?3",
@@ -255,7 +331,7 @@ impl StateDb {
     }
 
     /// Records the last run of a task.
-    pub fn record_task_run(&self, run: &TaskRun) -> Result<(), StateError> {
+    fn record_task_run(&self, run: &TaskRun) -> Result<(), StateError> {
         self.with(|c| {
             c.execute(
                 "INSERT INTO task_runs (instance, task, started_ms, duration_ms, ok, summary, next_ms)
@@ -270,12 +346,7 @@ impl StateDb {
     }
 
     /// Records when the scheduler will next run a task.
-    pub fn record_next_run(
-        &self,
-        instance: &str,
-        task: &str,
-        next_ms: i64,
-    ) -> Result<(), StateError> {
+    fn record_next_run(&self, instance: &str, task: &str, next_ms: i64) -> Result<(), StateError> {
         self.with(|c| {
             c.execute(
                 "UPDATE task_runs SET next_ms = ?3 WHERE instance = ?1 AND task = ?2",
@@ -285,7 +356,7 @@ impl StateDb {
         })
     }
 
-    pub fn last_task_run(&self, instance: &str, task: &str) -> Result<Option<TaskRun>, StateError> {
+    fn last_task_run(&self, instance: &str, task: &str) -> Result<Option<TaskRun>, StateError> {
         self.with(|c| {
             c.query_row(
                 "SELECT instance, task, started_ms, duration_ms, ok, summary, next_ms FROM task_runs WHERE instance = ?1 AND task = ?2",
@@ -307,7 +378,7 @@ impl StateDb {
     }
 
     /// Removes everything an instance stored (when the instance is deleted).
-    pub fn forget_instance(&self, instance: &str) -> Result<(), StateError> {
+    fn forget_instance(&self, instance: &str) -> Result<(), StateError> {
         self.with(|c| {
             c.execute(
                 "DELETE FROM task_runs WHERE instance = ?1",
@@ -329,12 +400,7 @@ impl StateDb {
         })
     }
 
-    pub fn record_test(
-        &self,
-        instance: &str,
-        at_ms: u64,
-        report: &Value,
-    ) -> Result<(), StateError> {
+    fn record_test(&self, instance: &str, at_ms: u64, report: &Value) -> Result<(), StateError> {
         let text = report.to_string();
         self.with(|c| {
             c.execute(
@@ -347,7 +413,7 @@ impl StateDb {
     }
 
     /// The last test result of an instance: when (ms since epoch) and the report.
-    pub fn last_test(&self, instance: &str) -> Result<Option<(u64, Value)>, StateError> {
+    fn last_test(&self, instance: &str) -> Result<Option<(u64, Value)>, StateError> {
         let row: Option<(i64, String)> = self.with(|c| {
             c.query_row(
                 "SELECT at_ms, report FROM test_results WHERE instance = ?1",
@@ -356,6 +422,222 @@ impl StateDb {
             )
             .optional()
         })?;
+        Ok(row.and_then(|(at, text)| {
+            serde_json::from_str(&text)
+                .ok()
+                .map(|v| (u64::try_from(at).unwrap_or(0), v))
+        }))
+    }
+}
+
+impl StateDb {
+    /// A sealed OAuth2 token shared between processes, with the time it stops being reused.
+    pub fn shared_token(&self, key: &str) -> Result<Option<(String, i64)>, StateError> {
+        match &self.inner {
+            Inner::Sqlite(s) => s.shared_token(key),
+            Inner::Postgres(p) => Ok(p.shared_token(key)?),
+        }
+    }
+
+    /// Shares a sealed OAuth2 token; expired ones are dropped on the way.
+    pub fn put_shared_token(
+        &self,
+        key: &str,
+        sealed: &str,
+        until_ms: i64,
+    ) -> Result<(), StateError> {
+        match &self.inner {
+            Inner::Sqlite(s) => s.put_shared_token(key, sealed, until_ms),
+            Inner::Postgres(p) => Ok(p.put_shared_token(key, sealed, until_ms)?),
+        }
+    }
+
+    pub fn get(&self, instance: &str, key: &str) -> Result<Option<Value>, StateError> {
+        match &self.inner {
+            Inner::Sqlite(s) => s.get(instance, key),
+            Inner::Postgres(p) => Ok(p
+                .get(instance, key)?
+                .and_then(|t| serde_json::from_str(&t).ok())),
+        }
+    }
+
+    pub fn put(&self, instance: &str, key: &str, value: &Value) -> Result<(), StateError> {
+        match &self.inner {
+            Inner::Sqlite(s) => s.put(instance, key, value),
+            Inner::Postgres(p) => Ok(p.put(instance, key, &value.to_string(), now_ms())?),
+        }
+    }
+
+    pub fn delete(&self, instance: &str, key: &str) -> Result<(), StateError> {
+        match &self.inner {
+            Inner::Sqlite(s) => s.delete(instance, key),
+            Inner::Postgres(p) => Ok(p.delete(instance, key)?),
+        }
+    }
+
+    /// The keys of an instance starting with `prefix`, in byte order, with their values.
+    pub fn list(&self, instance: &str, prefix: &str) -> Result<Vec<(String, Value)>, StateError> {
+        match &self.inner {
+            Inner::Sqlite(s) => s.list(instance, prefix),
+            Inner::Postgres(p) => Ok(p
+                .list(instance, prefix)?
+                .into_iter()
+                .map(|(k, v)| (k, serde_json::from_str(&v).unwrap_or(Value::Null)))
+                .collect()),
+        }
+    }
+
+    /// Requests counted for an instance on a day (`YYYY-MM-DD`, UTC).
+    pub fn day_count(&self, instance: &str, day: &str) -> Result<u64, StateError> {
+        match &self.inner {
+            Inner::Sqlite(s) => s.day_count(instance, day),
+            Inner::Postgres(p) => Ok(p
+                .day_count(instance, day)?
+                .and_then(|n| u64::try_from(n).ok())
+                .unwrap_or(0)),
+        }
+    }
+
+    /// Counts one request; older days are dropped on the way.
+    pub fn count_request(&self, instance: &str, day: &str) -> Result<(), StateError> {
+        self.count_request_within(instance, day, u64::MAX)
+            .map(|_| ())
+    }
+
+    /// Counts one request unless `cap` requests are counted already that day, in one
+    /// statement (so processes and nodes counting at once never pass the cap together):
+    /// whether it was counted. Older days are dropped on the way.
+    pub fn count_request_within(
+        &self,
+        instance: &str,
+        day: &str,
+        cap: u64,
+    ) -> Result<bool, StateError> {
+        let cap = i64::try_from(cap).unwrap_or(i64::MAX);
+        match &self.inner {
+            Inner::Sqlite(s) => s.count_request(instance, day, cap),
+            Inner::Postgres(p) => Ok(p.count_request(instance, day, cap)?),
+        }
+    }
+
+    /// Takes the lease of a task run until `until_ms`, unless another holder has a live one.
+    /// This is what keeps two runs of one task apart, across processes and nodes. With the
+    /// embedded backend, a lease whose holder (`<pid>:…`) is a process of this machine that no
+    /// longer exists is taken over at once; on PostgreSQL (several machines) leases are short,
+    /// renewed while the task runs ([`StateDb::renew_lease`]) and simply expire.
+    pub fn take_lease(
+        &self,
+        instance: &str,
+        task: &str,
+        holder: &str,
+        until_ms: i64,
+    ) -> Result<bool, StateError> {
+        Ok(self.take_task(instance, task, holder, until_ms, None)? == LeaseOutcome::Taken)
+    }
+
+    /// [`StateDb::take_lease`] for one due time of a scheduled task: when a run of the task
+    /// started after `ran_since` (ms), on any node, this due time is done and the lease is not
+    /// taken ([`LeaseOutcome::RanAt`]). Checked and taken atomically.
+    pub fn take_task(
+        &self,
+        instance: &str,
+        task: &str,
+        holder: &str,
+        until_ms: i64,
+        ran_since: Option<i64>,
+    ) -> Result<LeaseOutcome, StateError> {
+        match &self.inner {
+            Inner::Sqlite(s) => s.take_task(instance, task, holder, until_ms, ran_since),
+            Inner::Postgres(p) => {
+                Ok(p.take_task(instance, task, holder, until_ms, now_ms(), ran_since)?)
+            }
+        }
+    }
+
+    /// Extends the lease `holder` has: `false` when it is not (or no longer) its.
+    pub fn renew_lease(
+        &self,
+        instance: &str,
+        task: &str,
+        holder: &str,
+        until_ms: i64,
+    ) -> Result<bool, StateError> {
+        match &self.inner {
+            Inner::Sqlite(s) => s.renew_lease(instance, task, holder, until_ms),
+            Inner::Postgres(p) => Ok(p.renew_lease(instance, task, holder, until_ms)?),
+        }
+    }
+
+    pub fn release_lease(
+        &self,
+        instance: &str,
+        task: &str,
+        holder: &str,
+    ) -> Result<(), StateError> {
+        match &self.inner {
+            Inner::Sqlite(s) => s.release_lease(instance, task, holder),
+            Inner::Postgres(p) => Ok(p.release_lease(instance, task, holder)?),
+        }
+    }
+
+    /// Records the last run of a task.
+    pub fn record_task_run(&self, run: &TaskRun) -> Result<(), StateError> {
+        match &self.inner {
+            Inner::Sqlite(s) => s.record_task_run(run),
+            Inner::Postgres(p) => Ok(p.record_task_run(run)?),
+        }
+    }
+
+    /// Records when the scheduler will next run a task.
+    pub fn record_next_run(
+        &self,
+        instance: &str,
+        task: &str,
+        next_ms: i64,
+    ) -> Result<(), StateError> {
+        match &self.inner {
+            Inner::Sqlite(s) => s.record_next_run(instance, task, next_ms),
+            Inner::Postgres(p) => Ok(p.record_next_run(instance, task, next_ms)?),
+        }
+    }
+
+    pub fn last_task_run(&self, instance: &str, task: &str) -> Result<Option<TaskRun>, StateError> {
+        match &self.inner {
+            Inner::Sqlite(s) => s.last_task_run(instance, task),
+            Inner::Postgres(p) => Ok(p.last_task_run(instance, task)?),
+        }
+    }
+
+    /// Removes everything an instance stored (when the instance is deleted).
+    pub fn forget_instance(&self, instance: &str) -> Result<(), StateError> {
+        match &self.inner {
+            Inner::Sqlite(s) => s.forget_instance(instance),
+            Inner::Postgres(p) => Ok(p.forget_instance(instance)?),
+        }
+    }
+
+    pub fn record_test(
+        &self,
+        instance: &str,
+        at_ms: u64,
+        report: &Value,
+    ) -> Result<(), StateError> {
+        match &self.inner {
+            Inner::Sqlite(s) => s.record_test(instance, at_ms, report),
+            Inner::Postgres(p) => Ok(p.record_test(
+                instance,
+                i64::try_from(at_ms).unwrap_or(i64::MAX),
+                &report.to_string(),
+            )?),
+        }
+    }
+
+    /// The last test result of an instance: when (ms since epoch) and the report.
+    pub fn last_test(&self, instance: &str) -> Result<Option<(u64, Value)>, StateError> {
+        let row = match &self.inner {
+            Inner::Sqlite(s) => return s.last_test(instance),
+            Inner::Postgres(p) => p.last_test(instance)?,
+        };
         Ok(row.and_then(|(at, text)| {
             serde_json::from_str(&text)
                 .ok()
@@ -488,6 +770,9 @@ mod tests {
     fn commits_are_synced_before_they_return() {
         let dir = tempfile::tempdir().unwrap();
         let db = StateDb::open(&dir.path().join("state.sqlite3")).unwrap();
+        let Inner::Sqlite(db) = &db.inner else {
+            unreachable!("opened as SQLite")
+        };
         let (journal, synchronous): (String, i64) = db
             .with(|c| {
                 Ok((
@@ -522,5 +807,205 @@ mod tests {
         );
         db.delete("a", "tx/1").unwrap();
         assert_eq!(db.get("a", "tx/1").unwrap(), None);
+    }
+
+    /// The embedded database and, when a test server is there, a PostgreSQL one: each
+    /// behaviour below runs on both.
+    fn backends(prefix: &str) -> (Vec<StateDb>, tempfile::TempDir) {
+        let dir = tempfile::tempdir().unwrap();
+        let mut dbs = vec![StateDb::open(&dir.path().join("state.sqlite3")).unwrap()];
+        if let Some(pg) = crate::storage::postgres::scratch_for_tests(prefix) {
+            dbs.push(StateDb::postgres(pg));
+        }
+        (dbs, dir)
+    }
+
+    #[test]
+    fn every_record_reads_back_the_same_on_both_backends() {
+        let (dbs, _dir) = backends("state_records");
+        for db in &dbs {
+            let name = if db.is_clustered() {
+                "postgres"
+            } else {
+                "sqlite"
+            };
+            db.put("a", "tx/1", &json!({"status": "ready"})).unwrap();
+            db.put("a", "tx/1", &json!({"status": "sent"})).unwrap();
+            db.put("a", "tx/2", &json!(2)).unwrap();
+            db.put("a", "tx%/_", &json!("odd")).unwrap();
+            db.put("a", "ty/1", &json!(null)).unwrap();
+            db.put("b", "tx/1", &json!("other")).unwrap();
+            assert_eq!(
+                db.get("a", "tx/1").unwrap(),
+                Some(json!({"status": "sent"})),
+                "{name}"
+            );
+            assert_eq!(db.get("a", "nope").unwrap(), None, "{name}");
+            let keys: Vec<String> = db
+                .list("a", "tx")
+                .unwrap()
+                .into_iter()
+                .map(|(k, _)| k)
+                .collect();
+            assert_eq!(
+                keys,
+                ["tx%/_", "tx/1", "tx/2"],
+                "{name}: byte order, prefix taken literally"
+            );
+            assert_eq!(db.list("a", "tx%").unwrap().len(), 1, "{name}");
+            db.delete("a", "tx/2").unwrap();
+            assert_eq!(db.get("a", "tx/2").unwrap(), None, "{name}");
+
+            // Daily counts: older days dropped; the cap holds.
+            db.count_request("a", "2026-01-01").unwrap();
+            db.count_request("a", "2026-01-02").unwrap();
+            assert_eq!(db.day_count("a", "2026-01-01").unwrap(), 0, "{name}");
+            assert!(
+                db.count_request_within("a", "2026-01-02", 2).unwrap(),
+                "{name}"
+            );
+            assert!(
+                !db.count_request_within("a", "2026-01-02", 2).unwrap(),
+                "{name}"
+            );
+            assert_eq!(db.day_count("a", "2026-01-02").unwrap(), 2, "{name}");
+            assert!(
+                !db.count_request_within("c", "2026-01-02", 0).unwrap(),
+                "{name}"
+            );
+
+            // Sealed tokens: upsert, expired ones dropped on the next share.
+            db.put_shared_token("k1", "sealed-1", 1).unwrap();
+            db.put_shared_token("k2", "sealed-2", now_ms() + 60_000)
+                .unwrap();
+            db.put_shared_token("k2", "sealed-3", now_ms() + 90_000)
+                .unwrap();
+            assert_eq!(db.shared_token("k1").unwrap(), None, "{name}");
+            assert_eq!(
+                db.shared_token("k2").unwrap().unwrap().0,
+                "sealed-3",
+                "{name}"
+            );
+
+            // Task runs: next_ms kept when a run does not say.
+            let mut run = TaskRun {
+                instance: "a".into(),
+                task: "poll".into(),
+                started_ms: 10,
+                duration_ms: 5,
+                ok: true,
+                summary: "3 updated".into(),
+                next_ms: Some(100),
+            };
+            db.record_task_run(&run).unwrap();
+            run.next_ms = None;
+            run.ok = false;
+            db.record_task_run(&run).unwrap();
+            db.record_next_run("a", "poll", 200).unwrap();
+            let last = db.last_task_run("a", "poll").unwrap().unwrap();
+            assert_eq!((last.ok, last.next_ms), (false, Some(200)), "{name}");
+
+            db.record_test("a", 42, &json!({"status": "ok"})).unwrap();
+            assert_eq!(
+                db.last_test("a").unwrap(),
+                Some((42, json!({"status": "ok"}))),
+                "{name}"
+            );
+
+            db.forget_instance("a").unwrap();
+            assert!(db.list("a", "").unwrap().is_empty(), "{name}");
+            assert_eq!(db.last_test("a").unwrap(), None, "{name}");
+            assert_eq!(db.last_task_run("a", "poll").unwrap(), None, "{name}");
+            assert_eq!(db.get("b", "tx/1").unwrap(), Some(json!("other")), "{name}");
+        }
+    }
+
+    #[test]
+    fn leases_keep_runs_apart_expire_and_mark_a_due_time_done_on_both_backends() {
+        let (dbs, _dir) = backends("state_leases");
+        for db in &dbs {
+            let name = if db.is_clustered() {
+                "postgres"
+            } else {
+                "sqlite"
+            };
+            let far = now_ms() + 60_000;
+            let (a, b) = ("1:ThreadId(1):node-a", "1:ThreadId(1):node-b");
+            assert!(db.take_lease("i", "t", a, far).unwrap(), "{name}");
+            assert!(
+                !db.take_lease("i", "t", b, far).unwrap(),
+                "{name}: held by a"
+            );
+            assert!(db.take_lease("i", "t", a, far).unwrap(), "{name}: a again");
+            assert!(db.renew_lease("i", "t", a, now_ms() - 1).unwrap(), "{name}");
+            assert!(
+                !db.renew_lease("i", "t", b, far).unwrap(),
+                "{name}: not b's"
+            );
+            // a's lease has expired (its node died without renewing it): b takes over.
+            assert_eq!(
+                db.take_task("i", "t", b, far, None).unwrap(),
+                LeaseOutcome::Taken,
+                "{name}"
+            );
+            assert!(
+                !db.renew_lease("i", "t", a, far).unwrap(),
+                "{name}: a lost it"
+            );
+            // b's run is recorded, then its lease released: that due time is done for a.
+            let started = now_ms() - 10;
+            db.record_task_run(&TaskRun {
+                instance: "i".into(),
+                task: "t".into(),
+                started_ms: started,
+                duration_ms: 10,
+                ok: true,
+                summary: String::new(),
+                next_ms: None,
+            })
+            .unwrap();
+            db.release_lease("i", "t", b).unwrap();
+            assert_eq!(
+                db.take_task("i", "t", a, far, Some(started - 1_000))
+                    .unwrap(),
+                LeaseOutcome::RanAt(started),
+                "{name}"
+            );
+            // The next due time (the run is older than the bound) is a's to take.
+            assert_eq!(
+                db.take_task("i", "t", a, far, Some(started)).unwrap(),
+                LeaseOutcome::Taken,
+                "{name}"
+            );
+        }
+    }
+
+    #[test]
+    fn contenders_at_once_take_one_lease_and_never_pass_a_daily_cap_on_both_backends() {
+        let (dbs, _dir) = backends("state_race");
+        for db in dbs {
+            let db = std::sync::Arc::new(db);
+            let threads: Vec<_> = (0..8)
+                .map(|n| {
+                    let db = db.clone();
+                    std::thread::spawn(move || {
+                        let holder = format!("{}:ThreadId({n}):node-{n}", std::process::id());
+                        let took = db
+                            .take_task("i", "t", &holder, now_ms() + 60_000, Some(0))
+                            .unwrap()
+                            == LeaseOutcome::Taken;
+                        let counted = (0..5)
+                            .filter(|_| db.count_request_within("i", "2026-02-02", 12).unwrap())
+                            .count();
+                        (took, counted)
+                    })
+                })
+                .collect();
+            let results: Vec<(bool, usize)> =
+                threads.into_iter().map(|t| t.join().unwrap()).collect();
+            assert_eq!(results.iter().filter(|(took, _)| *took).count(), 1);
+            assert_eq!(results.iter().map(|(_, n)| n).sum::<usize>(), 12);
+            assert_eq!(db.day_count("i", "2026-02-02").unwrap(), 12);
+        }
     }
 }

@@ -13,6 +13,8 @@
 //! the secrets it reads), the plugin cache and the trusted certificate authorities.
 
 pub mod postgres;
+pub mod quota;
+pub mod state;
 
 pub use postgres::{Pg, PgError};
 use std::sync::Arc;

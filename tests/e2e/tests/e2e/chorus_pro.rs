@@ -26,6 +26,17 @@ fn emulator(options: ChorusProOptions) -> ChorusProEmulator {
 /// the URLs are local), provisioned from a file with its secrets from the environment.
 fn setup(emu: &ChorusProEmulator, extra: &str) -> TestEnv {
     let mut env = TestEnv::with_plugins(&["passerelle_chorus_pro"]);
+    provision(&mut env, emu, extra);
+    env
+}
+
+/// Applies the `cpro` instance of [`setup`] to `env` (which has the plugin); returns the
+/// provisioning file, to apply it on other nodes too.
+pub(crate) fn provision(
+    env: &mut TestEnv,
+    emu: &ChorusProEmulator,
+    extra: &str,
+) -> std::path::PathBuf {
     let o = emu.options();
     env.env(SECRET_VAR, &o.client_secret);
     env.env(PASSWORD_VAR, &o.technical_password);
@@ -57,10 +68,10 @@ retry_delay_secs = 0
     )
     .unwrap();
     env.ok(&["config", "apply", file.to_str().unwrap()]);
-    env
+    file
 }
 
-fn submit_input(name: &str, bytes: &[u8]) -> String {
+pub(crate) fn submit_input(name: &str, bytes: &[u8]) -> String {
     json!({
         "file_name": name,
         "content_base64": base64::engine::general_purpose::STANDARD.encode(bytes),
