@@ -180,6 +180,9 @@ enum Command {
     /// Console administrators and API tokens.
     #[command(subcommand)]
     Admin(crate::server::admin::AdminCommand),
+    /// Where the host keeps its data: status, and migration to PostgreSQL.
+    #[command(subcommand)]
+    Storage(crate::storage::cli::StorageCommand),
     /// Serve one plugin library over stdin/stdout (started by the host in process isolation).
     #[command(hide = true)]
     Worker(crate::isolation::worker::WorkerArgs),
@@ -375,6 +378,7 @@ fn exit_code_of(e: &anyhow::Error) -> u8 {
                     EXIT_NOT_FOUND
                 }
                 ConfigError::Store(StoreError::Io { .. }) => EXIT_INTERNAL,
+                ConfigError::Store(StoreError::Database(_)) => EXIT_INTERNAL,
                 _ => EXIT_REFUSED,
             };
         }
@@ -444,6 +448,10 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     // Signing tools read only the files they are given: no plugin directory is loaded.
     if let Command::Plugin(cmd) = cli.command {
         return plugin_command(&settings, cmd);
+    }
+    // Storage tools read and copy stores only: no plugin is loaded.
+    if let Command::Storage(cmd) = cli.command {
+        return crate::storage::cli::run(&settings, cmd, |url| database_url(Some(url)));
     }
     crate::datadir::secure(&cli.data_dir);
     if matches!(cli.command, Command::Serve { .. }) {
@@ -588,6 +596,7 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Events(cmd) => crate::events::cli::events(&engine, cmd),
         Command::Admin(cmd) => crate::server::admin::run(&engine.settings.data_dir, cmd),
         Command::Worker(_) => anyhow::bail!("`passerelle worker` is started by the host itself"),
+        Command::Storage(_) => anyhow::bail!("`passerelle storage` runs before the host opens"),
     }
 }
 
@@ -928,6 +937,7 @@ fn plugins(engine: &Engine, json: bool) -> anyhow::Result<ExitCode> {
 /// account that made it (`cli:<login>`).
 struct CliAudit {
     data_dir: std::path::PathBuf,
+    backend: crate::storage::Backend,
     /// Opened on the first change only: read-only commands (`config list`, `show`) do not
     /// touch the console database.
     log: std::cell::OnceCell<Option<crate::server::audit::AuditLog>>,
@@ -938,6 +948,7 @@ impl CliAudit {
     fn open(engine: &Engine) -> Self {
         CliAudit {
             data_dir: engine.settings.data_dir.clone(),
+            backend: engine.backend.clone(),
             log: std::cell::OnceCell::new(),
             actor: crate::actor::cli_actor(),
         }
@@ -946,8 +957,7 @@ impl CliAudit {
     fn log(&self) -> Option<&crate::server::audit::AuditLog> {
         self.log
             .get_or_init(|| {
-                crate::server::db::ConsoleDb::open_in(&self.data_dir)
-                    .map(|db| crate::server::audit::AuditLog::new(std::sync::Arc::new(db)))
+                crate::server::audit::AuditLog::open(&self.backend, &self.data_dir)
                     .map_err(|e| tracing::error!(error = %e, "cannot open the audit history; this change is not audited"))
                     .ok()
             })

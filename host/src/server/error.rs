@@ -200,6 +200,7 @@ impl From<ConfigError> for ApiError {
                     ApiError::new(StatusCode::CONFLICT, "stale_revision", e.to_string())
                 }
                 StoreError::Io { .. } | StoreError::Corrupt { .. } => ApiError::internal(&e),
+                StoreError::Database(_) => ApiError::internal(&e),
             },
             ConfigError::Id(_) => {
                 ApiError::new(StatusCode::BAD_REQUEST, "invalid_id", e.to_string())
@@ -286,6 +287,12 @@ impl From<RunError> for ApiError {
 
 impl From<super::db::DbError> for ApiError {
     fn from(e: super::db::DbError) -> Self {
+        ApiError::internal(e)
+    }
+}
+
+impl From<super::audit::AuditError> for ApiError {
+    fn from(e: super::audit::AuditError) -> Self {
         ApiError::internal(e)
     }
 }
