@@ -67,7 +67,15 @@ pub fn run(
             let Backend::Postgres(pg) = Backend::open(Some(&url), &roots)? else {
                 anyhow::bail!("--to must name a PostgreSQL database");
             };
-            let report = migrate::migrate(&settings.data_dir, &pg, allow_non_empty)?;
+            let report = migrate::migrate(&settings.data_dir, &pg, allow_non_empty).map_err(
+                |e| match e {
+                    // The administrator's call to make: exit code 3, like other refusals.
+                    migrate::MigrateError::NotEmpty(_) | migrate::MigrateError::NoSource { .. } => {
+                        crate::cli::refused(e)
+                    }
+                    other => anyhow::Error::new(other),
+                },
+            )?;
             println!(
                 "copied {} into {}:",
                 settings.data_dir.display(),

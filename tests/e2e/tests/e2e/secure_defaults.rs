@@ -43,10 +43,7 @@ fn a_secret_on_the_command_line_is_refused_with_the_stdin_form_and_insecure_argv
         !env.data_dump().contains(CANARY),
         "the secret is not sealed"
     );
-    let db = passerelle::server::db::ConsoleDb::open_in(&env.data).unwrap();
-    let entries = passerelle::server::audit::AuditLog::new(std::sync::Arc::new(db))
-        .list(Some("s"), 10)
-        .unwrap();
+    let entries = env.audit().list(Some("s"), 10).unwrap();
     let entry = entries
         .iter()
         .find(|e| e.field.as_deref() == Some("api_key"))
