@@ -629,6 +629,36 @@ mod tests {
         ));
     }
 
+    /// A change that reads the store while its row is locked (as the whole-configuration
+    /// check does) does not exhaust the connection pool when more writers than connections
+    /// come at once.
+    #[test]
+    fn more_writers_than_pooled_connections_that_read_while_changing_all_finish() {
+        let Some(pg) = crate::storage::postgres::scratch_for_tests("store_pool") else {
+            return;
+        };
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open_on(dir.path(), &crate::storage::Backend::Postgres(pg)).unwrap();
+        store.create(&id("p"), "p").unwrap();
+        let started = std::time::Instant::now();
+        std::thread::scope(|s| {
+            for t in 0..24 {
+                let store = store.clone();
+                s.spawn(move || {
+                    store
+                        .update::<StoreError>(&id("p"), None, |r| {
+                            let others = store.list()?.len();
+                            r.values.insert(format!("t{t}"), json!(others));
+                            Ok(())
+                        })
+                        .unwrap();
+                });
+            }
+        });
+        assert_eq!(store.get(&id("p")).unwrap().revision, 25);
+        assert!(started.elapsed() < std::time::Duration::from_secs(20));
+    }
+
     fn stale_revision_is_refused(store: &Store) {
         let rec = store.create(&id("a"), "sirene").unwrap();
         assert_eq!(rec.revision, 1);

@@ -27,6 +27,12 @@ const COLUMNS: &str = "id, plugin, enabled, revision, plain::text, sealed::text"
 #[derive(Debug, Clone)]
 pub struct PgInstances {
     pg: Arc<Pg>,
+    /// One read-modify-write at a time in this process. A change may itself read the store
+    /// (the whole-configuration check lists the other instances) while its row lock holds a
+    /// connection: unbounded, enough such writers would hold every pooled connection and wait
+    /// for one more. The embedded store serialises its writers the same way (directory lock);
+    /// across processes, the row locks do.
+    writers: Arc<std::sync::Mutex<()>>,
 }
 
 /// What a row must be read as, before it becomes a record (rows are not `'static`-friendly
@@ -107,7 +113,10 @@ impl Drop for Locked<'_> {
 
 impl PgInstances {
     pub fn new(pg: Arc<Pg>) -> Self {
-        PgInstances { pg }
+        PgInstances {
+            pg,
+            writers: Arc::default(),
+        }
     }
 
     /// All instances, sorted by id.
@@ -198,6 +207,10 @@ impl PgInstances {
         expected_revision: Option<u64>,
         change: impl FnOnce(&mut InstanceRecord) -> Result<(), E>,
     ) -> Result<Changed, E> {
+        let _writer = self
+            .writers
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
         let key = id.to_string();
         let (client, row) = self
             .pg

@@ -76,7 +76,8 @@ fn open_to_others(dir: &Path, out: &mut Vec<String>) {
 #[test]
 fn data_directory_files_are_0600_and_folders_0700_and_older_ones_are_tightened_at_start() {
     use std::os::unix::fs::PermissionsExt;
-    let env = TestEnv::with_plugins(&["fixture_service_probe"]);
+    // The data directory's own files: embedded backend.
+    let env = TestEnv::with_plugins(&["fixture_service_probe"]).embedded();
     env.ok(&["config", "create", "p", "--plugin", "service-probe"]);
     env.ok(&["config", "set", "p", "base_url", "http://127.0.0.1:9"]);
     env.ok(&["config", "enable", "p"]);
