@@ -170,6 +170,22 @@ pub fn count_rows(pg: &Pg, table: &str) -> Result<u64, PgError> {
     })
 }
 
+/// Every row of one table as JSON text, one per line: for leak checks in tests and for
+/// administrators comparing two databases.
+pub fn dump_rows(pg: &Pg, table: &str) -> Result<String, PgError> {
+    count_rows(pg, table)?; // checks the name
+    let sql = format!("SELECT row_to_json(t)::text FROM {table} t");
+    pg.run(move |pool| async move {
+        let rows = pool.get().await?.query(&sql, &[]).await?;
+        let mut out = String::new();
+        for row in rows {
+            out.push_str(&row.try_get::<_, String>(0)?);
+            out.push('\n');
+        }
+        Ok(out)
+    })
+}
+
 /// The newest migration applied to the database (`refinery_schema_history`).
 pub fn schema_version(pg: &Pg) -> Result<Option<i32>, PgError> {
     pg.run(|pool| async move {

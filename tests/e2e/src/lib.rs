@@ -283,10 +283,21 @@ impl TestEnv {
         self.data.join("instances").join(format!("{id}.toml"))
     }
 
-    /// Every file under the data directory, as text (lossy), for leak checks.
+    /// Every file under the data directory, as text (lossy), for leak checks; on
+    /// PostgreSQL, every row of the stores' tables too (as JSON).
     pub fn data_dump(&self) -> String {
         let mut out = String::new();
         dump(&self.data, &mut out);
+        if let Some(pg) = self.database.as_ref().and(self.backend().pg().cloned()) {
+            for (table, _) in passerelle::storage::migrate::table_counts(&pg)
+                .unwrap_or_else(|e| panic!("count the test database's rows: {e}"))
+            {
+                out.push_str(
+                    &passerelle::storage::migrate::dump_rows(&pg, &table)
+                        .unwrap_or_else(|e| panic!("read table {table}: {e}")),
+                );
+            }
+        }
         out
     }
 }

@@ -164,6 +164,16 @@ timeout_secs = 5
         assert_eq!(find("field.set", Some("timeout_secs"))["new"], "5");
         assert_eq!(find("field.set", Some("api_key"))["new"], "changed");
         assert!(!history.to_string().contains(CANARY), "{history:#}");
+        // The secret is stored sealed, in the files or in the database's rows.
+        let dump = env.data_dump();
+        assert!(
+            !dump.contains(CANARY),
+            "{backend}: the secret is stored in plain text"
+        );
+        assert!(
+            dump.contains("enc:v1:"),
+            "{backend}: no sealed secret in {dump}"
+        );
     }
 }
 
