@@ -54,7 +54,7 @@ impl Engine {
             .ders()
             .unwrap_or_default();
         let backend = crate::storage::Backend::open(settings.database.as_ref(), &extra_roots)?;
-        let store = Store::open(&settings.data_dir)?;
+        let store = Store::open_on(&settings.data_dir, &backend)?;
         let key = SecretKey::load_or_create(&settings.key_file)?;
         let mut services = Services::open_on(&settings.data_dir, settings.limits, &backend)?;
         // OAuth2 tokens are shared with the other processes of the data directory, sealed.

@@ -176,7 +176,9 @@ impl ConfigError {
             ConfigError::Store(StoreError::NotFound(_)) => ErrorCode::NotFound,
             ConfigError::Store(StoreError::Exists(_)) => ErrorCode::AlreadyExists,
             ConfigError::Store(StoreError::Stale { .. }) => ErrorCode::StaleRevision,
-            ConfigError::Store(StoreError::Io { .. } | StoreError::Corrupt { .. })
+            ConfigError::Store(
+                StoreError::Io { .. } | StoreError::Corrupt { .. } | StoreError::Database(_),
+            )
             | ConfigError::Secret(_) => ErrorCode::Internal,
             ConfigError::Id(_) => ErrorCode::InvalidId,
             ConfigError::Field { .. } => ErrorCode::InvalidValue,

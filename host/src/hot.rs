@@ -171,6 +171,10 @@ fn removed_file(engine: &Engine, path: &PathBuf) {
     let id = plugin.id().to_owned();
     let mut disabled = Vec::new();
     if let Ok(records) = engine.store.list() {
+        // Disabling is a change like any other: it goes into the history.
+        let audit = crate::server::audit::AuditLog::open(&engine.backend, &engine.settings.data_dir)
+            .map_err(|e| tracing::error!(error = %e, "cannot open the audit history; disabling the removed plugin's instances is not audited"))
+            .ok();
         for record in records.into_iter().filter(|r| r.plugin == id && r.enabled) {
             let result = engine
                 .store
@@ -179,7 +183,13 @@ fn removed_file(engine: &Engine, path: &PathBuf) {
                     Ok(())
                 });
             match result {
-                Ok(_) => disabled.push(record.id.to_string()),
+                Ok(changed) => {
+                    if let Some(log) = &audit {
+                        let actor = format!("host (plugin file {} removed)", path.display());
+                        crate::server::actions::audit_changed(engine, log, &actor, &changed, None);
+                    }
+                    disabled.push(record.id.to_string())
+                }
                 Err(e) => {
                     tracing::error!(instance = %record.id, error = %e, "cannot disable the instance of a removed plugin")
                 }

@@ -9,6 +9,9 @@
 //!   across processes (CLI and server at once).
 //!
 //! Secret values are stored sealed (see [`crate::secrets`]) in a separate `[secrets]` table.
+//!
+//! With the PostgreSQL backend the same methods read and write the `instances` table instead
+//! ([`crate::storage::instances`]), with the same revisions and refusals, shared by every node.
 
 use crate::ids::InstanceId;
 use serde::{Deserialize, Serialize};
@@ -61,6 +64,8 @@ pub enum StoreError {
     },
     #[error("{path} is not a valid instance file ({reason}); fix it by hand or restore it from a backup")]
     Corrupt { path: PathBuf, reason: String },
+    #[error("instances: {0}")]
+    Database(#[from] crate::storage::PgError),
 }
 
 fn io(path: &Path) -> impl FnOnce(std::io::Error) -> StoreError + '_ {
@@ -70,10 +75,12 @@ fn io(path: &Path) -> impl FnOnce(std::io::Error) -> StoreError + '_ {
     }
 }
 
-/// The instance files of one data directory.
+/// The instance files of one data directory, or the `instances` table of PostgreSQL.
 #[derive(Debug, Clone)]
 pub struct Store {
     dir: PathBuf,
+    /// Set with the PostgreSQL backend: every method goes there, no file is touched.
+    pg: Option<crate::storage::instances::PgInstances>,
 }
 
 /// An exclusive lock on the store, released on drop.
@@ -92,7 +99,18 @@ impl Store {
             }
         }
         remove_orphan_temporaries(&dir);
-        Ok(Store { dir })
+        Ok(Store { dir, pg: None })
+    }
+
+    /// The store of the process's backend: the files of `data_dir`, or PostgreSQL.
+    pub fn open_on(data_dir: &Path, backend: &crate::storage::Backend) -> Result<Self, StoreError> {
+        match backend.pg() {
+            None => Self::open(data_dir),
+            Some(pg) => Ok(Store {
+                dir: data_dir.join("instances"),
+                pg: Some(crate::storage::instances::PgInstances::new(pg.clone())),
+            }),
+        }
     }
 
     fn path(&self, id: &InstanceId) -> PathBuf {
@@ -100,9 +118,10 @@ impl Store {
     }
 
     /// The file holding an instance, for readers that cache what they derive from its
-    /// content (the HTTP API); writers go through [`Store::update`].
-    pub fn file_of(&self, id: &InstanceId) -> PathBuf {
-        self.path(id)
+    /// content (the HTTP API); writers go through [`Store::update`]. `None` on PostgreSQL,
+    /// where no file holds it.
+    pub fn file_of(&self, id: &InstanceId) -> Option<PathBuf> {
+        self.pg.is_none().then(|| self.path(id))
     }
 
     fn lock(&self) -> Result<WriteLock, StoreError> {
@@ -121,6 +140,9 @@ impl Store {
 
     /// All instances, sorted by id. A corrupt file is an error: it is never skipped silently.
     pub fn list(&self) -> Result<Vec<InstanceRecord>, StoreError> {
+        if let Some(pg) = &self.pg {
+            return pg.list();
+        }
         let mut out = Vec::new();
         for entry in std::fs::read_dir(&self.dir).map_err(io(&self.dir))? {
             let path = entry.map_err(io(&self.dir))?.path();
@@ -133,6 +155,9 @@ impl Store {
     }
 
     pub fn get(&self, id: &InstanceId) -> Result<InstanceRecord, StoreError> {
+        if let Some(pg) = &self.pg {
+            return pg.get(id);
+        }
         let path = self.path(id);
         if !path.exists() {
             return Err(StoreError::NotFound(id.clone()));
@@ -157,6 +182,9 @@ impl Store {
 
     /// Creates a new, disabled, empty instance.
     pub fn create(&self, id: &InstanceId, plugin: &str) -> Result<InstanceRecord, StoreError> {
+        if let Some(pg) = &self.pg {
+            return pg.create(id, plugin);
+        }
         let _lock = self.lock()?;
         if self.path(id).exists() {
             return Err(StoreError::Exists(id.clone()));
@@ -184,6 +212,9 @@ impl Store {
         expected_revision: Option<u64>,
         change: impl FnOnce(&mut InstanceRecord) -> Result<(), E>,
     ) -> Result<Changed, E> {
+        if let Some(pg) = &self.pg {
+            return pg.update(id, expected_revision, change);
+        }
         let _lock = self.lock()?;
         let mut record = self.get(id)?;
         if let Some(expected) = expected_revision {
@@ -227,6 +258,9 @@ impl Store {
         id: &InstanceId,
         expected_revision: Option<u64>,
     ) -> Result<(), StoreError> {
+        if let Some(pg) = &self.pg {
+            return pg.delete(id, expected_revision);
+        }
         let _lock = self.lock()?;
         let record = self.get(id)?;
         if let Some(expected) = expected_revision {
@@ -385,7 +419,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let store = Store::open(dir.path()).unwrap();
         store.create(&id("a"), "sirene").unwrap();
-        let file = store.file_of(&id("a"));
+        let file = store.file_of(&id("a")).unwrap();
         assert_eq!(mode(&file), 0o600);
         std::fs::set_permissions(&file, std::fs::Permissions::from_mode(0o644)).unwrap();
         Store::open(dir.path()).unwrap();
@@ -415,10 +449,217 @@ mod tests {
         assert_eq!(store.list().unwrap().len(), 1);
     }
 
+    /// The same store test on both backends: the embedded files, and PostgreSQL when a test
+    /// server is there (`PASSERELLE_TEST_DATABASE_URL`).
+    fn on_both_backends(test: impl Fn(&Store)) {
+        let dir = tempfile::tempdir().unwrap();
+        test(&Store::open(dir.path()).unwrap());
+        if let Some(pg) = crate::storage::postgres::scratch_for_tests("store") {
+            let backend = crate::storage::Backend::Postgres(pg);
+            let pg_dir = tempfile::tempdir().unwrap();
+            let store = Store::open_on(pg_dir.path(), &backend).unwrap();
+            test(&store);
+            assert!(store.file_of(&id("a")).is_none());
+            // No instance file is written on PostgreSQL.
+            assert!(!pg_dir.path().join("instances").exists());
+        }
+    }
+
     #[test]
     fn stale_revision_is_refused_and_nothing_is_lost() {
+        on_both_backends(stale_revision_is_refused);
+    }
+
+    #[test]
+    fn create_get_list_and_delete_behave_alike() {
+        on_both_backends(|store| {
+            assert!(matches!(store.get(&id("x")), Err(StoreError::NotFound(_))));
+            let created = store.create(&id("x"), "sirene").unwrap();
+            assert_eq!(
+                (created.revision, created.enabled, created.plugin.as_str()),
+                (1, false, "sirene")
+            );
+            assert!(matches!(
+                store.create(&id("x"), "other"),
+                Err(StoreError::Exists(_))
+            ));
+            let (again, fresh) = store.create_or_get(&id("x"), "sirene").unwrap();
+            assert!(!fresh);
+            assert_eq!(again, created);
+            store.create(&id("b"), "p").unwrap();
+            // Values, sealed secrets and the enabled flag come back as they were written.
+            let changed = store
+                .update::<StoreError>(&id("x"), None, |r| {
+                    r.values.insert("siret".into(), json!("12345678901234"));
+                    r.values
+                        .insert("n".into(), json!({"a": [1, 2.5], "b": true}));
+                    r.secrets.insert("token".into(), "v1:sealed-bytes".into());
+                    r.enabled = true;
+                    Ok(())
+                })
+                .unwrap();
+            assert_eq!(changed.before, created);
+            assert_eq!(changed.after.revision, 2);
+            assert_eq!(store.get(&id("x")).unwrap(), changed.after);
+            // A change that changes nothing keeps the revision.
+            let same = store
+                .update::<StoreError>(&id("x"), Some(2), |_| Ok(()))
+                .unwrap();
+            assert_eq!(same.after.revision, 2);
+            // A refused change writes nothing.
+            let refused = store.update::<StoreError>(&id("x"), None, |r| {
+                r.enabled = false;
+                Err(StoreError::NotFound(id("refused")))
+            });
+            assert!(refused.is_err());
+            assert!(store.get(&id("x")).unwrap().enabled);
+            let ids: Vec<String> = store
+                .list()
+                .unwrap()
+                .iter()
+                .map(|r| r.id.to_string())
+                .collect();
+            assert_eq!(ids, ["b", "x"]);
+            assert!(matches!(
+                store.delete(&id("x"), Some(1)),
+                Err(StoreError::Stale {
+                    expected: 1,
+                    actual: 2,
+                    ..
+                })
+            ));
+            store.delete(&id("x"), Some(2)).unwrap();
+            assert!(matches!(
+                store.delete(&id("x"), None),
+                Err(StoreError::NotFound(_))
+            ));
+            assert_eq!(store.list().unwrap().len(), 1);
+        });
+    }
+
+    /// A change committed through one PostgreSQL connection is announced to every node
+    /// listening, within a second.
+    #[test]
+    fn postgres_changes_are_announced_to_listeners() {
+        let Some(pg) = crate::storage::postgres::scratch_for_tests("store_notify") else {
+            return;
+        };
+        let mut rx = pg.subscribe(&[crate::storage::instances::CHANNEL]).unwrap();
+        let backend = crate::storage::Backend::Postgres(pg);
         let dir = tempfile::tempdir().unwrap();
-        let store = Store::open(dir.path()).unwrap();
+        let store = Store::open_on(dir.path(), &backend).unwrap();
+        // The LISTEN is asynchronous: change until one announcement arrives.
+        let mut heard = None;
+        for i in 0..50 {
+            store.create(&id(&format!("n{i}")), "p").unwrap();
+            let started = std::time::Instant::now();
+            while heard.is_none() && started.elapsed() < std::time::Duration::from_millis(200) {
+                heard = rx.try_recv().ok();
+                std::thread::sleep(std::time::Duration::from_millis(10));
+            }
+            if heard.is_some() {
+                break;
+            }
+        }
+        let Some(crate::storage::postgres::Notice::Message { channel, payload }) = heard else {
+            panic!("no announcement of a change: {heard:?}");
+        };
+        assert_eq!(channel, crate::storage::instances::CHANNEL);
+        assert!(payload.starts_with('n'), "{payload}");
+        // Announced within a second of the commit, for updates too.
+        while rx.try_recv().is_ok() {}
+        let started = std::time::Instant::now();
+        store
+            .update::<StoreError>(&id("n0"), None, |r| {
+                r.enabled = true;
+                Ok(())
+            })
+            .unwrap();
+        loop {
+            if let Ok(crate::storage::postgres::Notice::Message { payload, .. }) = rx.try_recv() {
+                assert_eq!(payload, "n0");
+                break;
+            }
+            assert!(
+                started.elapsed() < std::time::Duration::from_secs(1),
+                "the update was not announced within a second"
+            );
+            std::thread::sleep(std::time::Duration::from_millis(5));
+        }
+    }
+
+    /// Two nodes (two connections to one database): a revision read on one node and stale
+    /// on the other is refused there, and each sees the other's change at once.
+    #[test]
+    fn revisions_hold_across_two_postgres_nodes() {
+        let Some(pg) = crate::storage::postgres::scratch_for_tests("store_nodes") else {
+            return;
+        };
+        let url = crate::storage::DatabaseUrl::parse(&pg.url()).unwrap();
+        let other = crate::storage::Pg::connect(&url, &[]).unwrap();
+        let dir = tempfile::tempdir().unwrap();
+        let a = Store::open_on(dir.path(), &crate::storage::Backend::Postgres(pg)).unwrap();
+        let b = Store::open_on(dir.path(), &crate::storage::Backend::Postgres(other)).unwrap();
+        a.create(&id("shared"), "p").unwrap();
+        let read_on_b = b.get(&id("shared")).unwrap().revision;
+        a.update::<StoreError>(&id("shared"), Some(read_on_b), |r| {
+            r.values.insert("x".into(), json!("from a"));
+            Ok(())
+        })
+        .unwrap();
+        let refused = b.update::<StoreError>(&id("shared"), Some(read_on_b), |r| {
+            r.values.insert("x".into(), json!("from b"));
+            Ok(())
+        });
+        assert!(
+            matches!(
+                refused,
+                Err(StoreError::Stale {
+                    expected: 1,
+                    actual: 2,
+                    ..
+                })
+            ),
+            "{refused:?}"
+        );
+        assert_eq!(b.get(&id("shared")).unwrap().values["x"], json!("from a"));
+        assert!(matches!(
+            b.delete(&id("shared"), Some(read_on_b)),
+            Err(StoreError::Stale { .. })
+        ));
+    }
+
+    /// A change that reads the store while its row is locked (as the whole-configuration
+    /// check does) does not exhaust the connection pool when more writers than connections
+    /// come at once.
+    #[test]
+    fn more_writers_than_pooled_connections_that_read_while_changing_all_finish() {
+        let Some(pg) = crate::storage::postgres::scratch_for_tests("store_pool") else {
+            return;
+        };
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open_on(dir.path(), &crate::storage::Backend::Postgres(pg)).unwrap();
+        store.create(&id("p"), "p").unwrap();
+        let started = std::time::Instant::now();
+        std::thread::scope(|s| {
+            for t in 0..24 {
+                let store = store.clone();
+                s.spawn(move || {
+                    store
+                        .update::<StoreError>(&id("p"), None, |r| {
+                            let others = store.list()?.len();
+                            r.values.insert(format!("t{t}"), json!(others));
+                            Ok(())
+                        })
+                        .unwrap();
+                });
+            }
+        });
+        assert_eq!(store.get(&id("p")).unwrap().revision, 25);
+        assert!(started.elapsed() < std::time::Duration::from_secs(20));
+    }
+
+    fn stale_revision_is_refused(store: &Store) {
         let rec = store.create(&id("a"), "sirene").unwrap();
         assert_eq!(rec.revision, 1);
         let r2 = store
@@ -451,8 +692,10 @@ mod tests {
 
     #[test]
     fn concurrent_writers_do_not_lose_updates() {
-        let dir = tempfile::tempdir().unwrap();
-        let store = Store::open(dir.path()).unwrap();
+        on_both_backends(concurrent_writers);
+    }
+
+    fn concurrent_writers(store: &Store) {
         store.create(&id("c"), "p").unwrap();
         std::thread::scope(|s| {
             for t in 0..4 {

@@ -85,6 +85,7 @@ pub enum ConfigCommand {
 /// account that made it (`cli:<login>`).
 pub(super) struct CliAudit {
     data_dir: std::path::PathBuf,
+    backend: crate::storage::Backend,
     /// Opened on the first change only: read-only commands (`config list`, `show`) do not
     /// touch the console database.
     log: std::cell::OnceCell<Option<crate::server::audit::AuditLog>>,
@@ -95,6 +96,7 @@ impl CliAudit {
     pub(super) fn open(engine: &Engine) -> Self {
         CliAudit {
             data_dir: engine.settings.data_dir.clone(),
+            backend: engine.backend.clone(),
             log: std::cell::OnceCell::new(),
             actor: crate::actor::cli_actor(),
         }
@@ -103,8 +105,7 @@ impl CliAudit {
     fn log(&self) -> Option<&crate::server::audit::AuditLog> {
         self.log
             .get_or_init(|| {
-                crate::server::db::ConsoleDb::open_in(&self.data_dir)
-                    .map(|db| crate::server::audit::AuditLog::new(std::sync::Arc::new(db)))
+                crate::server::audit::AuditLog::open(&self.backend, &self.data_dir)
                     .map_err(|e| tracing::error!(error = %e, "cannot open the audit history; this change is not audited"))
                     .ok()
             })

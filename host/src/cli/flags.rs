@@ -174,6 +174,9 @@ pub enum Command {
     /// Serve one plugin library over stdin/stdout (started by the host in process isolation).
     #[command(hide = true)]
     Worker(crate::isolation::worker::WorkerArgs),
+    /// Where the host keeps its data: status, and migration to PostgreSQL.
+    #[command(subcommand)]
+    Storage(crate::storage::cli::StorageCommand),
 }
 
 #[derive(Debug, Args)]

@@ -108,6 +108,10 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     .with_limits(host_file.limits(&cli.data_dir).map_err(refused)?)
     .with_database(database_url(cli.database_url.as_deref())?);
     // Signing tools read only the files they are given: no plugin directory is loaded.
+    // Storage tools read and copy stores only: no plugin is loaded.
+    if let Command::Storage(cmd) = cli.command {
+        return crate::storage::cli::run(&settings, cmd, |url| database_url(Some(url)));
+    }
     if let Command::Plugin(cmd) = cli.command {
         return plugins::plugin_command(&settings, cmd);
     }
@@ -162,5 +166,6 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Events(cmd) => crate::events::cli::events(&engine, cmd),
         Command::Admin(cmd) => admin::run(&engine.settings.data_dir, cmd),
         Command::Worker(_) => anyhow::bail!("`passerelle worker` is started by the host itself"),
+        Command::Storage(_) => anyhow::bail!("`passerelle storage` runs before the host opens"),
     }
 }

@@ -4,6 +4,11 @@
 //! Secret values never enter it: a secret field's change is recorded as `changed` (or
 //! `cleared`), with no old or new value, not even a length or a hash. Entries are only ever
 //! appended.
+//!
+//! The history lives where the instances live: in the console database with the embedded
+//! backend, in PostgreSQL's `audit` table with that backend ([`crate::storage::audit`]), so
+//! that every node and every command line (`config set`, `config apply`…) writes to, and
+//! the console of every node reads, one history. [`AuditLog::open`] picks it from the backend.
 
 use super::db::{now_ms, ConsoleDb, DbError};
 use crate::plugin::LoadedPlugin;
@@ -84,21 +89,71 @@ pub struct Change<'a> {
 
 #[derive(Debug, Clone)]
 pub struct AuditLog {
-    db: Arc<ConsoleDb>,
+    sink: Sink,
+}
+
+/// Where the history is kept.
+#[derive(Debug, Clone)]
+enum Sink {
+    Console(Arc<ConsoleDb>),
+    Postgres(Arc<crate::storage::Pg>),
+}
+
+/// Why the history could not be written or read.
+#[derive(Debug, thiserror::Error)]
+pub enum AuditError {
+    #[error(transparent)]
+    Console(#[from] DbError),
+    #[error("audit history: {0}")]
+    Postgres(#[from] crate::storage::PgError),
 }
 
 impl AuditLog {
-    /// Whether the console database answers (for `/readyz`).
-    pub fn reachable(&self) -> Result<(), DbError> {
-        self.db.data_version().map(|_| ())
+    /// Whether the database of the history answers (for `/readyz`).
+    pub fn reachable(&self) -> Result<(), AuditError> {
+        match &self.sink {
+            Sink::Console(db) => Ok(db.data_version().map(|_| ())?),
+            Sink::Postgres(pg) => Ok(pg.ping()?),
+        }
     }
 
+    /// The history in a console database (embedded backend).
     pub fn new(db: Arc<ConsoleDb>) -> Self {
-        AuditLog { db }
+        AuditLog {
+            sink: Sink::Console(db),
+        }
     }
 
-    pub fn record(&self, change: Change<'_>) -> Result<(), DbError> {
-        self.db.with(|c| {
+    /// The history of the backend: PostgreSQL's, or the one in `console` (embedded).
+    pub fn on(backend: &crate::storage::Backend, console: Arc<ConsoleDb>) -> Self {
+        match backend.pg() {
+            Some(pg) => AuditLog {
+                sink: Sink::Postgres(pg.clone()),
+            },
+            None => AuditLog::new(console),
+        }
+    }
+
+    /// The history of the backend, opening the console database of `data_dir` only when it
+    /// is the one (embedded backend).
+    pub fn open(
+        backend: &crate::storage::Backend,
+        data_dir: &std::path::Path,
+    ) -> Result<Self, AuditError> {
+        match backend.pg() {
+            Some(pg) => Ok(AuditLog {
+                sink: Sink::Postgres(pg.clone()),
+            }),
+            None => Ok(AuditLog::new(Arc::new(ConsoleDb::open_in(data_dir)?))),
+        }
+    }
+
+    pub fn record(&self, change: Change<'_>) -> Result<(), AuditError> {
+        let db = match &self.sink {
+            Sink::Console(db) => db,
+            Sink::Postgres(pg) => return Ok(crate::storage::audit::record(pg, now_ms(), &change)?),
+        };
+        Ok(db.with(|c| {
             c.execute(
                 "INSERT INTO audit (at_ms, actor, instance, field, action, old, new) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
                 params![
@@ -112,7 +167,7 @@ impl AuditLog {
                 ],
             )
             .map(|_| ())
-        })
+        })?)
     }
 
     /// Records a change; a failure to record is logged, not returned: the change itself
@@ -125,8 +180,12 @@ impl AuditLog {
     }
 
     /// The most recent entries first, for one instance or for everything.
-    pub fn list(&self, instance: Option<&str>, limit: u32) -> Result<Vec<AuditEntry>, DbError> {
-        self.db.with(|c| {
+    pub fn list(&self, instance: Option<&str>, limit: u32) -> Result<Vec<AuditEntry>, AuditError> {
+        let db = match &self.sink {
+            Sink::Console(db) => db,
+            Sink::Postgres(pg) => return Ok(crate::storage::audit::list(pg, instance, limit)?),
+        };
+        Ok(db.with(|c| {
             let mut stmt = c.prepare_cached(
                 "SELECT id, at_ms, actor, instance, field, action, old, new FROM audit
                  WHERE ?1 IS NULL OR instance = ?1 ORDER BY id DESC LIMIT ?2",
@@ -144,7 +203,7 @@ impl AuditLog {
                 })
             })?;
             rows.collect()
-        })
+        })?)
     }
 }
 

@@ -281,6 +281,12 @@ impl From<super::db::DbError> for ApiError {
     }
 }
 
+impl From<super::audit::AuditError> for ApiError {
+    fn from(e: super::audit::AuditError) -> Self {
+        ApiError::internal(e)
+    }
+}
+
 impl From<tokio::task::JoinError> for ApiError {
     fn from(e: tokio::task::JoinError) -> Self {
         ApiError::internal(format!("a background task failed: {e}"))

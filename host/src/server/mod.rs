@@ -189,10 +189,11 @@ impl AppState {
     ) -> Result<Self, db::DbError> {
         let db = Arc::new(db::ConsoleDb::open_in(&engine.settings.data_dir)?);
         let auth = Auth::new(db.clone(), limits)?;
+        let audit = audit::AuditLog::on(&engine.backend, db);
         Ok(AppState(Arc::new(Inner {
             engine,
             auth,
-            audit: audit::AuditLog::new(db),
+            audit,
             instance_cache: cache::InstanceCache::default(),
             web,
             views: std::sync::RwLock::new(HashMap::new()),

@@ -12,6 +12,10 @@
 //! in both cases: `host.toml`, the secret key (every node needs the same key file to unseal
 //! the secrets it reads), the plugin cache and the trusted certificate authorities.
 
+pub mod audit;
+pub mod cli;
+pub mod instances;
+pub mod migrate;
 pub mod postgres;
 pub mod quota;
 pub mod state;

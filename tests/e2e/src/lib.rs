@@ -168,6 +168,37 @@ impl TestEnv {
         node
     }
 
+    /// This host on the embedded backend whatever `PASSERELLE_TEST_BACKEND` says, for the
+    /// tests of the data directory's own files (instance TOML files, SQLite databases).
+    /// Call it before running any command.
+    pub fn embedded(mut self) -> Self {
+        self.database = None;
+        self
+    }
+
+    /// This host's storage backend, opened from the test process (to read what the host
+    /// wrote, as any node would).
+    pub fn backend(&self) -> passerelle::storage::Backend {
+        let url = self
+            .database
+            .as_deref()
+            .map(|u| passerelle::storage::DatabaseUrl::parse(u).unwrap_or_else(|e| panic!("{e}")));
+        passerelle::storage::Backend::open(url.as_ref(), &[])
+            .unwrap_or_else(|e| panic!("open the test host's storage: {e}"))
+    }
+
+    /// This host's instances, read from its storage.
+    pub fn store(&self) -> passerelle::store::Store {
+        passerelle::store::Store::open_on(&self.data, &self.backend())
+            .unwrap_or_else(|e| panic!("open the test host's instances: {e}"))
+    }
+
+    /// This host's audit history, read from its storage.
+    pub fn audit(&self) -> passerelle::server::audit::AuditLog {
+        passerelle::server::audit::AuditLog::open(&self.backend(), &self.data)
+            .unwrap_or_else(|e| panic!("open the test host's audit history: {e}"))
+    }
+
     /// Applies this host's storage to a command (PostgreSQL URL or none).
     pub fn storage_env(&self, cmd: &mut Command) {
         cmd.env_remove("PASSERELLE_DATABASE_URL");
@@ -252,10 +283,21 @@ impl TestEnv {
         self.data.join("instances").join(format!("{id}.toml"))
     }
 
-    /// Every file under the data directory, as text (lossy), for leak checks.
+    /// Every file under the data directory, as text (lossy), for leak checks; on
+    /// PostgreSQL, every row of the stores' tables too (as JSON).
     pub fn data_dump(&self) -> String {
         let mut out = String::new();
         dump(&self.data, &mut out);
+        if let Some(pg) = self.database.as_ref().and(self.backend().pg().cloned()) {
+            for (table, _) in passerelle::storage::migrate::table_counts(&pg)
+                .unwrap_or_else(|e| panic!("count the test database's rows: {e}"))
+            {
+                out.push_str(
+                    &passerelle::storage::migrate::dump_rows(&pg, &table)
+                        .unwrap_or_else(|e| panic!("read table {table}: {e}")),
+                );
+            }
+        }
         out
     }
 }

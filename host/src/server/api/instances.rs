@@ -269,7 +269,7 @@ pub(super) async fn get_instance(
     };
     // The answer is cached by the file's exact content (see `cache`); on a miss it is made
     // from the very bytes read, so the cached answer always matches its key.
-    if let Ok(file) = read_small(&app.engine.store.file_of(&id)) {
+    if let Some(Ok(file)) = app.engine.store.file_of(&id).map(|f| read_small(&f)) {
         let registry = app.engine.registry.load();
         if let Some(answer) = app.instance_cache.get(id.as_str(), &file, &registry) {
             return Ok(json(answer));

@@ -367,7 +367,8 @@ fn sync_survives_lost_state_and_waits_out_throttling() {
 #[test]
 fn config_create_from_carries_an_exchange_instance_over() {
     let emu = emulator();
-    let env = TestEnv::with_plugins(&[PLUGIN, "passerelle_exchange_ews"]);
+    // Reads the instance file: embedded backend.
+    let env = TestEnv::with_plugins(&[PLUGIN, "passerelle_exchange_ews"]).embedded();
     env.ok(&["config", "create", "ews", "--plugin", "exchange-ews"]);
     env.ok(&["config", "set", "ews", "use_oauth", "true"]);
     env.ok(&["config", "set", "ews", "tenant_id", DEFAULT_TENANT]);

@@ -53,7 +53,9 @@ fn fields_are_validated_one_by_one_and_refusals_name_the_field() {
 
 #[test]
 fn secrets_are_sealed_and_only_ever_shown_as_set() {
-    let env = sirene_env();
+    // Reads and edits the instance file: embedded backend.
+    let env = TestEnv::with_plugins(&["passerelle_sirene"]).embedded();
+    env.ok(&["config", "create", "s", "--plugin", "sirene"]);
     env.run_with_stdin(
         &["config", "set", "s", "api_key", "--stdin"],
         Some(&format!("{CANARY}\n")),

@@ -252,9 +252,8 @@ fn acknowledged_writes_survive_sigkill_of_writers_and_serve() {
     let stampede = env_number("PASSERELLE_CRASH_STAMPEDE", 200) as usize;
     eprintln!("crash seed {seed} (replay the kill schedule with PASSERELLE_CRASH_SEED={seed})");
 
-    let mut env = TestEnv::with_plugins(&["fixture_service_probe"]);
-    // It checks files of the embedded backend (state.sqlite3): embedded on every test pass.
-    env.database = None;
+    // Checks the instance files and SQLite databases after SIGKILLs: embedded backend.
+    let env = TestEnv::with_plugins(&["fixture_service_probe"]).embedded();
     env.ok(&["config", "create", INSTANCE, "--plugin", "service-probe"]);
     env.ok(&["config", "set", INSTANCE, "base_url", "http://127.0.0.1:9"]);
     // The scheduler of each `serve` must not tick on its own: only acknowledged runs count.

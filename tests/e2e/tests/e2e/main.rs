@@ -29,5 +29,6 @@ mod serve;
 mod services;
 mod signing;
 mod sirene;
+mod storage_pg;
 mod universign;
 mod web_security;

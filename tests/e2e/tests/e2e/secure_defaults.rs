@@ -43,10 +43,7 @@ fn a_secret_on_the_command_line_is_refused_with_the_stdin_form_and_insecure_argv
         !env.data_dump().contains(CANARY),
         "the secret is not sealed"
     );
-    let db = passerelle::server::db::ConsoleDb::open_in(&env.data).unwrap();
-    let entries = passerelle::server::audit::AuditLog::new(std::sync::Arc::new(db))
-        .list(Some("s"), 10)
-        .unwrap();
+    let entries = env.audit().list(Some("s"), 10).unwrap();
     let entry = entries
         .iter()
         .find(|e| e.field.as_deref() == Some("api_key"))
@@ -79,9 +76,8 @@ fn open_to_others(dir: &Path, out: &mut Vec<String>) {
 #[test]
 fn data_directory_files_are_0600_and_folders_0700_and_older_ones_are_tightened_at_start() {
     use std::os::unix::fs::PermissionsExt;
-    let mut env = TestEnv::with_plugins(&["fixture_service_probe"]);
-    // It checks files of the embedded backend (state.sqlite3): embedded on every test pass.
-    env.database = None;
+    // The data directory's own files: embedded backend.
+    let env = TestEnv::with_plugins(&["fixture_service_probe"]).embedded();
     env.ok(&["config", "create", "p", "--plugin", "service-probe"]);
     env.ok(&["config", "set", "p", "base_url", "http://127.0.0.1:9"]);
     env.ok(&["config", "enable", "p"]);

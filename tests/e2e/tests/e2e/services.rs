@@ -259,7 +259,8 @@ fn an_unknown_authority_is_named_and_trusting_it_fixes_the_test() {
     )
     .unwrap();
     assert!(sirene.base_url().starts_with("https://127.0.0.1:"));
-    let env = TestEnv::with_plugins(&["passerelle_sirene"]);
+    // Uses an instance file as a file that holds no certificate: embedded backend.
+    let env = TestEnv::with_plugins(&["passerelle_sirene"]).embedded();
     env.ok(&["config", "create", "s", "--plugin", "sirene"]);
     env.ok(&["config", "set", "s", "base_url", &sirene.base_url()]);
     env.run_with_stdin(

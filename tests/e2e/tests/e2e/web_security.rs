@@ -77,9 +77,8 @@ fn sign_in(server: &Server, next: &str, extra: &str) -> (u16, Vec<String>, Strin
 
 #[test]
 fn serve_behind_a_tls_proxy_sets_secure_cookies_and_redirects_only_to_itself() {
-    let mut env = TestEnv::with_plugins(&["passerelle_sirene"]);
-    // It checks files of the embedded backend (state.sqlite3): embedded on every test pass.
-    env.database = None;
+    // Checks the modes of the data directory's files: embedded backend.
+    let env = TestEnv::with_plugins(&["passerelle_sirene"]).embedded();
     std::fs::create_dir_all(&env.data).unwrap();
     std::fs::write(env.data.join("host.toml"), "[server]\ntrust_proxy = true\n").unwrap();
     let server = Server::start(&env, &[]);
