@@ -586,7 +586,9 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         }
         Command::Webhooks(cmd) => crate::events::cli::webhooks(&engine, cmd).await,
         Command::Events(cmd) => crate::events::cli::events(&engine, cmd),
-        Command::Admin(cmd) => crate::server::admin::run(&engine.settings.data_dir, cmd),
+        Command::Admin(cmd) => {
+            crate::server::admin::run(&engine.settings.data_dir, &engine.backend, cmd)
+        }
         Command::Worker(_) => anyhow::bail!("`passerelle worker` is started by the host itself"),
     }
 }

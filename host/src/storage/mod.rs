@@ -12,6 +12,8 @@
 //! in both cases: `host.toml`, the secret key (every node needs the same key file to unseal
 //! the secrets it reads), the plugin cache and the trusted certificate authorities.
 
+pub mod console;
+pub mod outbox;
 pub mod postgres;
 
 pub use postgres::{Pg, PgError};
