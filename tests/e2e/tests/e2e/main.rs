@@ -6,6 +6,7 @@
 
 mod calendar_graph;
 mod chorus_pro;
+mod cluster_console;
 mod config;
 mod console;
 mod crash;
