@@ -367,115 +367,111 @@ fn token_row(r: &tokio_postgres::Row) -> TokenInfo {
 }
 
 /// Copies the accounts, sessions, tokens and sign-in records of an embedded data directory's
-/// `console.sqlite3` into PostgreSQL (rows already there are kept); per table: (name, rows in
-/// the source, rows in PostgreSQL after the copy).
+/// `console.sqlite3` into PostgreSQL (rows already there are kept): for `passerelle storage
+/// migrate`. Per table: (name, rows in the source, rows in PostgreSQL after the copy).
 pub fn copy_embedded_to_pg(
     data_dir: &std::path::Path,
     pg: &Pg,
 ) -> Result<Vec<(String, u64, u64)>, PgError> {
-    use rusqlite::types::Value as V;
-    let path = data_dir.join(crate::server::db::FILE_NAME);
-    if !path.exists() {
-        return Ok(Vec::new());
-    }
-    let source =
-        rusqlite::Connection::open_with_flags(&path, rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY)
-            .map_err(|e| PgError::Query(format!("{}: {e}", path.display())))?;
-    // (table, SQLite columns, PostgreSQL columns, conflict target)
-    let tables: [(&str, &str, &str, &str); 6] = [
-        (
-            "users",
-            "name, password_hash, created_ms, updated_ms",
-            "name, password_hash, created_ms, updated_ms",
-            "(name)",
-        ),
-        (
-            "sessions",
-            "token_hash, user, csrf, created_ms, expires_ms",
-            "token_hash, user_name, csrf, created_ms, expires_ms",
-            "(token_hash)",
-        ),
-        (
-            "api_tokens",
-            "id, name, scope, token_hash, created_ms, created_by, revoked_ms",
-            "id, name, scope, token_hash, created_ms, created_by, revoked_ms",
-            "",
-        ),
-        (
-            "login_failures",
-            "user, address, at_ms",
-            "user_name, address, at_ms",
-            "-",
-        ),
-        (
-            "sign_ins",
-            "user, at_ms, address, previous_ms",
-            "user_name, at_ms, address, previous_ms",
-            "(user_name)",
-        ),
-        (
-            "login_devices",
-            "token_hash, user, created_ms, last_ms",
-            "token_hash, user_name, created_ms, last_ms",
-            "(token_hash)",
-        ),
-    ];
-    let mut report = Vec::new();
-    for (table, from, to, conflict) in tables {
-        let sql_err =
-            |e: rusqlite::Error| PgError::Query(format!("{}: {table}: {e}", path.display()));
-        let mut stmt = source
-            .prepare(&format!("SELECT {from} FROM {table}"))
-            .map_err(sql_err)?;
-        let width = stmt.column_count();
-        let rows: Vec<Vec<V>> = stmt
-            .query_map([], |r| (0..width).map(|i| r.get::<_, V>(i)).collect())
-            .map_err(sql_err)?
-            .collect::<Result<_, _>>()
-            .map_err(sql_err)?;
-        let source_count = rows.len() as u64;
-        let placeholders: Vec<String> = (1..=width).map(|i| format!("${i}")).collect();
-        let on_conflict = match conflict {
-            "-" => String::new(),
-            "" => " ON CONFLICT DO NOTHING".to_owned(),
-            target => format!(" ON CONFLICT {target} DO NOTHING"),
+    use super::sqlite_copy::{copy_tables, Conflict, Table};
+    copy_tables(
+        &data_dir.join(crate::server::db::FILE_NAME),
+        pg,
+        &[
+            Table {
+                name: "users",
+                from: "name, password_hash, created_ms, updated_ms",
+                to: "name, password_hash, created_ms, updated_ms",
+                conflict: Conflict::Keep,
+            },
+            Table {
+                name: "sessions",
+                from: "token_hash, user, csrf, created_ms, expires_ms",
+                to: "token_hash, user_name, csrf, created_ms, expires_ms",
+                conflict: Conflict::Keep,
+            },
+            Table {
+                name: "api_tokens",
+                from: "id, name, scope, token_hash, created_ms, created_by, revoked_ms",
+                to: "id, name, scope, token_hash, created_ms, created_by, revoked_ms",
+                conflict: Conflict::Keep,
+            },
+            Table {
+                name: "login_failures",
+                from: "user, address, at_ms",
+                to: "user_name, address, at_ms",
+                conflict: Conflict::OnlyIntoEmpty,
+            },
+            Table {
+                name: "sign_ins",
+                from: "user, at_ms, address, previous_ms",
+                to: "user_name, at_ms, address, previous_ms",
+                conflict: Conflict::Keep,
+            },
+            Table {
+                name: "login_devices",
+                from: "token_hash, user, created_ms, last_ms",
+                to: "token_hash, user_name, created_ms, last_ms",
+                conflict: Conflict::Keep,
+            },
+        ],
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::server::auth::{Auth, LoginLimits};
+    use crate::server::db::ConsoleDb;
+    use crate::storage::Backend;
+    use std::sync::Arc;
+
+    #[test]
+    fn an_embedded_console_database_is_copied_once_and_its_tokens_work_on_postgres() {
+        let Some(pg) = crate::storage::postgres::scratch_for_tests("console_copy") else {
+            return;
         };
-        let insert = format!(
-            "INSERT INTO {table} ({to}) VALUES ({}){on_conflict}",
-            placeholders.join(", ")
-        );
-        let count_sql = format!("SELECT count(*) FROM {table}");
-        let copied = pg.run(move |pool| async move {
-            let mut client = pool.get().await?;
-            let tx = client.transaction().await?;
-            let already: i64 = tx.query_one(&count_sql, &[]).await?.get(0);
-            // Failures have no key: copied once, into an empty table.
-            if !(conflict == "-" && already > 0) {
-                for row in &rows {
-                    let values: Vec<Box<dyn tokio_postgres::types::ToSql + Sync + Send>> = row
-                        .iter()
-                        .map(|v| -> Box<dyn tokio_postgres::types::ToSql + Sync + Send> {
-                            match v {
-                                V::Integer(i) => Box::new(*i),
-                                V::Text(t) => Box::new(t.clone()),
-                                V::Real(f) => Box::new(f.to_string()),
-                                V::Blob(b) => Box::new(String::from_utf8_lossy(b).into_owned()),
-                                V::Null => Box::new(Option::<i64>::None),
-                            }
-                        })
-                        .collect();
-                    let refs: Vec<&(dyn tokio_postgres::types::ToSql + Sync)> = values
-                        .iter()
-                        .map(|b| &**b as &(dyn tokio_postgres::types::ToSql + Sync))
-                        .collect();
-                    tx.execute(&insert, &refs).await?;
-                }
+        let dir = tempfile::tempdir().unwrap();
+        let embedded = Auth::new(
+            Arc::new(ConsoleDb::open_in(dir.path()).unwrap()),
+            LoginLimits::default(),
+        )
+        .unwrap();
+        embedded
+            .set_password("admin", "a long enough password")
+            .unwrap();
+        let (_, token) = embedded
+            .create_token("erp", Scope::Capabilities, "admin")
+            .unwrap();
+        embedded.create_token("old", Scope::Admin, "admin").unwrap();
+        embedded.revoke_token("old").unwrap();
+        let first = copy_embedded_to_pg(dir.path(), &pg).unwrap();
+        let again = copy_embedded_to_pg(dir.path(), &pg).unwrap();
+        for report in [&first, &again] {
+            for (table, source, copied) in report {
+                assert_eq!(source, copied, "{table}: {report:?}");
             }
-            let after: i64 = tx.query_one(&count_sql, &[]).await?.get(0);
-            tx.commit().await?;
-            Ok(u64::try_from(after).unwrap_or(0))
-        })?;
-        report.push((table.to_owned(), source_count, copied));
+        }
+        assert_eq!(first[0], ("users".to_owned(), 1, 1));
+        assert_eq!(first[2], ("api_tokens".to_owned(), 2, 2));
+        // The copied token and password serve on PostgreSQL; the revoked token stays revoked.
+        let other = tempfile::tempdir().unwrap();
+        let on_pg = Auth::new(
+            Arc::new(ConsoleDb::open_on(other.path(), &Backend::Postgres(pg)).unwrap()),
+            LoginLimits::default(),
+        )
+        .unwrap();
+        let mut headers = axum::http::HeaderMap::new();
+        headers.insert(
+            axum::http::header::AUTHORIZATION,
+            format!("Bearer {token}").parse().unwrap(),
+        );
+        assert!(on_pg.resolve(&headers).unwrap().is_some());
+        let listed = on_pg.list_tokens().unwrap();
+        assert_eq!(listed.len(), 2);
+        assert!(listed
+            .iter()
+            .any(|t| t.name == "old" && t.revoked_ms.is_some()));
+        assert_eq!(on_pg.user_count().unwrap(), 1);
     }
-    Ok(report)
 }

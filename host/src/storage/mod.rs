@@ -15,6 +15,7 @@
 pub mod console;
 pub mod outbox;
 pub mod postgres;
+mod sqlite_copy;
 
 pub use postgres::{Pg, PgError};
 use std::sync::Arc;

@@ -465,3 +465,133 @@ pub fn prune(pg: &Pg, before_ms: i64) -> Result<usize, PgError> {
         Ok(usize::try_from(n).unwrap_or(usize::MAX))
     })
 }
+
+/// Copies the events, webhooks (secrets stay sealed), deliveries and attempts of an embedded
+/// data directory's `events.sqlite3` into PostgreSQL, keeping event numbers (deliveries refer
+/// to them) and rows already there: for `passerelle storage migrate`. Per table: (name, rows
+/// in the source, rows in PostgreSQL after the copy).
+pub fn copy_embedded_to_pg(
+    data_dir: &std::path::Path,
+    pg: &Pg,
+) -> Result<Vec<(String, u64, u64)>, PgError> {
+    use super::sqlite_copy::{copy_tables, Conflict, Table};
+    let copied = copy_tables(
+        &data_dir.join(crate::events::outbox::FILE_NAME),
+        pg,
+        &[
+            Table {
+                name: "events",
+                from: "seq, id, type, instance, time_ms, data, dedupe",
+                to: "seq, id, type, instance, time_ms, data, dedupe",
+                conflict: Conflict::Keep,
+            },
+            Table {
+                name: "webhooks",
+                from: "id, url, events, secret, created_ms",
+                to: "id, url, events, secret, created_ms",
+                conflict: Conflict::Keep,
+            },
+            Table {
+                name: "deliveries",
+                from: "webhook, event_seq, instance, state, attempts, next_ms, created_ms, last_status, last_error, done_ms",
+                to: "webhook, event_seq, instance, state, attempts, next_ms, created_ms, last_status, last_error, done_ms",
+                conflict: Conflict::Keep,
+            },
+            Table {
+                name: "attempts",
+                from: "webhook, event_seq, at_ms, status, error, duration_ms",
+                to: "webhook, event_seq, at_ms, status, error, duration_ms",
+                conflict: Conflict::OnlyIntoEmpty,
+            },
+        ],
+    )?;
+    // New events are numbered after the copied ones.
+    pg.run(|pool| async move {
+        pool.get()
+            .await?
+            .execute(
+                "SELECT setval(pg_get_serial_sequence('events', 'seq'),
+                               GREATEST((SELECT MAX(seq) FROM events), 1))",
+                &[],
+            )
+            .await?;
+        Ok(())
+    })?;
+    Ok(copied)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::events::Outbox;
+    use serde_json::json;
+
+    #[test]
+    fn an_embedded_outbox_is_copied_with_its_numbers_and_new_events_come_after() {
+        let Some(pg) = crate::storage::postgres::scratch_for_tests("outbox_copy") else {
+            return;
+        };
+        let dir = tempfile::tempdir().unwrap();
+        let embedded = Outbox::open(&dir.path().join(crate::events::outbox::FILE_NAME)).unwrap();
+        embedded
+            .add_webhook(&WebhookRow {
+                id: "w".into(),
+                url: "http://127.0.0.1:9/".into(),
+                events: "*".into(),
+                sealed_secret: "enc:v1:sealed".into(),
+                created_ms: 1,
+            })
+            .unwrap();
+        let first = embedded.emit("a", "x.y", &json!(1), Some("k1")).unwrap();
+        embedded.emit("a", "x.y", &json!(2), None).unwrap();
+        let due = embedded.due(i64::MAX, 10).unwrap();
+        embedded
+            .record_attempt(
+                "w",
+                due[0].seq,
+                Some(500),
+                Some("HTTP 500"),
+                3,
+                DeliveryState::Pending,
+                0,
+            )
+            .unwrap();
+        let report = copy_embedded_to_pg(dir.path(), &pg).unwrap();
+        let again = copy_embedded_to_pg(dir.path(), &pg).unwrap();
+        assert_eq!(
+            report,
+            [
+                ("events".to_owned(), 2, 2),
+                ("webhooks".to_owned(), 1, 1),
+                ("deliveries".to_owned(), 2, 2),
+                ("attempts".to_owned(), 1, 1)
+            ]
+        );
+        assert_eq!(again, report);
+        let shared = Outbox::postgres(pg);
+        assert_eq!(
+            shared.seq_of(&first.id).unwrap(),
+            embedded.seq_of(&first.id).unwrap()
+        );
+        // The dedupe key came along; a new event is numbered after the copied ones.
+        assert!(
+            shared
+                .emit("a", "x.y", &json!(1), Some("k1"))
+                .unwrap()
+                .duplicate
+        );
+        let new = shared.emit("a", "x.y", &json!(3), None).unwrap();
+        assert_eq!(shared.seq_of(&new.id).unwrap(), Some(3));
+        let history = shared
+            .history(&HistoryFilter {
+                event: Some(first.id),
+                limit: 5,
+                ..Default::default()
+            })
+            .unwrap();
+        assert_eq!(
+            (history[0].attempts, history[0].last_status),
+            (1, Some(500))
+        );
+    }
+}
