@@ -57,6 +57,10 @@ impl Engine {
         let store = Store::open_on(&settings.data_dir, &backend)?;
         let key = SecretKey::load_or_create(&settings.key_file)?;
         let mut services = Services::open_on(&settings.data_dir, settings.limits, &backend)?;
+        if let Some(pg) = backend.pg() {
+            // Events and webhooks are shared by the nodes of the cluster.
+            services.events = crate::events::Outbox::postgres(pg.clone());
+        }
         // OAuth2 tokens are shared with the other processes of the data directory, sealed.
         services.tokens = crate::services::oauth2::TokenCache::shared(key.clone());
         let services = Arc::new(services);

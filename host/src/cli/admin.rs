@@ -1,7 +1,8 @@
 //! `passerelle admin`: administrator passwords and API tokens, from the command line.
 //!
 //! These commands work on the console database directly, so they also work while the server
-//! runs (it notices the change on its next request) and when it is not running. Each change
+//! runs (it notices the change on its next request) and when it is not running; on
+//! PostgreSQL, on the shared database, and every node notices. Each change
 //! is written to the audit history with the actor `cli:<login name>`.
 
 use crate::server::audit::{Action, AuditLog, Change};
@@ -114,11 +115,17 @@ fn set_echo(on: bool) -> bool {
     }
 }
 
-/// Runs an `admin` command on the console database of `data_dir`.
-pub fn run(data_dir: &Path, cmd: AdminCommand) -> anyhow::Result<ExitCode> {
-    let db = Arc::new(ConsoleDb::open_in(data_dir)?);
+/// Runs an `admin` command on the accounts and tokens of `backend` (the data directory's
+/// console database when embedded; the shared database on PostgreSQL, where a revocation
+/// reaches every running node at once).
+pub fn run(
+    data_dir: &Path,
+    backend: &crate::storage::Backend,
+    cmd: AdminCommand,
+) -> anyhow::Result<ExitCode> {
+    let db = Arc::new(ConsoleDb::open_on(data_dir, backend)?);
     let auth = Auth::new(db.clone(), LoginLimits::default())?;
-    let audit = AuditLog::new(db);
+    let audit = AuditLog::on(backend, db);
     let who = actor();
     match cmd {
         AdminCommand::SetPassword { user } => {

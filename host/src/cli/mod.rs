@@ -164,7 +164,7 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         } => serve::serve(engine, &host_file, listen, secure_cookies, trust_proxy).await,
         Command::Webhooks(cmd) => crate::events::cli::webhooks(&engine, cmd).await,
         Command::Events(cmd) => crate::events::cli::events(&engine, cmd),
-        Command::Admin(cmd) => admin::run(&engine.settings.data_dir, cmd),
+        Command::Admin(cmd) => admin::run(&engine.settings.data_dir, &engine.backend, cmd),
         Command::Worker(_) => anyhow::bail!("`passerelle worker` is started by the host itself"),
         Command::Storage(_) => anyhow::bail!("`passerelle storage` runs before the host opens"),
     }

@@ -7,6 +7,9 @@
 //! - **In order per instance**: per webhook and instance, only the oldest pending delivery is
 //!   in flight ([`super::outbox::Outbox::due`]); a failing one holds back its instance's later
 //!   events for that webhook, and nothing else.
+//! - **Once per cluster**: on PostgreSQL several `serve` nodes run this worker on one outbox;
+//!   `due` leases what it returns to this node, and what the worker does not start now is
+//!   released at once.
 //! - **Retries**: after failed attempt *n* the next comes `base × 2^(n-1)` later (capped at
 //!   `max`, plus up to 10 % jitter), until `retry_for` has passed since the delivery was
 //!   queued (default 3 days, at least 24 h); then it is `failed` and `replay` sends it again.
@@ -308,11 +311,19 @@ async fn run(engine: Arc<Engine>, policy: RetryPolicy) {
         let client = engine.services.http.client();
         for d in due {
             let key = (d.webhook.clone(), d.event.instance.clone());
-            if in_flight.len() >= MAX_IN_FLIGHT || in_flight.contains(&key) {
-                continue;
-            }
-            let Some((_, Some(target))) = targets.get(&d.webhook) else {
-                continue;
+            let target = match targets.get(&d.webhook) {
+                Some((_, Some(target)))
+                    if in_flight.len() < MAX_IN_FLIGHT && !in_flight.contains(&key) =>
+                {
+                    target
+                }
+                _ => {
+                    // Not now: give it back to the cluster (leased on PostgreSQL).
+                    if let Err(e) = outbox.release(&d.webhook, d.seq) {
+                        tracing::warn!(error = %e, "cannot release a webhook delivery; another node takes it after its lease");
+                    }
+                    continue;
+                }
             };
             in_flight.insert(key.clone());
             let (engine, target, client) = (engine.clone(), target.clone(), client.clone());

@@ -11,13 +11,21 @@
 //! webhook and instance, the pending delivery with the lowest number ([`Outbox::due`]), so
 //! an event failing its delivery holds back the later events of its instance for that
 //! webhook, and nothing else.
+//!
+//! On the PostgreSQL backend ([`Outbox::postgres`]) the same tables live in the shared
+//! database ([`crate::storage::outbox`]), so every node stores events there and every
+//! `serve` node's worker delivers from there; [`Outbox::due`] then also leases what it
+//! returns, so that two nodes do not send the same delivery ([`Outbox::release`] gives back
+//! what a worker will not attempt now).
 
+use crate::storage::outbox as pg_outbox;
+use crate::storage::{Pg, PgError};
 use passerelle_plugin_api::events::{Emitted, Event};
 use rusqlite::{params, Connection, OptionalExtension};
 use serde::Serialize;
 use serde_json::Value;
 use std::path::{Path, PathBuf};
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 
 /// The file name in the data directory.
 pub const FILE_NAME: &str = "events.sqlite3";
@@ -31,6 +39,8 @@ pub enum OutboxError {
     },
     #[error("the event database lock was poisoned by a crash; restart the host")]
     Poisoned,
+    #[error("event outbox in PostgreSQL: {0}")]
+    Pg(#[from] PgError),
 }
 
 /// A webhook as stored: its secret stays sealed.
@@ -64,7 +74,7 @@ pub enum DeliveryState {
 }
 
 impl DeliveryState {
-    fn as_str(self) -> &'static str {
+    pub(crate) fn as_str(self) -> &'static str {
         match self {
             DeliveryState::Pending => "pending",
             DeliveryState::Delivered => "delivered",
@@ -72,7 +82,7 @@ impl DeliveryState {
         }
     }
 
-    fn parse(s: &str) -> Self {
+    pub(crate) fn parse(s: &str) -> Self {
         match s {
             "delivered" => DeliveryState::Delivered,
             "failed" => DeliveryState::Failed,
@@ -129,12 +139,14 @@ pub struct HistoryFilter {
 #[derive(Debug)]
 pub struct Outbox {
     path: PathBuf,
-    conn: Mutex<Connection>,
+    /// The SQLite database (embedded backend), or none on PostgreSQL.
+    conn: Option<Mutex<Connection>>,
+    pg: Option<Arc<Pg>>,
     /// Wakes this process's worker and event streams when an event is stored here.
     pub stored: tokio::sync::Notify,
 }
 
-fn event_time(ms: i64) -> String {
+pub(crate) fn event_time(ms: i64) -> String {
     let nanos = i128::from(ms) * 1_000_000;
     time::OffsetDateTime::from_unix_timestamp_nanos(nanos)
         .ok()
@@ -204,16 +216,32 @@ impl Outbox {
         crate::store::prepare_private_database(path);
         Ok(Outbox {
             path: path.to_owned(),
-            conn: Mutex::new(conn),
+            conn: Some(Mutex::new(conn)),
+            pg: None,
             stored: tokio::sync::Notify::new(),
         })
+    }
+
+    /// The outbox in the PostgreSQL database shared by the nodes of a cluster.
+    pub fn postgres(pg: Arc<Pg>) -> Self {
+        Outbox {
+            path: PathBuf::from(pg.url()),
+            conn: None,
+            pg: Some(pg),
+            stored: tokio::sync::Notify::new(),
+        }
     }
 
     fn with<T>(
         &self,
         f: impl FnOnce(&mut Connection) -> rusqlite::Result<T>,
     ) -> Result<T, OutboxError> {
-        let mut conn = self.conn.lock().map_err(|_| OutboxError::Poisoned)?;
+        let conn = self.conn.as_ref().ok_or_else(|| {
+            OutboxError::Pg(PgError::Query(
+                "internal error: an SQLite statement on the PostgreSQL outbox".into(),
+            ))
+        })?;
+        let mut conn = conn.lock().map_err(|_| OutboxError::Poisoned)?;
         f(&mut conn).map_err(|source| OutboxError::Db {
             path: self.path.clone(),
             source,
@@ -231,7 +259,10 @@ impl Outbox {
         key: Option<&str>,
     ) -> Result<Emitted, OutboxError> {
         let now = crate::services::state::now_ms();
-        let emitted = self.with(|c| {
+        let emitted = if let Some(pg) = &self.pg {
+            pg_outbox::emit(pg, new_event_id(), instance, kind, data, key, now)?
+        } else {
+            self.with(|c| {
             let tx = c.transaction()?;
             if let Some(key) = key {
                 let earlier: Option<String> = tx
@@ -267,7 +298,8 @@ impl Outbox {
                 id,
                 duplicate: false,
             })
-        })?;
+        })?
+        };
         if !emitted.duplicate {
             self.stored.notify_waiters();
         }
@@ -277,6 +309,9 @@ impl Outbox {
     // ----- webhooks -----
 
     pub fn add_webhook(&self, row: &WebhookRow) -> Result<(), OutboxError> {
+        if let Some(pg) = &self.pg {
+            return Ok(pg_outbox::add_webhook(pg, row)?);
+        }
         self.with(|c| {
             c.execute(
                 "INSERT INTO webhooks (id, url, events, secret, created_ms) VALUES (?1, ?2, ?3, ?4, ?5)",
@@ -287,6 +322,9 @@ impl Outbox {
     }
 
     pub fn webhooks(&self) -> Result<Vec<WebhookRow>, OutboxError> {
+        if let Some(pg) = &self.pg {
+            return Ok(pg_outbox::webhooks(pg)?);
+        }
         self.with(|c| webhooks_in(c))
     }
 
@@ -296,6 +334,9 @@ impl Outbox {
 
     /// Removes a webhook with its deliveries and their history; whether it existed.
     pub fn remove_webhook(&self, id: &str) -> Result<bool, OutboxError> {
+        if let Some(pg) = &self.pg {
+            return Ok(pg_outbox::remove_webhook(pg, id)?);
+        }
         self.with(|c| {
             let tx = c.transaction()?;
             let n = tx.execute("DELETE FROM webhooks WHERE id = ?1", params![id])?;
@@ -309,8 +350,12 @@ impl Outbox {
     // ----- delivery -----
 
     /// The deliveries to attempt now: per webhook and instance, the oldest pending one, if
-    /// its next attempt is due.
+    /// its next attempt is due. On PostgreSQL, those not leased by another node, leased to
+    /// this one now: attempt each, or [`Self::release`] it.
     pub fn due(&self, now_ms: i64, limit: u32) -> Result<Vec<Due>, OutboxError> {
+        if let Some(pg) = &self.pg {
+            return Ok(pg_outbox::claim_due(pg, now_ms, limit)?);
+        }
         self.with(|c| {
             let mut stmt = c.prepare_cached(
                 "SELECT d.webhook, d.event_seq, d.attempts, d.created_ms,
@@ -335,8 +380,20 @@ impl Outbox {
         })
     }
 
+    /// Gives back a delivery returned by [`Self::due`] that this process will not attempt
+    /// now, so that it is due again at once (for any node). Nothing to do when embedded.
+    pub fn release(&self, webhook: &str, seq: i64) -> Result<(), OutboxError> {
+        if let Some(pg) = &self.pg {
+            pg_outbox::release(pg, webhook, seq)?;
+        }
+        Ok(())
+    }
+
     /// When the next pending delivery is due, if any.
     pub fn next_due_ms(&self) -> Result<Option<i64>, OutboxError> {
+        if let Some(pg) = &self.pg {
+            return Ok(pg_outbox::next_due_ms(pg)?);
+        }
         self.with(|c| {
             c.query_row(
                 "SELECT MIN(next_ms) FROM deliveries WHERE state = 'pending'",
@@ -348,6 +405,9 @@ impl Outbox {
 
     /// Pending deliveries, for the backlog.
     pub fn backlog(&self) -> Result<u64, OutboxError> {
+        if let Some(pg) = &self.pg {
+            return Ok(pg_outbox::backlog(pg)?);
+        }
         self.with(|c| {
             c.query_row(
                 "SELECT COUNT(*) FROM deliveries WHERE state = 'pending'",
@@ -372,6 +432,21 @@ impl Outbox {
         next_ms: i64,
     ) -> Result<(), OutboxError> {
         let now = crate::services::state::now_ms();
+        if let Some(pg) = &self.pg {
+            return Ok(pg_outbox::record_attempt(
+                pg,
+                &pg_outbox::Attempt {
+                    webhook,
+                    seq,
+                    status,
+                    error,
+                    duration_ms,
+                    state,
+                    next_ms,
+                    now,
+                },
+            )?);
+        }
         self.with(|c| {
             let tx = c.transaction()?;
             tx.execute(
@@ -398,7 +473,10 @@ impl Outbox {
         webhook: Option<&str>,
     ) -> Result<Option<Vec<String>>, OutboxError> {
         let now = crate::services::state::now_ms();
-        let queued = self.with(|c| {
+        let queued = if let Some(pg) = &self.pg {
+            pg_outbox::replay(pg, event_id, webhook, now)?
+        } else {
+            self.with(|c| {
             let tx = c.transaction()?;
             let event: Option<(i64, String, String)> = tx
                 .query_row(
@@ -441,13 +519,17 @@ impl Outbox {
             }
             tx.commit()?;
             Ok(Some(targets))
-        })?;
+        })?
+        };
         self.stored.notify_waiters();
         Ok(queued)
     }
 
     /// The delivery history, newest event first.
     pub fn history(&self, filter: &HistoryFilter) -> Result<Vec<Delivery>, OutboxError> {
+        if let Some(pg) = &self.pg {
+            return Ok(pg_outbox::history(pg, filter)?);
+        }
         self.with(|c| {
             let mut stmt = c.prepare_cached(
                 "SELECT d.webhook, e.id, e.type, d.instance, d.state, d.attempts, d.last_status,
@@ -488,6 +570,9 @@ impl Outbox {
 
     /// The number of an event, to resume a stream after it.
     pub fn seq_of(&self, event_id: &str) -> Result<Option<i64>, OutboxError> {
+        if let Some(pg) = &self.pg {
+            return Ok(pg_outbox::seq_of(pg, event_id)?);
+        }
         self.with(|c| {
             c.query_row(
                 "SELECT seq FROM events WHERE id = ?1",
@@ -500,11 +585,17 @@ impl Outbox {
 
     /// The last stored event's number (0 when there is none).
     pub fn last_seq(&self) -> Result<i64, OutboxError> {
+        if let Some(pg) = &self.pg {
+            return Ok(pg_outbox::last_seq(pg)?);
+        }
         self.with(|c| c.query_row("SELECT COALESCE(MAX(seq), 0) FROM events", [], |r| r.get(0)))
     }
 
     /// Events stored after number `seq`, oldest first, with their numbers.
     pub fn events_after(&self, seq: i64, limit: u32) -> Result<Vec<(i64, Event)>, OutboxError> {
+        if let Some(pg) = &self.pg {
+            return Ok(pg_outbox::events_after(pg, seq, limit)?);
+        }
         self.with(|c| {
             let mut stmt = c.prepare_cached(
                 "SELECT seq, id, type, instance, time_ms, data FROM events WHERE seq > ?1 ORDER BY seq LIMIT ?2",
@@ -517,6 +608,9 @@ impl Outbox {
     /// Forgets events older than `before_ms` that no delivery waits for, with their
     /// deliveries and attempts. Returns how many events went.
     pub fn prune(&self, before_ms: i64) -> Result<usize, OutboxError> {
+        if let Some(pg) = &self.pg {
+            return Ok(pg_outbox::prune(pg, before_ms)?);
+        }
         self.with(|c| {
             let tx = c.transaction()?;
             let old = "SELECT seq FROM events WHERE time_ms < ?1 AND seq NOT IN
@@ -576,9 +670,22 @@ mod tests {
         (dir, outbox)
     }
 
+    /// Runs a behaviour on the embedded outbox, then on a PostgreSQL one (when the test
+    /// server is there): each rule is written once for both backends.
+    fn on_both_backends(test: impl Fn(&Outbox)) {
+        let (_dir, embedded) = open();
+        test(&embedded);
+        if let Some(pg) = crate::storage::postgres::scratch_for_tests("outbox") {
+            test(&Outbox::postgres(pg));
+        }
+    }
+
     #[test]
     fn an_event_is_queued_for_the_webhooks_that_want_its_type_once_per_key() {
-        let (_dir, o) = open();
+        on_both_backends(queued_for_the_webhooks_that_want_its_type_once_per_key);
+    }
+
+    fn queued_for_the_webhooks_that_want_its_type_once_per_key(o: &Outbox) {
         o.add_webhook(&hook("all", "*")).unwrap();
         o.add_webhook(&hook("esign", "esign.completed,esign.expired"))
             .unwrap();
@@ -625,7 +732,10 @@ mod tests {
 
     #[test]
     fn a_failing_event_holds_back_its_instance_only() {
-        let (_dir, o) = open();
+        on_both_backends(failing_event_holds_back_its_instance_only);
+    }
+
+    fn failing_event_holds_back_its_instance_only(o: &Outbox) {
         o.add_webhook(&hook("w", "*")).unwrap();
         let first = o.emit("a", "x.y", &json!(1), None).unwrap();
         o.emit("a", "x.y", &json!(2), None).unwrap();
@@ -637,6 +747,8 @@ mod tests {
             .map(|d| (d.event.instance.as_str(), d.event.data.clone()))
             .collect();
         assert_eq!(ids, [("a", json!(1)), ("b", json!(3))]);
+        // Not attempted now (as the worker does when it is busy): due again.
+        o.release("w", due[1].seq).unwrap();
         // The first of `a` fails and waits a minute: `a`'s second stays behind it, `b` goes.
         let head = &due[0];
         o.record_attempt(
@@ -652,6 +764,7 @@ mod tests {
         let due = o.due(now, 10).unwrap();
         assert_eq!(due.len(), 1);
         assert_eq!(due[0].event.instance, "b");
+        o.release("w", due[0].seq).unwrap();
         // Delivered at last: the second of `a` is next.
         o.record_attempt(
             "w",
@@ -689,7 +802,10 @@ mod tests {
 
     #[test]
     fn the_stream_resumes_after_an_event_and_old_delivered_events_are_pruned() {
-        let (_dir, o) = open();
+        on_both_backends(stream_resumes_after_an_event_and_old_events_are_pruned);
+    }
+
+    fn stream_resumes_after_an_event_and_old_events_are_pruned(o: &Outbox) {
         let a = o.emit("a", "x.y", &json!(1), None).unwrap();
         let b = o.emit("a", "x.y", &json!(2), None).unwrap();
         let after_a = o.seq_of(&a.id).unwrap().unwrap();
@@ -700,6 +816,71 @@ mod tests {
         assert_eq!(o.last_seq().unwrap(), rest[0].0);
         assert_eq!(o.prune(crate::services::state::now_ms() + 1).unwrap(), 2);
         assert!(o.events_after(0, 10).unwrap().is_empty());
+    }
+
+    #[test]
+    fn two_nodes_never_send_one_delivery_at_once_and_a_dead_nodes_lease_expires() {
+        let Some(pg) = crate::storage::postgres::scratch_for_tests("outbox_nodes") else {
+            return;
+        };
+        let (a, b) = (Outbox::postgres(pg.clone()), Outbox::postgres(pg));
+        a.add_webhook(&hook("w", "*")).unwrap();
+        for (instance, n) in [("x", 1), ("x", 2), ("y", 3)] {
+            b.emit(instance, "x.y", &json!(n), None).unwrap();
+        }
+        let now = crate::services::state::now_ms();
+        // Node A takes x's head only (limit 1); node B gets y's, not x's second behind it.
+        let on_a = a.due(now, 1).unwrap();
+        assert_eq!(on_a.len(), 1);
+        assert_eq!(on_a[0].event.data, json!(1));
+        let on_b = b.due(now, 10).unwrap();
+        let data: Vec<_> = on_b.iter().map(|d| d.event.data.clone()).collect();
+        assert_eq!(data, [json!(3)]);
+        assert!(a.due(now, 10).unwrap().is_empty(), "everything is leased");
+        // Many claimers at once: each pending head goes to one of them.
+        let c = b.emit("z", "x.y", &json!(4), None).unwrap();
+        let now = crate::services::state::now_ms();
+        let claimed: Vec<Vec<Due>> = std::thread::scope(|s| {
+            let handles: Vec<_> = (0..6)
+                .map(|i| {
+                    let o = if i % 2 == 0 { &a } else { &b };
+                    s.spawn(move || o.due(now, 10).unwrap())
+                })
+                .collect();
+            handles.into_iter().map(|h| h.join().unwrap()).collect()
+        });
+        let ids: Vec<&str> = claimed
+            .iter()
+            .flatten()
+            .map(|d| d.event.id.as_str())
+            .collect();
+        assert_eq!(ids, [c.id.as_str()], "claimed once in all");
+        // Node A dies without recording: after the lease, B sends x's head again.
+        assert!(b.due(now + 1000, 10).unwrap().is_empty());
+        let later = now + crate::storage::outbox::LEASE_MS + 1;
+        let taken_over = b.due(later, 10).unwrap();
+        assert!(
+            taken_over.iter().any(|d| d.event.data == json!(1)),
+            "{taken_over:?}"
+        );
+        // Recording ends the lease and moves the queue on: x's second is next.
+        b.record_attempt(
+            "w",
+            on_a[0].seq,
+            Some(200),
+            None,
+            1,
+            DeliveryState::Delivered,
+            0,
+        )
+        .unwrap();
+        let next: Vec<_> = a
+            .due(later, 10)
+            .unwrap()
+            .into_iter()
+            .map(|d| d.event.data)
+            .collect();
+        assert_eq!(next, [json!(2)]);
     }
 
     #[cfg(unix)]

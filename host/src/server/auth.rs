@@ -20,10 +20,14 @@
 //! Lookups of sessions and tokens are cached in memory so that authenticated reads stay
 //! cheap; the cache is dropped whenever another process writes to the console database
 //! (e.g. `passerelle admin token revoke` while the server runs), checked on every request.
+//! On the PostgreSQL backend the same rules run on shared tables
+//! ([`crate::storage::console`]) and every node's cache is dropped by a notification when a
+//! session ends or a token is revoked anywhere ([`ConsoleDb::announce_change`]).
 
 use super::db::{now_ms, ConsoleDb, DbError};
 pub use super::throttle::LoginLimits;
 use super::throttle::{Key, Throttle};
+use crate::storage::console as pg_console;
 use argon2::password_hash::{rand_core::OsRng, PasswordHash, PasswordHasher, SaltString};
 use argon2::{Argon2, PasswordVerifier};
 use axum::http::{header, HeaderMap};
@@ -82,7 +86,7 @@ impl Scope {
         }
     }
 
-    fn parse(s: &str) -> Option<Scope> {
+    pub(crate) fn parse(s: &str) -> Option<Scope> {
         match s {
             "capabilities" => Some(Scope::Capabilities),
             "admin" => Some(Scope::Admin),
@@ -284,6 +288,12 @@ impl Auth {
         }
         let hash = Self::hash_password(password)?;
         let now = now_ms();
+        if let Some(pg) = self.db.pg() {
+            pg_console::set_password(pg, user, &hash, now).map_err(DbError::from)?;
+            self.db.announce_change()?;
+            self.clear_cache();
+            return Ok(());
+        }
         self.db.with(|c| {
             let tx = c.transaction()?;
             tx.execute(
@@ -299,6 +309,9 @@ impl Auth {
     }
 
     pub fn user_count(&self) -> Result<i64, DbError> {
+        if let Some(pg) = self.db.pg() {
+            return Ok(pg_console::user_count(pg)?);
+        }
         self.db
             .with(|c| c.query_row("SELECT count(*) FROM users", [], |r| r.get(0)))
     }
@@ -308,6 +321,24 @@ impl Auth {
     pub fn ensure_admin(&self, password: Option<&str>) -> Result<AdminBootstrap, AuthError> {
         if self.user_count()? > 0 {
             return Ok(AdminBootstrap::Existing);
+        }
+        if let Some(pg) = self.db.pg() {
+            // Nodes starting together: the first to take the lock creates the account.
+            let generated = password.is_none().then(|| random_token(18));
+            let chosen = password.or(generated.as_deref()).unwrap_or_default();
+            if chosen.chars().count() < MIN_PASSWORD_CHARS {
+                return Err(AuthError::WeakPassword);
+            }
+            let hash = Self::hash_password(chosen)?;
+            if !pg_console::create_first_user(pg, ADMIN_USER, &hash, now_ms())
+                .map_err(DbError::from)?
+            {
+                return Ok(AdminBootstrap::Existing);
+            }
+            return Ok(match generated {
+                Some(g) => AdminBootstrap::Generated(g),
+                None => AdminBootstrap::FromEnvironment,
+            });
         }
         match password {
             Some(p) => {
@@ -352,14 +383,17 @@ impl Auth {
             tracing::warn!(user = %user, %address, retry_after_s = retry_after.as_secs().max(1), "sign-in refused: too many failures, back-off in progress");
             return Err(LoginError::RateLimited { retry_after });
         }
-        let stored: Option<String> = self.db.with(|c| {
-            c.query_row(
-                "SELECT password_hash FROM users WHERE name = ?1",
-                params![user],
-                |r| r.get(0),
-            )
-            .optional()
-        })?;
+        let stored: Option<String> = match self.db.pg() {
+            Some(pg) => pg_console::password_hash(pg, &user).map_err(DbError::from)?,
+            None => self.db.with(|c| {
+                c.query_row(
+                    "SELECT password_hash FROM users WHERE name = ?1",
+                    params![user],
+                    |r| r.get(0),
+                )
+                .optional()
+            })?,
+        };
         let password = password.to_owned();
         let known = stored.is_some();
         // An unknown user costs as much as a wrong password, so timing tells nothing.
@@ -370,7 +404,16 @@ impl Auth {
         let now = now_ms();
         if !(ok && known) {
             tracing::warn!(user = %user, %address, "failed sign-in");
-            if known {
+            if let (true, Some(pg)) = (known, self.db.pg()) {
+                pg_console::record_failure(
+                    pg,
+                    &user,
+                    address,
+                    now,
+                    now.saturating_sub(millis(FAILURES_KEPT)),
+                )
+                .map_err(DbError::from)?;
+            } else if known {
                 self.db.with(|c| {
                     c.execute(
                         "DELETE FROM login_failures WHERE at_ms < ?1",
@@ -400,7 +443,23 @@ impl Auth {
         let expires = now.saturating_add(millis(SESSION_LIFETIME));
         let hash = sha256_hex(&session.token);
         let device_hash = sha256_hex(&session.device);
-        let failures = self.db.with(|c| {
+        let failures = if let Some(pg) = self.db.pg() {
+            pg_console::open_session(
+                pg,
+                &pg_console::OpenSession {
+                    user: &user,
+                    address,
+                    token_hash: &hash,
+                    csrf: &session.csrf,
+                    device_hash: &device_hash,
+                    now,
+                    expires,
+                    devices_forgotten_before: now.saturating_sub(millis(DEVICE_LIFETIME)),
+                },
+            )
+            .map_err(DbError::from)?
+        } else {
+            self.db.with(|c| {
             let tx = c.transaction()?;
             tx.execute("DELETE FROM sessions WHERE expires_ms < ?1", params![now])?;
             tx.execute(
@@ -432,7 +491,8 @@ impl Auth {
             let failures = failures_between(&tx, &user, previous.unwrap_or(0), now)?;
             tx.commit()?;
             Ok(failures)
-        })?;
+        })?
+        };
         if failures.count > 0 {
             tracing::warn!(user = %user, %address, failed = failures.count, from = %failures.addresses.join(", "), "signed in; there were failed sign-ins since the previous sign-in");
         } else {
@@ -447,10 +507,15 @@ impl Auth {
     /// The hash of the device cookie when `user` signed in from that browser before.
     fn known_device(&self, user: &str, device: &str) -> Result<Option<String>, DbError> {
         let hash = sha256_hex(device);
+        let since = now_ms().saturating_sub(millis(DEVICE_LIFETIME));
+        if let Some(pg) = self.db.pg() {
+            let found = pg_console::device_user(pg, &hash, since)?;
+            return Ok(found.filter(|u| u == user).map(|_| hash));
+        }
         let found: Option<String> = self.db.with(|c| {
             c.query_row(
                 "SELECT user FROM login_devices WHERE token_hash = ?1 AND last_ms >= ?2",
-                params![hash, now_ms().saturating_sub(millis(DEVICE_LIFETIME))],
+                params![hash, since],
                 |r| r.get(0),
             )
             .optional()
@@ -461,6 +526,9 @@ impl Auth {
     /// Failed sign-ins against `user` between its previous sign-in and its latest one: what
     /// the console shows after a sign-in.
     pub fn failures_before_last_sign_in(&self, user: &str) -> Result<FailedSignIns, DbError> {
+        if let Some(pg) = self.db.pg() {
+            return Ok(pg_console::failures_before_last_sign_in(pg, user)?);
+        }
         self.db.with(|c| {
             let row: Option<(i64, Option<i64>)> = c
                 .query_row(
@@ -478,12 +546,17 @@ impl Auth {
 
     /// Closes a session.
     pub fn logout(&self, session_hash: &str) -> Result<(), DbError> {
-        self.db.with(|c| {
-            c.execute(
-                "DELETE FROM sessions WHERE token_hash = ?1",
-                params![session_hash],
-            )
-        })?;
+        if let Some(pg) = self.db.pg() {
+            pg_console::delete_session(pg, session_hash)?;
+            self.db.announce_change()?;
+        } else {
+            self.db.with(|c| {
+                c.execute(
+                    "DELETE FROM sessions WHERE token_hash = ?1",
+                    params![session_hash],
+                )
+            })?;
+        }
         if let Ok(mut cache) = self.cache.write() {
             cache.sessions.remove(session_hash);
         }
@@ -501,19 +574,27 @@ impl Auth {
         let session = match cached {
             Some(s) => Some(s),
             None => {
-                let row = self.db.with(|c| {
-                    c.prepare_cached(
-                        "SELECT user, csrf, expires_ms FROM sessions WHERE token_hash = ?1",
-                    )?
-                    .query_row(params![hash], |r| {
-                        Ok(CachedSession {
-                            user: r.get(0)?,
-                            csrf: r.get(1)?,
-                            expires_ms: r.get(2)?,
-                        })
+                let row = if let Some(pg) = self.db.pg() {
+                    pg_console::session(pg, &hash)?.map(|(user, csrf, expires_ms)| CachedSession {
+                        user,
+                        csrf,
+                        expires_ms,
                     })
-                    .optional()
-                })?;
+                } else {
+                    self.db.with(|c| {
+                        c.prepare_cached(
+                            "SELECT user, csrf, expires_ms FROM sessions WHERE token_hash = ?1",
+                        )?
+                        .query_row(params![hash], |r| {
+                            Ok(CachedSession {
+                                user: r.get(0)?,
+                                csrf: r.get(1)?,
+                                expires_ms: r.get(2)?,
+                            })
+                        })
+                        .optional()
+                    })?
+                };
                 if let (Some(s), Ok(mut cache)) = (&row, self.cache.write()) {
                     cache.sessions.insert(hash.clone(), s.clone());
                 }
@@ -549,6 +630,14 @@ impl Auth {
             created_by: created_by.to_owned(),
             revoked_ms: None,
         };
+        if let Some(pg) = self.db.pg() {
+            return match pg_console::insert_token(pg, &info, &sha256_hex(&secret))
+                .map_err(DbError::from)?
+            {
+                true => Ok((info, secret)),
+                false => Err(AuthError::TokenExists(name.to_owned())),
+            };
+        }
         let inserted = self.db.with(|c| {
             c.execute(
                 "INSERT INTO api_tokens (id, name, scope, token_hash, created_ms, created_by) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
@@ -570,25 +659,33 @@ impl Auth {
     /// Revokes the active token with this id or name.
     pub fn revoke_token(&self, id_or_name: &str) -> Result<TokenInfo, AuthError> {
         let now = now_ms();
-        let found = self.db.with(|c| {
-            let tx = c.transaction()?;
-            let row = tx
-                .query_row(
-                    "SELECT id, name, scope, created_ms, created_by FROM api_tokens
-                     WHERE (id = ?1 OR name = ?1) AND revoked_ms IS NULL",
-                    params![id_or_name],
-                    token_row,
-                )
-                .optional()?;
-            if let Some(t) = &row {
-                tx.execute(
-                    "UPDATE api_tokens SET revoked_ms = ?1 WHERE id = ?2",
-                    params![now, t.id],
-                )?;
+        let found = if let Some(pg) = self.db.pg() {
+            let found = pg_console::revoke_token(pg, id_or_name, now).map_err(DbError::from)?;
+            if found.is_some() {
+                self.db.announce_change()?;
             }
-            tx.commit()?;
-            Ok(row)
-        })?;
+            found
+        } else {
+            self.db.with(|c| {
+                let tx = c.transaction()?;
+                let row = tx
+                    .query_row(
+                        "SELECT id, name, scope, created_ms, created_by FROM api_tokens
+                     WHERE (id = ?1 OR name = ?1) AND revoked_ms IS NULL",
+                        params![id_or_name],
+                        token_row,
+                    )
+                    .optional()?;
+                if let Some(t) = &row {
+                    tx.execute(
+                        "UPDATE api_tokens SET revoked_ms = ?1 WHERE id = ?2",
+                        params![now, t.id],
+                    )?;
+                }
+                tx.commit()?;
+                Ok(row)
+            })?
+        };
         self.clear_cache();
         let mut info = found.ok_or_else(|| AuthError::NoSuchToken(id_or_name.to_owned()))?;
         info.revoked_ms = Some(now);
@@ -597,6 +694,9 @@ impl Auth {
 
     /// Every token, revoked ones included, oldest first.
     pub fn list_tokens(&self) -> Result<Vec<TokenInfo>, DbError> {
+        if let Some(pg) = self.db.pg() {
+            return Ok(pg_console::list_tokens(pg)?);
+        }
         self.db.with(|c| {
             let mut stmt = c.prepare(
                 "SELECT id, name, scope, created_ms, created_by, revoked_ms FROM api_tokens ORDER BY created_ms, id",
@@ -620,14 +720,17 @@ impl Auth {
         {
             return Ok(Some(p));
         }
-        let row = self.db.with(|c| {
-            c.prepare_cached(
-                "SELECT id, name, scope, created_ms, created_by FROM api_tokens
+        let row = match self.db.pg() {
+            Some(pg) => pg_console::active_token(pg, &hash)?,
+            None => self.db.with(|c| {
+                c.prepare_cached(
+                    "SELECT id, name, scope, created_ms, created_by FROM api_tokens
                  WHERE token_hash = ?1 AND revoked_ms IS NULL",
-            )?
-            .query_row(params![hash], token_row)
-            .optional()
-        })?;
+                )?
+                .query_row(params![hash], token_row)
+                .optional()
+            })?,
+        };
         let principal = row.map(|t| Principal::Token {
             id: t.id,
             name: t.name,
@@ -873,7 +976,196 @@ fn percent_decode(s: &str) -> String {
 
 #[cfg(test)]
 mod tests {
-    use super::address_key;
+    use super::*;
+    use crate::storage::Backend;
+
+    const PASSWORD: &str = "a long enough password";
+
+    /// Two processes (or nodes) on one console database: the embedded file, then a
+    /// PostgreSQL database when the test server is there. Each rule is written once.
+    fn on_both_backends(test: impl Fn(&Auth, &Auth)) {
+        let dir = tempfile::tempdir().unwrap();
+        let open = |backend: &Backend, sub: &str| {
+            // On PostgreSQL each node has its own data directory, as in a cluster.
+            let data = dir.path().join(sub);
+            let db = ConsoleDb::open_on(&data, backend).unwrap();
+            Auth::new(Arc::new(db), LoginLimits::default()).unwrap()
+        };
+        let embedded = Backend::Embedded;
+        test(&open(&embedded, "same"), &open(&embedded, "same"));
+        if let Some(pg) = crate::storage::postgres::scratch_for_tests("auth") {
+            let pg = Backend::Postgres(pg);
+            test(&open(&pg, "node-a"), &open(&pg, "node-b"));
+        }
+    }
+
+    fn block_on<T>(f: impl std::future::Future<Output = T>) -> T {
+        tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap()
+            .block_on(f)
+    }
+
+    fn bearer(token: &str) -> HeaderMap {
+        let mut h = HeaderMap::new();
+        h.insert(
+            header::AUTHORIZATION,
+            format!("Bearer {token}").parse().unwrap(),
+        );
+        h
+    }
+
+    fn session_cookie_header(token: &str) -> HeaderMap {
+        let mut h = HeaderMap::new();
+        h.insert(
+            header::COOKIE,
+            format!("{SESSION_COOKIE}={token}").parse().unwrap(),
+        );
+        h
+    }
+
+    /// `resolve` on `node` until `check` holds, for at most a second.
+    fn within_a_second(
+        node: &Auth,
+        headers: &HeaderMap,
+        check: impl Fn(&Option<Principal>) -> bool,
+    ) {
+        let start = Instant::now();
+        loop {
+            let got = node.resolve(headers).unwrap();
+            if check(&got) {
+                return;
+            }
+            assert!(
+                start.elapsed() < Duration::from_secs(1),
+                "still {got:?} after a second"
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    #[test]
+    fn accounts_and_sign_ins_follow_the_same_rules_on_both_backends() {
+        on_both_backends(|a, b| {
+            let AdminBootstrap::Generated(generated) = a.ensure_admin(None).unwrap() else {
+                panic!("the first start creates `admin` with a generated password");
+            };
+            // The other node starting next keeps that account.
+            assert_eq!(
+                b.ensure_admin(Some(PASSWORD)).unwrap(),
+                AdminBootstrap::Existing
+            );
+            assert!(matches!(
+                a.set_password("admin", "short"),
+                Err(AuthError::WeakPassword)
+            ));
+            assert!(matches!(
+                a.set_password("Admin!", PASSWORD),
+                Err(AuthError::BadUserName)
+            ));
+            // Signs in on the other node with the password set on the first.
+            let wrong = block_on(b.login("admin", "not the password!", "192.0.2.7", None));
+            assert!(matches!(wrong, Err(LoginError::Invalid)));
+            let unknown = block_on(b.login("nobody", PASSWORD, "192.0.2.7", None));
+            assert!(matches!(unknown, Err(LoginError::Invalid)));
+            let session = block_on(b.login(" ADMIN ", &generated, "192.0.2.8", None)).unwrap();
+            // The failure against the existing account is reported, not the unknown one.
+            assert_eq!(session.failures.count, 1);
+            assert_eq!(session.failures.addresses, ["192.0.2.7"]);
+            assert_eq!(
+                a.failures_before_last_sign_in("admin").unwrap(),
+                session.failures
+            );
+            // The session opened on B is valid on A, and its CSRF token comes along.
+            let headers = session_cookie_header(&session.token);
+            match a.resolve(&headers).unwrap() {
+                Some(Principal::User { name, csrf, .. }) => {
+                    assert_eq!(name, "admin");
+                    assert_eq!(csrf, session.csrf);
+                }
+                other => panic!("{other:?}"),
+            }
+            assert!(a
+                .resolve(&session_cookie_header("forged"))
+                .unwrap()
+                .is_none());
+            // The browser is known now: a second sign-in keeps its device cookie.
+            let again =
+                block_on(a.login("admin", &generated, "192.0.2.9", Some(&session.device))).unwrap();
+            assert_eq!(again.device, session.device);
+            assert_eq!(again.failures.count, 0);
+            // Signing out on B ends the session on A (which had cached it).
+            let Some(Principal::User { session_hash, .. }) = b.resolve(&headers).unwrap() else {
+                panic!("signed in");
+            };
+            b.logout(&session_hash).unwrap();
+            within_a_second(a, &headers, Option::is_none);
+            // A new password on A closes the sessions opened on B.
+            let on_b = block_on(b.login("admin", &generated, "192.0.2.8", None)).unwrap();
+            let on_b = session_cookie_header(&on_b.token);
+            assert!(a.resolve(&on_b).unwrap().is_some());
+            a.set_password("admin", PASSWORD).unwrap();
+            within_a_second(b, &on_b, Option::is_none);
+            assert!(block_on(b.login("admin", PASSWORD, "192.0.2.8", None)).is_ok());
+            assert_eq!(a.user_count().unwrap(), 1);
+        });
+    }
+
+    #[test]
+    fn tokens_keep_their_scope_and_a_revocation_reaches_the_other_node_within_a_second() {
+        on_both_backends(|a, b| {
+            let (info, erp) = a.create_token("erp", Scope::Capabilities, "admin").unwrap();
+            assert!(erp.starts_with(&format!("pst_{}_", info.id)));
+            assert!(matches!(
+                b.create_token("erp", Scope::Admin, "admin"),
+                Err(AuthError::TokenExists(n)) if n == "erp"
+            ));
+            assert!(matches!(
+                b.create_token("no spaces", Scope::Admin, "x"),
+                Err(AuthError::BadTokenName)
+            ));
+            // Listed by creation time: one millisecond apart at least.
+            std::thread::sleep(Duration::from_millis(2));
+            let (_, metrics) = b.create_token("prom", Scope::Metrics, "admin").unwrap();
+            // B resolves (and caches) the token created on A.
+            let principal = b.resolve(&bearer(&erp)).unwrap().unwrap();
+            assert!(principal.allows(Scope::Capabilities));
+            assert!(!principal.allows(Scope::Admin));
+            assert_eq!(principal.actor(), "token:erp");
+            let m = a.resolve(&bearer(&metrics)).unwrap().unwrap();
+            assert!(m.allows(Scope::Metrics) && !m.allows(Scope::Capabilities));
+            assert!(b.resolve(&bearer("pst_0_forged")).unwrap().is_none());
+            // Revoked on A by name: B refuses it within a second, despite its cache.
+            let revoked = a.revoke_token("erp").unwrap();
+            assert_eq!(revoked.id, info.id);
+            assert!(revoked.revoked_ms.is_some());
+            within_a_second(b, &bearer(&erp), Option::is_none);
+            assert!(matches!(
+                a.revoke_token("erp"),
+                Err(AuthError::NoSuchToken(_))
+            ));
+            // The name is free again; the list keeps the revoked one, oldest first.
+            std::thread::sleep(Duration::from_millis(2));
+            let (again, _) = b.create_token("erp", Scope::Admin, "admin").unwrap();
+            let list = a.list_tokens().unwrap();
+            let names: Vec<_> = list
+                .iter()
+                .map(|t| (t.name.as_str(), t.scope, t.revoked_ms.is_some()))
+                .collect();
+            assert_eq!(
+                names,
+                [
+                    ("erp", Scope::Capabilities, true),
+                    ("prom", Scope::Metrics, false),
+                    ("erp", Scope::Admin, false)
+                ]
+            );
+            // By id too.
+            assert_eq!(b.revoke_token(&again.id).unwrap().name, "erp");
+            within_a_second(a, &bearer(&metrics), Option::is_some);
+        });
+    }
 
     #[test]
     fn ipv6_clients_are_throttled_by_their_64_prefix() {

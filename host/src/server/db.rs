@@ -10,10 +10,21 @@
 //! Several processes use the file at once (the server, and `passerelle admin` revoking a
 //! token): [`ConsoleDb::data_version`] tells the server that another process wrote, so its
 //! in-memory caches never outlive a revocation.
+//!
+//! On the PostgreSQL backend ([`ConsoleDb::open_on`]) accounts, sessions, tokens and sign-in
+//! records live in the shared database instead ([`crate::storage::console`]), and
+//! [`ConsoleDb::data_version`] counts the notifications on [`CHANGED_CHANNEL`] that every
+//! node sends when it ends a session or revokes a token, so a revocation on one node reaches
+//! the caches of every other one within the notification's latency (milliseconds). The audit
+//! history stays in this file's `audit` table until the audit store moves.
 
+use crate::storage::postgres::Notice;
+use crate::storage::{Backend, Pg, PgError};
 use rusqlite::Connection;
 use std::path::{Path, PathBuf};
-use std::sync::Mutex;
+use std::sync::atomic::{AtomicI64, Ordering};
+use std::sync::{Arc, Mutex};
+use tokio::sync::broadcast;
 
 /// File name of the console database inside the data directory.
 pub const FILE_NAME: &str = "console.sqlite3";
@@ -27,12 +38,26 @@ pub enum DbError {
     },
     #[error("the console database lock was poisoned by a crash; restart the host")]
     Poisoned,
+    #[error("console accounts in PostgreSQL: {0}")]
+    Pg(#[from] PgError),
 }
+
+/// Notification channel on which a node says it ended sessions or revoked tokens.
+pub const CHANGED_CHANNEL: &str = "passerelle_console";
 
 #[derive(Debug)]
 pub struct ConsoleDb {
     path: PathBuf,
     conn: Mutex<Connection>,
+    shared: Option<Shared>,
+}
+
+/// The PostgreSQL side: the database and this process's view of its change notifications.
+#[derive(Debug)]
+struct Shared {
+    pg: Arc<Pg>,
+    notices: Mutex<broadcast::Receiver<Notice>>,
+    version: AtomicI64,
 }
 
 const SCHEMA: &str = "
@@ -110,7 +135,39 @@ impl ConsoleDb {
         Ok(ConsoleDb {
             path: path.to_owned(),
             conn: Mutex::new(conn),
+            shared: None,
         })
+    }
+
+    /// Opens the console database of the process's backend: `console.sqlite3` of the data
+    /// directory (embedded), or the shared PostgreSQL tables (the file then keeps the audit
+    /// history only).
+    pub fn open_on(data_dir: &Path, backend: &Backend) -> Result<Self, DbError> {
+        let mut db = Self::open_in(data_dir)?;
+        if let Some(pg) = backend.pg() {
+            let notices = pg.subscribe(&[CHANGED_CHANNEL])?;
+            db.shared = Some(Shared {
+                pg: pg.clone(),
+                notices: Mutex::new(notices),
+                version: AtomicI64::new(0),
+            });
+        }
+        Ok(db)
+    }
+
+    /// The PostgreSQL database holding accounts, sessions and tokens, on that backend.
+    pub fn pg(&self) -> Option<&Arc<Pg>> {
+        self.shared.as_ref().map(|s| &s.pg)
+    }
+
+    /// Tells every node (this one included) that sessions or tokens were removed, so that
+    /// their caches drop them. Nothing to do on the embedded backend, where
+    /// [`Self::data_version`] sees every commit.
+    pub fn announce_change(&self) -> Result<(), DbError> {
+        if let Some(pg) = self.pg() {
+            pg.notify(CHANGED_CHANNEL, "")?;
+        }
+        Ok(())
     }
 
     pub fn path(&self) -> &Path {
@@ -130,7 +187,25 @@ impl ConsoleDb {
     }
 
     /// A number that changes whenever another connection (another process) commits.
+    /// On PostgreSQL: changes with every change notification, and when the notification
+    /// connection was lost (notifications may have been missed).
     pub fn data_version(&self) -> Result<i64, DbError> {
+        if let Some(shared) = &self.shared {
+            let mut notices = shared.notices.lock().map_err(|_| DbError::Poisoned)?;
+            let mut seen = 0;
+            loop {
+                match notices.try_recv() {
+                    Ok(_) | Err(broadcast::error::TryRecvError::Lagged(_)) => seen += 1,
+                    Err(broadcast::error::TryRecvError::Empty) => break,
+                    Err(broadcast::error::TryRecvError::Closed) => {
+                        // The listener is gone: trust no cache.
+                        seen += 1;
+                        break;
+                    }
+                }
+            }
+            return Ok(shared.version.fetch_add(seen, Ordering::AcqRel) + seen);
+        }
         self.with(|c| {
             c.prepare_cached("PRAGMA data_version")?
                 .query_row([], |r| r.get(0))

@@ -5,6 +5,9 @@
 //! the port may call them. `/readyz` lists enabled instances whose plugin is missing as a
 //! warning without failing: one misconfigured instance must not take every node out of the
 //! pool, while a node that cannot read its storage must leave it.
+//!
+//! `/readyz` names the storage backend (`embedded` or `postgres`); on PostgreSQL the storage
+//! check is a round trip to the shared database, so a node that lost it leaves the pool.
 
 use super::AppState;
 use axum::extract::State;
@@ -28,7 +31,11 @@ async fn readyz(State(app): State<AppState>) -> Response {
     let engine = app.engine.clone();
     let audit_db = app.audit.clone();
     let checked = tokio::task::spawn_blocking(move || {
-        let console = audit_db.reachable().map_err(|e| e.to_string());
+        let console = match engine.backend.pg() {
+            Some(pg) => pg.ping().map_err(|e| e.to_string()),
+            None => Ok(()),
+        }
+        .and_then(|()| audit_db.reachable().map_err(|e| e.to_string()));
         let instances = engine.store.list().map_err(|e| e.to_string());
         (console, instances, engine)
     })
@@ -36,7 +43,7 @@ async fn readyz(State(app): State<AppState>) -> Response {
     let Ok((console, instances, engine)) = checked else {
         return respond(
             StatusCode::SERVICE_UNAVAILABLE,
-            json!({ "status": "unavailable", "checks": { "storage": "the check did not finish" } }),
+            json!({ "status": "unavailable", "backend": app.engine.backend.name(), "checks": { "storage": "the check did not finish" } }),
         );
     };
     let mut ready = true;
@@ -69,6 +76,7 @@ async fn readyz(State(app): State<AppState>) -> Response {
         code,
         json!({
             "status": status,
+            "backend": engine.backend.name(),
             "checks": {
                 "storage": storage,
                 "plugins": { "loaded": loaded, "refused": registry.refused.len() },

@@ -187,7 +187,10 @@ impl AppState {
         limits: LoginLimits,
         web: WebOptions,
     ) -> Result<Self, db::DbError> {
-        let db = Arc::new(db::ConsoleDb::open_in(&engine.settings.data_dir)?);
+        let db = Arc::new(db::ConsoleDb::open_on(
+            &engine.settings.data_dir,
+            &engine.backend,
+        )?);
         let auth = Auth::new(db.clone(), limits)?;
         let audit = audit::AuditLog::on(&engine.backend, db);
         Ok(AppState(Arc::new(Inner {

@@ -38,6 +38,34 @@ pub const ENTRIES: &[Entry] = &[
         tables: &["audit"],
         copy: |dir, pg| super::audit::copy_embedded_to_pg(dir, pg).map_err(|e| e.to_string()),
     },
+    Entry {
+        store: "plugin state, daily counts, task runs, tokens and test results",
+        tables: &[
+            "plugin_state",
+            "request_counts",
+            "task_runs",
+            "oauth2_tokens",
+            "test_results",
+        ],
+        copy: |dir, pg| super::state::copy_embedded_to_pg(dir, pg).map_err(|e| e.to_string()),
+    },
+    Entry {
+        store: "console accounts, sessions and API tokens",
+        tables: &[
+            "users",
+            "sessions",
+            "api_tokens",
+            "login_failures",
+            "sign_ins",
+            "login_devices",
+        ],
+        copy: |dir, pg| super::console::copy_embedded_to_pg(dir, pg).map_err(|e| e.to_string()),
+    },
+    Entry {
+        store: "events and webhooks",
+        tables: &["events", "webhooks", "deliveries", "attempts"],
+        copy: |dir, pg| super::outbox::copy_embedded_to_pg(dir, pg).map_err(|e| e.to_string()),
+    },
 ];
 
 /// Why a migration stopped.

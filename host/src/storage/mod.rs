@@ -14,10 +14,13 @@
 
 pub mod audit;
 pub mod cli;
+pub mod console;
 pub mod instances;
 pub mod migrate;
+pub mod outbox;
 pub mod postgres;
 pub mod quota;
+mod sqlite_copy;
 pub mod state;
 
 pub use postgres::{Pg, PgError};

@@ -17,6 +17,7 @@ async fn health_probes_answer_without_credentials_and_readiness_follows_plugins(
     assert_eq!(a.json()["status"], "ready", "{}", a.body);
     assert_eq!(a.json()["checks"]["storage"], "ok");
     assert_eq!(a.json()["checks"]["plugins"]["loaded"], 1);
+    assert_eq!(a.json()["backend"], "embedded");
 
     // An enabled instance whose plugin is gone is a warning, not unreadiness.
     let id = crate::ids::InstanceId::new("orphan").unwrap();

@@ -7,6 +7,7 @@
 mod calendar_graph;
 mod chorus_pro;
 mod cluster;
+mod cluster_console;
 mod config;
 mod console;
 mod crash;
