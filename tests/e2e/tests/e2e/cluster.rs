@@ -5,9 +5,8 @@
 //! A is killed (SIGKILL) with a deposit in flight, and node B finishes its work with every
 //! acknowledged deposit still recorded.
 //!
-//! Instances are still files of each node's data directory in this branch, so the same
-//! provisioning file is applied on both nodes (identical instances); plugin state, quotas,
-//! task leases and runs are the database's.
+//! Everything is the database's: the instance provisioned through node A's CLI, the API
+//! token created there, plugin state, quotas, task leases and runs.
 
 use crate::chorus_pro::{provision, submit_input};
 use passerelle_e2e::serve::{admin_token, Server};
@@ -52,14 +51,21 @@ fn two_nodes_and_a_cli_share_quota_state_and_tasks_and_survive_a_killed_node() {
     let emu = ChorusProEmulator::start(ChorusProOptions::default()).expect("emulator");
     let mut a = TestEnv::postgres();
     a.add_plugin("passerelle_chorus_pro");
-    let file = provision(
+    provision(
         &mut a,
         &emu,
         "follow_interval_secs = 3600\nfollow_start_delay_secs = 2",
     );
     let b = a.node_of();
-    b.ok(&["config", "apply", file.to_str().unwrap()]);
-    let (token_a, token_b) = (admin_token(&a), admin_token(&b));
+    // Node B sees node A's instance without being provisioned itself.
+    let shown = b.ok(&["config", "list", "--json"]).json();
+    assert_eq!(
+        a.ok(&["config", "list", "--json"]).json(),
+        shown,
+        "node B lists node A's instances"
+    );
+    let token_a = admin_token(&a);
+    let token_b = token_a.clone();
     eprintln!("cluster: provisioned at {:?}", t0.elapsed());
     let node_a = Server::start(&a, &["--log", "info"]);
     let node_b = Server::start(&b, &["--log", "info"]);
