@@ -307,9 +307,9 @@ fn sync_creates_updates_deletes_and_keeps_foreign_events() {
 #[test]
 fn sync_survives_lost_state_and_waits_out_throttling() {
     let emu = emulator();
-    let mut env = host(&emu, CLIENT_SECRET, &[]);
-    // It checks files of the embedded backend (state.sqlite3): embedded on every test pass.
-    env.database = None;
+    // It deletes the embedded backend's state.sqlite3: embedded on every test pass.
+    let env = TestEnv::with_plugins(&[PLUGIN]).embedded();
+    configure(&env, &emu, CLIENT_SECRET, &[]);
     let boxes = ["jane@contoso.com", "bob@contoso.com"];
     // More events in Jane's calendar than one calendar view page (100): paging must hold.
     let mut appointments: Vec<Value> = (0..103)

@@ -263,8 +263,9 @@ fn the_directory_routes_and_refuses_unreachable_recipients() {
 /// runs) without waiting for it. Not `tasks run`: a killed `tasks run` keeps the task's lease
 /// for the host's task deadline (30 min), so the next run would be refused.
 fn spawn_collect(env: &TestEnv, secret: &str) -> std::process::Child {
-    Command::new(&artifacts().bin)
-        .arg("--data-dir")
+    let mut cmd = Command::new(&artifacts().bin);
+    env.storage_env(&mut cmd);
+    cmd.arg("--data-dir")
         .arg(&env.data)
         .arg("--plugin-dir")
         .arg(&env.plugins)

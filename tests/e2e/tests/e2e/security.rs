@@ -14,6 +14,7 @@ use std::time::{Duration, Instant};
 /// (TestEnv passes both), run from the test's root directory.
 fn with_defaults(env: &TestEnv, args: &[&str], extra_env: &[(&str, &str)]) -> Run {
     let mut cmd = Command::new(&artifacts().bin);
+    env.storage_env(&mut cmd);
     cmd.arg("--data-dir")
         .arg(&env.data)
         .args(args)
@@ -528,6 +529,7 @@ fn values_that_slipped_through_are_refused_naming_the_field_or_input() {
     assert!(run.stderr.contains("delay_ms"), "{}", run.stderr);
     // Text that is not UTF-8, on standard input or in a provisioning file.
     let mut cmd = Command::new(&artifacts().bin);
+    env.storage_env(&mut cmd);
     cmd.arg("--data-dir")
         .arg(&env.data)
         .arg("--plugin-dir")
