@@ -13,7 +13,7 @@
 //! interval (checked and taken in one transaction), and otherwise follows the schedule of the
 //! node that ran it. Leases there are short and renewed while the task runs, so a node that
 //! dies mid-run loses its lease within [`CLUSTER_LEASE`], and the others, which look again
-//! every [`BUSY_RETRY`] while the task is held, take the unfinished due time over.
+//! every `BUSY_RETRY` while the task is held, take the unfinished due time over.
 
 use crate::engine::Engine;
 use crate::ids::InstanceId;
