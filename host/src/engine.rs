@@ -50,10 +50,8 @@ impl Engine {
                 isolation: settings.isolation.clone(),
             },
         );
-        let extra_roots = crate::trust::TrustStore::new(&settings.data_dir)
-            .ders()
-            .unwrap_or_default();
-        let backend = crate::storage::Backend::open(settings.database.as_ref(), &extra_roots)?;
+        let backend =
+            crate::storage::Backend::open(settings.database.as_ref(), &settings.data_dir)?;
         let store = Store::open_on(&settings.data_dir, &backend)?;
         let key = SecretKey::load_or_create(&settings.key_file)?;
         let mut services = Services::open_on(&settings.data_dir, settings.limits, &backend)?;

@@ -127,7 +127,7 @@ impl<S> fmt::Debug for Timeout<S> {
 impl<'de, S: TimeoutSpec> Deserialize<'de> for Timeout<S> {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
         const FIELDS: &[&str] = &["timeout_secs"];
-        let [secs] = d.deserialize_struct("Timeout", FIELDS, NumberFields::<1>(FIELDS))?;
+        let [secs] = d.deserialize_struct("Timeout", FIELDS, Fields::<u32, 1>::new(FIELDS))?;
         Ok(Self::new(secs.unwrap_or(S::DEFAULT_SECS)))
     }
 }
@@ -291,7 +291,8 @@ impl<S: RetrySpec> RetryFields for S {
 impl<'de, S: RetrySpec> Deserialize<'de> for Retry<S> {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
         let fields = <S as RetryFields>::FIELDS;
-        let [attempts, delay] = d.deserialize_struct("Retry", fields, NumberFields::<2>(fields))?;
+        let [attempts, delay] =
+            d.deserialize_struct("Retry", fields, Fields::<u32, 2>::new(fields))?;
         Ok(Self::new(
             attempts.unwrap_or(S::DEFAULT_ATTEMPTS),
             delay.unwrap_or(S::DEFAULT_DELAY_SECS),
@@ -434,8 +435,11 @@ impl<S> fmt::Debug for OAuth2Credentials<S> {
 impl<'de, S: CredentialsSpec> Deserialize<'de> for OAuth2Credentials<S> {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
         const FIELDS: &[&str] = &["client_id", "client_secret"];
-        let [id, secret] =
-            d.deserialize_struct("OAuth2Credentials", FIELDS, StringFields(FIELDS))?;
+        let [id, secret] = d.deserialize_struct(
+            "OAuth2Credentials",
+            FIELDS,
+            Fields::<String, 2>::new(FIELDS),
+        )?;
         let id = id.ok_or_else(|| D::Error::missing_field("client_id"))?;
         let secret = secret.ok_or_else(|| D::Error::missing_field("client_secret"))?;
         Ok(Self::new(id, Secret::new(secret)))
@@ -469,36 +473,6 @@ impl<S: CredentialsSpec> JsonSchema for OAuth2Credentials<S> {
         let mut schema = block_schema([("client_id", id), ("client_secret", secret)]);
         schema.insert("required".into(), json!(["client_id", "client_secret"]));
         schema
-    }
-}
-
-/// Reads the string fields `names` of a map, each absent one as `None`; see [`NumberFields`].
-struct StringFields<const N: usize>(&'static [&'static str]);
-
-impl<'de, const N: usize> Visitor<'de> for StringFields<N> {
-    type Value = [Option<String>; N];
-
-    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "an object with the fields {}", self.0.join(", "))
-    }
-
-    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
-        let mut values = [const { None }; N];
-        while let Some(key) = map.next_key::<Cow<'de, str>>()? {
-            let Some(index) = self.0.iter().position(|name| *name == key) else {
-                map.next_value::<IgnoredAny>()?;
-                continue;
-            };
-            let name = self.0[index];
-            if values[index].is_some() {
-                return Err(A::Error::duplicate_field(name));
-            }
-            let value = map
-                .next_value::<String>()
-                .map_err(|e| A::Error::custom(format!("invalid value for field `{name}`: {e}")))?;
-            values[index] = Some(value);
-        }
-        Ok(values)
     }
 }
 
@@ -541,20 +515,26 @@ fn number_property(
     property
 }
 
-/// Reads the unsigned integer fields `names` of a map (a flattened block gets only those),
+/// Reads the fields `names` of a map (a flattened block gets only those), each as a `T`,
 /// each absent one as `None`. An error names its field, since the path tracking of the
 /// configuration does not reach inside a flattened block.
-struct NumberFields<const N: usize>(&'static [&'static str]);
+struct Fields<T, const N: usize>(&'static [&'static str], PhantomData<T>);
 
-impl<'de, const N: usize> Visitor<'de> for NumberFields<N> {
-    type Value = [Option<u32>; N];
+impl<T, const N: usize> Fields<T, N> {
+    fn new(names: &'static [&'static str]) -> Self {
+        Fields(names, PhantomData)
+    }
+}
+
+impl<'de, T: Deserialize<'de>, const N: usize> Visitor<'de> for Fields<T, N> {
+    type Value = [Option<T>; N];
 
     fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "an object with the fields {}", self.0.join(", "))
     }
 
     fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
-        let mut values = [None; N];
+        let mut values: [Option<T>; N] = std::array::from_fn(|_| None);
         while let Some(key) = map.next_key::<Cow<'de, str>>()? {
             let Some(index) = self.0.iter().position(|name| *name == key) else {
                 map.next_value::<IgnoredAny>()?;
@@ -565,7 +545,7 @@ impl<'de, const N: usize> Visitor<'de> for NumberFields<N> {
                 return Err(A::Error::duplicate_field(name));
             }
             let value = map
-                .next_value::<u32>()
+                .next_value::<T>()
                 .map_err(|e| A::Error::custom(format!("invalid value for field `{name}`: {e}")))?;
             values[index] = Some(value);
         }

@@ -35,12 +35,9 @@ pub fn run(
     cmd: StorageCommand,
     parse_url: impl Fn(&str) -> anyhow::Result<Option<DatabaseUrl>>,
 ) -> anyhow::Result<ExitCode> {
-    let roots = crate::trust::TrustStore::new(&settings.data_dir)
-        .ders()
-        .unwrap_or_default();
     match cmd {
         StorageCommand::Status { json } => {
-            let backend = Backend::open(settings.database.as_ref(), &roots)?;
+            let backend = Backend::open(settings.database.as_ref(), &settings.data_dir)?;
             let status = status(settings, &backend)?;
             if json {
                 println!("{}", serde_json::to_string_pretty(&status)?);
@@ -64,7 +61,7 @@ pub fn run(
         } => {
             let url = parse_url(&to)?
                 .ok_or_else(|| anyhow::anyhow!("give the target database with --to"))?;
-            let Backend::Postgres(pg) = Backend::open(Some(&url), &roots)? else {
+            let Backend::Postgres(pg) = Backend::open(Some(&url), &settings.data_dir)? else {
                 anyhow::bail!("--to must name a PostgreSQL database");
             };
             let report = migrate::migrate(&settings.data_dir, &pg, allow_non_empty).map_err(

@@ -37,13 +37,18 @@ pub enum Backend {
 }
 
 impl Backend {
-    /// Connects to PostgreSQL and applies pending migrations when `url` is given; embedded
-    /// otherwise.
-    /// `extra_roots`: the host's trusted certificate authorities (DER), for TLS to the server.
-    pub fn open(url: Option<&DatabaseUrl>, extra_roots: &[Vec<u8>]) -> Result<Backend, PgError> {
+    /// Connects to PostgreSQL and applies pending migrations when `url` is given, trusting the
+    /// data directory's certificate authorities besides the system's for TLS to the server;
+    /// embedded otherwise (nothing is read then).
+    pub fn open(url: Option<&DatabaseUrl>, data_dir: &std::path::Path) -> Result<Backend, PgError> {
         match url {
             None => Ok(Backend::Embedded),
-            Some(url) => Ok(Backend::Postgres(Pg::connect(url, extra_roots)?)),
+            Some(url) => {
+                let extra_roots = crate::trust::TrustStore::new(data_dir)
+                    .ders()
+                    .unwrap_or_default();
+                Ok(Backend::Postgres(Pg::connect(url, &extra_roots)?))
+            }
         }
     }
 

@@ -183,7 +183,7 @@ impl TestEnv {
             .database
             .as_deref()
             .map(|u| passerelle::storage::DatabaseUrl::parse(u).unwrap_or_else(|e| panic!("{e}")));
-        passerelle::storage::Backend::open(url.as_ref(), &[])
+        passerelle::storage::Backend::open(url.as_ref(), &self.data)
             .unwrap_or_else(|e| panic!("open the test host's storage: {e}"))
     }
 
